@@ -1,0 +1,43 @@
+"""Ground-truth sources behind one interface (:class:`Benchmark`):
+
+* :class:`TableBenchmark` — a CSV table such as ``nb201_groundtruth.csv``;
+* :class:`NB201APIBenchmark` — the official NAS-Bench-201 file (``nas_201_api``, lazy);
+* :class:`ReferenceBenchmark` — archs trained by this project under a larger budget, cached.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bpe.benchmarks.base import Benchmark
+from bpe.errors import TruthError
+
+__all__ = ["Benchmark", "load_truth"]
+
+
+def load_truth(spec: str, *, dataset: Any = None, space: str = "nb201", device: str = "auto",
+               reference_config: Any = None) -> Benchmark:
+    """Build a ground-truth source from a CLI-style spec.
+
+    ``PATH.csv`` (a table), ``nb201:PATH.pth`` (the official file) or ``reference`` (trained
+    here on ``dataset`` under ``reference_config``, default per dataset).
+    """
+    if spec == "reference":
+        from bpe.benchmarks.reference import ReferenceBenchmark
+
+        if dataset is None:
+            raise TruthError("--truth reference needs a --dataset to train the reference archs on")
+        return ReferenceBenchmark(dataset, reference_config, space=space, device=device)
+    if spec.startswith("nb201:"):
+        from bpe.benchmarks.nb201_api import NB201APIBenchmark
+
+        return NB201APIBenchmark(spec.split(":", 1)[1])
+    path = Path(spec)
+    if path.suffix.lower() in (".csv", ".gz") or path.is_file():
+        from bpe.benchmarks.table import TableBenchmark
+
+        return TableBenchmark(path, space=space)
+    raise TruthError(
+        f"truth '{spec}' is not a CSV file, 'nb201:PATH.pth' or 'reference'; pass one of those to --truth"
+    )

@@ -1,0 +1,58 @@
+"""The ground-truth interface: what an architecture's (fully trained) performance is."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any, Sequence
+
+__all__ = ["Benchmark"]
+
+
+class Benchmark(ABC):
+    """A source of ground-truth metrics for architectures.
+
+    ``query`` returns ``nan`` for an architecture the source has no value for (for example
+    the NB201 archs whose training diverged); callers drop those from correlations.
+    """
+
+    #: Metric used when none is given.
+    default_metric: str = ""
+
+    @property
+    @abstractmethod
+    def metrics(self) -> list[str]:
+        """Names of the metrics ``query`` accepts."""
+
+    @abstractmethod
+    def query(self, arch: Any, metric: str | None = None) -> float:
+        """The value of ``metric`` for ``arch`` (``nan`` when unknown)."""
+
+    def query_many(self, archs: Sequence[Any], metric: str | None = None, *, runner: Any = None) -> list[float]:
+        """Values for many archs; sources that must compute them use ``runner`` (a
+        :class:`bpe.parallel.Runner`) for parallelism, caching and progress."""
+        return [self.query(a, metric) for a in archs]
+
+    def train_seconds(self, arch: Any, epochs: int) -> float | None:
+        """Simulated seconds to train ``arch`` for ``epochs`` (``None`` when not recorded)."""
+        return None
+
+    @abstractmethod
+    def fingerprint(self) -> dict[str, Any]:
+        """Identity of the source for cache keys."""
+
+    def check_metric(self, metric: str | None) -> str:
+        """Resolve ``None`` to the default metric and validate the name."""
+        from bpe.errors import TruthError
+
+        metric = metric or self.default_metric
+        if metric not in self.metrics:
+            raise TruthError(
+                f"metric '{metric}' is not in the ground truth; choose one of {', '.join(self.metrics)} (--metric)"
+            )
+        return metric
+
+    @staticmethod
+    def finite(value: float) -> bool:
+        """True for a usable ground-truth value."""
+        return value is not None and math.isfinite(value)

@@ -1,0 +1,101 @@
+"""Ground truth from a plain table (CSV): one row per architecture, one column per metric.
+
+``../shared/data/nb201/nb201_groundtruth.csv`` is such a table (column ``arch_str``, metrics
+like ``v11_cifar10valid_valid``, and ``nats_cifar10valid_train_sec_per_epoch`` for simulated
+training time).  Rows are mapped by canonical arch string, never by index order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bpe.benchmarks.base import Benchmark
+from bpe.errors import ArchStringError, TruthError
+from bpe.spaces import get_space
+
+__all__ = ["TableBenchmark"]
+
+ARCH_COLUMNS = ("arch_str", "arch", "net_str", "cellstr")
+SECONDS_PER_EPOCH_COLUMN = "nats_cifar10valid_train_sec_per_epoch"
+
+
+class TableBenchmark(Benchmark):
+    """A CSV table of metrics keyed by arch string.
+
+    Args:
+        path: the CSV file.
+        space: search-space name (archs are canonicalised through it).
+        arch_column: column with the arch strings (auto-detected from ``arch_str``, ``arch``...).
+        default_metric: metric used when ``query`` is given none.
+        seconds_per_epoch_column: column of recorded training seconds per epoch, if any.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        space: str = "nb201",
+        arch_column: str | None = None,
+        default_metric: str = "v11_cifar10valid_valid",
+        seconds_per_epoch_column: str = SECONDS_PER_EPOCH_COLUMN,
+    ) -> None:
+        import pandas as pd
+
+        self.path = Path(path)
+        self.space = space
+        if not self.path.is_file():
+            raise TruthError(f"truth table {self.path} does not exist; pass --truth with the path of a CSV table")
+        try:
+            frame = pd.read_csv(self.path)
+        except Exception as err:
+            raise TruthError(f"cannot read truth table {self.path} ({err}); is it a CSV file?") from None
+        column = arch_column or next((c for c in ARCH_COLUMNS if c in frame.columns), None)
+        if column is None or column not in frame.columns:
+            raise TruthError(
+                f"truth table {self.path} has no arch column (looked for {', '.join(ARCH_COLUMNS)}); "
+                f"columns are {', '.join(map(str, frame.columns))}"
+            )
+        mod = get_space(space)
+        try:
+            keys = [str(mod.parse(a)) for a in frame[column].astype(str)]
+        except ArchStringError as err:
+            raise TruthError(f"truth table {self.path}: {err}") from None
+        self._row = {k: i for i, k in enumerate(keys)}
+        numeric = frame.select_dtypes(include=[np.number])
+        self._columns = {c: numeric[c].to_numpy(dtype=float) for c in numeric.columns if c != "index"}
+        self.default_metric = default_metric if default_metric in self._columns else next(iter(self._columns), "")
+        self.seconds_per_epoch_column = seconds_per_epoch_column if seconds_per_epoch_column in self._columns else None
+        self._digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+
+    @property
+    def metrics(self) -> list[str]:
+        return list(self._columns)
+
+    def archs(self) -> list[str]:
+        """Every arch string in the table."""
+        return list(self._row)
+
+    def _index(self, arch: Any) -> int:
+        key = str(get_space(self.space).to_arch(arch))
+        try:
+            return self._row[key]
+        except KeyError:
+            raise TruthError(f"arch {key} is not in truth table {self.path}") from None
+
+    def query(self, arch: Any, metric: str | None = None) -> float:
+        metric = self.check_metric(metric)
+        return float(self._columns[metric][self._index(arch)])
+
+    def train_seconds(self, arch: Any, epochs: int) -> float | None:
+        if self.seconds_per_epoch_column is None:
+            return None
+        value = float(self._columns[self.seconds_per_epoch_column][self._index(arch)])
+        return epochs * value if math.isfinite(value) else None
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"kind": "table", "file": self.path.name, "sha256": self._digest}

@@ -1,0 +1,238 @@
+"""The ``bpe`` command line.  Each subcommand parses arguments and calls one library function;
+only this module prints.  Bad input exits with code 2 and one line naming the problem."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from bpe import __version__
+from bpe.errors import BPEError
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("bpe")
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    from bpe.data import DATASETS
+
+    p.add_argument("--space", default="nb201", help="search space (default: nb201)")
+    p.add_argument("--dataset", default="digits", choices=DATASETS,
+                   help="dataset to train/score on (default: digits, shipped with scikit-learn)")
+    p.add_argument("--data-dir", default=None,
+                   help="array folder (train_x.npy, ...) or torchvision root; CIFAR is downloaded when absent")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: auto)")
+
+
+def _add_run_args(p: argparse.ArgumentParser) -> None:
+    from bpe.parallel import BACKENDS
+
+    p.add_argument("--jobs", type=int, default=1, help="parallel workers (default: 1)")
+    p.add_argument("--backend", default="loky", choices=BACKENDS,
+                   help="joblib backend: loky (local processes), dask or ray (default: loky)")
+    p.add_argument("--scheduler", default=None,
+                   help="Dask scheduler or Ray address; without it a local cluster of --jobs workers is started")
+    p.add_argument("--cache-dir", default=None, help="evaluation cache (default: $BPE_CACHE_DIR or ~/.cache/bpe/evals)")
+    p.add_argument("--no-cache", action="store_true", help="recompute everything and store nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    parser = argparse.ArgumentParser(prog="bpe", description="Budgeted performance estimators for NAS.")
+    parser.add_argument("--version", action="version", version=f"bpe {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="score a seeded sample of archs and correlate with a ground truth",
+        description="Score N seeded archs with an estimator and report Spearman/Kendall against a ground truth.",
+    )
+    ev.add_argument("--estimator", required=True,
+                    help="BPEConfig JSON file, preset (bpe-1, bpe-2), 'oracle', or a registered estimator name")
+    _add_data_args(ev)
+    ev.add_argument("--truth", default="reference",
+                    help="PATH.csv (table), nb201:PATH.pth (official file) or 'reference' (trained here; default)")
+    ev.add_argument("--metric", default=None, help="truth column/metric (default: the source's default)")
+    ev.add_argument("--reference-config", default=None,
+                    help="BPEConfig JSON for --truth reference (default: a per-dataset reference budget)")
+    ev.add_argument("--archs", type=int, default=20, help="number of archs sampled without replacement (default: 20)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of the arch sample (default: 0)")
+    _add_run_args(ev)
+    ev.add_argument("--out", default="results/evaluate.json",
+                    help="results JSON; a CSV and a PNG are written beside it (default: results/evaluate.json)")
+    ev.add_argument("--no-plot", action="store_true", help="do not write the PNG scatter plot")
+    ev.set_defaults(func=cmd_evaluate)
+
+    cfg = sub.add_parser("config", help="print or validate a BPEConfig (preset name or JSON file)")
+    cfg.add_argument("config", help="preset (bpe-1, bpe-2) or JSON file to validate")
+    cfg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a field (repeatable)")
+    cfg.add_argument("--out", default=None, help="also write the validated JSON here")
+    cfg.set_defaults(func=cmd_config)
+
+    arch = sub.add_parser("arch", help="validate, describe or sample architectures")
+    arch_sub = arch.add_subparsers(dest="arch_command", required=True)
+    check = arch_sub.add_parser("check", help="validate arch strings and print canonical form and size")
+    check.add_argument("archs", nargs="+")
+    check.add_argument("--space", default="nb201")
+    check.add_argument("--channels", type=int, default=16)
+    check.add_argument("--cells-per-stage", type=int, default=5)
+    check.set_defaults(func=cmd_arch_check)
+    samp = arch_sub.add_parser("sample", help="print N archs sampled uniformly without replacement")
+    samp.add_argument("n", type=int)
+    samp.add_argument("--seed", type=int, default=0)
+    samp.add_argument("--space", default="nb201")
+    samp.set_defaults(func=cmd_arch_sample)
+
+    truth = sub.add_parser("truth", help="ground-truth utilities")
+    truth_sub = truth.add_subparsers(dest="truth_command", required=True)
+    conv = truth_sub.add_parser("convert", help="convert the official NB201 file to a compact CSV table")
+    conv.add_argument("source", help="nb201:PATH.pth")
+    conv.add_argument("--out", required=True)
+    conv.set_defaults(func=cmd_truth_convert)
+    return parser
+
+
+# -- commands -------------------------------------------------------------------------
+def _runner(args: argparse.Namespace):
+    from bpe.cache import EvalCache, default_cache_dir
+    from bpe.parallel import Runner
+
+    cache = None if args.no_cache else EvalCache(args.cache_dir or default_cache_dir())
+    return Runner(jobs=args.jobs, backend=args.backend, scheduler=args.scheduler, cache=cache,
+                  progress=not args.quiet)
+
+
+def _check_out(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and out.is_dir():
+        raise BPEError(f"--out {out} is a directory; give a file name such as {out / 'results.json'}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from bpe.benchmarks import load_truth
+    from bpe.config import load_config
+    from bpe.data import DatasetSpec
+    from bpe.estimators import estimator_from_spec
+    from bpe.evaluate import evaluate_estimator, sample_archs, write_results
+
+    out = _check_out(args.out)
+    runner = _runner(args)
+    archs = sample_archs(args.space, args.archs, args.seed)
+    dataset = DatasetSpec(args.dataset, args.data_dir)
+    dataset.fingerprint()  # fails early on a missing data dir
+    ref_config = load_config(args.reference_config) if args.reference_config else None
+    truth = load_truth(args.truth, dataset=dataset, space=args.space, device=args.device, reference_config=ref_config)
+    metric = truth.check_metric(args.metric)
+    estimator = estimator_from_spec(args.estimator, dataset=dataset, truth=truth, metric=metric,
+                                    space=args.space, device=args.device)
+    if args.estimator != "oracle":
+        from bpe.data import load_arrays
+
+        load_arrays(dataset)  # a missing or corrupt data file is reported before any work
+    print(f"estimator: {estimator.describe()}")
+    print(f"truth: {args.truth} ({metric}); {len(archs)} archs, seed {args.seed}, {args.jobs} job(s)")
+    result = evaluate_estimator(estimator, truth, archs, metric=metric, runner=runner, seed=args.seed)
+    result.update(space=args.space, dataset=args.dataset, truth_source=args.truth)
+    paths = write_results(result, out, plot=not args.no_plot)
+    lo, hi = result["spearman_ci95"]
+    print(
+        f"spearman {result['spearman']:.4f} [95% CI {lo:.3f}, {hi:.3f}]  kendall {result['kendall']:.4f}  "
+        f"n={result['n_pairs']}  failed={result['n_failed']}  {result['seconds_per_arch']:.2f} s/arch  "
+        f"(wall {result['wall_seconds']:.1f} s)"
+    )
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from bpe.config import BPEConfig, load_config
+
+    config = load_config(args.config)
+    if args.set:
+        changes = {}
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise BPEError(f"--set takes KEY=VALUE, got '{item}'")
+            changes[key] = _parse_value(value)
+        config = BPEConfig.from_dict({**config.to_dict(), **changes}, source="--set")
+    text = config.to_json()
+    if args.out:
+        from bpe.cache import atomic_write_text
+
+        atomic_write_text(_check_out(args.out), text)
+    print(text, end="")
+    return 0
+
+
+def cmd_arch_check(args: argparse.Namespace) -> int:
+    from bpe.spaces import get_space
+
+    mod = get_space(args.space)
+    for text in args.archs:
+        arch = mod.parse(text)
+        net = mod.build(arch, channels=args.channels, cells_per_stage=args.cells_per_stage, num_classes=10)
+        params = sum(p.numel() for p in net.parameters()) / 1e6
+        print(f"{arch}\tindex {arch.index}\t{params:.6f} M params (C={args.channels}, N={args.cells_per_stage})")
+    return 0
+
+
+def cmd_arch_sample(args: argparse.Namespace) -> int:
+    from bpe.evaluate import sample_archs
+
+    if args.n == 1:
+        from bpe.spaces import get_space
+
+        print(get_space(args.space).sample(1, args.seed)[0])
+        return 0
+    for arch in sample_archs(args.space, args.n, args.seed):
+        print(arch)
+    return 0
+
+
+def cmd_truth_convert(args: argparse.Namespace) -> int:
+    from bpe.benchmarks import load_truth
+
+    if not args.source.startswith("nb201:"):
+        raise BPEError("truth convert reads the official file: pass nb201:PATH.pth")
+    path = load_truth(args.source).to_table(_check_out(args.out))
+    print(f"wrote {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bpe`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)],
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except BPEError as err:
+        print(f"bpe: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("bpe: interrupted; finished evaluations are cached, rerun to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,245 @@
+"""``BPEConfig``: the proxy-training knobs of a budgeted performance estimator.
+
+A BPE is a reduced training setting.  Its knobs are those of the BPE paper (Zheng et al.,
+CVPR 2020): epochs, batch size, learning rate, layers (here: cells per stage), float
+precision, initial channels, cutout and image size, plus data fraction, the optimiser's
+weight decay and momentum, and the seed.
+
+Mapping the paper's DARTS ``layers`` to NAS-Bench-201 ``cells_per_stage``: a DARTS network
+of ``L`` layers has two reduction cells and ``L - 2`` normal cells in three stages; NB201 has
+``3 * N`` normal cells and two residual reduction blocks.  We use
+``N = max(1, round((L - 2) / 3))`` (:func:`layers_to_cells_per_stage`), so BPE-1's 6 layers
+become 1 cell per stage and BPE-2's 16 layers become 5 (the NB201 benchmark setting).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from bpe.errors import ConfigError
+
+__all__ = [
+    "BPEConfig",
+    "KNOBS",
+    "Knob",
+    "PRESETS",
+    "get_preset",
+    "layers_to_cells_per_stage",
+    "load_config",
+]
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """Range of one config field: numeric bounds (inclusive) or a set of choices."""
+
+    kind: type
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    low_exclusive: bool = False
+    high_exclusive: bool = False
+
+    def check(self, name: str, value: Any) -> None:
+        """Raise :class:`ConfigError` naming ``name`` when ``value`` is out of range."""
+        if self.choices is not None:
+            if value not in self.choices:
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(map(str, self.choices))}, got {value!r}"
+                )
+            return
+        ok_type = isinstance(value, self.kind) and not isinstance(value, bool)
+        if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
+            ok_type = True
+        if not ok_type:
+            raise ConfigError(f"{name} must be a {self.kind.__name__}, got {value!r}")
+        if self.low is not None and (value < self.low or (self.low_exclusive and value == self.low)):
+            raise ConfigError(f"{name} must be in {self.describe()}, got {value!r}")
+        if self.high is not None and (
+            value > self.high or (self.high_exclusive and value == self.high)
+        ):
+            raise ConfigError(f"{name} must be in {self.describe()}, got {value!r}")
+
+    def describe(self) -> str:
+        """Human-readable range, e.g. ``1..1000`` or ``(0, 1]``."""
+        if self.choices is not None:
+            return "{" + ", ".join(map(str, self.choices)) + "}"
+        if self.kind is int:
+            return f"{self.low:g}..{self.high:g}"
+        left = "(" if self.low_exclusive else "["
+        right = ")" if self.high_exclusive else "]"
+        return f"{left}{self.low:g}, {self.high:g}{right}"
+
+
+#: Allowed range of every field of :class:`BPEConfig` (also the search space MIP prunes).
+KNOBS: dict[str, Knob] = {
+    "epochs": Knob(int, 1, 1000),
+    "batch_size": Knob(int, 1, 8192),
+    "learning_rate": Knob(float, 0.0, 10.0, low_exclusive=True),
+    "weight_decay": Knob(float, 0.0, 1.0),
+    "momentum": Knob(float, 0.0, 1.0, high_exclusive=True),
+    "cells_per_stage": Knob(int, 1, 32),
+    "channels": Knob(int, 1, 1024),
+    "image_size": Knob(int, 4, 256),
+    "cutout": Knob(int, 0, 256),
+    "precision": Knob(str, choices=PRECISIONS),
+    "data_fraction": Knob(float, 0.0, 1.0, low_exclusive=True),
+    "seed": Knob(int, 0, 2**32 - 1),
+}
+
+
+@dataclass(frozen=True)
+class BPEConfig:
+    """One proxy-training setting (a budgeted performance estimator).
+
+    Defaults are the NAS-Bench-201 training recipe at a small budget.  Every field is
+    validated on construction; see :data:`KNOBS` for the ranges.
+
+    Attributes:
+        epochs: training epochs (cosine learning-rate schedule to 0 over them).
+        batch_size: mini-batch size.
+        learning_rate: initial SGD learning rate.
+        weight_decay: L2 weight decay.
+        momentum: SGD (Nesterov) momentum.
+        cells_per_stage: NB201 cells per stage ``N`` (the paper's ``layers``).
+        channels: initial channels ``C`` (stages use C, 2C, 4C).
+        image_size: side in pixels; images are resized to it after augmentation.
+        cutout: cutout square side in pixels at ``image_size`` scale (0 = off).
+        precision: ``fp32``, ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA only).
+        data_fraction: fraction of the train split used for training (class-balanced);
+            the validation split is subsampled by the same fraction.
+        seed: seed of weight init, batch order and augmentation.
+    """
+
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 0.1
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    cells_per_stage: int = 1
+    channels: int = 8
+    image_size: int = 16
+    cutout: int = 0
+    precision: str = "fp32"
+    data_fraction: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            KNOBS[field.name].check(field.name, getattr(self, field.name))
+        if self.cutout > self.image_size:
+            raise ConfigError(
+                f"cutout must be at most image_size ({self.image_size}), got {self.cutout}"
+            )
+
+    # -- serialisation -------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of all fields (JSON-serialisable)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "BPEConfig":
+        """Build from a mapping; unknown keys are an error that names the key.
+
+        Missing keys take the defaults.  Integral floats (``10.0``) are accepted for
+        integer knobs; anything else of the wrong type is rejected.
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{source} must be a JSON object of BPEConfig fields, got {type(data).__name__}")
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = [k for k in data if k not in names]
+        if unknown:
+            key = unknown[0]
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(
+                f"{source}: unknown key '{key}'{hint} (allowed: {', '.join(names)})"
+            )
+        values = {}
+        for key, value in data.items():
+            if KNOBS[key].kind is int and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            values[key] = value
+        try:
+            return cls(**values)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: {err}") from None
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """JSON text of the config; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+        if path is not None:
+            Path(path).write_text(text)
+        return text
+
+    @classmethod
+    def from_json(cls, text_or_path: str | Path) -> "BPEConfig":
+        """Parse JSON text, or read a ``.json`` file when given a path."""
+        path = Path(text_or_path) if not str(text_or_path).lstrip().startswith("{") else None
+        source = "config"
+        if path is not None:
+            source = str(path)
+            if not path.is_file():
+                raise ConfigError(f"config file {path} does not exist; pass the path of a BPEConfig JSON file")
+            text = path.read_text()
+        else:
+            text = str(text_or_path)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ConfigError(f"{source} is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
+        return cls.from_dict(data, source=source)
+
+    def replace(self, **changes: Any) -> "BPEConfig":
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def fingerprint(self) -> str:
+        """Short stable hash of all fields (used in cache keys)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def layers_to_cells_per_stage(layers: int) -> int:
+    """Map the BPE paper's DARTS ``layers`` to NB201 cells per stage: ``max(1, round((L-2)/3))``."""
+    if layers < 1:
+        raise ConfigError(f"layers must be >= 1, got {layers}")
+    return max(1, round((layers - 2) / 3))
+
+
+#: The BPE paper's two released settings, adapted to NB201 (see module docstring).
+PRESETS: dict[str, BPEConfig] = {
+    # BPE-1: 10 epochs, batch 128, lr 0.03, 6 layers, fp32, 8 channels, no cutout, 16 px.
+    "bpe-1": BPEConfig(
+        epochs=10, batch_size=128, learning_rate=0.03, cells_per_stage=layers_to_cells_per_stage(6),
+        channels=8, image_size=16, cutout=0, precision="fp32",
+    ),
+    # BPE-2: 30 epochs, 16 layers, 16 channels, otherwise as BPE-1.
+    "bpe-2": BPEConfig(
+        epochs=30, batch_size=128, learning_rate=0.03, cells_per_stage=layers_to_cells_per_stage(16),
+        channels=16, image_size=16, cutout=0, precision="fp32",
+    ),
+}
+
+
+def get_preset(name: str) -> BPEConfig:
+    """Return a named preset (``bpe-1``, ``bpe-2``)."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}") from None
+
+
+def load_config(spec: str | Path) -> BPEConfig:
+    """A preset name or the path of a JSON file."""
+    if str(spec) in PRESETS:
+        return PRESETS[str(spec)]
+    return BPEConfig.from_json(spec)

@@ -1,0 +1,101 @@
+"""Estimators: everything that scores an architecture, behind one registry.
+
+``register_estimator(name)`` is a class decorator; ``create_estimator(name, **kw)`` builds
+one; ``available_estimators()`` lists the names.  A duplicate name is an error.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable, TypeVar
+
+from bpe.errors import EstimatorError
+from bpe.estimators.base import Cost, Estimator, EvalRecord
+
+__all__ = [
+    "Cost",
+    "Estimator",
+    "EvalRecord",
+    "available_estimators",
+    "create_estimator",
+    "register_estimator",
+]
+
+_REGISTRY: dict[str, type[Estimator]] = {}
+T = TypeVar("T", bound=type)
+
+
+def register_estimator(name: str) -> Callable[[T], T]:
+    """Class decorator adding an :class:`Estimator` subclass to the registry under ``name``."""
+
+    def deco(cls: T) -> T:
+        if name in _REGISTRY:
+            raise ValueError(f"estimator '{name}' is already registered ({_REGISTRY[name].__name__})")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_builtin() -> None:
+    # Importing the modules runs their @register_estimator decorators.
+    from bpe.estimators import oracle, proxy  # noqa: F401
+
+
+def available_estimators() -> list[str]:
+    """Names of every registered estimator."""
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def get_estimator_class(name: str) -> type[Estimator]:
+    """The class registered under ``name``."""
+    _load_builtin()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, _REGISTRY, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise EstimatorError(
+            f"unknown estimator '{name}'{hint} (available: {', '.join(sorted(_REGISTRY))}, "
+            f"or a BPEConfig JSON file)"
+        ) from None
+
+
+def create_estimator(name: str, **kwargs: Any) -> Estimator:
+    """Build the estimator registered under ``name`` with keyword arguments."""
+    return get_estimator_class(name)(**kwargs)
+
+
+def estimator_from_spec(
+    spec: str,
+    *,
+    dataset: Any = None,
+    truth: Any = None,
+    metric: str | None = None,
+    space: str = "nb201",
+    device: str = "auto",
+) -> Estimator:
+    """Build an estimator from a CLI-style spec.
+
+    ``spec`` is a BPEConfig JSON file (proxy training), a preset (``bpe-1``, ``bpe-2``),
+    ``oracle`` (lookup in ``truth``), or the name of another registered estimator.
+    """
+    from pathlib import Path
+
+    from bpe.config import PRESETS, BPEConfig
+
+    if spec.endswith(".json") or Path(spec).is_file():
+        config = BPEConfig.from_json(spec)
+        return create_estimator("bpe", config=config, dataset=dataset, space=space, device=device)
+    if spec in PRESETS:
+        return create_estimator("bpe", config=PRESETS[spec], dataset=dataset, space=space, device=device)
+    cls = get_estimator_class(spec)
+    if spec == "oracle":
+        if truth is None:
+            raise EstimatorError("estimator 'oracle' needs a ground-truth table (--truth)")
+        return cls(benchmark=truth, metric=metric or truth.default_metric)
+    if spec == "bpe":
+        return cls(dataset=dataset, space=space, device=device)
+    return cls()

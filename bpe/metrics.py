@@ -1,0 +1,95 @@
+"""Ranking metrics: Kendall tau, Spearman rho (with bootstrap intervals), top-k precision, regret.
+
+Pairs where either value is not finite (a failed evaluation, a missing truth) are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy import stats
+
+__all__ = ["finite_pairs", "spearman", "kendall", "bootstrap_ci", "top_k_precision", "regret", "rank_summary"]
+
+
+def finite_pairs(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:
+    """The pairs of ``x`` and ``y`` where both are finite numbers."""
+    a = np.array([np.nan if v is None else v for v in x], dtype=float)
+    b = np.array([np.nan if v is None else v for v in y], dtype=float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep]
+
+
+def _corr(fn, x, y) -> float:
+    a, b = finite_pairs(x, y)
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan
+    return float(fn(a, b).statistic)
+
+
+def spearman(x: Sequence[float | None], y: Sequence[float | None]) -> float:
+    """Spearman rank correlation (``nan`` with fewer than 2 usable pairs or a constant side)."""
+    return _corr(stats.spearmanr, x, y)
+
+
+def kendall(x: Sequence[float | None], y: Sequence[float | None]) -> float:
+    """Kendall tau-b (``nan`` with fewer than 2 usable pairs or a constant side)."""
+    return _corr(stats.kendalltau, x, y)
+
+
+def bootstrap_ci(
+    x: Sequence[float | None], y: Sequence[float | None], *, method: str = "spearman",
+    n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of a rank correlation over resampled pairs (seeded)."""
+    a, b = finite_pairs(x, y)
+    if len(a) < 3:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    fn = spearman if method == "spearman" else kendall
+    values = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, len(a), len(a))
+        v = fn(a[idx], b[idx])
+        if math.isfinite(v):
+            values.append(v)
+    if not values:
+        return (math.nan, math.nan)
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return (float(lo), float(hi))
+
+
+def top_k_precision(scores: Sequence[float | None], truths: Sequence[float | None], k: int) -> float:
+    """Fraction of the top-``k`` archs by score that are among the top-``k`` by truth."""
+    a, b = finite_pairs(scores, truths)
+    if len(a) == 0:
+        return math.nan
+    k = max(1, min(k, len(a)))
+    top_score = set(np.argsort(-a, kind="stable")[:k])
+    top_truth = set(np.argsort(-b, kind="stable")[:k])
+    return len(top_score & top_truth) / k
+
+
+def regret(scores: Sequence[float | None], truths: Sequence[float | None]) -> float:
+    """Best truth minus the truth of the arch with the best score."""
+    a, b = finite_pairs(scores, truths)
+    if len(a) == 0:
+        return math.nan
+    return float(b.max() - b[int(np.argmax(a))])
+
+
+def rank_summary(scores: Sequence[float | None], truths: Sequence[float | None], *, seed: int = 0) -> dict:
+    """Spearman, Kendall (with 95% bootstrap intervals), top-10% precision, regret and counts."""
+    a, _ = finite_pairs(scores, truths)
+    n = len(a)
+    return {
+        "spearman": spearman(scores, truths),
+        "kendall": kendall(scores, truths),
+        "spearman_ci95": list(bootstrap_ci(scores, truths, method="spearman", seed=seed)),
+        "kendall_ci95": list(bootstrap_ci(scores, truths, method="kendall", seed=seed, n_boot=300)),
+        "top10pct_precision": top_k_precision(scores, truths, max(1, n // 10)),
+        "regret": regret(scores, truths),
+        "n_pairs": n,
+    }

@@ -1,0 +1,218 @@
+"""NAS-Bench-201 search space: cell strings, enumeration, sampling, mutation, encoding and
+the NB201 macro network.
+
+A cell has 4 nodes and 6 edges; each edge carries one of 5 ops, giving 5**6 = 15,625 cells.
+The canonical string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` lists, for nodes 1, 2 and 3,
+the op on the edge from each earlier node.  Our enumeration index is the base-5 number of
+the op indices in string order (first edge most significant); it is *not* the official
+NB201 table index — map tables by string.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from bpe.errors import ArchStringError
+
+__all__ = [
+    "OPS",
+    "EDGES",
+    "NUM_ARCHS",
+    "NB201Arch",
+    "parse",
+    "to_arch",
+    "from_index",
+    "enumerate_archs",
+    "sample",
+    "mutate",
+    "neighbours",
+    "encode",
+    "build",
+]
+
+#: The five NB201 ops in the benchmark's code order (0 none ... 4 avg_pool_3x3).
+OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: Edges (source node, target node) in string order.
+EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+NUM_NODES = 4
+NUM_ARCHS = len(OPS) ** len(EDGES)
+
+_NODE_RE = re.compile(r"^\|(.*)\|$")
+
+
+@dataclass(frozen=True, order=True)
+class NB201Arch:
+    """An immutable NB201 cell: the op of each of the 6 edges in string order.
+
+    Equal strings mean equal archs; ``str(arch)`` is the canonical string.
+    """
+
+    ops: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.ops) != len(EDGES):
+            raise ArchStringError(f"an NB201 cell has {len(EDGES)} edges, got {len(self.ops)} ops")
+        for op in self.ops:
+            if op not in OPS:
+                raise ArchStringError(f"unknown op '{op}'; allowed ops: {', '.join(OPS)}")
+
+    def __str__(self) -> str:
+        parts, k = [], 0
+        for node in range(1, NUM_NODES):
+            parts.append("|" + "|".join(f"{self.ops[k + j]}~{j}" for j in range(node)) + "|")
+            k += node
+        return "+".join(parts)
+
+    @cached_property
+    def index(self) -> int:
+        """Enumeration index in 0..15624 (base-5 digits of the op codes, string order)."""
+        value = 0
+        for op in self.ops:
+            value = value * len(OPS) + OPS.index(op)
+        return value
+
+    @property
+    def op_codes(self) -> tuple[int, ...]:
+        """Op codes (0 none .. 4 avg_pool_3x3) in string order."""
+        return tuple(OPS.index(op) for op in self.ops)
+
+    def edge_op(self, source: int, target: int) -> str:
+        """Op on the edge ``source -> target``."""
+        return self.ops[EDGES.index((source, target))]
+
+
+def parse(text: str) -> NB201Arch:
+    """Parse and validate an NB201 cell string.
+
+    Raises:
+        ArchStringError: naming the problem (unknown op, wrong number of nodes or edges,
+            bad source index) and listing the allowed ops.
+    """
+    if not isinstance(text, str):
+        raise ArchStringError(f"an NB201 arch must be a string, got {type(text).__name__}")
+    text = text.strip()
+    example = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    nodes = text.split("+")
+    if len(nodes) != NUM_NODES - 1:
+        raise ArchStringError(
+            f"malformed NB201 arch '{text}': expected {NUM_NODES - 1} nodes separated by '+', "
+            f"got {len(nodes)}; example: {example}"
+        )
+    ops: list[str] = []
+    for node, chunk in enumerate(nodes, start=1):
+        match = _NODE_RE.match(chunk)
+        if not match:
+            raise ArchStringError(
+                f"malformed NB201 arch '{text}': node {node} '{chunk}' must look like '|op~0|...|'"
+            )
+        edges = match.group(1).split("|")
+        if len(edges) != node:
+            raise ArchStringError(
+                f"malformed NB201 arch '{text}': node {node} needs {node} edge(s), got {len(edges)}"
+            )
+        for source, edge in enumerate(edges):
+            op, sep, src = edge.partition("~")
+            if not sep:
+                raise ArchStringError(f"malformed NB201 arch '{text}': edge '{edge}' must be 'op~source'")
+            if op not in OPS:
+                raise ArchStringError(
+                    f"unknown op '{op}' in NB201 arch '{text}'; allowed ops: {', '.join(OPS)}"
+                )
+            if src != str(source):
+                raise ArchStringError(
+                    f"bad source index in NB201 arch '{text}': edge '{edge}' of node {node} "
+                    f"must come from node {source}"
+                )
+            ops.append(op)
+    return NB201Arch(tuple(ops))
+
+
+def to_arch(arch: "NB201Arch | str") -> NB201Arch:
+    """Accept an :class:`NB201Arch` or a string."""
+    return arch if isinstance(arch, NB201Arch) else parse(arch)
+
+
+def from_index(index: int) -> NB201Arch:
+    """Inverse of :attr:`NB201Arch.index`."""
+    if not 0 <= int(index) < NUM_ARCHS:
+        raise ArchStringError(f"NB201 index must be in 0..{NUM_ARCHS - 1}, got {index}")
+    digits = []
+    value = int(index)
+    for _ in EDGES:
+        digits.append(value % len(OPS))
+        value //= len(OPS)
+    return NB201Arch(tuple(OPS[d] for d in reversed(digits)))
+
+
+def enumerate_archs() -> Iterator[NB201Arch]:
+    """All 15,625 cells in enumeration-index order."""
+    for ops in itertools.product(OPS, repeat=len(EDGES)):
+        yield NB201Arch(ops)
+
+
+def sample(n: int, rng: np.random.Generator | int) -> list[NB201Arch]:
+    """``n`` distinct cells drawn uniformly without replacement."""
+    rng = np.random.default_rng(rng)
+    if not 0 <= n <= NUM_ARCHS:
+        raise ArchStringError(f"can sample 0..{NUM_ARCHS} NB201 archs without replacement, got {n}")
+    return [from_index(i) for i in rng.choice(NUM_ARCHS, size=n, replace=False)]
+
+
+def mutate(arch: "NB201Arch | str", rng: np.random.Generator | int) -> NB201Arch:
+    """Change the op of one uniformly chosen edge to a different, uniformly chosen op."""
+    arch = to_arch(arch)
+    rng = np.random.default_rng(rng)
+    edge = int(rng.integers(len(EDGES)))
+    choices = [op for op in OPS if op != arch.ops[edge]]
+    ops = list(arch.ops)
+    ops[edge] = choices[int(rng.integers(len(choices)))]
+    return NB201Arch(tuple(ops))
+
+
+def neighbours(arch: "NB201Arch | str") -> list[NB201Arch]:
+    """The 24 cells at one-edge distance, in edge then op order."""
+    arch = to_arch(arch)
+    out = []
+    for edge in range(len(EDGES)):
+        for op in OPS:
+            if op != arch.ops[edge]:
+                ops = list(arch.ops)
+                ops[edge] = op
+                out.append(NB201Arch(tuple(ops)))
+    return out
+
+
+def encode(archs: "Sequence[NB201Arch | str] | NB201Arch | str") -> np.ndarray:
+    """One-hot encoding, shape ``(n, 30)`` (6 edges x 5 ops), float32; 1-D for one arch."""
+    single = isinstance(archs, (str, NB201Arch))
+    items = [archs] if single else list(archs)
+    out = np.zeros((len(items), len(EDGES) * len(OPS)), dtype=np.float32)
+    for row, arch in enumerate(items):
+        for edge, code in enumerate(to_arch(arch).op_codes):
+            out[row, edge * len(OPS) + code] = 1.0
+    return out[0] if single else out
+
+
+def build(
+    arch: "NB201Arch | str",
+    *,
+    channels: int = 16,
+    cells_per_stage: int = 5,
+    num_classes: int = 10,
+):
+    """The NB201 macro network for ``arch`` (a ``torch.nn.Module``).
+
+    ``channels=16, cells_per_stage=5, num_classes=10`` is the benchmark model, whose
+    parameter count matches the table's ``v11_params_cifar10_MB``.
+    """
+    from bpe.spaces.nb201_model import NB201Network  # torch imported only when building
+
+    return NB201Network(
+        to_arch(arch), channels=channels, cells_per_stage=cells_per_stage, num_classes=num_classes
+    )

@@ -1,0 +1,237 @@
+"""THE training loop: train an architecture under a :class:`~bpe.config.BPEConfig` and
+measure its validation accuracy.  Every estimator that trains calls :func:`train_and_evaluate`.
+
+Recipe (NAS-Bench-201's, at the config's budget): SGD with Nesterov momentum, cosine
+learning rate to 0 (per step), weight decay, cross-entropy, random crop + flip (+ cutout),
+images resized to ``config.image_size`` after augmentation.  A non-finite loss ends the run
+with ``status="failed"`` and the reason; it never produces an accuracy.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from bpe.config import BPEConfig
+from bpe.data import TensorSplit, augment_batch, normalize
+from bpe.errors import ConfigError
+from bpe.spaces import get_space
+
+__all__ = ["TrainResult", "resolve_device", "train_and_evaluate", "evaluate_model"]
+
+log = logging.getLogger(__name__)
+
+EVAL_BATCH = 1024
+
+
+@dataclass
+class TrainResult:
+    """Outcome of one training run.
+
+    ``valid_accuracy`` is in percent.  ``seconds`` is the wall time of the whole run;
+    ``data_seconds`` the part spent preparing batches (normalise, augment, resize) and
+    ``eval_seconds`` the part spent on validation, so the loop's overhead can be audited.
+    """
+
+    status: str
+    valid_accuracy: float | None
+    valid_loss: float | None
+    train_loss: float | None
+    epochs_run: int
+    seconds: float
+    data_seconds: float
+    eval_seconds: float
+    device: str
+    num_params: int
+    error: str | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (JSON-serialisable)."""
+        return asdict(self)
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:N`` as given."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ConfigError(f"unknown device '{device}'; use auto, cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda was asked for but no CUDA GPU is available; use --device auto or cpu")
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"unsupported device '{device}'; use auto, cpu or cuda")
+    return dev
+
+
+def _autocast(precision: str, device: torch.device):
+    if precision == "fp32":
+        return nullcontext()
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def evaluate_model(
+    model: torch.nn.Module,
+    x_uint8: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    mean: torch.Tensor,
+    std: torch.Tensor,
+    image_size: int,
+    device: torch.device,
+    precision: str = "fp32",
+) -> tuple[float, float]:
+    """(accuracy in percent, mean cross-entropy) of ``model`` in eval mode."""
+    model.eval()
+    correct, loss_sum = 0, 0.0
+    for start in range(0, len(y), EVAL_BATCH):
+        xb = normalize(x_uint8[start : start + EVAL_BATCH].to(device), mean, std, image_size)
+        yb = y[start : start + EVAL_BATCH].to(device)
+        with _autocast(precision, device):
+            logits = model(xb)
+        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").item()
+        correct += (logits.argmax(1) == yb).sum().item()
+    return 100.0 * correct / max(1, len(y)), loss_sum / max(1, len(y))
+
+
+def train_and_evaluate(
+    arch: Any,
+    config: BPEConfig,
+    data: TensorSplit,
+    *,
+    space: str = "nb201",
+    device: str | torch.device = "auto",
+    num_threads: int | None = None,
+    eval_every_epoch: bool = False,
+) -> TrainResult:
+    """Train ``arch`` under ``config`` on ``data.train_*`` and evaluate on ``data.valid_*``.
+
+    Deterministic for a fixed ``config.seed`` on CPU with a fixed ``num_threads``.
+
+    Args:
+        arch: an architecture of ``space`` (object or string).
+        config: the proxy-training setting.
+        data: tensors from :func:`bpe.data.prepare_split`.
+        space: search-space name.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        num_threads: torch intra-op threads for this run (``None`` keeps the current value).
+        eval_every_epoch: also record validation accuracy after every epoch in ``history``.
+    """
+    dev = resolve_device(device)
+    autocast = _autocast(config.precision, dev)  # validates precision vs device early
+    if num_threads is not None:
+        torch.set_num_threads(max(1, int(num_threads)))
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = get_space(space).build(
+            arch, channels=config.channels, cells_per_stage=config.cells_per_stage, num_classes=data.num_classes
+        ).to(dev)
+    num_params = sum(p.numel() for p in model.parameters())
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=config.learning_rate,
+        momentum=config.momentum,
+        weight_decay=config.weight_decay,
+        nesterov=config.momentum > 0,
+    )
+    n = len(data.train_y)
+    batch = min(config.batch_size, n)
+    steps_per_epoch = max(1, n // batch)  # drop the last partial batch (as NB201 does not; fine for a proxy)
+    total_steps = config.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
+    )
+    scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
+    gen = torch.Generator().manual_seed(config.seed)
+    mean, std = data.mean.to(dev), data.std.to(dev)
+    train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
+    data_seconds = eval_seconds = 0.0
+    history: list[dict[str, float]] = []
+    train_loss: float | None = None
+    epochs_run = 0
+    error: str | None = None
+
+    for epoch in range(config.epochs):
+        model.train()
+        order = torch.randperm(n, generator=gen)
+        loss_sum = torch.zeros((), device=dev)
+        for step in range(steps_per_epoch):
+            t0 = time.perf_counter()
+            idx = order[step * batch : (step + 1) * batch].to(dev)
+            xb = normalize(train_x[idx], mean, std)
+            xb = augment_batch(xb, gen, flip=data.flip, cutout=config.cutout, size=config.image_size)
+            yb = train_y[idx]
+            data_seconds += time.perf_counter() - t0
+            with autocast:
+                loss = F.cross_entropy(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
+            scheduler.step()
+            loss_sum += loss.detach().float()
+        epochs_run = epoch + 1
+        train_loss = loss_sum.item() / steps_per_epoch
+        if not math.isfinite(train_loss):
+            error = f"non-finite training loss ({train_loss}) in epoch {epochs_run}; lower learning_rate or use fp32"
+            break
+        record = {"epoch": epochs_run, "train_loss": train_loss, "lr": scheduler.get_last_lr()[0]}
+        if eval_every_epoch and epochs_run < config.epochs:
+            t0 = time.perf_counter()
+            acc, vloss = evaluate_model(
+                model, data.valid_x, data.valid_y, mean=mean, std=std,
+                image_size=config.image_size, device=dev, precision=config.precision,
+            )
+            eval_seconds += time.perf_counter() - t0
+            record.update(valid_accuracy=acc, valid_loss=vloss)
+        history.append(record)
+
+    valid_acc = valid_loss = None
+    if error is None:
+        t0 = time.perf_counter()
+        valid_acc, valid_loss = evaluate_model(
+            model, data.valid_x, data.valid_y, mean=mean, std=std,
+            image_size=config.image_size, device=dev, precision=config.precision,
+        )
+        eval_seconds += time.perf_counter() - t0
+        if not math.isfinite(valid_loss):
+            error = f"non-finite validation loss ({valid_loss}); lower learning_rate or use fp32"
+            valid_acc = None
+        elif history:
+            history[-1].update(valid_accuracy=valid_acc, valid_loss=valid_loss)
+    if error is not None:
+        log.warning("training failed: %s", error)
+    return TrainResult(
+        status="ok" if error is None else "failed",
+        valid_accuracy=valid_acc,
+        valid_loss=valid_loss if error is None else None,
+        train_loss=train_loss,
+        epochs_run=epochs_run,
+        seconds=time.perf_counter() - start,
+        data_seconds=data_seconds,
+        eval_seconds=eval_seconds,
+        device=str(dev),
+        num_params=num_params,
+        error=error,
+        history=history,
+    )

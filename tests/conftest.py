@@ -1,0 +1,39 @@
+"""Shared fixtures: where the reference data lives, tiny configs, an isolated cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_data_dir() -> Path | None:
+    """``$BPE_DATA_DIR`` or ``../shared/data`` beside the project, when it exists."""
+    path = Path(os.environ.get("BPE_DATA_DIR", ROOT.parent / "shared" / "data"))
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared reference data; tests needing it are skipped (with the reason) when absent."""
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("../shared/data not found (set BPE_DATA_DIR to the reference data folder)")
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Never touch the user's ~/.cache/bpe from tests."""
+    monkeypatch.setenv("BPE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture
+def tiny_config():
+    """A proxy setting that trains in well under a second on digits."""
+    from bpe.config import BPEConfig
+
+    return BPEConfig(epochs=1, batch_size=32, channels=2, cells_per_stage=1, image_size=8, data_fraction=0.3)

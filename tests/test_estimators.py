@@ -1,0 +1,149 @@
+"""Estimator registry, conformance over every registered estimator, cache and runner."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from bpe.benchmarks import load_truth
+from bpe.benchmarks.table import TableBenchmark
+from bpe.cache import EvalCache
+from bpe.data import DatasetSpec
+from bpe.errors import EstimatorError, TruthError
+from bpe.estimators import (
+    Estimator,
+    EvalRecord,
+    available_estimators,
+    create_estimator,
+    estimator_from_spec,
+    register_estimator,
+)
+from bpe.evaluate import evaluate_estimator, sample_archs
+from bpe.parallel import Runner
+from bpe.spaces import nb201
+
+
+@pytest.fixture
+def table(tmp_path):
+    """A tiny NB201-style truth table: 'acc' rises with the number of 3x3 convs."""
+    archs = [str(a) for a in nb201.sample(12, 0)]
+    acc = [80 + 2 * a.count("nor_conv_3x3") + 0.1 * i for i, a in enumerate(archs)]
+    path = tmp_path / "truth.csv"
+    pd.DataFrame({"arch_str": archs, "acc": acc, "nats_cifar10valid_train_sec_per_epoch": 10.0}).to_csv(path, index=False)
+    return TableBenchmark(path, default_metric="acc")
+
+
+def make(name, table, tiny_config):
+    if name == "oracle":
+        return create_estimator("oracle", benchmark=table, metric="acc")
+    if name == "bpe":
+        return create_estimator("bpe", config=tiny_config, dataset=DatasetSpec("digits"), device="cpu")
+    return create_estimator(name)
+
+
+@pytest.mark.parametrize("name", available_estimators())
+def test_conformance(name, table, tiny_config):
+    """Every registered estimator: finite float score, record with cost, deterministic, JSON fingerprint."""
+    est = make(name, table, tiny_config)
+    assert isinstance(est, Estimator) and est.name == name
+    arch = table.archs()[0]
+    rec = est.evaluate(arch, num_threads=1)
+    assert isinstance(rec, EvalRecord) and rec.ok and math.isfinite(rec.score)
+    assert rec.arch == arch and rec.cost.seconds >= 0
+    assert est.evaluate(arch, num_threads=1).score == rec.score
+    assert isinstance(est.score(nb201.parse(arch)), float)
+    json.dumps(est.fingerprint())
+    assert EvalRecord.from_dict(json.loads(json.dumps(rec.to_dict()))).score == rec.score
+    assert isinstance(est.describe(), str)
+
+
+def test_registry_rejects_duplicates_and_unknown():
+    with pytest.raises(ValueError, match="already registered"):
+        register_estimator("oracle")(type("X", (Estimator,), {}))
+    with pytest.raises(EstimatorError, match="did you mean 'oracle'"):
+        create_estimator("oracel")
+
+
+def test_oracle_charges_simulated_time(table):
+    est = create_estimator("oracle", benchmark=table, metric="acc", epochs=12)
+    rec = est.evaluate(table.archs()[1])
+    assert rec.cost.simulated_seconds == pytest.approx(120.0) and rec.score == table.query(table.archs()[1], "acc")
+
+
+def test_failed_score_is_recorded_not_faked():
+    class NaNEstimator(Estimator):
+        name = "nan-test"
+
+        def fingerprint(self):
+            return {"estimator": self.name}
+
+        def _evaluate(self, arch):
+            return EvalRecord(arch=arch, score=float("nan"), status="ok")
+
+    rec = NaNEstimator().evaluate(str(nb201.from_index(0)))
+    assert not rec.ok and rec.score is None and "non-finite" in rec.error
+    with pytest.raises(RuntimeError, match="non-finite"):
+        NaNEstimator().score(str(nb201.from_index(0)))
+
+
+def test_table_benchmark_errors(table, tmp_path):
+    with pytest.raises(TruthError, match="metric 'nope' is not in the ground truth; choose one of"):
+        table.query(table.archs()[0], "nope")
+    with pytest.raises(TruthError, match="is not in truth table"):
+        table.query(next(str(a) for a in nb201.enumerate_archs() if str(a) not in table.archs()), "acc")
+    with pytest.raises(TruthError, match="does not exist"):
+        load_truth(str(tmp_path / "missing.csv"))
+    with pytest.raises(TruthError, match="nb201:PATH.pth"):
+        load_truth("somewhere")
+
+
+def test_cache_round_trip_and_corrupt_file(tmp_path, table):
+    cache = EvalCache(tmp_path / "c")
+    est = create_estimator("oracle", benchmark=table, metric="acc")
+    fp = est.fingerprint()
+    rec = est.evaluate(table.archs()[0])
+    path = cache.put(fp, rec)
+    assert cache.get(fp, rec.arch).score == rec.score and cache.count(fp) == 1
+    path.write_text("{trunc")
+    assert cache.get(fp, rec.arch) is None
+
+
+def test_runner_caches_and_resumes(tmp_path, tiny_config):
+    est = create_estimator("bpe", config=tiny_config, dataset=DatasetSpec("digits"), device="cpu")
+    archs = sample_archs("nb201", 3, 0)
+    runner = Runner(cache=EvalCache(tmp_path / "c"), progress=False)
+    first = runner.run(est, archs[:2])
+    files = {p: p.stat().st_mtime_ns for p in (tmp_path / "c").rglob("*.json")}
+    both = runner.run(est, archs)
+    assert [r.score for r in both[:2]] == [r.score for r in first]
+    assert all(p.stat().st_mtime_ns == t for p, t in files.items())  # nothing rewritten
+    assert EvalCache(tmp_path / "c").count(est.fingerprint()) == 3
+
+
+def test_evaluate_estimator_with_oracle(table):
+    est = create_estimator("oracle", benchmark=table, metric="acc")
+    result = evaluate_estimator(est, table, table.archs(), metric="acc", runner=Runner(progress=False))
+    assert result["spearman"] == pytest.approx(1.0) and result["n_archs"] == 12
+    assert {"arch", "score", "truth", "seconds", "status"} <= set(result["records"][0])
+
+
+def test_estimator_from_spec(tmp_path, table, tiny_config):
+    path = tmp_path / "cfg.json"
+    tiny_config.to_json(path)
+    est = estimator_from_spec(str(path), dataset=DatasetSpec("digits"))
+    assert est.name == "bpe" and est.config == tiny_config
+    assert estimator_from_spec("bpe-1", dataset=DatasetSpec("digits")).config.epochs == 10
+    assert estimator_from_spec("oracle", truth=table, metric="acc").metric == "acc"
+    with pytest.raises(EstimatorError, match="needs a ground-truth"):
+        estimator_from_spec("oracle")
+
+
+def test_sample_archs_bounds():
+    from bpe.errors import BPEError
+
+    with pytest.raises(BPEError, match="at least 2"):
+        sample_archs("nb201", 0, 0)
+    assert sample_archs("nb201", 5, 1) == sample_archs("nb201", 5, 1)
