@@ -113,8 +113,7 @@ def _check_out(path: str) -> Path:
     out = Path(path)
     if out.exists() and out.is_dir():
         raise BPEError(f"--out {out} is a directory; give a file name such as {out / 'results.json'}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return out
+    return out  # the folder is created when the results are written (atomically)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -194,14 +193,12 @@ def cmd_arch_check(args: argparse.Namespace) -> int:
 
 
 def cmd_arch_sample(args: argparse.Namespace) -> int:
-    from bpe.evaluate import sample_archs
+    from bpe.spaces import get_space
 
-    if args.n == 1:
-        from bpe.spaces import get_space
-
-        print(get_space(args.space).sample(1, args.seed)[0])
-        return 0
-    for arch in sample_archs(args.space, args.n, args.seed):
+    mod = get_space(args.space)
+    if not 1 <= args.n <= mod.NUM_ARCHS:
+        raise BPEError(f"N must be in 1..{mod.NUM_ARCHS} (the size of {args.space}), got {args.n}")
+    for arch in mod.sample(args.n, args.seed):
         print(arch)
     return 0
 

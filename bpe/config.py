@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -61,6 +62,8 @@ class Knob:
             ok_type = True
         if not ok_type:
             raise ConfigError(f"{name} must be a {self.kind.__name__}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name} must be a finite number in {self.describe()}, got {value!r}")
         if self.low is not None and (value < self.low or (self.low_exclusive and value == self.low)):
             raise ConfigError(f"{name} must be in {self.describe()}, got {value!r}")
         if self.high is not None and (

@@ -79,6 +79,9 @@ class DatasetSpec:
             raise DataError(f"unknown dataset '{self.name}'; choose one of {', '.join(DATASETS)}")
         if not 0.0 < self.valid_fraction < 1.0:
             raise DataError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
+        if self.name == "digits" and self.data_dir is not None:
+            raise DataError("dataset 'digits' ships with scikit-learn and takes no --data-dir; drop --data-dir "
+                            "or use --dataset folder for your own arrays")
         if self.name == "folder" and self.data_dir is None:
             raise DataError("dataset 'folder' needs --data-dir pointing to train_x.npy/train_y.npy/test_x.npy/test_y.npy")
         if self.name == "imagenet16-120" and self.data_dir is None:

@@ -24,7 +24,12 @@ BACKENDS = ("loky", "dask", "ray")
 def _evaluate_task(
     estimator: Estimator, arch: str, index: int, cache: EvalCache | None, fingerprint: dict, num_threads: int | None
 ) -> tuple[int, dict]:
-    """Worker body: evaluate one arch and store it before returning (so a kill loses nothing done)."""
+    """Worker body: evaluate one arch and store it before returning (so a kill loses nothing done).
+
+    ``num_threads=None`` on a Dask worker means the worker's own thread count.
+    """
+    if num_threads is None:
+        num_threads = _dask_worker_threads()
     try:
         record = estimator.evaluate(arch, num_threads=num_threads)
     except BPEError:
@@ -35,6 +40,20 @@ def _evaluate_task(
     if cache is not None and not record.info.get("transient"):
         cache.put(fingerprint, record)
     return index, record.to_dict()
+
+
+def _dask_worker_threads() -> int | None:
+    try:
+        from distributed import get_worker
+
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):
+        return None
+
+
+def local_threads(jobs: int) -> int:
+    """Torch threads per local worker: the cores shared evenly, at least 1."""
+    return max(1, (os.cpu_count() or 1) // jobs)
 
 
 @dataclass
@@ -94,13 +113,13 @@ class Runner:
     ) -> Iterator[tuple[int, dict]]:
         if not todo:
             return
+        threads = local_threads(self.jobs) if self.backend == "loky" else None
         if self.jobs == 1 and self.backend == "loky":
             for i, arch in enumerate(todo):
-                yield _evaluate_task(estimator, arch, i, cache, fingerprint, None)
+                yield _evaluate_task(estimator, arch, i, cache, fingerprint, threads)
             return
         from joblib import Parallel, delayed, parallel_config
 
-        threads = max(1, (os.cpu_count() or 1) // self.jobs) if self.backend == "loky" else None
         with self._backend_context() as backend_kw, parallel_config(**backend_kw):
             parallel = Parallel(n_jobs=self.jobs, return_as="generator_unordered")
             yield from parallel(

@@ -55,7 +55,7 @@ def main() -> None:
           f"25k/25k split), truth {args.metric}\n")
     print("| setting | epochs | C | N | px | data | Spearman [95% CI] | Kendall | CPU s/arch | n |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, e, ch, n, px, f, rho, ci, tau, sec, npairs in rows:
+    for name, e, ch, n, px, f, rho, ci, tau, sec, npairs in sorted(rows, key=lambda r: (r[9], r[0])):
         print(f"| {name} | {e} | {ch} | {n} | {px} | {f:g} | {rho:.3f} [{ci[0]:.2f}, {ci[1]:.2f}] | {tau:.3f} | {sec:.1f} | {npairs} |")
 
 

@@ -193,13 +193,11 @@ def test_missing_data_dir(env, capsys):
     env.assert_untouched()
 
 
-@pytest.mark.xfail(strict=True, reason="bug: --data-dir is silently ignored for --dataset digits "
-                                       "(bpe/data.py _content_digest and load_arrays short-circuit on digits)")
-def test_missing_data_dir_with_digits(env, capsys):
-    """A nonexistent --data-dir should be an error whatever the dataset."""
+def test_data_dir_with_digits(env, capsys):
+    """digits ships with scikit-learn: a --data-dir for it is a mistake, reported, not ignored."""
     missing = env.tmp / "no-such-folder"
     code, out, err = run_inprocess(env.argv(estimator="oracle", data_dir=str(missing)), capsys)
-    assert_one_line_error(code, out, err, str(missing), "does not exist")
+    assert_one_line_error(code, out, err, "takes no --data-dir", "--dataset folder")
     env.assert_untouched()
 
 

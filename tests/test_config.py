@@ -84,3 +84,10 @@ def test_presets_follow_the_paper():
     assert load_config("bpe-2") is PRESETS["bpe-2"]
     with pytest.raises(ConfigError, match="unknown preset"):
         get_preset("bpe-3")
+
+
+@pytest.mark.parametrize("field", ["learning_rate", "data_fraction", "weight_decay"])
+def test_nan_and_inf_rejected(field):
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ConfigError, match=f"{field} must be"):
+            BPEConfig(**{field: bad})

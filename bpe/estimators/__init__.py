@@ -40,7 +40,7 @@ def register_estimator(name: str) -> Callable[[T], T]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register_estimator decorators.
-    from bpe.estimators import oracle, proxy  # noqa: F401
+    from bpe.estimators import oracle, proxy, zero_cost  # noqa: F401
 
 
 def available_estimators() -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, prepare_split
 from bpe.estimators import register_estimator
@@ -57,6 +59,7 @@ class ProxyTrainingEstimator(Estimator):
             "data_seconds": result.data_seconds,
             "eval_seconds": result.eval_seconds,
             "device": result.device,
+            "threads": torch.get_num_threads(),
             "num_params": result.num_params,
             "n_train": len(data.train_y),
             "n_valid": len(data.valid_y),

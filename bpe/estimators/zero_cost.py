@@ -1,0 +1,398 @@
+"""Training-free scorers ("zero-cost proxies"): score an untrained network from one or a few
+mini-batches.  Every scorer is higher-is-better and documents its orientation and cost.
+
+=============  ==============================================================  ============
+name           score (higher = better)                                         cost
+=============  ==============================================================  ============
+``naswot``     log|K|, K = Hamming-agreement kernel of ReLU codes (Mellor 21)   1 forward
+``jacob_cov``  −Σ log(σ+k) + 1/(σ+k), σ = eig(corrcoef(∂Σy/∂x)) (NASWOT v1)   1 fwd+bwd
+``epe_nas``    Σ_c |Σ_ij log(|corrcoef(J_c)|+k)| (>100 classes: pairwise diff) 1 fwd+bwd
+``synflow``    log Σ |θ ⊙ ∂R/∂θ|, R = Σ f_|θ|(1), float64, BN removed          1 fwd+bwd
+``snip``       Σ |θ ⊙ ∂L/∂θ| over conv and linear weights                       1 fwd+bwd
+``grasp``      Σ −θ ⊙ (H ∂L/∂θ) over conv and linear weights                     2 fwd+bwd
+``fisher``     Σ_layers Σ_ch ½ mean_n (Σ_hw a ⊙ ∂L/∂a)² over ReLU outputs         1 fwd+bwd
+``grad_norm``  Σ_layers ‖∂L/∂W‖₂ over conv and linear weights                   1 fwd+bwd
+``params``     parameters (millions)                                            none
+``flops``      multiply-accumulates of one image (millions)                     1 forward
+=============  ==============================================================  ============
+
+A scorer that produces a non-finite value records a failure with the reason (never a
+sentinel number).  Hooks are registered on a private copy of the network and removed before
+returning.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, ClassVar, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bpe.data import DatasetSpec, normalize, prepare_split
+from bpe.estimators import register_estimator
+from bpe.estimators.base import Cost, Estimator, EvalRecord
+from bpe.spaces import get_space
+
+__all__ = [
+    "TrainingFreeEstimator",
+    "naswot_kernel_score",
+    "jacob_cov_score",
+    "epe_nas_score",
+]
+
+
+# -- pure score functions (tested against hand-computed cases) --------------------------
+def naswot_kernel_score(kernel: torch.Tensor) -> float:
+    """``log|K|`` by slogdet (float64); ``nan`` when K is singular or not positive."""
+    sign, logdet = torch.linalg.slogdet(kernel.double())
+    return float(logdet) if float(sign) > 0 else math.nan
+
+
+def jacob_cov_score(jacobian: torch.Tensor, k: float = 1e-5) -> float:
+    """NASWOT v1: ``−Σ [log(σ+k) + 1/(σ+k)]`` over the eigenvalues σ of ``corrcoef(J)``."""
+    corr = np.corrcoef(jacobian.reshape(jacobian.shape[0], -1).double().cpu().numpy())
+    if not np.all(np.isfinite(corr)):
+        return math.nan
+    sigma = np.linalg.eigvalsh(corr)
+    return float(-np.sum(np.log(sigma + k) + 1.0 / (sigma + k)))
+
+
+def epe_nas_score(jacobian: torch.Tensor, labels: torch.Tensor, num_classes: int, k: float = 1e-5) -> float:
+    """EPE-NAS: per-class Jacobian correlations.
+
+    ``E_c = Σ_ij log(|corrcoef(J_c)| + k)``; up to 100 classes the score is ``Σ_c |E_c|``;
+    over 100 classes ``E_c`` is divided by ``n_c`` and the score is
+    ``Σ_c Σ_c' |E_c − E_c'| / (classes in the batch)``.
+    """
+    jac = jacobian.reshape(jacobian.shape[0], -1).double().cpu().numpy()
+    labels_np = labels.cpu().numpy()
+    energies = []
+    for c in np.unique(labels_np):
+        rows = jac[labels_np == c]
+        corr = np.atleast_2d(np.corrcoef(rows)) if len(rows) > 1 else np.ones((1, 1))
+        if not np.all(np.isfinite(corr)):
+            return math.nan
+        e = float(np.sum(np.log(np.abs(corr) + k)))
+        if num_classes > 100:
+            e /= len(rows)
+        energies.append(e)
+    e = np.asarray(energies)
+    if num_classes <= 100:
+        return float(np.sum(np.abs(e)))
+    return float(np.sum(np.abs(e[:, None] - e[None, :])) / len(e))
+
+
+# -- helpers ------------------------------------------------------------------------------
+@contextmanager
+def _hooks(handles: list) -> Iterator[list]:
+    try:
+        yield handles
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _weights(net: nn.Module) -> list[nn.Parameter]:
+    return [m.weight for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+
+
+def _input_jacobian(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    x = x.clone().requires_grad_(True)
+    net(x).sum().backward()
+    return x.grad.detach()
+
+
+class TrainingFreeEstimator(Estimator):
+    """Base of the training-free scorers.
+
+    Args:
+        dataset: data the mini-batch comes from (the train split; a fixed, seeded batch).
+        batch_size: images per mini-batch (default: the method's reference value).
+        repeats: mini-batches scored and averaged.
+        seed: seed of weight init and batch choice.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        channels, cells_per_stage, image_size: the scored network (NB201 benchmark: 16, 5, 32).
+        num_classes: classifier outputs (default: the dataset's classes).
+        space: search-space name.
+    """
+
+    default_batch_size: ClassVar[int] = 64
+    needs_data: ClassVar[bool] = True
+    cost_passes: ClassVar[int] = 2  # forward+backward of one mini-batch
+
+    def __init__(
+        self,
+        dataset: DatasetSpec | None = None,
+        *,
+        batch_size: int | None = None,
+        repeats: int = 1,
+        seed: int = 0,
+        device: str = "auto",
+        channels: int = 16,
+        cells_per_stage: int = 5,
+        image_size: int = 32,
+        num_classes: int | None = None,
+        space: str = "nb201",
+    ) -> None:
+        self.dataset = dataset if dataset is not None else DatasetSpec("digits")
+        self.batch_size = batch_size
+        self.repeats = repeats
+        self.seed = seed
+        self.device = device
+        self.channels = channels
+        self.cells_per_stage = cells_per_stage
+        self.image_size = image_size
+        self.num_classes = num_classes
+        self.space = space
+
+    # identity ----------------------------------------------------------------------
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "estimator": self.name,
+            "space": self.space,
+            "batch_size": self._batch_size(),
+            "repeats": self.repeats,
+            "seed": self.seed,
+            "net": [self.channels, self.cells_per_stage, self.image_size, self.num_classes],
+            "data": self.dataset.fingerprint() if self.needs_data else None,
+        }
+
+    def describe(self) -> str:
+        return f"{self.name}(batch={self._batch_size()}, C={self.channels}, N={self.cells_per_stage}, {self.image_size}px)"
+
+    def _batch_size(self) -> int:
+        return int(self.batch_size or self.default_batch_size)
+
+    # inputs --------------------------------------------------------------------------
+    def _batches(self, dev: torch.device) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], int]:
+        """``repeats`` seeded mini-batches from the train split, and the number of classes."""
+        data = prepare_split(self.dataset, 1.0)
+        gen = torch.Generator().manual_seed(self.seed)
+        order = torch.randperm(len(data.train_y), generator=gen)
+        bs = min(self._batch_size(), len(order))
+        out = []
+        for r in range(self.repeats):
+            idx = order[(r * bs) % len(order):][:bs]
+            x = normalize(data.train_x[idx], data.mean, data.std, self.image_size).to(dev)
+            out.append((x, data.train_y[idx].to(dev)))
+        return out, data.num_classes
+
+    def _network(self, arch: str, num_classes: int, dev: torch.device) -> nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            net = get_space(self.space).build(
+                arch, channels=self.channels, cells_per_stage=self.cells_per_stage, num_classes=num_classes
+            )
+        return net.to(dev).train()
+
+    # scoring ---------------------------------------------------------------------------
+    def _score_batch(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> float:
+        raise NotImplementedError
+
+    def _evaluate(self, arch: str) -> EvalRecord:
+        from bpe.training import resolve_device
+
+        dev = resolve_device(self.device)
+        start = time.perf_counter()
+        batches, data_classes = self._batches(dev) if self.needs_data else ([], 10)
+        num_classes = self.num_classes or data_classes
+        values = []
+        for x, y in batches or [(None, None)]:
+            net = self._network(arch, num_classes, dev)
+            values.append(self._score_batch(net, x, y, num_classes))
+            net.zero_grad(set_to_none=True)
+        score = float(np.mean(values))
+        seconds = time.perf_counter() - start
+        cost = Cost(seconds=seconds, forward_passes=self.cost_passes * len(values))
+        if not math.isfinite(score):
+            return EvalRecord(arch=arch, score=None, status="failed", cost=cost,
+                              error=f"{self.name} produced a non-finite value ({score})")
+        return EvalRecord(arch=arch, score=score, status="ok", cost=cost, info={"device": str(dev)})
+
+
+@register_estimator("naswot")
+class NASWOT(TrainingFreeEstimator):
+    """NASWOT (Mellor et al., 2021): log-determinant of the ReLU-code agreement kernel.
+    One forward pass, no gradients; train-mode BatchNorm.  Higher is better."""
+
+    default_batch_size = 128
+    cost_passes = 1
+
+    @torch.no_grad()
+    def _score_batch(self, net, x, y, num_classes):
+        n = x.shape[0]
+        kernel = torch.zeros(n, n, dtype=torch.float64, device=x.device)
+
+        def hook(module, inputs, output):
+            codes = (inputs[0].detach().reshape(n, -1) > 0).float()
+            active = codes.sum(1, dtype=torch.float64)
+            agree = 2.0 * (codes @ codes.T).double() - active[:, None] - active[None, :] + codes.shape[1]
+            kernel.add_(agree)
+
+        relus = [m for m in net.modules() if isinstance(m, nn.ReLU)]
+        with _hooks([m.register_forward_hook(hook) for m in relus]):
+            net(x)
+        return naswot_kernel_score(kernel)
+
+
+@register_estimator("jacob_cov")
+class JacobCov(TrainingFreeEstimator):
+    """NASWOT's first version: eigenvalues of the input-Jacobian correlation matrix.  Higher is better."""
+
+    default_batch_size = 64
+
+    def _score_batch(self, net, x, y, num_classes):
+        return jacob_cov_score(_input_jacobian(net, x))
+
+
+@register_estimator("epe_nas")
+class EPENAS(TrainingFreeEstimator):
+    """EPE-NAS (Lopes et al., 2021): per-class Jacobian correlation energy.  Higher is better."""
+
+    default_batch_size = 256
+
+    def _score_batch(self, net, x, y, num_classes):
+        return epe_nas_score(_input_jacobian(net, x), y, num_classes)
+
+
+@register_estimator("synflow")
+class SynFlow(TrainingFreeEstimator):
+    """SynFlow (Tanaka et al., 2020), data-free: log of Σ|θ ⊙ ∂R/∂θ| with |θ| weights, an
+    all-ones input, float64, and BatchNorm removed (as in the zero-cost reference).
+    Higher is better."""
+
+    needs_data = False
+    default_batch_size = 1
+
+    def _score_batch(self, net, x, y, num_classes):
+        for name, module in list(net.named_modules()):
+            for child_name, child in list(module.named_children()):
+                if isinstance(child, nn.BatchNorm2d):
+                    setattr(module, child_name, nn.Identity())
+        net = net.double()
+        with torch.no_grad():
+            for p in net.parameters():
+                p.abs_()
+        dev = next(net.parameters()).device
+        ones = torch.ones(1, 3, self.image_size, self.image_size, dtype=torch.float64, device=dev)
+        net.zero_grad()
+        net(ones).sum().backward()
+        total = sum(float((p.detach() * p.grad).abs().sum()) for p in _weights(net) if p.grad is not None)
+        return math.log(total) if total > 0 else math.nan
+
+
+def _loss_grads(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    net.zero_grad()
+    F.cross_entropy(net(x), y).backward()
+
+
+@register_estimator("snip")
+class SNIP(TrainingFreeEstimator):
+    """SNIP (Lee et al., 2019): Σ|θ ⊙ ∂L/∂θ| over conv and linear weights.  Higher is better."""
+
+    def _score_batch(self, net, x, y, num_classes):
+        _loss_grads(net, x, y)
+        return sum(float((w * w.grad).abs().sum()) for w in _weights(net) if w.grad is not None)
+
+
+@register_estimator("grad_norm")
+class GradNorm(TrainingFreeEstimator):
+    """Sum over conv and linear layers of the L2 norm of the loss gradient.  Higher is better."""
+
+    def _score_batch(self, net, x, y, num_classes):
+        _loss_grads(net, x, y)
+        return sum(float(w.grad.norm()) for w in _weights(net) if w.grad is not None)
+
+
+@register_estimator("grasp")
+class GraSP(TrainingFreeEstimator):
+    """GraSP (Wang et al., 2020): Σ −θ ⊙ (H g) over conv and linear weights, with g the loss
+    gradient and Hg a Hessian-gradient product.  Reported as is (the zero-cost reference's
+    orientation)."""
+
+    cost_passes = 4
+
+    def _score_batch(self, net, x, y, num_classes):
+        weights = _weights(net)
+        loss = F.cross_entropy(net(x), y)
+        grads = torch.autograd.grad(loss, weights, allow_unused=True)
+        grads = [torch.zeros_like(w) if g is None else g.detach() for w, g in zip(weights, grads)]
+        loss = F.cross_entropy(net(x), y)
+        grads_f = torch.autograd.grad(loss, weights, create_graph=True, allow_unused=True)
+        z = sum((gf * g).sum() for gf, g in zip(grads_f, grads) if gf is not None)
+        hg = torch.autograd.grad(z, weights, allow_unused=True)
+        return sum(float((-w.detach() * h).sum()) for w, h in zip(weights, hg) if h is not None)
+
+
+@register_estimator("fisher")
+class Fisher(TrainingFreeEstimator):
+    """Fisher (Turner et al., 2020): Σ over ReLU outputs and channels of
+    ½·mean_n(Σ_hw a ⊙ ∂L/∂a)².  Higher is better."""
+
+    def _score_batch(self, net, x, y, num_classes):
+        acts: list[torch.Tensor] = []
+
+        def hook(module, inputs, output):
+            if output.requires_grad:
+                output.retain_grad()
+                acts.append(output)
+
+        relus = [m for m in net.modules() if isinstance(m, nn.ReLU)]
+        for m in relus:
+            m.inplace = False  # retain_grad on an in-place output is not allowed
+        with _hooks([m.register_forward_hook(hook) for m in relus]):
+            _loss_grads(net, x, y)
+        total = 0.0
+        for a in acts:
+            if a.grad is None:
+                continue
+            per_channel = (a * a.grad).sum(dim=(2, 3)) if a.dim() == 4 else a * a.grad
+            total += float(0.5 * per_channel.pow(2).mean(0).sum())
+        return total
+
+
+@register_estimator("params")
+class Params(TrainingFreeEstimator):
+    """Parameter count in millions (a baseline).  Higher is better."""
+
+    needs_data = False
+    cost_passes = 0
+
+    def _score_batch(self, net, x, y, num_classes):
+        return sum(p.numel() for p in net.parameters()) / 1e6
+
+
+@register_estimator("flops")
+class FLOPs(TrainingFreeEstimator):
+    """Multiply-accumulates of one image in millions, counted by hooks on conv and linear
+    layers (a baseline; pooling and element-wise ops are not counted).  Higher is better."""
+
+    needs_data = False
+    cost_passes = 1
+
+    @torch.no_grad()
+    def _score_batch(self, net, x, y, num_classes):
+        total = [0]
+
+        def conv_hook(module: nn.Conv2d, inputs, output):
+            kh, kw = module.kernel_size
+            total[0] += output.numel() * (module.in_channels // module.groups) * kh * kw
+
+        def linear_hook(module: nn.Linear, inputs, output):
+            total[0] += module.in_features * module.out_features
+
+        handles = []
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                handles.append(m.register_forward_hook(conv_hook))
+            elif isinstance(m, nn.Linear):
+                handles.append(m.register_forward_hook(linear_hook))
+        dev = next(net.parameters()).device
+        with _hooks(handles):
+            net.eval()(torch.zeros(1, 3, self.image_size, self.image_size, device=dev))
+        return total[0] / 1e6
