@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -69,6 +70,36 @@ def build_parser() -> argparse.ArgumentParser:
                     help="results JSON; a CSV and a PNG are written beside it (default: results/evaluate.json)")
     ev.add_argument("--no-plot", action="store_true", help="do not write the PNG scatter plot")
     ev.set_defaults(func=cmd_evaluate)
+
+    sc = sub.add_parser(
+        "score",
+        help="score many archs with one or more estimators (training-free scorers, BPE configs)",
+        description="Score N seeded archs (or all) and write a CSV: an 'arch' column and one column per estimator.",
+    )
+    sc.add_argument("--estimator", required=True,
+                    help="comma-separated names (naswot,synflow,...), presets or BPEConfig JSON files")
+    _add_data_args(sc)
+    sc.add_argument("--archs", default="100", help="number of archs sampled without replacement, or 'all'")
+    sc.add_argument("--seed", type=int, default=0, help="seed of the arch sample (default: 0)")
+    sc.add_argument("--batch-size", type=int, default=None, help="scorer mini-batch (default: the method's own)")
+    sc.add_argument("--repeats", type=int, default=None, help="mini-batches averaged per arch (default: 1)")
+    sc.add_argument("--init-seed", type=int, default=None, help="seed of weight init and batch choice (default: 0)")
+    sc.add_argument("--truth", default=None, help="needed only for --estimator oracle")
+    _add_run_args(sc)
+    sc.add_argument("--out", default="results/scores.csv", help="scores CSV (a JSON sidecar is written beside it)")
+    sc.set_defaults(func=cmd_score)
+
+    co = sub.add_parser(
+        "correlate",
+        help="Kendall/Spearman/top-k of score tables against a ground truth, plus the cost/quality frontier plot",
+    )
+    co.add_argument("--scores", nargs="*", default=[], help="scores CSVs from `bpe score`")
+    co.add_argument("--evaluations", nargs="*", default=[], help="results JSONs from `bpe evaluate` (BPE settings)")
+    co.add_argument("--truth", required=True, help="PATH.csv or nb201:PATH.pth")
+    co.add_argument("--metric", default=None, help="truth column (default: the table's default)")
+    co.add_argument("--space", default="nb201")
+    co.add_argument("--out", default="results/correlations.json", help="table JSON; a PNG frontier plot is written beside it")
+    co.set_defaults(func=cmd_correlate)
 
     cfg = sub.add_parser("config", help="print or validate a BPEConfig (preset name or JSON file)")
     cfg.add_argument("config", help="preset (bpe-1, bpe-2) or JSON file to validate")
@@ -148,7 +179,89 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         f"n={result['n_pairs']}  failed={result['n_failed']}  {result['seconds_per_arch']:.2f} s/arch  "
         f"(wall {result['wall_seconds']:.1f} s)"
     )
+    if result["truth_seconds_per_arch"]:
+        ratio = result["truth_seconds_per_arch"] / max(result["seconds_per_arch"], 1e-9)
+        print(f"the ground truth cost {result['truth_seconds_per_arch']:.2f} s/arch: the estimator is {ratio:.1f}x cheaper")
     print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
+def _parse_archs(text: str, space: str, seed: int) -> list[str]:
+    from bpe.evaluate import sample_archs
+    from bpe.spaces import get_space
+
+    if text == "all":
+        return [str(a) for a in get_space(space).enumerate_archs()]
+    try:
+        n = int(text)
+    except ValueError:
+        raise BPEError(f"--archs takes a number or 'all', got '{text}'") from None
+    return sample_archs(space, n, seed)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from bpe.benchmarks import load_truth
+    from bpe.data import DatasetSpec, load_arrays
+    from bpe.estimators import estimator_from_spec
+    from bpe.scoring import score_archs, write_scores
+
+    out = _check_out(args.out)
+    runner = _runner(args)
+    archs = _parse_archs(args.archs, args.space, args.seed)
+    dataset = DatasetSpec(args.dataset, args.data_dir)
+    truth = load_truth(args.truth, space=args.space) if args.truth else None
+    names = [n.strip() for n in args.estimator.split(",") if n.strip()]
+    if not names or len(set(names)) != len(names):
+        raise BPEError(f"--estimator needs distinct comma-separated names, got '{args.estimator}'")
+    options = {"batch_size": args.batch_size, "repeats": args.repeats, "seed": args.init_seed}
+    estimators = [estimator_from_spec(n, dataset=dataset, truth=truth, space=args.space, device=args.device,
+                                      options=options) for n in names]
+    load_arrays(dataset)  # a missing or corrupt data file is reported before any work
+    print(f"scoring {len(archs)} archs with {', '.join(e.describe() for e in estimators)}")
+    frame = score_archs(estimators, archs, runner=runner)
+    for est in estimators:
+        failed = int(frame[est.name].isna().sum())
+        print(f"{est.name}: {frame[est.name + '_seconds'].mean():.3f} s/arch, {failed} failed")
+    print("wrote " + ", ".join(map(str, write_scores(frame, out, estimators=estimators))))
+    return 0
+
+
+def cmd_correlate(args: argparse.Namespace) -> int:
+    from bpe.benchmarks import load_truth
+    from bpe.cache import atomic_write_text
+    from bpe.scoring import correlate_scores, evaluation_point, frontier_plot, read_scores
+
+    if not args.scores and not args.evaluations:
+        raise BPEError("give --scores CSV files and/or --evaluations JSON files to correlate")
+    out = _check_out(args.out)
+    truth = load_truth(args.truth, space=args.space)
+    metric = truth.check_metric(args.metric)
+    frames = [read_scores(p) for p in args.scores]
+    evaluations = []
+    for path in args.evaluations:
+        try:
+            evaluations.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as err:
+            raise BPEError(f"cannot read evaluation results {path} ({err}); pass JSON files from `bpe evaluate`") from None
+    table: dict[str, dict] = {}
+    for frame in frames:
+        table.update(correlate_scores(frame, truth, metric))
+    points = [{"label": name, "spearman": r["spearman"], "seconds_per_arch": r["seconds_per_arch"],
+               "kind": "training-free"} for name, r in table.items()]
+    for result in evaluations:
+        point = evaluation_point(result)
+        points.append(point)
+        table[point["label"]] = {k: result.get(k) for k in ("spearman", "kendall", "spearman_ci95", "kendall_ci95",
+                                                           "top10pct_precision", "regret", "n_pairs", "seconds_per_arch")}
+    plot = frontier_plot(points, out.with_suffix(".png"), title=f"ground truth: {metric}")
+    atomic_write_text(out, json.dumps({"metric": metric, "estimators": table}, indent=2, default=str) + "\n")
+    print(f"| estimator | Kendall τ | Spearman ρ [95% CI] | top-10% precision | s/arch | n |")
+    print("|---|---|---|---|---|---|")
+    for name, r in table.items():
+        lo, hi = r.get("spearman_ci95") or (math.nan, math.nan)
+        print(f"| {name} | {r['kendall']:.3f} | {r['spearman']:.3f} [{lo:.2f}, {hi:.2f}] | "
+              f"{r.get('top10pct_precision', math.nan):.2f} | {r['seconds_per_arch']:.3f} | {r['n_pairs']} |")
+    print(f"wrote {out}, {plot}")
     return 0
 
 

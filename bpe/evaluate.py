@@ -64,6 +64,8 @@ def evaluate_estimator(
     usable = [t if math.isfinite(t) else None for t in truths]
     summary = rank_summary(scores, usable, seed=seed)
     seconds = [r.cost.seconds for r in records]
+    truth_seconds = [truth.measured_seconds(a) for a in archs]
+    truth_cost = float(np.mean(truth_seconds)) if all(s is not None for s in truth_seconds) else None
     return {
         **summary,
         "n_archs": len(archs),
@@ -72,6 +74,7 @@ def evaluate_estimator(
         "n_no_truth": sum(t is None for t in usable),
         "seconds_per_arch": float(np.mean(seconds)) if seconds else math.nan,
         "simulated_seconds_per_arch": float(np.mean([r.cost.simulated_seconds for r in records])),
+        "truth_seconds_per_arch": truth_cost,
         "wall_seconds": wall,
         "estimator": {"name": estimator.name, "description": estimator.describe(), **estimator.fingerprint()},
         "truth": {"metric": metric, **truth.fingerprint()},

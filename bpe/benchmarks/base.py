@@ -37,6 +37,10 @@ class Benchmark(ABC):
         """Simulated seconds to train ``arch`` for ``epochs`` (``None`` when not recorded)."""
         return None
 
+    def measured_seconds(self, arch: Any) -> float | None:
+        """Wall seconds this source spent to produce ``arch``'s truth (``None`` for lookups)."""
+        return None
+
     @abstractmethod
     def fingerprint(self) -> dict[str, Any]:
         """Identity of the source for cache keys."""

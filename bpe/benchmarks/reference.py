@@ -72,6 +72,10 @@ class ReferenceBenchmark(Benchmark):
             return None
         return record.cost.seconds * epochs / record.cost.epochs
 
+    def measured_seconds(self, arch: Any) -> float | None:
+        record = self._records.get(str(arch))
+        return record.cost.seconds if record is not None else None
+
     def fingerprint(self) -> dict[str, Any]:
         return {"kind": "reference", **self.estimator.fingerprint()}
 

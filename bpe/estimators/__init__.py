@@ -76,11 +76,14 @@ def estimator_from_spec(
     metric: str | None = None,
     space: str = "nb201",
     device: str = "auto",
+    options: dict[str, Any] | None = None,
 ) -> Estimator:
     """Build an estimator from a CLI-style spec.
 
     ``spec`` is a BPEConfig JSON file (proxy training), a preset (``bpe-1``, ``bpe-2``),
-    ``oracle`` (lookup in ``truth``), or the name of another registered estimator.
+    ``oracle`` (lookup in ``truth``), or the name of another registered estimator; a
+    training-free scorer gets ``dataset``, ``device``, ``space`` and ``options`` (batch size,
+    repeats, seed, ...; ``None`` values are left at the scorer's default).
     """
     from pathlib import Path
 
@@ -98,4 +101,9 @@ def estimator_from_spec(
         return cls(benchmark=truth, metric=metric or truth.default_metric)
     if spec == "bpe":
         return cls(dataset=dataset, space=space, device=device)
+    from bpe.estimators.zero_cost import TrainingFreeEstimator
+
+    if issubclass(cls, TrainingFreeEstimator):
+        kwargs = {k: v for k, v in (options or {}).items() if v is not None}
+        return cls(dataset=dataset, device=device, space=space, **kwargs)
     return cls()
