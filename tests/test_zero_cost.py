@@ -158,3 +158,10 @@ def test_synflow_is_log_scaled_and_finite_for_big_nets():
     est = tiny("synflow", channels=16, cells_per_stage=5, image_size=32)
     value = est.score("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     assert 20 < value < 300  # log of a sum that would be ~1e40..1e100 in linear scale
+
+
+@pytest.mark.parametrize("name", ["jacob_cov", "epe_nas"])
+def test_disconnected_cell_is_a_recorded_failure(name):
+    """No path from input to output: Jacobian scorers record why instead of crashing or faking."""
+    rec = tiny(name).evaluate("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert not rec.ok and "does not depend on the input" in rec.error

@@ -101,9 +101,15 @@ def _weights(net: nn.Module) -> list[nn.Parameter]:
     return [m.weight for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
 
 
+class ScoreUndefined(ArithmeticError):
+    """The score does not exist for this network (recorded as a failure with the reason)."""
+
+
 def _input_jacobian(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     x = x.clone().requires_grad_(True)
     net(x).sum().backward()
+    if x.grad is None:
+        raise ScoreUndefined("the output does not depend on the input (no path through the cell)")
     return x.grad.detach()
 
 
@@ -202,10 +208,14 @@ class TrainingFreeEstimator(Estimator):
         batches, data_classes = self._batches(dev) if self.needs_data else ([], 10)
         num_classes = self.num_classes or data_classes
         values = []
-        for x, y in batches or [(None, None)]:
-            net = self._network(arch, num_classes, dev)
-            values.append(self._score_batch(net, x, y, num_classes))
-            net.zero_grad(set_to_none=True)
+        try:
+            for x, y in batches or [(None, None)]:
+                net = self._network(arch, num_classes, dev)
+                values.append(self._score_batch(net, x, y, num_classes))
+                net.zero_grad(set_to_none=True)
+        except ScoreUndefined as err:
+            cost = Cost(seconds=time.perf_counter() - start, forward_passes=self.cost_passes * (len(values) + 1))
+            return EvalRecord(arch=arch, score=None, status="failed", cost=cost, error=f"{self.name}: {err}")
         score = float(np.mean(values))
         seconds = time.perf_counter() - start
         cost = Cost(seconds=seconds, forward_passes=self.cost_passes * len(values))
