@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--batch-size", type=int, default=None, help="scorer mini-batch (default: the method's own)")
     sc.add_argument("--repeats", type=int, default=None, help="mini-batches averaged per arch (default: 1)")
     sc.add_argument("--init-seed", type=int, default=None, help="seed of weight init and batch choice (default: 0)")
+    sc.add_argument("--channels", type=int, default=None, help="scored network's channels (default: 16)")
+    sc.add_argument("--cells-per-stage", type=int, default=None, help="scored network's cells per stage (default: 5)")
+    sc.add_argument("--image-size", type=int, default=None, help="scored input size in pixels (default: 32)")
     sc.add_argument("--truth", default=None, help="needed only for --estimator oracle")
     _add_run_args(sc)
     sc.add_argument("--out", default="results/scores.csv", help="scores CSV (a JSON sidecar is written beside it)")
@@ -213,7 +216,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.estimator.split(",") if n.strip()]
     if not names or len(set(names)) != len(names):
         raise BPEError(f"--estimator needs distinct comma-separated names, got '{args.estimator}'")
-    options = {"batch_size": args.batch_size, "repeats": args.repeats, "seed": args.init_seed}
+    options = {"batch_size": args.batch_size, "repeats": args.repeats, "seed": args.init_seed,
+               "channels": args.channels, "cells_per_stage": args.cells_per_stage, "image_size": args.image_size}
+    for key, value in options.items():
+        if value is not None and value < (0 if key == "seed" else 1):
+            raise BPEError(f"--{key.replace('_', '-')} must be {'>= 0' if key == 'seed' else 'positive'}, got {value}")
     estimators = [estimator_from_spec(n, dataset=dataset, truth=truth, space=args.space, device=args.device,
                                       options=options) for n in names]
     load_arrays(dataset)  # a missing or corrupt data file is reported before any work

@@ -25,7 +25,7 @@ from bpe.cli import main as bpe_main
 from bpe.metrics import spearman
 from bpe.scoring import best_of_n
 
-SCORERS = "params,flops,synflow,naswot,jacob_cov,snip,grad_norm,fisher,epe_nas,grasp"
+SCORERS = "params,flops,synflow,naswot,jacob_cov,snip,grad_norm,epe_nas,fisher,grasp"
 REFERENCE_NAMES = {"naswot": "nwot", "synflow": "synflow", "snip": "snip", "grad_norm": "grad_norm",
                    "jacob_cov": "jacov", "epe_nas": "epe_nas", "fisher": "fisher", "grasp": "grasp",
                    "params": "params", "flops": "flops"}

@@ -165,3 +165,8 @@ def test_disconnected_cell_is_a_recorded_failure(name):
     """No path from input to output: Jacobian scorers record why instead of crashing or faking."""
     rec = tiny(name).evaluate("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
     assert not rec.ok and "does not depend on the input" in rec.error
+
+
+def test_synflow_disconnected_cell_is_a_recorded_failure():
+    rec = tiny("synflow").evaluate("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|none~2|")
+    assert not rec.ok and "no signal flows" in rec.error

@@ -305,7 +305,9 @@ class SynFlow(TrainingFreeEstimator):
         net.zero_grad()
         net(ones).sum().backward()
         total = sum(float((p.detach() * p.grad).abs().sum()) for p in _weights(net) if p.grad is not None)
-        return math.log(total) if total > 0 else math.nan
+        if total == 0.0:
+            raise ScoreUndefined("no signal flows from input to output (synaptic flow 0; its log is undefined)")
+        return math.log(total)
 
 
 def _loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,92 @@
+"""`bpe score` and `bpe correlate` end to end (output contracts), with tiny networks."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from bpe.cli import main
+from bpe.evaluate import sample_archs
+
+TINY = ["--channels", "4", "--cells-per-stage", "1", "--image-size", "8", "--batch-size", "16"]
+
+
+@pytest.fixture
+def truth_csv(tmp_path):
+    """Truth for exactly the archs `--archs 8 --seed 0` samples: accuracy = number of convs."""
+    archs = sample_archs("nb201", 8, 0)
+    acc = [50 + 5 * a.count("conv") + 0.01 * i for i, a in enumerate(archs)]
+    path = tmp_path / "truth.csv"
+    pd.DataFrame({"arch_str": archs, "acc": acc}).to_csv(path, index=False)
+    return path
+
+
+def test_score_writes_contract_csv(tmp_path, capsys):
+    out = tmp_path / "s.csv"
+    code = main(["score", "--estimator", "naswot,synflow,params", "--space", "nb201", "--dataset", "digits",
+                 "--archs", "8", "--seed", "0", "--out", str(out), "--quiet", "--cache-dir", str(tmp_path / "c"), *TINY])
+    assert code == 0
+    frame = pd.read_csv(out)
+    assert list(frame["arch"]) == sample_archs("nb201", 8, 0)
+    assert {"naswot", "synflow", "params", "naswot_seconds"} <= set(frame.columns)
+    assert frame["params"].notna().all() and frame["synflow"].notna().sum() >= 4
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["synflow"]["n_failed"] == frame["synflow"].isna().sum()
+    assert meta["naswot"]["fingerprint"]["batch_size"] == 16
+    # rerun: all from the cache, same numbers
+    assert main(["score", "--estimator", "naswot,synflow,params", "--dataset", "digits", "--archs", "8",
+                 "--out", str(out), "--quiet", "--cache-dir", str(tmp_path / "c"), *TINY]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out)[["arch", "naswot"]], frame[["arch", "naswot"]])
+
+
+def test_correlate_table_and_plot(tmp_path, truth_csv, capsys):
+    scores = tmp_path / "s.csv"
+    assert main(["score", "--estimator", "params,flops", "--dataset", "digits", "--archs", "8", "--out", str(scores),
+                 "--quiet", "--cache-dir", str(tmp_path / "c"), *TINY]) == 0
+    out = tmp_path / "t.json"
+    assert main(["correlate", "--scores", str(scores), "--truth", str(truth_csv), "--metric", "acc",
+                 "--out", str(out)]) == 0
+    table = json.loads(out.read_text())
+    assert set(table["estimators"]) == {"params", "flops"}
+    for row in table["estimators"].values():
+        assert {"kendall", "spearman", "top10pct_precision", "seconds_per_arch", "n_pairs"} <= set(row)
+        assert row["n_pairs"] == 8 and -1 <= row["spearman"] <= 1
+    # more convolutions -> more parameters: params must rank this truth well
+    assert table["estimators"]["params"]["spearman"] > 0.5
+    assert out.with_suffix(".png").stat().st_size > 1000
+    assert "| params |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["score", "--estimator", "nasowt", "--archs", "4"], "did you mean 'naswot'"),
+        (["score", "--estimator", "naswot,naswot", "--archs", "4"], "distinct"),
+        (["score", "--estimator", "naswot", "--archs", "many"], "number or 'all'"),
+        (["score", "--estimator", "naswot", "--archs", "4", "--batch-size", "0"], "--batch-size must be positive"),
+        (["correlate", "--truth", "x.csv"], "give --scores"),
+        (["correlate", "--scores", "missing.csv", "--truth", "x.csv"], "does not exist"),
+    ],
+)
+def test_score_and_correlate_bad_input(tmp_path, argv, fragment, capsys):
+    assert main([*argv, "--out", str(tmp_path / "o.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and fragment in err
+
+
+def test_best_of_n():
+    import numpy as np
+
+    from bpe.errors import BPEError
+    from bpe.scoring import best_of_n
+
+    scores = np.arange(100.0)
+    truths = np.arange(100.0) * 2
+    picks = best_of_n(scores, truths, 100, 5, seed=0)
+    assert np.all(picks == 198.0)  # N = pool: always the best
+    picks = best_of_n(-scores, truths, 10, 200, seed=0)
+    assert picks.mean() < 40  # an anti-correlated score picks badly
+    with pytest.raises(BPEError):
+        best_of_n(scores, truths, 101, 1, seed=0)
