@@ -104,6 +104,26 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--out", default="results/correlations.json", help="table JSON; a PNG frontier plot is written beside it")
     co.set_defaults(func=cmd_correlate)
 
+    se = sub.add_parser(
+        "search",
+        help="run search algorithms with any estimator under a budget; report true accuracies",
+        description="Run R seeded searches per algorithm; per run the chosen arch, its score, the budget spent, "
+                    "and (with a truth table) its NB201 accuracies; a summary and a best-so-far PNG.",
+    )
+    se.add_argument("--algo", required=True, help="comma-separated: random, rea, reinforce")
+    se.add_argument("--estimator", required=True,
+                    help="'oracle' (truth-table lookup with simulated cost), a scorer name, a preset or a BPEConfig JSON")
+    _add_data_args(se)
+    se.add_argument("--truth", default=None, help="PATH.csv or nb201:PATH.pth: oracle rewards and the reported true accuracies")
+    se.add_argument("--metric", default="v11_cifar10valid_valid", help="oracle reward column (default: v11_cifar10valid_valid)")
+    se.add_argument("--oracle-epochs", type=int, default=12, help="epochs charged per oracle evaluation (default: 12)")
+    se.add_argument("--budget", required=True, help="N (evaluations), Ns (wall seconds) or Ns-simulated; combine with ','")
+    se.add_argument("--runs", type=int, default=1, help="independent runs per algorithm (default: 1)")
+    se.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
+    _add_run_args(se)
+    se.add_argument("--out", default="results/search.json", help="results JSON; a PNG is written beside it")
+    se.set_defaults(func=cmd_search)
+
     cfg = sub.add_parser("config", help="print or validate a BPEConfig (preset name or JSON file)")
     cfg.add_argument("config", help="preset (bpe-1, bpe-2) or JSON file to validate")
     cfg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a field (repeatable)")
@@ -269,6 +289,86 @@ def cmd_correlate(args: argparse.Namespace) -> int:
         print(f"| {name} | {r['kendall']:.3f} | {r['spearman']:.3f} [{lo:.2f}, {hi:.2f}] | "
               f"{r.get('top10pct_precision', math.nan):.2f} | {r['seconds_per_arch']:.3f} | {r['n_pairs']} |")
     print(f"wrote {out}, {plot}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from bpe.benchmarks import load_truth
+    from bpe.cache import atomic_write_text
+    from bpe.data import DatasetSpec
+    from bpe.estimators import estimator_from_spec
+
+    try:
+        from search_algos.base import available_algorithms
+        from search_algos.budget import parse_budget
+        from search_algos.runs import PUBLISHED, best_so_far_plot, run_many, summarize, true_accuracy
+    except ImportError as err:  # pragma: no cover - installed together
+        raise BPEError(f"the search drivers are not installed ({err}); reinstall bpe") from None
+
+    out = _check_out(args.out)
+    budget = parse_budget(args.budget)
+    if args.runs < 1:
+        raise BPEError(f"--runs must be >= 1, got {args.runs}")
+    algos = [a.strip() for a in args.algo.split(",") if a.strip()]
+    unknown = [a for a in algos if a not in available_algorithms()]
+    if unknown or not algos:
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], available_algorithms(), n=1) if unknown else []
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise BPEError(f"unknown search algorithm '{unknown[0] if unknown else args.algo}'{hint} "
+                       f"(available: {', '.join(available_algorithms())})")
+    truth = load_truth(args.truth, space=args.space) if args.truth else None
+    if args.estimator == "oracle" and truth is None:
+        raise BPEError("--estimator oracle needs --truth PATH.csv (the table it looks rewards up in)")
+    if budget.simulated_seconds is not None and args.estimator != "oracle":
+        raise BPEError("a simulated-seconds budget needs --estimator oracle (only a benchmark records training time)")
+    dataset = DatasetSpec(args.dataset, args.data_dir)
+    estimator = estimator_from_spec(args.estimator, dataset=dataset, truth=truth, metric=args.metric,
+                                    space=args.space, device=args.device)
+    if args.estimator == "oracle":
+        estimator.epochs = args.oracle_epochs
+    if args.estimator == "oracle" or estimator.cheap:
+        factory = lambda: estimator  # noqa: E731 - lookups need no cache
+    else:
+        from bpe.estimators.cached import CachedEstimator
+
+        runner = _runner(args)
+        cached = CachedEstimator(estimator, runner.cache)
+        factory = lambda: cached  # noqa: E731
+    print(f"{', '.join(algos)} x {args.runs} runs, estimator {estimator.describe()}, budget {budget.describe()}")
+    all_results, runs_out, summary = {}, [], {}
+    for algo in algos:
+        results = run_many(algo, factory, budget, runs=args.runs, seed=args.seed, space=args.space,
+                           jobs=1 if args.estimator == "oracle" else args.jobs, progress=not args.quiet)
+        all_results[algo] = results
+        accs = []
+        for r in results:
+            acc = true_accuracy(truth, r.arch) if truth is not None else None
+            accs.append(acc)
+            runs_out.append({**r.to_dict(with_history=False), "true_accuracy": acc,
+                             "n_evaluations": r.spent.evaluations})
+        summary[algo] = {"true_accuracy": summarize(accs), "published": PUBLISHED.get(algo),
+                         "mean_evaluations": float(sum(r.spent.evaluations for r in results) / len(results))}
+    result = {"algorithms": algos, "estimator": estimator.describe(), "budget": budget.describe(),
+              "runs_per_algorithm": args.runs, "seed": args.seed, "summary": summary, "runs": runs_out}
+    atomic_write_text(out, json.dumps(result, indent=2, default=str) + "\n")
+    paths = [out]
+    if truth is not None and "v11_cifar10_test" in truth.metrics:
+        axis, limit = (("simulated_seconds", budget.simulated_seconds) if budget.simulated_seconds else
+                       ("evaluations", budget.evaluations) if budget.evaluations else ("seconds", budget.seconds))
+        paths.append(best_so_far_plot(all_results, truth, out.with_suffix(".png"), axis=axis, limit=limit))
+    keys = ["cifar10_valid", "cifar10_test", "cifar100_test", "imagenet16_test"]
+    print("| algorithm | " + " | ".join(keys) + " | evaluations/run |")
+    print("|---|" + "---|" * (len(keys) + 1))
+    for algo, s in summary.items():
+        acc = s["true_accuracy"]
+        cells = [f"{acc[k]['mean']:.2f} ± {acc[k]['std']:.2f}" if k in acc else "-" for k in keys]
+        print(f"| {algo} | " + " | ".join(cells) + f" | {s['mean_evaluations']:.1f} |")
+        if s["published"] and acc:
+            print(f"| {algo} (published) | " + " | ".join(f"{m:.2f} ± {sd:.2f}" for m, sd in
+                                                        (s["published"][k] for k in keys)) + " | |")
+    print("wrote " + ", ".join(map(str, paths)))
     return 0
 
 

@@ -1,0 +1,130 @@
+"""One search loop for every sample-based algorithm: ask, evaluate, tell — within a budget.
+
+Budgets are enforced here and only here: an evaluation whose cost would overrun the budget
+is not counted, not told to the algorithm, and ends the run.  A repeated architecture is
+served from the run's memory and charged nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bpe.estimators.base import Estimator, EvalRecord
+from search_algos.base import SearchAlgorithm
+from search_algos.budget import Budget, Spent
+
+__all__ = ["SearchStep", "SearchResult", "run_search"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SearchStep:
+    """One ask: the arch, its record, whether it was a repeat, and the budget spent after it."""
+
+    arch: str
+    score: float | None
+    status: str
+    error: str | None
+    repeat: bool
+    evaluations: int
+    seconds: float
+    simulated_seconds: float
+
+
+@dataclass
+class SearchResult:
+    """A finished run: the best arch by score (what the search returns), its history and spend."""
+
+    algorithm: str
+    seed: int
+    budget: str
+    arch: str | None
+    score: float | None
+    spent: Spent
+    stopped_by: str
+    history: list[SearchStep] = field(default_factory=list)
+
+    def to_dict(self, *, with_history: bool = True) -> dict[str, Any]:
+        """Plain dict (JSON-serialisable)."""
+        out = {
+            "algorithm": self.algorithm,
+            "seed": self.seed,
+            "budget": self.budget,
+            "arch": self.arch,
+            "score": self.score,
+            "spent": asdict(self.spent),
+            "stopped_by": self.stopped_by,
+        }
+        if with_history:
+            out["history"] = [asdict(s) for s in self.history]
+        return out
+
+
+def run_search(
+    algorithm: SearchAlgorithm,
+    estimator: Estimator,
+    budget: Budget,
+    *,
+    max_repeats: int = 10_000,
+) -> SearchResult:
+    """Run ``algorithm`` with ``estimator`` until ``budget`` (or the space) is exhausted.
+
+    Args:
+        algorithm: an ask/tell search algorithm.
+        estimator: scores architectures (higher is better); any registered kind.
+        budget: limits in evaluations, wall seconds and simulated seconds.
+        max_repeats: stop after this many consecutive asks of already-evaluated archs.
+    """
+    spent = Spent()
+    memo: dict[str, EvalRecord] = {}
+    history: list[SearchStep] = []
+    best: tuple[float, str] | None = None
+    repeats = 0
+    stopped_by = "budget"
+    while True:
+        if not budget.allows(spent, evaluations=1):
+            stopped_by = "budget: evaluations"
+            break
+        try:
+            arch = algorithm.ask()
+        except StopIteration:
+            stopped_by = "space exhausted"
+            break
+        key = str(arch)
+        record = memo.get(key)
+        repeat = record is not None
+        if repeat:
+            repeats += 1
+            if repeats > max_repeats:
+                stopped_by = f"{max_repeats} repeated asks in a row"
+                break
+        else:
+            repeats = 0
+            record = estimator.evaluate(arch)
+            cost = record.cost
+            if not budget.allows(spent, evaluations=1, seconds=cost.seconds, simulated=cost.simulated_seconds):
+                stopped_by = "budget: seconds" if budget.seconds is not None and not budget.allows(
+                    spent, seconds=cost.seconds) else "budget: simulated seconds"
+                break
+            spent.evaluations += 1
+            spent.seconds += cost.seconds
+            spent.simulated_seconds += cost.simulated_seconds
+            memo[key] = record
+            if record.ok and (best is None or record.score > best[0]):
+                best = (float(record.score), key)
+        algorithm.tell(arch, record.score if record.ok else None)
+        history.append(SearchStep(key, record.score, record.status, record.error, repeat,
+                                  spent.evaluations, spent.seconds, spent.simulated_seconds))
+    return SearchResult(
+        algorithm=algorithm.name,
+        seed=algorithm.seed,
+        budget=budget.describe(),
+        arch=best[1] if best else None,
+        score=best[0] if best else None,
+        spent=spent,
+        stopped_by=stopped_by,
+        history=history,
+    )
