@@ -110,14 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run R seeded searches per algorithm; per run the chosen arch, its score, the budget spent, "
                     "and (with a truth table) its NB201 accuracies; a summary and a best-so-far PNG.",
     )
-    se.add_argument("--algo", required=True, help="comma-separated: random, rea, reinforce")
+    se.add_argument("--algo", required=True,
+                    help="comma-separated sample-based drivers (random, rea, reinforce), or one one-shot method "
+                         "(darts = darts-v1, darts-v2, gdas) whose supernet trains under the --estimator BPEConfig")
     se.add_argument("--estimator", required=True,
                     help="'oracle' (truth-table lookup with simulated cost), a scorer name, a preset or a BPEConfig JSON")
     _add_data_args(se)
     se.add_argument("--truth", default=None, help="PATH.csv or nb201:PATH.pth: oracle rewards and the reported true accuracies")
     se.add_argument("--metric", default="v11_cifar10valid_valid", help="oracle reward column (default: v11_cifar10valid_valid)")
     se.add_argument("--oracle-epochs", type=int, default=12, help="epochs charged per oracle evaluation (default: 12)")
-    se.add_argument("--budget", required=True, help="N (evaluations), Ns (wall seconds) or Ns-simulated; combine with ','")
+    se.add_argument("--budget", default=None,
+                    help="N (evaluations), Ns (wall seconds) or Ns-simulated; combine with ','. "
+                         "Required for sample-based drivers; one-shot methods are budgeted by their BPEConfig")
     se.add_argument("--runs", type=int, default=1, help="independent runs per algorithm (default: 1)")
     se.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
     _add_run_args(se)
@@ -306,10 +310,18 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise BPEError(f"the search drivers are not installed ({err}); reinstall bpe") from None
 
     out = _check_out(args.out)
-    budget = parse_budget(args.budget)
     if args.runs < 1:
         raise BPEError(f"--runs must be >= 1, got {args.runs}")
     algos = [a.strip() for a in args.algo.split(",") if a.strip()]
+    from search_algos.oneshot import ONESHOT_ALIASES
+
+    if any(a in ONESHOT_ALIASES for a in algos):
+        if len(algos) != 1:
+            raise BPEError("a one-shot method (darts, darts-v2, gdas) runs alone: pass it as the only --algo")
+        return _oneshot_search(args, ONESHOT_ALIASES[algos[0]], out)
+    if args.budget is None:
+        raise BPEError("sample-based search needs --budget: N (evaluations), Ns (wall seconds) or Ns-simulated")
+    budget = parse_budget(args.budget)
     unknown = [a for a in algos if a not in available_algorithms()]
     if unknown or not algos:
         import difflib
@@ -369,6 +381,39 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"| {algo} (published) | " + " | ".join(f"{m:.2f} ± {sd:.2f}" for m, sd in
                                                         (s["published"][k] for k in keys)) + " | |")
     print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
+def _oneshot_search(args: argparse.Namespace, method: str, out: Path) -> int:
+    from bpe.benchmarks import load_truth
+    from bpe.cache import atomic_write_text
+    from bpe.config import load_config
+    from bpe.data import DatasetSpec, prepare_split
+    from search_algos.oneshot import oneshot_search
+    from search_algos.runs import PUBLISHED, summarize, true_accuracy
+
+    if args.estimator in ("oracle",) or not (args.estimator.endswith(".json") or args.estimator in ("bpe-1", "bpe-2")):
+        raise BPEError(f"{method} trains a supernet: --estimator must be a BPEConfig JSON file or a preset (bpe-1, bpe-2)")
+    config = load_config(args.estimator)
+    truth = load_truth(args.truth, space=args.space) if args.truth else None
+    dataset = DatasetSpec(args.dataset, args.data_dir)
+    data = prepare_split(dataset, config.data_fraction)
+    print(f"{method} x {args.runs} runs, supernet trained under {config.to_dict()}")
+    runs_out, accs = [], []
+    for r in range(args.runs):
+        result = oneshot_search(method, config.replace(seed=args.seed + r), data, device=args.device)
+        acc = true_accuracy(truth, result.arch) if truth is not None else None
+        accs.append(acc)
+        runs_out.append({"algorithm": method, "seed": args.seed + r, "arch": result.arch, "score": result.supernet_valid_accuracy,
+                         "seconds": result.seconds, "parameter_free": result.parameter_free(),
+                         "probabilities": result.probabilities, "history": result.history, "true_accuracy": acc})
+        print(f"run {r}: {result.arch}  ({result.seconds:.0f} s, supernet valid acc {result.supernet_valid_accuracy:.2f}"
+              + (f", cifar10 test {acc['cifar10_test']:.2f}" if acc else "") + ")")
+    summary = {method: {"true_accuracy": summarize(accs), "published": PUBLISHED.get(method.split("-")[0])}}
+    result = {"algorithms": [method], "estimator": config.to_dict(), "runs_per_algorithm": args.runs,
+              "seed": args.seed, "summary": summary, "runs": runs_out}
+    atomic_write_text(out, json.dumps(result, indent=2, default=str) + "\n")
+    print(f"wrote {out}")
     return 0
 
 

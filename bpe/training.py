@@ -14,7 +14,7 @@ import math
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +24,7 @@ from bpe.data import TensorSplit, augment_batch, normalize
 from bpe.errors import ConfigError
 from bpe.spaces import get_space
 
-__all__ = ["TrainResult", "resolve_device", "train_and_evaluate", "evaluate_model"]
+__all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,48 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ConfigError(f"unsupported device '{device}'; use auto, cpu or cuda")
     return dev
+
+
+class BatchStream:
+    """Seeded, augmented mini-batches of an in-memory uint8 image tensor, an epoch at a time.
+
+    Each epoch draws a permutation from ``generator`` and augments every batch with it
+    (crop, flip, resize to ``config.image_size``, cutout); the last partial batch is dropped.
+    ``seconds`` accumulates the time spent preparing batches.
+    """
+
+    def __init__(self, x_uint8: torch.Tensor, y: torch.Tensor, *, config: BPEConfig, mean: torch.Tensor,
+                 std: torch.Tensor, flip: bool, generator: torch.Generator, device: torch.device) -> None:
+        self.x, self.y = x_uint8.to(device), y.to(device)
+        self.mean, self.std = mean.to(device), std.to(device)
+        self.config, self.flip, self.generator, self.device = config, flip, generator, device
+        self.n = len(y)
+        self.batch = min(config.batch_size, self.n)
+        self.steps_per_epoch = max(1, self.n // self.batch)
+        self.seconds = 0.0
+
+    def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of one epoch."""
+        order = torch.randperm(self.n, generator=self.generator)
+        for step in range(self.steps_per_epoch):
+            t0 = time.perf_counter()
+            idx = order[step * self.batch : (step + 1) * self.batch].to(self.device)
+            xb = augment_batch(normalize(self.x[idx], self.mean, self.std), self.generator, flip=self.flip,
+                               cutout=self.config.cutout, size=self.config.image_size)
+            yb = self.y[idx]
+            self.seconds += time.perf_counter() - t0
+            yield xb, yb
+
+
+def sgd_with_cosine(params: Iterable[torch.nn.Parameter], config: BPEConfig, total_steps: int):
+    """SGD (Nesterov when momentum > 0) with a per-step cosine schedule to 0: (optimizer, scheduler)."""
+    optimizer = torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
+                                weight_decay=config.weight_decay, nesterov=config.momentum > 0)
+    total = max(1, total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    )
+    return optimizer, scheduler
 
 
 def _autocast(precision: str, device: torch.device):
@@ -143,25 +185,12 @@ def train_and_evaluate(
             arch, channels=config.channels, cells_per_stage=config.cells_per_stage, num_classes=data.num_classes
         ).to(dev)
     num_params = sum(p.numel() for p in model.parameters())
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.learning_rate,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-        nesterov=config.momentum > 0,
-    )
-    n = len(data.train_y)
-    batch = min(config.batch_size, n)
-    steps_per_epoch = max(1, n // batch)  # drop the last partial batch (as NB201 does not; fine for a proxy)
-    total_steps = config.epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / total_steps))
-    )
+    stream = BatchStream(data.train_x, data.train_y, config=config, mean=data.mean, std=data.std, flip=data.flip,
+                         generator=torch.Generator().manual_seed(config.seed), device=dev)
+    optimizer, scheduler = sgd_with_cosine(model.parameters(), config, config.epochs * stream.steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
-    gen = torch.Generator().manual_seed(config.seed)
-    mean, std = data.mean.to(dev), data.std.to(dev)
-    train_x, train_y = data.train_x.to(dev), data.train_y.to(dev)
-    data_seconds = eval_seconds = 0.0
+    mean, std = stream.mean, stream.std
+    eval_seconds = 0.0
     history: list[dict[str, float]] = []
     train_loss: float | None = None
     epochs_run = 0
@@ -169,15 +198,8 @@ def train_and_evaluate(
 
     for epoch in range(config.epochs):
         model.train()
-        order = torch.randperm(n, generator=gen)
         loss_sum = torch.zeros((), device=dev)
-        for step in range(steps_per_epoch):
-            t0 = time.perf_counter()
-            idx = order[step * batch : (step + 1) * batch].to(dev)
-            xb = normalize(train_x[idx], mean, std)
-            xb = augment_batch(xb, gen, flip=data.flip, cutout=config.cutout, size=config.image_size)
-            yb = train_y[idx]
-            data_seconds += time.perf_counter() - t0
+        for xb, yb in stream.epoch():
             with autocast:
                 loss = F.cross_entropy(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
@@ -191,7 +213,7 @@ def train_and_evaluate(
             scheduler.step()
             loss_sum += loss.detach().float()
         epochs_run = epoch + 1
-        train_loss = loss_sum.item() / steps_per_epoch
+        train_loss = loss_sum.item() / stream.steps_per_epoch
         if not math.isfinite(train_loss):
             error = f"non-finite training loss ({train_loss}) in epoch {epochs_run}; lower learning_rate or use fp32"
             break
@@ -228,7 +250,7 @@ def train_and_evaluate(
         train_loss=train_loss,
         epochs_run=epochs_run,
         seconds=time.perf_counter() - start,
-        data_seconds=data_seconds,
+        data_seconds=stream.seconds,
         eval_seconds=eval_seconds,
         device=str(dev),
         num_params=num_params,

@@ -208,3 +208,34 @@ def test_search_cli_rejects_invalid_estimator_file(tmp_path, table_path, capsys)
     assert main(["search", "--algo", "rea", "--estimator", str(cfg), "--truth", str(table_path),
                  "--budget", "5", "--out", str(tmp_path / "s.json")]) == 2
     assert "did you mean 'channels'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["darts", "darts-v2", "gdas"])
+def test_oneshot_cli(tmp_path, table_path, method):
+    """One-shot methods train a tiny supernet under a BPEConfig and report the derived cell."""
+    cfg = tmp_path / "bpe.json"
+    cfg.write_text(json.dumps({"epochs": 1, "batch_size": 32, "channels": 2, "image_size": 8, "data_fraction": 0.2}))
+    out = tmp_path / "s.json"
+    assert main(["search", "--algo", method, "--estimator", str(cfg), "--dataset", "digits", "--device", "cpu",
+                 "--truth", str(table_path), "--runs", "1", "--out", str(out)]) == 0
+    run = json.loads(out.read_text())["runs"][0]
+    assert nb201.parse(run["arch"]) and set(run["true_accuracy"]) == set(TRUE_METRICS)
+    assert np.allclose(np.sum(run["probabilities"], axis=1), 1.0)
+
+
+def test_oneshot_is_deterministic():
+    from bpe.config import BPEConfig
+    from bpe.data import prepare_split
+    from search_algos.oneshot import oneshot_search
+
+    data = prepare_split(DatasetSpec("digits"), 0.2)
+    cfg = BPEConfig(epochs=1, batch_size=32, channels=2, image_size=8, data_fraction=0.2)
+    a = oneshot_search("gdas", cfg, data, device="cpu")
+    b = oneshot_search("gdas", cfg, data, device="cpu")
+    assert a.arch == b.arch and a.probabilities == b.probabilities
+
+
+def test_oneshot_cli_needs_a_config(tmp_path, capsys):
+    assert main(["search", "--algo", "darts", "--estimator", "oracle", "--out", str(tmp_path / "s.json")]) == 2
+    assert "BPEConfig" in capsys.readouterr().err
+    assert main(["search", "--algo", "darts,rea", "--estimator", "bpe-1", "--out", str(tmp_path / "s.json")]) == 2

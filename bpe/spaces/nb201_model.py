@@ -14,11 +14,11 @@ __all__ = ["NB201Network", "ReLUConvBN", "ResidualReduction", "Cell", "make_op"]
 class ReLUConvBN(nn.Sequential):
     """ReLU -> Conv (no bias) -> BatchNorm: NB201's ``nor_conv`` op."""
 
-    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int) -> None:
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int, padding: int, *, affine: bool = True) -> None:
         super().__init__(
             nn.ReLU(inplace=False),
             nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=False),
-            nn.BatchNorm2d(c_out),
+            nn.BatchNorm2d(c_out, affine=affine, track_running_stats=affine),
         )
 
 
@@ -29,16 +29,20 @@ class Zero(nn.Module):
         return x.mul(0.0)
 
 
-def make_op(name: str, channels: int) -> nn.Module:
-    """One NB201 op with ``channels`` in and out, stride 1."""
+def make_op(name: str, channels: int, *, affine: bool = True) -> nn.Module:
+    """One NB201 op with ``channels`` in and out, stride 1.
+
+    ``affine=False`` gives the one-shot supernet's BatchNorm (no affine weights, batch
+    statistics only), as in NB201's weight-sharing searches.
+    """
     if name == "none":
         return Zero()
     if name == "skip_connect":
         return nn.Identity()
     if name == "nor_conv_1x1":
-        return ReLUConvBN(channels, channels, 1, 1, 0)
+        return ReLUConvBN(channels, channels, 1, 1, 0, affine=affine)
     if name == "nor_conv_3x3":
-        return ReLUConvBN(channels, channels, 3, 1, 1)
+        return ReLUConvBN(channels, channels, 3, 1, 1, affine=affine)
     if name == "avg_pool_3x3":
         return nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
     raise ValueError(f"unknown op {name}")
