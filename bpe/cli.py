@@ -303,7 +303,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from bpe.estimators import estimator_from_spec
 
     try:
-        from search_algos.base import available_algorithms
+        from search_algos.base import get_algorithm_class
         from search_algos.budget import parse_budget
         from search_algos.runs import PUBLISHED, best_so_far_plot, run_many, summarize, true_accuracy
     except ImportError as err:  # pragma: no cover - installed together
@@ -322,14 +322,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.budget is None:
         raise BPEError("sample-based search needs --budget: N (evaluations), Ns (wall seconds) or Ns-simulated")
     budget = parse_budget(args.budget)
-    unknown = [a for a in algos if a not in available_algorithms()]
-    if unknown or not algos:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], available_algorithms(), n=1) if unknown else []
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise BPEError(f"unknown search algorithm '{unknown[0] if unknown else args.algo}'{hint} "
-                       f"(available: {', '.join(available_algorithms())})")
+    if not algos:
+        raise BPEError(f"--algo needs at least one algorithm, got '{args.algo}'")
+    for algo in algos:
+        get_algorithm_class(algo)  # an unknown name is reported (with a suggestion) before any work
     truth = load_truth(args.truth, space=args.space) if args.truth else None
     if args.estimator == "oracle" and truth is None:
         raise BPEError("--estimator oracle needs --truth PATH.csv (the table it looks rewards up in)")

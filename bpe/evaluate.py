@@ -123,13 +123,10 @@ def _json_default(value: Any) -> Any:
 
 
 def _scatter(result: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from bpe.plotting import new_figure, save_figure
 
     ok = [r for r in result["records"] if r["score"] is not None and r["truth"] is not None]
-    fig, ax = plt.subplots(figsize=(5, 4), dpi=120)
+    fig, ax = new_figure(figsize=(5, 4), dpi=120)
     ax.scatter([r["truth"] for r in ok], [r["score"] for r in ok], s=14, alpha=0.75)
     ax.set_xlabel(f"ground truth ({result['truth']['metric']})")
     ax.set_ylabel(f"score ({result['estimator']['name']})")
@@ -140,9 +137,4 @@ def _scatter(result: dict[str, Any], path: Path) -> Path:
         fontsize=8,
     )
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

@@ -110,12 +110,9 @@ def evaluation_point(result: dict) -> dict:
 
 def frontier_plot(points: Sequence[dict], path: str | Path, *, title: str = "") -> Path:
     """Spearman ρ against seconds per arch (log x) for every estimator given."""
-    import matplotlib
+    from bpe.plotting import new_figure, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=130)
+    fig, ax = new_figure(figsize=(7, 4.5))
     colors = {"training-free": "tab:blue", "bpe": "tab:red", "other": "tab:gray"}
     for kind in colors:
         pts = [p for p in points if p.get("kind", "other") == kind and math.isfinite(p["spearman"])]
@@ -133,14 +130,7 @@ def frontier_plot(points: Sequence[dict], path: str | Path, *, title: str = "") 
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, loc="lower right")
     ax.set_title(title, fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)
 
 
 def best_of_n(scores: Sequence[float], truths: Sequence[float], n: int, runs: int, seed: int) -> np.ndarray:

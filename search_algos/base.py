@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import difflib
 from abc import ABC, abstractmethod
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from bpe.errors import BPEError
+from bpe.registry import Registry
 from bpe.spaces import get_space
 
-__all__ = ["SearchAlgorithm", "register_algorithm", "create_algorithm", "available_algorithms"]
-
-_REGISTRY: dict[str, type["SearchAlgorithm"]] = {}
-T = TypeVar("T", bound=type)
-
+__all__ = ["SearchAlgorithm", "register_algorithm", "create_algorithm", "available_algorithms", "get_algorithm_class"]
 
 class SearchAlgorithm(ABC):
     """Proposes architectures (``ask``) and learns from their scores (``tell``; higher is better).
@@ -41,34 +37,25 @@ class SearchAlgorithm(ABC):
         """Report the score of an asked architecture (``None`` when its evaluation failed)."""
 
 
-def register_algorithm(name: str) -> Callable[[T], T]:
-    """Class decorator adding a search algorithm under ``name`` (duplicates are an error)."""
-
-    def deco(cls: T) -> T:
-        if name in _REGISTRY:
-            raise ValueError(f"search algorithm '{name}' is already registered")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
-
-
 def _load_builtin() -> None:
     from search_algos import drivers  # noqa: F401
 
 
+_REGISTRY: Registry = Registry("search algorithm", BPEError, _load_builtin)
+#: Class decorator adding a search algorithm under a name (duplicates are an error).
+register_algorithm = _REGISTRY.register
+
+
 def available_algorithms() -> list[str]:
     """Names of the registered sample-based algorithms."""
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
+
+
+def get_algorithm_class(name: str) -> type[SearchAlgorithm]:
+    """The class registered under ``name`` (unknown names raise with a suggestion)."""
+    return _REGISTRY.get(name)
 
 
 def create_algorithm(name: str, *, space: str = "nb201", seed: int = 0, **kwargs: Any) -> SearchAlgorithm:
     """Build a registered algorithm."""
-    _load_builtin()
-    if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, _REGISTRY, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise BPEError(f"unknown search algorithm '{name}'{hint} (available: {', '.join(sorted(_REGISTRY))})")
-    return _REGISTRY[name](space=space, seed=seed, **kwargs)
+    return _REGISTRY.get(name)(space=space, seed=seed, **kwargs)

@@ -20,7 +20,7 @@ from torch import nn
 from bpe.config import BPEConfig
 from bpe.data import TensorSplit
 from bpe.spaces import nb201
-from bpe.spaces.nb201_model import ResidualReduction, make_op
+from bpe.spaces.nb201_model import build_stages, make_op
 from bpe.training import BatchStream, evaluate_model, resolve_device, sgd_with_cosine
 
 __all__ = ["ONESHOT_METHODS", "ONESHOT_ALIASES", "OneShotResult", "NB201SuperNet", "oneshot_search"]
@@ -65,14 +65,7 @@ class NB201SuperNet(nn.Module):
     def __init__(self, *, channels: int, cells_per_stage: int, num_classes: int) -> None:
         super().__init__()
         self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
-        layers: list[nn.Module] = []
-        c_prev = channels
-        for stage in range(3):
-            c = channels * 2**stage
-            if stage > 0:
-                layers.append(ResidualReduction(c_prev, c))
-            layers.extend(MixedCell(c) for _ in range(cells_per_stage))
-            c_prev = c
+        layers, c_prev = build_stages(channels, cells_per_stage, MixedCell)
         self.cells = nn.ModuleList(layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
         self.classifier = nn.Linear(c_prev, num_classes)

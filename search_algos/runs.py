@@ -98,13 +98,10 @@ def best_so_far_curve(result: SearchResult, truth: Benchmark, grid: np.ndarray, 
 def best_so_far_plot(results: dict[str, list[SearchResult]], truth: Benchmark, path: str | Path, *,
                      axis: str, limit: float, metric: str = "v11_cifar10_test") -> Path:
     """Mean ± std of the incumbent's truth against budget, one line per algorithm."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from bpe.plotting import new_figure, save_figure
 
     grid = np.linspace(0, limit, 101)[1:]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=130)
+    fig, ax = new_figure()
     means = []
     for name, runs in results.items():
         curves = np.array([best_so_far_curve(r, truth, grid, axis, metric) for r in runs])
@@ -121,11 +118,4 @@ def best_so_far_plot(results: dict[str, list[SearchResult]], truth: Benchmark, p
     ax.set_ylabel(f"truth of best-so-far arch ({metric})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name("." + path.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path)

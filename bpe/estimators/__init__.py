@@ -6,11 +6,11 @@ one; ``available_estimators()`` lists the names.  A duplicate name is an error.
 
 from __future__ import annotations
 
-import difflib
-from typing import Any, Callable, TypeVar
+from typing import Any
 
 from bpe.errors import EstimatorError
 from bpe.estimators.base import Cost, Estimator, EvalRecord
+from bpe.registry import Registry
 
 __all__ = [
     "Cost",
@@ -21,46 +21,24 @@ __all__ = [
     "register_estimator",
 ]
 
-_REGISTRY: dict[str, type[Estimator]] = {}
-T = TypeVar("T", bound=type)
-
-
-def register_estimator(name: str) -> Callable[[T], T]:
-    """Class decorator adding an :class:`Estimator` subclass to the registry under ``name``."""
-
-    def deco(cls: T) -> T:
-        if name in _REGISTRY:
-            raise ValueError(f"estimator '{name}' is already registered ({_REGISTRY[name].__name__})")
-        cls.name = name
-        _REGISTRY[name] = cls
-        return cls
-
-    return deco
-
-
 def _load_builtin() -> None:
     # Importing the modules runs their @register_estimator decorators.
     from bpe.estimators import oracle, proxy, zero_cost  # noqa: F401
 
 
+_REGISTRY: Registry = Registry("estimator", EstimatorError, _load_builtin)
+#: Class decorator adding an :class:`Estimator` subclass to the registry under a name.
+register_estimator = _REGISTRY.register
+
+
 def available_estimators() -> list[str]:
     """Names of every registered estimator."""
-    _load_builtin()
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get_estimator_class(name: str) -> type[Estimator]:
     """The class registered under ``name``."""
-    _load_builtin()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        close = difflib.get_close_matches(name, _REGISTRY, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise EstimatorError(
-            f"unknown estimator '{name}'{hint} (available: {', '.join(sorted(_REGISTRY))}, "
-            f"or a BPEConfig JSON file)"
-        ) from None
+    return _REGISTRY.get(name, extra_hint=", or a BPEConfig JSON file")
 
 
 def create_estimator(name: str, **kwargs: Any) -> Estimator:

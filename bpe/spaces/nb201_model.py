@@ -8,7 +8,7 @@ from torch import nn
 from bpe.errors import ConfigError
 from bpe.spaces.nb201 import EDGES, NUM_NODES, NB201Arch
 
-__all__ = ["NB201Network", "ReLUConvBN", "ResidualReduction", "Cell", "make_op"]
+__all__ = ["NB201Network", "ReLUConvBN", "ResidualReduction", "Cell", "build_stages", "make_op"]
 
 
 class ReLUConvBN(nn.Sequential):
@@ -85,6 +85,20 @@ class ResidualReduction(nn.Module):
         return self.downsample(x) + self.conv_b(self.conv_a(x))
 
 
+def build_stages(channels: int, cells_per_stage: int, make_cell) -> tuple[list[nn.Module], int]:
+    """NB201's body: 3 stages of ``cells_per_stage`` cells (``make_cell(c)``) at C, 2C, 4C with
+    residual reductions between them.  Returns the layers and the last stage's channels."""
+    layers: list[nn.Module] = []
+    c_prev = channels
+    for stage in range(3):
+        c = channels * 2**stage
+        if stage > 0:
+            layers.append(ResidualReduction(c_prev, c))
+        layers.extend(make_cell(c) for _ in range(cells_per_stage))
+        c_prev = c
+    return layers, c_prev
+
+
 class NB201Network(nn.Module):
     """Stem, 3 stages of ``cells_per_stage`` cells (C, 2C, 4C) with residual reductions
     between them, then BN, ReLU, global average pooling and a linear classifier."""
@@ -96,14 +110,7 @@ class NB201Network(nn.Module):
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         self.arch = arch
         self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
-        layers: list[nn.Module] = []
-        c_prev = channels
-        for stage in range(3):
-            c = channels * 2**stage
-            if stage > 0:
-                layers.append(ResidualReduction(c_prev, c))
-            layers.extend(Cell(arch, c) for _ in range(cells_per_stage))
-            c_prev = c
+        layers, c_prev = build_stages(channels, cells_per_stage, lambda c: Cell(arch, c))
         self.cells = nn.Sequential(*layers)
         self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
         self.pool = nn.AdaptiveAvgPool2d(1)
