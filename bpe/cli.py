@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--budget", default=None,
                     help="N (evaluations), Ns (wall seconds) or Ns-simulated; combine with ','. "
                          "Required for sample-based drivers; one-shot methods are budgeted by their BPEConfig")
+    se.add_argument("--prescreen", default=None,
+                    help="two-stage search (with --algo random): score --pool random archs with this cheap estimator, "
+                         "then spend the rest of the budget on the best of them with --estimator")
+    se.add_argument("--pool", type=int, default=100, help="archs scored by --prescreen (default: 100)")
     se.add_argument("--runs", type=int, default=1, help="independent runs per algorithm (default: 1)")
     se.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
     _add_run_args(se)
@@ -344,11 +348,27 @@ def cmd_search(args: argparse.Namespace) -> int:
         runner = _runner(args)
         cached = CachedEstimator(estimator, runner.cache)
         factory = lambda: cached  # noqa: E731
-    print(f"{', '.join(algos)} x {args.runs} runs, estimator {estimator.describe()}, budget {budget.describe()}")
+    prescreen = None
+    if args.prescreen:
+        if algos != ["random"]:
+            raise BPEError("--prescreen makes a two-stage random search: use it with --algo random only")
+        if args.pool < 1:
+            raise BPEError(f"--pool must be >= 1, got {args.pool}")
+        prescreen = estimator_from_spec(args.prescreen, dataset=dataset, truth=truth, metric=args.metric,
+                                        space=args.space, device=args.device)
+    print(f"{', '.join(algos)} x {args.runs} runs, estimator {estimator.describe()}, budget {budget.describe()}"
+          + (f", prescreen {prescreen.describe()} on {args.pool} archs" if prescreen else ""))
     all_results, runs_out, summary = {}, [], {}
     for algo in algos:
-        results = run_many(algo, factory, budget, runs=args.runs, seed=args.seed, space=args.space,
-                           jobs=1 if args.estimator == "oracle" else args.jobs, progress=not args.quiet)
+        if prescreen is not None:
+            from search_algos.two_stage import two_stage_search
+
+            results = [two_stage_search(prescreen, factory(), budget, pool=args.pool, seed=args.seed + r,
+                                        space=args.space) for r in range(args.runs)]
+            algo = results[0].algorithm
+        else:
+            results = run_many(algo, factory, budget, runs=args.runs, seed=args.seed, space=args.space,
+                               jobs=1 if args.estimator == "oracle" else args.jobs, progress=not args.quiet)
         all_results[algo] = results
         accs = []
         for r in results:

@@ -69,6 +69,7 @@ def run_search(
     budget: Budget,
     *,
     max_repeats: int = 10_000,
+    spent: Spent | None = None,
 ) -> SearchResult:
     """Run ``algorithm`` with ``estimator`` until ``budget`` (or the space) is exhausted.
 
@@ -77,8 +78,10 @@ def run_search(
         estimator: scores architectures (higher is better); any registered kind.
         budget: limits in evaluations, wall seconds and simulated seconds.
         max_repeats: stop after this many consecutive asks of already-evaluated archs.
+        spent: what earlier stages of the same search already spent (updated in place), so
+            several stages share one budget.
     """
-    spent = Spent()
+    spent = spent if spent is not None else Spent()
     memo: dict[str, EvalRecord] = {}
     history: list[SearchStep] = []
     best: tuple[float, str] | None = None

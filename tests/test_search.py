@@ -239,3 +239,28 @@ def test_oneshot_cli_needs_a_config(tmp_path, capsys):
     assert main(["search", "--algo", "darts", "--estimator", "oracle", "--out", str(tmp_path / "s.json")]) == 2
     assert "BPEConfig" in capsys.readouterr().err
     assert main(["search", "--algo", "darts,rea", "--estimator", "bpe-1", "--out", str(tmp_path / "s.json")]) == 2
+
+
+def test_two_stage_shares_one_budget(oracle):
+    from search_algos.two_stage import two_stage_search
+
+    cheap = create_estimator("params", channels=4, cells_per_stage=1, image_size=8)
+    budget = Budget(evaluations=30)
+    result = two_stage_search(cheap, oracle, budget, pool=20, seed=0)
+    assert result.spent.evaluations == 30 and budget.allows(result.spent)
+    stage2 = result.history[20:]
+    assert len(stage2) == 10
+    # stage 2 evaluates the cheap ranking's top 10, in order
+    cheap_scores = {s.arch: s.score for s in result.history[:20]}
+    top = sorted(cheap_scores, key=lambda a: -cheap_scores[a])[:10]
+    assert [s.arch for s in stage2] == top
+    assert result.score == max(s.score for s in stage2)
+
+
+def test_two_stage_cli(tmp_path, table_path):
+    out = tmp_path / "s.json"
+    assert main(["search", "--algo", "random", "--estimator", "oracle", "--prescreen", "params", "--pool", "15",
+                 "--truth", str(table_path), "--budget", "20", "--runs", "2", "--out", str(out), "--quiet"]) == 0
+    result = json.loads(out.read_text())
+    assert [r["n_evaluations"] for r in result["runs"]] == [20, 20]
+    assert result["runs"][0]["algorithm"].startswith("two-stage(params->oracle)")
