@@ -132,6 +132,24 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--out", default="results/search.json", help="results JSON; a PNG is written beside it")
     se.set_defaults(func=cmd_search)
 
+    pr = sub.add_parser("predictor", help="train and evaluate the pairwise-ranking (ReNAS-style) predictor")
+    pr_sub = pr.add_subparsers(dest="predictor_command", required=True)
+    for name, helptext in (("fit", "train on N seeded archs and save the predictor (use it as --estimator PATH.pt)"),
+                           ("evaluate", "train on N seeded archs, report Kendall/Spearman on all remaining archs")):
+        p = pr_sub.add_parser(name, help=helptext)
+        p.add_argument("--space", default="nb201")
+        p.add_argument("--truth", default=None, help="PATH.csv or nb201:PATH.pth: targets from a table (with --metric)")
+        p.add_argument("--metric", default="v11_cifar10valid_valid")
+        p.add_argument("--targets", default=None,
+                       help="fit only: your own targets, a `bpe evaluate` results JSON (its scores) or a `bpe score` CSV (with --column)")
+        p.add_argument("--column", default=None, help="score column of a --targets CSV")
+        p.add_argument("--train-size", type=int, default=156, help="training archs (default: 156, 1%% of NB201)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--loss", default="pairwise", choices=["pairwise", "mse"])
+        p.add_argument("--epochs", type=int, default=300, help="maximum epochs (default: 300)")
+        p.add_argument("--out", required=True, help="predictor file (fit) or results JSON (evaluate)")
+        p.set_defaults(func=cmd_predictor)
+
     cfg = sub.add_parser("config", help="print or validate a BPEConfig (preset name or JSON file)")
     cfg.add_argument("config", help="preset (bpe-1, bpe-2) or JSON file to validate")
     cfg.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a field (repeatable)")
@@ -429,6 +447,70 @@ def _oneshot_search(args: argparse.Namespace, method: str, out: Path) -> int:
     result = {"algorithms": [method], "estimator": config.to_dict(), "runs_per_algorithm": args.runs,
               "seed": args.seed, "summary": summary, "runs": runs_out}
     atomic_write_text(out, json.dumps(result, indent=2, default=str) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+def _predictor_targets(args: argparse.Namespace) -> tuple[list[str], list[float]]:
+    """(archs, targets) from --truth/--metric or from --targets."""
+    from bpe.benchmarks import load_truth
+    from bpe.spaces import get_space
+
+    if args.targets:
+        path = Path(args.targets)
+        if not path.is_file():
+            raise BPEError(f"targets file {path} does not exist")
+        if path.suffix == ".json":
+            try:
+                records = json.loads(path.read_text())["records"]
+            except (ValueError, KeyError) as err:
+                raise BPEError(f"{path} is not a `bpe evaluate` results JSON ({err})") from None
+            pairs = [(r["arch"], r["score"]) for r in records if r.get("score") is not None]
+        else:
+            from bpe.scoring import estimator_columns, read_scores
+
+            frame = read_scores(path)
+            columns = estimator_columns(frame)
+            column = args.column or (columns[0] if len(columns) == 1 else None)
+            if column not in frame.columns:
+                raise BPEError(f"pass --column, one of {', '.join(columns)}")
+            pairs = list(zip(frame["arch"], frame[column]))
+        return [str(a) for a, _ in pairs], [float(t) for _, t in pairs]
+    if not args.truth:
+        raise BPEError("give --truth PATH.csv (with --metric) or --targets FILE for the training targets")
+    truth = load_truth(args.truth, space=args.space)
+    metric = truth.check_metric(args.metric)
+    archs = truth.archs() if hasattr(truth, "archs") else [str(a) for a in get_space(args.space).enumerate_archs()]
+    return archs, truth.query_many(archs, metric)
+
+
+def cmd_predictor(args: argparse.Namespace) -> int:
+    from bpe.cache import atomic_write_text
+    from bpe.estimators.renas import RankingPredictor, holdout_evaluation
+
+    out = _check_out(args.out)
+    archs, targets = _predictor_targets(args)
+    if args.predictor_command == "fit":
+        import numpy as np
+
+        usable = [i for i, t in enumerate(targets) if t is not None and math.isfinite(t)]
+        if args.train_size > len(usable):
+            raise BPEError(f"--train-size {args.train_size} exceeds the {len(usable)} archs with targets")
+        idx = np.random.default_rng(args.seed).permutation(usable)[: args.train_size]
+        predictor = RankingPredictor(args.loss, seed=args.seed, epochs=args.epochs).fit(
+            [archs[i] for i in idx], [targets[i] for i in idx])
+        predictor.save(out)
+        print(f"trained a {args.loss} predictor on {len(idx)} archs ({len(predictor.history_)} epochs); wrote {out}")
+        print(f"use it with: bpe search --estimator {out} ...  or  bpe evaluate --estimator {out} ...")
+        return 0
+    result = holdout_evaluation(archs, targets, train_size=args.train_size, seed=args.seed, loss=args.loss,
+                                epochs=args.epochs)
+    result.pop("predictor")
+    result.update(metric=args.metric, truth=args.truth)
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
+    print(f"{args.loss} predictor, {result['train_size']} training archs (seed {args.seed}): "
+          f"kendall {result['kendall']:.4f}, spearman {result['spearman']:.4f} on {result['n_test']} remaining archs; "
+          f"fit {result['fit_seconds']:.1f} s, scoring them {result['predict_seconds']:.2f} s")
     print(f"wrote {out}")
     return 0
 

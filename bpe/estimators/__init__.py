@@ -23,7 +23,7 @@ __all__ = [
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register_estimator decorators.
-    from bpe.estimators import oracle, proxy, zero_cost  # noqa: F401
+    from bpe.estimators import oracle, proxy, renas, zero_cost  # noqa: F401
 
 
 _REGISTRY: Registry = Registry("estimator", EstimatorError, _load_builtin)
@@ -67,6 +67,8 @@ def estimator_from_spec(
 
     from bpe.config import PRESETS, BPEConfig
 
+    if spec.startswith("renas:") or spec.endswith(".pt"):
+        return create_estimator("renas", path=spec.split(":", 1)[1] if spec.startswith("renas:") else spec)
     if spec.endswith(".json") or Path(spec).is_file():
         config = BPEConfig.from_json(spec)
         return create_estimator("bpe", config=config, dataset=dataset, space=space, device=device)

@@ -36,6 +36,7 @@ from torch import nn
 from bpe.data import DatasetSpec, normalize, prepare_split
 from bpe.estimators import register_estimator
 from bpe.estimators.base import Cost, Estimator, EvalRecord
+from bpe.flops import count_macs, count_params
 from bpe.spaces import get_space
 
 __all__ = [
@@ -395,7 +396,7 @@ class Params(TrainingFreeEstimator):
     cost_passes = 0
 
     def _score_batch(self, net, x, y, num_classes):
-        return sum(p.numel() for p in net.parameters()) / 1e6
+        return count_params(net) / 1e6
 
 
 @register_estimator("flops")
@@ -406,24 +407,5 @@ class FLOPs(TrainingFreeEstimator):
     needs_data = False
     cost_passes = 1
 
-    @torch.no_grad()
     def _score_batch(self, net, x, y, num_classes):
-        total = [0]
-
-        def conv_hook(module: nn.Conv2d, inputs, output):
-            kh, kw = module.kernel_size
-            total[0] += output.numel() * (module.in_channels // module.groups) * kh * kw
-
-        def linear_hook(module: nn.Linear, inputs, output):
-            total[0] += module.in_features * module.out_features
-
-        handles = []
-        for m in net.modules():
-            if isinstance(m, nn.Conv2d):
-                handles.append(m.register_forward_hook(conv_hook))
-            elif isinstance(m, nn.Linear):
-                handles.append(m.register_forward_hook(linear_hook))
-        dev = next(net.parameters()).device
-        with _hooks(handles):
-            net.eval()(torch.zeros(1, 3, self.image_size, self.image_size, device=dev))
-        return total[0] / 1e6
+        return count_macs(net, (1, 3, self.image_size, self.image_size)) / 1e6

@@ -1,0 +1,293 @@
+"""ReNAS-style relativistic performance predictor (Xu et al., CVPR 2021).
+
+A small CNN maps an architecture's feature tensor (:mod:`bpe.spaces.nb201_features`) to a
+scalar and is trained to *rank*: the pairwise logistic loss over every ordered pair in a batch,
+``mean_{i≠j} log(1 + exp(−(o_i − o_j)·sign(y_i − y_j)))``.  ``loss="mse"`` trains the same
+network by regression on standardized targets (the baseline).  scikit-learn conventions:
+``fit`` returns self, fitted attributes end in ``_``, ``predict`` before ``fit`` raises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.exceptions import NotFittedError
+from torch import nn
+
+from bpe.errors import BPEError, EstimatorError
+from bpe.estimators import register_estimator
+from bpe.estimators.base import Cost, Estimator, EvalRecord
+from bpe.metrics import kendall
+from bpe.spaces.nb201_features import N_CHANNELS, feature_tensor
+
+__all__ = ["RankingPredictor", "RenasEstimator", "holdout_evaluation", "pairwise_logistic_loss"]
+
+LOSSES = ("pairwise", "mse")
+
+
+def pairwise_logistic_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean over ordered pairs i≠j with y_i ≠ y_j of log(1 + exp(−(o_i − o_j)·sign(y_i − y_j)))."""
+    diff = outputs[:, None] - outputs[None, :]
+    sign = torch.sign(targets[:, None] - targets[None, :])
+    mask = sign != 0
+    if not mask.any():
+        return outputs.sum() * 0.0
+    return F.softplus(-diff[mask] * sign[mask]).mean()
+
+
+def _network(hidden: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Conv2d(N_CHANNELS, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
+        nn.Flatten(), nn.Linear(64 * 16, hidden), nn.ReLU(), nn.Linear(hidden, 1),
+    )
+
+
+class RankingPredictor:
+    """Predicts a score whose order follows the targets'.
+
+    Args:
+        loss: ``pairwise`` (ReNAS) or ``mse`` (regression baseline).
+        epochs: maximum training epochs.
+        batch_size: archs per mini-batch (all ordered pairs inside it are used).
+        learning_rate, weight_decay: Adam settings.
+        valid_fraction: part of the training archs held out to choose the number of epochs
+            (early stopping on its Kendall tau); the predictor is then refit on all archs for
+            that many epochs.  At least 2 archs; none (``epochs`` used as is) below 6 archs.
+        patience: epochs without a held-out Kendall improvement before stopping.
+        hidden: width of the fully connected layer.
+        seed: seed of the held-out split, the initialisation and the batch order.
+        channels, image_size: the network size the FLOPs/params features describe.
+    """
+
+    def __init__(self, loss: str = "pairwise", *, epochs: int = 300, batch_size: int = 64,
+                 learning_rate: float = 1e-3, weight_decay: float = 1e-4, valid_fraction: float = 0.2,
+                 patience: int = 60, hidden: int = 64, seed: int = 0, channels: int = 16, image_size: int = 32) -> None:
+        self.loss = loss
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.valid_fraction = valid_fraction
+        self.patience = patience
+        self.hidden = hidden
+        self.seed = seed
+        self.channels = channels
+        self.image_size = image_size
+
+    # -- helpers -------------------------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters (scikit-learn convention)."""
+        return {k: getattr(self, k) for k in ("loss", "epochs", "batch_size", "learning_rate", "weight_decay",
+                                              "valid_fraction", "patience", "hidden", "seed", "channels", "image_size")}
+
+    def _features(self, archs: Sequence[Any]) -> torch.Tensor:
+        x = feature_tensor(archs, channels=self.channels, image_size=self.image_size)
+        return torch.from_numpy((x - self.mean_) / self.std_)
+
+    def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return pairwise_logistic_loss(out, y) if self.loss == "pairwise" else F.mse_loss(out, y)
+
+    # -- scikit-learn API ---------------------------------------------------------------
+    def fit(self, archs: Sequence[Any], targets: Sequence[float]) -> "RankingPredictor":
+        """Train on ``archs`` with ``targets`` (higher = better); returns self."""
+        if self.loss not in LOSSES:
+            raise EstimatorError(f"loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")
+        y = np.asarray(targets, dtype=np.float64)
+        if len(archs) != len(y):
+            raise BPEError(f"got {len(archs)} archs but {len(y)} targets")
+        keep = np.isfinite(y)
+        archs, y = [a for a, k in zip(archs, keep) if k], y[keep]
+        if len(archs) < 2:
+            raise BPEError(f"a ranking predictor needs at least 2 archs with finite targets, got {len(archs)}")
+        if np.ptp(y) == 0:
+            raise BPEError("all targets are equal: there is no ranking to learn")
+        raw = feature_tensor(archs, channels=self.channels, image_size=self.image_size)
+        self.mean_ = raw.mean(axis=(0, 2, 3), keepdims=True)[0]  # training-set statistics only
+        self.std_ = raw.std(axis=(0, 2, 3), keepdims=True)[0] + 1e-6
+        self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() + 1e-12)
+        x = torch.from_numpy((raw - self.mean_) / self.std_)
+        t = torch.from_numpy((y - self.y_mean_) / self.y_std_).float()
+        rng = np.random.default_rng(self.seed)
+        order = rng.permutation(len(y))
+        n_valid = max(2, int(round(self.valid_fraction * len(y)))) if len(y) >= 6 and self.valid_fraction > 0 else 0
+        history: list[dict[str, float]] = []
+        epochs = self.epochs
+        if n_valid:  # choose the number of epochs by the held-out ranking, then refit on everything
+            _, history = self._train(x, t, order[n_valid:], order[:n_valid], self.epochs)
+            best = max(history, key=lambda r: (r["valid_kendall"], -r["epoch"]))
+            epochs = max(1, best["epoch"])
+        model, final = self._train(x, t, order, None, epochs)
+        model.eval()
+        self.model_ = model
+        self.history_ = final  # the refit on every arch
+        self.selection_history_ = history  # the held-out run that chose the number of epochs
+        self.n_train_ = len(y)
+        return self
+
+    def _train(self, x: torch.Tensor, t: torch.Tensor, train: np.ndarray, valid: np.ndarray | None,
+               epochs: int) -> tuple[nn.Module, list[dict[str, float]]]:
+        """Adam on ``train`` for ``epochs`` (stopping ``patience`` epochs after the held-out
+        Kendall tau last improved, when ``valid`` is given)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            model = _network(self.hidden)
+            gen = torch.Generator().manual_seed(self.seed)
+            opt = torch.optim.Adam(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
+            best, stale, history = -math.inf, 0, []
+            for epoch in range(epochs):
+                model.train()
+                perm = torch.from_numpy(train)[torch.randperm(len(train), generator=gen)]
+                losses = []
+                for start in range(0, len(perm), self.batch_size):
+                    idx = perm[start:start + self.batch_size]
+                    if len(idx) < 2:
+                        continue
+                    loss = self._loss(model(x[idx]).squeeze(1), t[idx])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    losses.append(loss.item())
+                record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else math.nan}
+                if valid is not None:
+                    model.eval()
+                    with torch.no_grad():
+                        tau = kendall(list(model(x[valid]).squeeze(1).numpy()), list(t[valid].numpy()))
+                    record["valid_kendall"] = tau if math.isfinite(tau) else -1.0
+                    stale = 0 if record["valid_kendall"] > best + 1e-9 else stale + 1
+                    best = max(best, record["valid_kendall"])
+                history.append(record)
+                if valid is not None and stale >= self.patience:
+                    break
+        return model, history
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("this RankingPredictor is not fitted yet: call fit(archs, targets) first")
+
+    @torch.no_grad()
+    def predict(self, archs: Sequence[Any], *, batch: int = 4096) -> np.ndarray:
+        """Predicted scores (higher = better; for ``mse`` in the targets' units)."""
+        self._check_fitted()
+        outs = []
+        for start in range(0, len(archs), batch):
+            outs.append(self.model_(self._features(archs[start:start + batch])).squeeze(1).numpy())
+        out = np.concatenate(outs) if outs else np.zeros(0)
+        return out * self.y_std_ + self.y_mean_ if self.loss == "mse" else out
+
+    def score(self, archs: Sequence[Any], targets: Sequence[float]) -> float:
+        """Kendall tau between predictions and ``targets``."""
+        return kendall(list(self.predict(archs)), list(targets))
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted predictor (parameters, statistics, weights) to ``path``."""
+        self._check_fitted()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name("." + path.name + ".tmp")
+        torch.save({"params": self.get_params(), "mean": self.mean_, "std": self.std_, "y_mean": self.y_mean_,
+                    "y_std": self.y_std_, "state": self.model_.state_dict(), "n_train": self.n_train_,
+                    "history": self.history_}, tmp)
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "RankingPredictor":
+        """Read a predictor written by :meth:`save`."""
+        path = Path(path)
+        if not path.is_file():
+            raise EstimatorError(f"predictor file {path} does not exist; train one with `bpe predictor fit --out {path}`")
+        try:
+            blob = torch.load(path, map_location="cpu", weights_only=False)
+            self = cls(**blob["params"])
+            self.mean_, self.std_ = blob["mean"], blob["std"]
+            self.y_mean_, self.y_std_ = blob["y_mean"], blob["y_std"]
+            self.model_ = _network(self.hidden)
+            self.model_.load_state_dict(blob["state"])
+        except Exception as err:  # unpickling errors come in many types
+
+            raise EstimatorError(f"cannot read predictor file {path} ({err}); it is corrupt or not a bpe predictor") from None
+        self.model_.eval()
+        self.n_train_, self.history_ = blob.get("n_train"), blob.get("history", [])
+        return self
+
+
+@register_estimator("renas")
+class RenasEstimator(Estimator):
+    """Score = a saved :class:`RankingPredictor`'s prediction (milliseconds per arch).
+
+    Args:
+        path: the file written by ``bpe predictor fit --out PATH``.
+    """
+
+    cheap = True
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        self.path = Path(path) if path is not None else None
+        self._predictor: RankingPredictor | None = None
+
+    def predictor(self) -> RankingPredictor:
+        """The loaded predictor (read once)."""
+        if self._predictor is None:
+            if self.path is None:
+                raise EstimatorError("estimator 'renas' needs a predictor file: --estimator renas:PATH.pt")
+            self._predictor = RankingPredictor.load(self.path)
+        return self._predictor
+
+    def fingerprint(self) -> dict[str, Any]:
+        digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16] if self.path and self.path.is_file() else None
+        return {"estimator": self.name, "file": str(self.path), "sha256": digest}
+
+    def _evaluate(self, arch: str) -> EvalRecord:
+        return EvalRecord(arch=arch, score=float(self.predictor().predict([arch])[0]), status="ok", cost=Cost())
+
+    def describe(self) -> str:
+        return f"renas({self.path})"
+
+
+def holdout_evaluation(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int,
+                       loss: str = "pairwise", **params: Any) -> dict[str, Any]:
+    """Fit on ``train_size`` seeded archs and rank all remaining ones.
+
+    Returns Kendall tau and Spearman rho on the remaining archs (with bootstrap 95% CIs), the
+    seconds to fit and to score them all, and the sizes.
+    """
+    import time
+
+    from bpe.metrics import bootstrap_ci, spearman
+
+    y = np.asarray(targets, dtype=float)
+    usable = np.flatnonzero(np.isfinite(y))
+    if not 2 <= train_size < len(usable):
+        raise BPEError(f"--train-size must be in 2..{len(usable) - 1} (archs with a finite target), got {train_size}")
+    order = np.random.default_rng(seed).permutation(usable)
+    train, rest = order[:train_size], order[train_size:]
+    start = time.perf_counter()
+    predictor = RankingPredictor(loss, seed=seed, **params).fit([archs[i] for i in train], y[train])
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    pred = predictor.predict([archs[i] for i in rest])
+    predict_seconds = time.perf_counter() - start
+    truth = list(y[rest])
+    return {
+        "kendall": kendall(list(pred), truth),
+        "spearman": spearman(list(pred), truth),
+        "kendall_ci95": list(bootstrap_ci(list(pred), truth, method="kendall", n_boot=100, seed=seed)),
+        "spearman_ci95": list(bootstrap_ci(list(pred), truth, method="spearman", n_boot=200, seed=seed)),
+        "train_size": int(train_size),
+        "n_test": int(len(rest)),
+        "loss": loss,
+        "seed": seed,
+        "fit_seconds": fit_seconds,
+        "predict_seconds": predict_seconds,
+        "epochs": len(predictor.history_),
+        "train_archs": [archs[i] for i in train],
+        "predictor": predictor,
+    }

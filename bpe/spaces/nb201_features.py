@@ -1,0 +1,70 @@
+"""ReNAS-style feature tensors for NB201 cells: an op-type tensor on the cell's adjacency plus
+per-stage FLOPs and parameter matrices, computed with the project's own model builder.
+
+For a cell the tensor has ``5 + 2 * 3 + 1`` channels of 4x4 (nodes x nodes):
+channels 0-4 one-hot op type on edge (i -> j); 5-7 MACs (millions) of the edge's op in stage
+1, 2, 3 (C, 2C, 4C channels at 1, 1/2, 1/4 resolution); 8-10 its parameters (thousands);
+11 whether the edge is *live*: not ``none`` and on a path from the cell input to its output
+(a dead edge cannot influence the network).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+from bpe.spaces import nb201
+
+__all__ = ["N_CHANNELS", "feature_tensor", "live_edges", "op_costs"]
+
+N_CHANNELS = len(nb201.OPS) + 2 * 3 + 1
+
+
+@lru_cache(maxsize=8)
+def op_costs(channels: int = 16, image_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """(MACs in millions, parameters in thousands) of each op (rows) in each stage (columns)."""
+    from bpe.flops import count_macs, count_params
+    from bpe.spaces.nb201_model import make_op
+
+    macs = np.zeros((len(nb201.OPS), 3))
+    params = np.zeros((len(nb201.OPS), 3))
+    for stage in range(3):
+        c, size = channels * 2**stage, max(1, image_size // 2**stage)
+        for i, op in enumerate(nb201.OPS):
+            module = make_op(op, c)
+            macs[i, stage] = count_macs(module, (1, c, size, size)) / 1e6
+            params[i, stage] = count_params(module) / 1e3
+    return macs, params
+
+
+def live_edges(arch: "nb201.NB201Arch | str") -> tuple[bool, ...]:
+    """Per edge (string order): not ``none`` and on an input -> output path of the cell."""
+    ops = nb201.to_arch(arch).ops
+    on = [op != "none" for op in ops]
+    reach = [True] + [False] * (nb201.NUM_NODES - 1)  # reachable from the input node
+    for k, (i, j) in enumerate(nb201.EDGES):  # edges are in topological order of targets
+        reach[j] = reach[j] or (on[k] and reach[i])
+    to_out = [False] * (nb201.NUM_NODES - 1) + [True]  # reaches the output node
+    for k, (i, j) in reversed(list(enumerate(nb201.EDGES))):
+        to_out[i] = to_out[i] or (on[k] and to_out[j])
+    return tuple(on[k] and reach[i] and to_out[j] for k, (i, j) in enumerate(nb201.EDGES))
+
+
+def feature_tensor(archs: Sequence["nb201.NB201Arch | str"], *, channels: int = 16, image_size: int = 32) -> np.ndarray:
+    """Features of ``archs``: float32 array ``(n, 11, 4, 4)`` (see module docstring)."""
+    macs, params = op_costs(channels, image_size)
+    parsed = [nb201.to_arch(a) for a in archs]
+    codes = np.array([a.op_codes for a in parsed], dtype=np.int64).reshape(-1, len(nb201.EDGES))
+    live = np.array([live_edges(a) for a in parsed], dtype=np.float32).reshape(-1, len(nb201.EDGES))
+    out = np.zeros((len(codes), N_CHANNELS, nb201.NUM_NODES, nb201.NUM_NODES), dtype=np.float32)
+    rows = np.arange(len(codes))
+    n_ops = len(nb201.OPS)
+    for k, (i, j) in enumerate(nb201.EDGES):
+        c = codes[:, k]
+        out[rows, c, i, j] = 1.0
+        out[:, n_ops:n_ops + 3, i, j] = macs[c]
+        out[:, n_ops + 3:n_ops + 6, i, j] = params[c]
+        out[:, n_ops + 6, i, j] = live[:, k]
+    return out
