@@ -19,6 +19,7 @@ from bpe.estimators import (
     available_estimators,
     create_estimator,
     estimator_from_spec,
+    get_estimator_class,
     register_estimator,
 )
 from bpe.evaluate import evaluate_estimator, sample_archs
@@ -41,6 +42,18 @@ def make(name, table, tiny_config):
         return create_estimator("oracle", benchmark=table, metric="acc")
     if name == "bpe":
         return create_estimator("bpe", config=tiny_config, dataset=DatasetSpec("digits"), device="cpu")
+    if name == "renas":
+        from bpe.estimators.renas import RankingPredictor
+
+        archs = table.archs()
+        predictor = RankingPredictor(seed=0, epochs=5, valid_fraction=0.0).fit(
+            archs, [table.query(a, "acc") for a in archs])
+        return create_estimator("renas", path=predictor.save(table.path.with_name("renas.pt")))
+    from bpe.estimators.zero_cost import TrainingFreeEstimator
+
+    if issubclass(get_estimator_class(name), TrainingFreeEstimator):  # tiny nets keep the suite fast
+        return create_estimator(name, dataset=DatasetSpec("digits"), device="cpu", channels=4,
+                                cells_per_stage=1, image_size=8, batch_size=8)
     return create_estimator(name)
 
 
