@@ -421,12 +421,12 @@ def cmd_search(args: argparse.Namespace) -> int:
 def _oneshot_search(args: argparse.Namespace, method: str, out: Path) -> int:
     from bpe.benchmarks import load_truth
     from bpe.cache import atomic_write_text
-    from bpe.config import load_config
+    from bpe.config import PRESETS, load_config
     from bpe.data import DatasetSpec, prepare_split
     from search_algos.oneshot import oneshot_search
     from search_algos.runs import PUBLISHED, summarize, true_accuracy
 
-    if args.estimator in ("oracle",) or not (args.estimator.endswith(".json") or args.estimator in ("bpe-1", "bpe-2")):
+    if not (args.estimator.endswith(".json") or args.estimator in PRESETS):
         raise BPEError(f"{method} trains a supernet: --estimator must be a BPEConfig JSON file or a preset (bpe-1, bpe-2)")
     config = load_config(args.estimator)
     truth = load_truth(args.truth, space=args.space) if args.truth else None
