@@ -9,7 +9,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from bpe import __version__
 from bpe.errors import BPEError
@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--estimator", required=True,
                     help="comma-separated names (naswot,synflow,...), presets or BPEConfig JSON files")
     _add_data_args(sc)
-    sc.add_argument("--archs", default="100", help="number of archs sampled without replacement, or 'all'")
+    sc.add_argument("--archs", default="100", help="number of archs sampled without replacement, 'all', or a file of archs (one per line or a CSV with an 'arch' column)")
     sc.add_argument("--seed", type=int, default=0, help="seed of the arch sample (default: 0)")
     sc.add_argument("--batch-size", type=int, default=None, help="scorer mini-batch (default: the method's own)")
     sc.add_argument("--repeats", type=int, default=None, help="mini-batches averaged per arch (default: 1)")
@@ -126,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="two-stage search (with --algo random): score --pool random archs with this cheap estimator, "
                          "then spend the rest of the budget on the best of them with --estimator")
     se.add_argument("--pool", type=int, default=100, help="archs scored by --prescreen (default: 100)")
+    se.add_argument("--algo-opt", action="append", default=[], metavar="[ALGO.]KEY=VALUE",
+                    help="driver option, repeatable (e.g. rea.population=20, reinforce.learning_rate=0.01); "
+                         "without ALGO. it applies to every --algo")
     se.add_argument("--runs", type=int, default=1, help="independent runs per algorithm (default: 1)")
     se.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
     _add_run_args(se)
@@ -244,8 +247,31 @@ def _parse_archs(text: str, space: str, seed: int) -> list[str]:
     try:
         n = int(text)
     except ValueError:
-        raise BPEError(f"--archs takes a number or 'all', got '{text}'") from None
+        if Path(text).is_file():
+            return _read_arch_list(Path(text), space)
+        raise BPEError(f"--archs takes a number, 'all' or a file of archs (one per line, or a CSV with an "
+                       f"'arch' column), got '{text}'") from None
     return sample_archs(space, n, seed)
+
+
+def _read_arch_list(path: Path, space: str) -> list[str]:
+    """Archs listed in ``path`` (a CSV with an ``arch`` column, or one per line), each validated."""
+    from bpe.spaces import get_space
+
+    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if lines and "arch" in [c.strip() for c in lines[0].split(",")]:
+        import pandas as pd
+
+        lines = [str(a) for a in pd.read_csv(path)["arch"]]
+    if not lines:
+        raise BPEError(f"{path} lists no architectures; put one arch string per line")
+    parse = get_space(space).parse
+    for i, line in enumerate(lines, 1):
+        try:
+            parse(line)
+        except BPEError as err:
+            raise BPEError(f"{path}, entry {i}: {err}") from None
+    return [str(parse(line)) for line in lines]
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -327,7 +353,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     try:
         from search_algos.base import get_algorithm_class
         from search_algos.budget import parse_budget
-        from search_algos.runs import PUBLISHED, best_so_far_plot, run_many, summarize, true_accuracy
+        from search_algos.orchestrate import sample_based_experiment, summary_table
+        from search_algos.runs import best_so_far_plot
     except ImportError as err:  # pragma: no cover - installed together
         raise BPEError(f"the search drivers are not installed ({err}); reinstall bpe") from None
 
@@ -348,6 +375,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise BPEError(f"--algo needs at least one algorithm, got '{args.algo}'")
     for algo in algos:
         get_algorithm_class(algo)  # an unknown name is reported (with a suggestion) before any work
+    options = _algorithm_options(args.algo_opt, algos)
     truth = load_truth(args.truth, space=args.space) if args.truth else None
     if args.estimator == "oracle" and truth is None:
         raise BPEError("--estimator oracle needs --truth PATH.csv (the table it looks rewards up in)")
@@ -375,47 +403,41 @@ def cmd_search(args: argparse.Namespace) -> int:
         prescreen = estimator_from_spec(args.prescreen, dataset=dataset, truth=truth, metric=args.metric,
                                         space=args.space, device=args.device)
     print(f"{', '.join(algos)} x {args.runs} runs, estimator {estimator.describe()}, budget {budget.describe()}"
+          + (f", options {options}" if options else "")
           + (f", prescreen {prescreen.describe()} on {args.pool} archs" if prescreen else ""))
-    all_results, runs_out, summary = {}, [], {}
-    for algo in algos:
-        if prescreen is not None:
-            from search_algos.two_stage import two_stage_search
-
-            results = [two_stage_search(prescreen, factory(), budget, pool=args.pool, seed=args.seed + r,
-                                        space=args.space) for r in range(args.runs)]
-            algo = results[0].algorithm
-        else:
-            results = run_many(algo, factory, budget, runs=args.runs, seed=args.seed, space=args.space,
-                               jobs=1 if args.estimator == "oracle" else args.jobs, progress=not args.quiet)
-        all_results[algo] = results
-        accs = []
-        for r in results:
-            acc = true_accuracy(truth, r.arch) if truth is not None else None
-            accs.append(acc)
-            runs_out.append({**r.to_dict(with_history=False), "true_accuracy": acc,
-                             "n_evaluations": r.spent.evaluations})
-        summary[algo] = {"true_accuracy": summarize(accs), "published": PUBLISHED.get(algo),
-                         "mean_evaluations": float(sum(r.spent.evaluations for r in results) / len(results))}
-    result = {"algorithms": algos, "estimator": estimator.describe(), "budget": budget.describe(),
-              "runs_per_algorithm": args.runs, "seed": args.seed, "summary": summary, "runs": runs_out}
+    result, all_results = sample_based_experiment(
+        algos, factory, budget, runs=args.runs, seed=args.seed, space=args.space,
+        jobs=1 if args.estimator == "oracle" else args.jobs, truth=truth, prescreen=prescreen, pool=args.pool,
+        algorithm_options=options, progress=not args.quiet)
     atomic_write_text(out, json.dumps(result, indent=2, default=str) + "\n")
     paths = [out]
     if truth is not None and "v11_cifar10_test" in truth.metrics:
         axis, limit = (("simulated_seconds", budget.simulated_seconds) if budget.simulated_seconds else
                        ("evaluations", budget.evaluations) if budget.evaluations else ("seconds", budget.seconds))
         paths.append(best_so_far_plot(all_results, truth, out.with_suffix(".png"), axis=axis, limit=limit))
-    keys = ["cifar10_valid", "cifar10_test", "cifar100_test", "imagenet16_test"]
-    print("| algorithm | " + " | ".join(keys) + " | evaluations/run |")
-    print("|---|" + "---|" * (len(keys) + 1))
-    for algo, s in summary.items():
-        acc = s["true_accuracy"]
-        cells = [f"{acc[k]['mean']:.2f} ± {acc[k]['std']:.2f}" if k in acc else "-" for k in keys]
-        print(f"| {algo} | " + " | ".join(cells) + f" | {s['mean_evaluations']:.1f} |")
-        if s["published"] and acc:
-            print(f"| {algo} (published) | " + " | ".join(f"{m:.2f} ± {sd:.2f}" for m, sd in
-                                                        (s["published"][k] for k in keys)) + " | |")
+    print(summary_table(result["summary"]))
     print("wrote " + ", ".join(map(str, paths)))
     return 0
+
+
+def _algorithm_options(items: Sequence[str], algos: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--algo-opt [ALGO.]KEY=VALUE`` items -> options per algorithm (checked against each driver)."""
+    from search_algos.base import create_algorithm
+
+    options: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BPEError(f"--algo-opt takes [ALGO.]KEY=VALUE (e.g. rea.population=20), got '{item}'")
+        algo, dot, name = key.rpartition(".")
+        targets = [algo] if dot else list(algos)
+        for target in targets:
+            if target not in algos:
+                raise BPEError(f"--algo-opt '{item}' names {target}, which is not among --algo {','.join(algos)}")
+            options.setdefault(target, {})[name] = _parse_value(value)
+    for algo, opts in options.items():
+        create_algorithm(algo, **opts)  # unknown or invalid options fail here, before any work
+    return options
 
 
 def _oneshot_search(args: argparse.Namespace, method: str, out: Path) -> int:
@@ -423,30 +445,28 @@ def _oneshot_search(args: argparse.Namespace, method: str, out: Path) -> int:
     from bpe.cache import atomic_write_text
     from bpe.config import PRESETS, load_config
     from bpe.data import DatasetSpec, prepare_split
-    from search_algos.oneshot import oneshot_search
-    from search_algos.runs import PUBLISHED, summarize, true_accuracy
+    from search_algos.orchestrate import oneshot_experiment, summary_table
 
     if not (args.estimator.endswith(".json") or args.estimator in PRESETS):
         raise BPEError(f"{method} trains a supernet: --estimator must be a BPEConfig JSON file or a preset (bpe-1, bpe-2)")
+    if args.algo_opt:
+        raise BPEError("--algo-opt applies to the sample-based drivers; one-shot methods take their settings "
+                       "from the --estimator BPEConfig")
     config = load_config(args.estimator)
     truth = load_truth(args.truth, space=args.space) if args.truth else None
     dataset = DatasetSpec(args.dataset, args.data_dir)
     data = prepare_split(dataset, config.data_fraction)
     print(f"{method} x {args.runs} runs, supernet trained under {config.to_dict()}")
-    runs_out, accs = [], []
-    for r in range(args.runs):
-        result = oneshot_search(method, config.replace(seed=args.seed + r), data, device=args.device)
-        acc = true_accuracy(truth, result.arch) if truth is not None else None
-        accs.append(acc)
-        runs_out.append({"algorithm": method, "seed": args.seed + r, "arch": result.arch, "score": result.supernet_valid_accuracy,
-                         "seconds": result.seconds, "parameter_free": result.parameter_free(),
-                         "probabilities": result.probabilities, "history": result.history, "true_accuracy": acc})
-        print(f"run {r}: {result.arch}  ({result.seconds:.0f} s, supernet valid acc {result.supernet_valid_accuracy:.2f}"
+
+    def report(r: int, row: dict[str, Any]) -> None:
+        acc = row["true_accuracy"]
+        print(f"run {r}: {row['arch']}  ({row['seconds']:.0f} s, supernet valid acc {row['score']:.2f}"
               + (f", cifar10 test {acc['cifar10_test']:.2f}" if acc else "") + ")")
-    summary = {method: {"true_accuracy": summarize(accs), "published": PUBLISHED.get(method.split("-")[0])}}
-    result = {"algorithms": [method], "estimator": config.to_dict(), "runs_per_algorithm": args.runs,
-              "seed": args.seed, "summary": summary, "runs": runs_out}
+
+    result = oneshot_experiment(method, config, data, runs=args.runs, seed=args.seed, device=args.device,
+                                truth=truth, on_run=report)
     atomic_write_text(out, json.dumps(result, indent=2, default=str) + "\n")
+    print(summary_table(result["summary"]))
     print(f"wrote {out}")
     return 0
 

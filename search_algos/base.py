@@ -11,7 +11,7 @@ from bpe.errors import BPEError
 from bpe.registry import Registry
 from bpe.spaces import get_space
 
-__all__ = ["SearchAlgorithm", "register_algorithm", "create_algorithm", "available_algorithms", "get_algorithm_class"]
+__all__ = ["SearchAlgorithm", "register_algorithm", "create_algorithm", "algorithm_options", "available_algorithms", "get_algorithm_class"]
 
 class SearchAlgorithm(ABC):
     """Proposes architectures (``ask``) and learns from their scores (``tell``; higher is better).
@@ -56,6 +56,22 @@ def get_algorithm_class(name: str) -> type[SearchAlgorithm]:
     return _REGISTRY.get(name)
 
 
+def algorithm_options(name: str) -> dict[str, Any]:
+    """The tunable options of a registered algorithm and their defaults (keyword-only arguments)."""
+    import inspect
+
+    params = inspect.signature(_REGISTRY.get(name).__init__).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
 def create_algorithm(name: str, *, space: str = "nb201", seed: int = 0, **kwargs: Any) -> SearchAlgorithm:
-    """Build a registered algorithm."""
-    return _REGISTRY.get(name)(space=space, seed=seed, **kwargs)
+    """Build a registered algorithm; unknown or invalid options raise :class:`BPEError`."""
+    known = algorithm_options(name)
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown:
+        accepted = ", ".join(f"{k} (default {v})" for k, v in known.items()) or "none"
+        raise BPEError(f"{name} has no option {', '.join(unknown)}; its options: {accepted}")
+    try:
+        return _REGISTRY.get(name)(space=space, seed=seed, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise BPEError(f"invalid options for {name}: {err}") from None

@@ -64,7 +64,7 @@ def test_correlate_table_and_plot(tmp_path, truth_csv, capsys):
     [
         (["score", "--estimator", "nasowt", "--archs", "4"], "did you mean 'naswot'"),
         (["score", "--estimator", "naswot,naswot", "--archs", "4"], "distinct"),
-        (["score", "--estimator", "naswot", "--archs", "many"], "number or 'all'"),
+        (["score", "--estimator", "naswot", "--archs", "many"], "a number, 'all' or a file"),
         (["score", "--estimator", "naswot", "--archs", "4", "--batch-size", "0"], "--batch-size must be positive"),
         (["correlate", "--truth", "x.csv"], "give --scores"),
         (["correlate", "--scores", "missing.csv", "--truth", "x.csv"], "does not exist"),
@@ -90,3 +90,28 @@ def test_best_of_n():
     assert picks.mean() < 40  # an anti-correlated score picks badly
     with pytest.raises(BPEError):
         best_of_n(scores, truths, 101, 1, seed=0)
+
+
+def test_score_an_arch_list_file(tmp_path, capsys):
+    archs = sample_archs("nb201", 3, 7)
+    listing = tmp_path / "archs.txt"
+    listing.write_text("\n".join(archs) + "\n")
+    out = tmp_path / "s.csv"
+    assert main(["score", "--estimator", "params", "--dataset", "digits", "--archs", str(listing),
+                 "--out", str(out), "--quiet", "--no-cache", *TINY]) == 0
+    assert list(pd.read_csv(out)["arch"]) == archs
+    # the CSV just written is itself a valid list (its 'arch' column)
+    out2 = tmp_path / "s2.csv"
+    assert main(["score", "--estimator", "params", "--dataset", "digits", "--archs", str(out),
+                 "--out", str(out2), "--quiet", "--no-cache", *TINY]) == 0
+    assert list(pd.read_csv(out2)["arch"]) == archs
+
+
+def test_score_rejects_a_bad_entry_in_an_arch_list(tmp_path, capsys):
+    listing = tmp_path / "archs.txt"
+    listing.write_text(sample_archs("nb201", 2, 0)[0] + "\n|conv_5x5~0|+|none~0|none~1|+|none~0|none~1|none~2|\n")
+    assert main(["score", "--estimator", "params", "--dataset", "digits", "--archs", str(listing),
+                 "--out", str(tmp_path / "s.csv"), "--quiet", "--no-cache", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "entry 2" in err and "conv_5x5" in err
+    assert not (tmp_path / "s.csv").exists()

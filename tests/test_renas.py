@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 from bpe.cli import main
 from bpe.errors import BPEError
 from bpe.estimators import create_estimator, estimator_from_spec
-from bpe.estimators.renas import RankingPredictor, pairwise_logistic_loss
+from bpe.estimators.renas import RankingPredictor, _best_epoch, pairwise_logistic_loss
 from bpe.spaces import nb201
 from bpe.spaces.nb201_features import N_CHANNELS, feature_tensor, live_edges
 
@@ -117,3 +117,18 @@ def test_predictor_cli_contract(tmp_path, capsys):
     assert main(["predictor", "evaluate", "--truth", str(table), "--metric", "acc", "--train-size", "1",
                  "--out", str(out)]) == 2
     assert "--train-size must be" in capsys.readouterr().err
+
+
+def test_early_stopping_only_with_a_large_enough_held_out_part():
+    big = RankingPredictor("pairwise", seed=0, epochs=30, patience=5, valid_fraction=0.2, min_valid=10)
+    big.fit(ARCHS[:60], Y[:60])  # 12 held out >= 10: the number of epochs is chosen on them
+    assert big.selection_history_ and "valid_kendall" in big.selection_history_[0]
+    assert len(big.history_) == _best_epoch([r["valid_kendall"] for r in big.selection_history_], big.smooth)
+    small = RankingPredictor("pairwise", seed=0, epochs=7, valid_fraction=0.2, min_valid=10).fit(ARCHS[:40], Y[:40])
+    assert small.selection_history_ == [] and len(small.history_) == 7  # 8 held out < 10: fixed epochs
+
+
+def test_best_epoch_smooths_a_noisy_curve():
+    curve = [0.1, 0.2, 0.9, 0.2, 0.5, 0.6, 0.6, 0.6, 0.5]
+    assert _best_epoch(curve, 1) == 3  # the single spike
+    assert _best_epoch(curve, 3) in (6, 7)  # the plateau

@@ -195,11 +195,32 @@ def test_search_cli_contract(tmp_path, table_path, capsys):
     (["--algo", "rea", "--estimator", "oracle", "--budget", "0"], "must be > 0"),
     (["--algo", "rea", "--estimator", "oracle", "--budget", "10"], "needs --truth"),
     (["--algo", "rea", "--estimator", "naswot", "--budget", "100s-simulated"], "needs --estimator oracle"),
+    (["--algo", "rea", "--estimator", "oracle", "--budget", "10", "--algo-opt", "rea.populaton=5"],
+     "rea has no option populaton; its options: population (default 10), tournament (default 3)"),
+    (["--algo", "rea", "--estimator", "oracle", "--budget", "10", "--algo-opt", "tournament=50"],
+     "invalid options for rea"),
+    (["--algo", "rea", "--estimator", "oracle", "--budget", "10", "--algo-opt", "reinforce.learning_rate=0.1"],
+     "names reinforce, which is not among --algo rea"),
+    (["--algo", "rea", "--estimator", "oracle", "--budget", "10", "--algo-opt", "population"], "takes [ALGO.]KEY=VALUE"),
 ])
 def test_search_cli_bad_input(tmp_path, argv, fragment, capsys):
     assert main(["search", *argv, "--out", str(tmp_path / "s.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and fragment in err
+
+
+def test_algo_options_reach_the_driver(tmp_path, table_path):
+    """A larger REINFORCE learning rate moves the policy further: the option is not ignored."""
+    outs = {}
+    for lr in ("0.001", "0.5"):
+        out = tmp_path / f"s{lr}.json"
+        assert main(["search", "--algo", "reinforce", "--estimator", "oracle", "--truth", str(table_path),
+                     "--budget", "60", "--runs", "4", "--algo-opt", f"reinforce.learning_rate={lr}",
+                     "--out", str(out), "--quiet"]) == 0
+        outs[lr] = json.loads(out.read_text())
+    assert outs["0.5"]["summary"]["reinforce"]["options"] == {"learning_rate": 0.5}
+    means = {lr: o["summary"]["reinforce"]["true_accuracy"]["cifar10_test"]["mean"] for lr, o in outs.items()}
+    assert means["0.5"] > means["0.001"]
 
 
 def test_search_cli_rejects_invalid_estimator_file(tmp_path, table_path, capsys):

@@ -1,0 +1,120 @@
+"""Whole search experiments as ``bpe search`` runs them: R seeded runs per algorithm (or one
+one-shot method), their true accuracies, a summary next to the published rows, and the
+results dict written to ``search.json``.  The CLI only parses, validates and prints."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from bpe.benchmarks import Benchmark
+from bpe.config import BPEConfig
+from bpe.data import TensorSplit
+from bpe.estimators.base import Estimator
+from search_algos.budget import Budget
+from search_algos.loop import SearchResult
+from search_algos.runs import PUBLISHED, run_many, summarize, true_accuracy
+
+__all__ = ["ACCURACY_KEYS", "sample_based_experiment", "oneshot_experiment", "summary_table"]
+
+#: Columns of the summary table, in the NB201 paper's order.
+ACCURACY_KEYS = ("cifar10_valid", "cifar10_test", "cifar100_test", "imagenet16_test")
+
+
+def sample_based_experiment(
+    algorithms: Sequence[str],
+    estimator_factory: Callable[[], Estimator],
+    budget: Budget,
+    *,
+    runs: int,
+    seed: int = 0,
+    space: str = "nb201",
+    jobs: int = 1,
+    truth: Benchmark | None = None,
+    prescreen: Estimator | None = None,
+    pool: int = 100,
+    algorithm_options: dict[str, dict[str, Any]] | None = None,
+    progress: bool = True,
+) -> tuple[dict[str, Any], dict[str, list[SearchResult]]]:
+    """Run ``runs`` seeded searches (seeds ``seed, seed+1, ...``) of every algorithm.
+
+    With ``prescreen`` every run is a two-stage search (``pool`` random archs scored by
+    ``prescreen``, the budget's rest spent on the best of them).  ``algorithm_options`` maps an
+    algorithm name to its constructor options.  Returns the results dict (``summary`` and
+    ``runs``, each run with ``true_accuracy`` when ``truth`` is given) and the raw results per
+    algorithm (for the best-so-far plot).
+    """
+    from search_algos.two_stage import two_stage_search
+
+    options = algorithm_options or {}
+    all_results: dict[str, list[SearchResult]] = {}
+    runs_out: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    for algo in algorithms:
+        if prescreen is not None:
+            results = [two_stage_search(prescreen, estimator_factory(), budget, pool=pool, seed=seed + r, space=space)
+                       for r in range(runs)]
+            algo = results[0].algorithm
+        else:
+            results = run_many(algo, estimator_factory, budget, runs=runs, seed=seed, space=space, jobs=jobs,
+                               progress=progress, algorithm_options=options.get(algo))
+        all_results[algo] = results
+        accs = []
+        for r in results:
+            acc = true_accuracy(truth, r.arch) if truth is not None else None
+            accs.append(acc)
+            runs_out.append({**r.to_dict(with_history=False), "true_accuracy": acc,
+                             "n_evaluations": r.spent.evaluations})
+        summary[algo] = {"true_accuracy": summarize(accs), "published": PUBLISHED.get(algo),
+                         "options": options.get(algo, {}),
+                         "mean_evaluations": float(sum(r.spent.evaluations for r in results) / len(results))}
+    result = {"algorithms": list(all_results), "estimator": estimator_factory().describe(),
+              "budget": budget.describe(), "runs_per_algorithm": runs, "seed": seed, "summary": summary,
+              "runs": runs_out}
+    return result, all_results
+
+
+def oneshot_experiment(
+    method: str,
+    config: BPEConfig,
+    data: TensorSplit,
+    *,
+    runs: int,
+    seed: int = 0,
+    device: str = "auto",
+    truth: Benchmark | None = None,
+    on_run: Callable[[int, dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """``runs`` one-shot searches (``config`` with seeds ``seed, seed+1, ...``); ``on_run(r, row)``
+    is called after each (for progress printing)."""
+    from search_algos.oneshot import oneshot_search
+
+    runs_out, accs = [], []
+    for r in range(runs):
+        found = oneshot_search(method, config.replace(seed=seed + r), data, device=device)
+        acc = true_accuracy(truth, found.arch) if truth is not None else None
+        accs.append(acc)
+        row = {"algorithm": method, "seed": seed + r, "arch": found.arch, "score": found.supernet_valid_accuracy,
+               "seconds": found.seconds, "parameter_free": found.parameter_free(),
+               "probabilities": found.probabilities, "history": found.history, "true_accuracy": acc}
+        runs_out.append(row)
+        if on_run is not None:
+            on_run(r, row)
+    summary = {method: {"true_accuracy": summarize(accs), "published": PUBLISHED.get(method.split("-")[0]),
+                        "mean_seconds": float(sum(row["seconds"] for row in runs_out) / runs)}}
+    return {"algorithms": [method], "estimator": config.to_dict(), "runs_per_algorithm": runs, "seed": seed,
+            "summary": summary, "runs": runs_out}
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """Markdown table: mean ± std of each true accuracy per algorithm, with the published row below."""
+    lines = ["| algorithm | " + " | ".join(ACCURACY_KEYS) + " | evaluations/run |",
+             "|---|" + "---|" * (len(ACCURACY_KEYS) + 1)]
+    for algo, s in summary.items():
+        acc = s["true_accuracy"]
+        cells = [f"{acc[k]['mean']:.2f} ± {acc[k]['std']:.2f}" if k in acc else "-" for k in ACCURACY_KEYS]
+        evals = f"{s['mean_evaluations']:.1f}" if "mean_evaluations" in s else "-"
+        lines.append(f"| {algo} | " + " | ".join(cells) + f" | {evals} |")
+        if s.get("published") and acc:
+            lines.append(f"| {algo} (published) | " + " | ".join(
+                f"{m:.2f} ± {sd:.2f}" for m, sd in (s["published"][k] for k in ACCURACY_KEYS)) + " | |")
+    return "\n".join(lines)
