@@ -464,7 +464,7 @@ def _oneshot_search(args: argparse.Namespace, method: str, out: Path) -> int:
               + (f", cifar10 test {acc['cifar10_test']:.2f}" if acc else "") + ")")
 
     result = oneshot_experiment(method, config, data, runs=args.runs, seed=args.seed, device=args.device,
-                                truth=truth, on_run=report)
+                                truth=truth, on_run=report, progress=not args.quiet)
     atomic_write_text(out, json.dumps(result, indent=2, default=str) + "\n")
     print(summary_table(result["summary"]))
     print(f"wrote {out}")

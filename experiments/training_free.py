@@ -78,6 +78,19 @@ def main() -> None:
             col = theirs + "_ref" if theirs in scores.columns else theirs
             print(f"| {ours} | {spearman(merged[ours], merged[col]):.3f} |")
 
+    authors = data / "nb201" / "naswot_v1_scores_cifar10.csv"
+    if "jacob_cov" in scores.columns and authors.is_file():
+        # NASWOT's authors scored every cell with their first version (jacob_cov): how do their own
+        # scores correlate on this very sample, and how closely do ours follow theirs?
+        v1 = pd.read_csv(authors).set_index("cellstr").reindex(scores["arch"])
+        print(f"\n## jacob_cov next to the NASWOT authors' own v1 scores ({len(scores)} archs)\n")
+        print("| scores | ρ vs cifar10 test | ρ vs cifar10-valid valid |\n|---|---|---|")
+        t = TableBenchmark(table_path)
+        for label, values in (("ours", scores["jacob_cov"].to_numpy()), ("NASWOT authors' v1", v1["score"].to_numpy())):
+            print(f"| {label} | {spearman(values, t.query_many(list(scores['arch']), 'v11_cifar10_test')):.3f} | "
+                  f"{spearman(values, t.query_many(list(scores['arch']), 'v11_cifar10valid_valid')):.3f} |")
+        print(f"| agreement ours vs authors' | {spearman(scores['jacob_cov'].to_numpy(), v1['score'].to_numpy()):.3f} | |")
+
     truth = TableBenchmark(table_path)
     test_acc = np.array([truth.query(a, "v11_cifar10_test") for a in scores["arch"]])
     print(f"\n## search by scoring on the scored pool ({len(scores)} archs, {args.runs} runs, "

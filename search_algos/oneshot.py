@@ -155,6 +155,7 @@ def oneshot_search(
     arch_weight_decay: float = 1e-3,
     tau_max: float = 10.0,
     tau_min: float = 0.1,
+    progress: bool = False,
 ) -> OneShotResult:
     """Run DARTS (``darts-v1``: first order, ``darts-v2``: second order) or GDAS.
 
@@ -178,7 +179,10 @@ def oneshot_search(
     a_opt = torch.optim.Adam([net.alphas], lr=arch_learning_rate, betas=(0.5, 0.999), weight_decay=arch_weight_decay)
     gumbel_gen = torch.Generator().manual_seed(config.seed + 2)
     history = []
-    for epoch in range(config.epochs):
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(config.epochs), desc=method, unit="epoch", disable=not progress)
+    for epoch in bar:
         net.train()
         tau = tau_max - (tau_max - tau_min) * epoch / max(1, config.epochs - 1)
         losses = []
@@ -211,6 +215,7 @@ def oneshot_search(
         history.append({"epoch": epoch + 1, "train_loss": train_loss, "tau": tau if method == "gdas" else None,
                         "arch": str(net.derive())})
         log.info("%s epoch %d: loss %.3f, arch %s", method, epoch + 1, train_loss, net.derive())
+        bar.set_postfix(loss=f"{train_loss:.3f}", arch=str(net.derive()), refresh=False)
     evaluated: nn.Module = net
     if method == "gdas":  # GDAS trains single paths: evaluate the derived path, not the mixture
         index = net.alphas.detach().argmax(dim=-1)

@@ -83,14 +83,15 @@ def oneshot_experiment(
     device: str = "auto",
     truth: Benchmark | None = None,
     on_run: Callable[[int, dict[str, Any]], None] | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """``runs`` one-shot searches (``config`` with seeds ``seed, seed+1, ...``); ``on_run(r, row)``
-    is called after each (for progress printing)."""
+    is called after each (for progress printing); ``progress`` shows a bar over epochs."""
     from search_algos.oneshot import oneshot_search
 
     runs_out, accs = [], []
     for r in range(runs):
-        found = oneshot_search(method, config.replace(seed=seed + r), data, device=device)
+        found = oneshot_search(method, config.replace(seed=seed + r), data, device=device, progress=progress)
         acc = true_accuracy(truth, found.arch) if truth is not None else None
         accs.append(acc)
         row = {"algorithm": method, "seed": seed + r, "arch": found.arch, "score": found.supernet_valid_accuracy,
