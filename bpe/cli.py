@@ -249,29 +249,48 @@ def _parse_archs(text: str, space: str, seed: int) -> list[str]:
     except ValueError:
         if Path(text).is_file():
             return _read_arch_list(Path(text), space)
+        if "/" in text or "." in text:
+            raise BPEError(f"--archs: the file {text} does not exist (give a number, 'all' or an existing file of archs)") from None
         raise BPEError(f"--archs takes a number, 'all' or a file of archs (one per line, or a CSV with an "
                        f"'arch' column), got '{text}'") from None
     return sample_archs(space, n, seed)
 
 
+#: Column names an arch list CSV may use (ours, the NB201 table's, NAS-Bench-Suite-Zero's).
+ARCH_COLUMNS = ("arch", "arch_str", "net_str")
+
+
 def _read_arch_list(path: Path, space: str) -> list[str]:
-    """Archs listed in ``path`` (a CSV with an ``arch`` column, or one per line), each validated."""
+    """Archs listed in ``path``: a CSV with an ``arch`` (or ``arch_str``/``net_str``) column, or
+    one arch per line; each is validated."""
     from bpe.spaces import get_space
 
-    lines = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if lines and "arch" in [c.strip() for c in lines[0].split(",")]:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise BPEError(f"cannot read the arch list {path} ({err}); give a text file, one arch per line") from None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and "," in lines[0]:  # a CSV: arch strings themselves hold no commas
         import pandas as pd
 
-        lines = [str(a) for a in pd.read_csv(path)["arch"]]
+        try:
+            frame = pd.read_csv(path)
+        except (ValueError, pd.errors.ParserError) as err:
+            raise BPEError(f"cannot read {path} as CSV ({err})") from None
+        column = next((c for c in ARCH_COLUMNS if c in frame.columns), None)
+        if column is None:
+            raise BPEError(f"{path} has no arch column ({'/'.join(ARCH_COLUMNS)}); its columns: {', '.join(map(str, frame.columns))}")
+        lines = ["" if pd.isna(a) else str(a).strip() for a in frame[column]]
     if not lines:
         raise BPEError(f"{path} lists no architectures; put one arch string per line")
     parse = get_space(space).parse
+    archs = []
     for i, line in enumerate(lines, 1):
         try:
-            parse(line)
+            archs.append(str(parse(line)))
         except BPEError as err:
             raise BPEError(f"{path}, entry {i}: {err}") from None
-    return [str(parse(line)) for line in lines]
+    return archs
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -420,23 +439,37 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _algorithm_options(items: Sequence[str], algos: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``--algo-opt [ALGO.]KEY=VALUE`` items -> options per algorithm (checked against each driver)."""
-    from search_algos.base import create_algorithm
-
-    options: dict[str, dict[str, Any]] = {}
+def _key_values(items: Sequence[str], flag: str, example: str) -> list[tuple[str, object]]:
+    """``KEY=VALUE`` items -> (key, value) pairs; values are read as JSON when they parse (numbers,
+    true/false, quoted strings), as numbers when they look like one (``.01``), else kept as text."""
+    pairs = []
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise BPEError(f"--algo-opt takes [ALGO.]KEY=VALUE (e.g. rea.population=20), got '{item}'")
+        key = key.strip()
+        if not sep or not key or key.endswith("."):
+            raise BPEError(f"{flag} takes {example}, got '{item}'")
+        pairs.append((key, _parse_value(value.strip())))
+    return pairs
+
+
+def _algorithm_options(items: Sequence[str], algos: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``--algo-opt [ALGO.]KEY=VALUE`` items -> options per algorithm, checked against each driver.
+    Without ``ALGO.`` an option goes to every --algo that has it (at least one must)."""
+    from search_algos.base import algorithm_options, create_algorithm
+
+    options: dict[str, dict[str, Any]] = {}
+    for key, value in _key_values(items, "--algo-opt", "[ALGO.]KEY=VALUE (e.g. rea.population=20)"):
         algo, dot, name = key.rpartition(".")
-        targets = [algo] if dot else list(algos)
+        if dot:
+            if algo not in algos:
+                raise BPEError(f"--algo-opt '{key}' names {algo}, which is not among --algo {','.join(algos)}")
+            targets = [algo]
+        else:
+            targets = [a for a in algos if name in algorithm_options(a)] or list(algos[:1])
         for target in targets:
-            if target not in algos:
-                raise BPEError(f"--algo-opt '{item}' names {target}, which is not among --algo {','.join(algos)}")
-            options.setdefault(target, {})[name] = _parse_value(value)
+            options.setdefault(target, {})[name] = value
     for algo, opts in options.items():
-        create_algorithm(algo, **opts)  # unknown or invalid options fail here, before any work
+        create_algorithm(algo, **opts)  # unknown, mistyped or invalid options fail here, before any work
     return options
 
 
@@ -539,7 +572,10 @@ def _parse_value(text: str):
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        return text
+        try:
+            return float(text)  # '.01' is not JSON but clearly a number
+        except ValueError:
+            return text
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -547,12 +583,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     if args.set:
-        changes = {}
-        for item in args.set:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise BPEError(f"--set takes KEY=VALUE, got '{item}'")
-            changes[key] = _parse_value(value)
+        changes = dict(_key_values(args.set, "--set", "KEY=VALUE (e.g. epochs=20)"))
         config = BPEConfig.from_dict({**config.to_dict(), **changes}, source="--set")
     text = config.to_json()
     if args.out:

@@ -43,7 +43,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for run in result["runs"]:
         acc = run["true_accuracy"] or {}
-        print(f"| {run['algorithm']} | {run['seed']} | `{run['arch']}` | {run['score']:.2f} | "
+        score = "-" if run["score"] is None else f"{run['score']:.2f}"
+        print(f"| {run['algorithm']} | {run['seed']} | `{run['arch']}` | {score} | "
               f"{acc.get('cifar10_test', float('nan')):.2f} | {run['n_evaluations']} |")
 
 

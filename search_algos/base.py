@@ -64,13 +64,29 @@ def algorithm_options(name: str) -> dict[str, Any]:
     return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
+def _check_option(name: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of the option's default (bool, int or finite float), else BPEError."""
+    import math
+
+    want = type(default)
+    ok = (isinstance(value, bool) if want is bool else
+          isinstance(value, int) and not isinstance(value, bool) if want is int else
+          isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) if want is float
+          else True)
+    if not ok:
+        raise BPEError(f"{name}.{key} takes {'a finite ' if want is float else 'an ' if want is int else 'a '}"
+                       f"{want.__name__}, got {value!r}")
+    return float(value) if want is float else value
+
+
 def create_algorithm(name: str, *, space: str = "nb201", seed: int = 0, **kwargs: Any) -> SearchAlgorithm:
-    """Build a registered algorithm; unknown or invalid options raise :class:`BPEError`."""
+    """Build a registered algorithm; unknown, mistyped or out-of-range options raise :class:`BPEError`."""
     known = algorithm_options(name)
     unknown = sorted(set(kwargs) - set(known))
     if unknown:
         accepted = ", ".join(f"{k} (default {v})" for k, v in known.items()) or "none"
         raise BPEError(f"{name} has no option {', '.join(unknown)}; its options: {accepted}")
+    kwargs = {k: _check_option(name, k, v, known[k]) for k, v in kwargs.items()}
     try:
         return _REGISTRY.get(name)(space=space, seed=seed, **kwargs)
     except (TypeError, ValueError) as err:

@@ -71,6 +71,8 @@ class Reinforce(SearchAlgorithm):
     def __init__(self, space: str = "nb201", seed: int = 0, *, learning_rate: float = 1e-3,
                  baseline_momentum: float = 0.9) -> None:
         super().__init__(space, seed)
+        if not learning_rate > 0 or not 0 <= baseline_momentum < 1:
+            raise ValueError(f"need learning_rate > 0 and 0 <= baseline_momentum < 1, got {learning_rate}, {baseline_momentum}")
         n_edges, n_ops = len(self.space.EDGES), len(self.space.OPS)
         self.logits = np.zeros((n_edges, n_ops))
         self.learning_rate = learning_rate

@@ -115,3 +115,23 @@ def test_score_rejects_a_bad_entry_in_an_arch_list(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "entry 2" in err and "conv_5x5" in err
     assert not (tmp_path / "s.csv").exists()
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("index,arch_str\n0,|conv_5x5~0|+|none~0|none~1|+|none~0|none~1|none~2|\n", "entry 1"),
+    ("a,b\n1,2\n", "no arch column (arch/arch_str/net_str); its columns: a, b"),
+    ("\n\n", "lists no architectures"),
+])
+def test_arch_list_errors(tmp_path, content, fragment, capsys):
+    listing = tmp_path / "archs.csv"
+    listing.write_text(content)
+    assert main(["score", "--estimator", "params", "--dataset", "digits", "--archs", str(listing),
+                 "--out", str(tmp_path / "s.csv"), "--quiet", "--no-cache", *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and fragment in err
+
+
+def test_arch_list_missing_file(tmp_path, capsys):
+    assert main(["score", "--estimator", "params", "--dataset", "digits", "--archs", str(tmp_path / "nope.txt"),
+                 "--out", str(tmp_path / "s.csv"), "--quiet", "--no-cache"]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -202,11 +202,24 @@ def test_search_cli_contract(tmp_path, table_path, capsys):
     (["--algo", "rea", "--estimator", "oracle", "--budget", "10", "--algo-opt", "reinforce.learning_rate=0.1"],
      "names reinforce, which is not among --algo rea"),
     (["--algo", "rea", "--estimator", "oracle", "--budget", "10", "--algo-opt", "population"], "takes [ALGO.]KEY=VALUE"),
+    (["--algo", "rea", "--estimator", "oracle", "--budget", "10", "--algo-opt", 'rea.population="20"'],
+     "rea.population takes an int, got '20'"),
+    (["--algo", "reinforce", "--estimator", "oracle", "--budget", "10", "--algo-opt", "learning_rate=fast"],
+     "reinforce.learning_rate takes a finite float, got 'fast'"),
+    (["--algo", "reinforce", "--estimator", "oracle", "--budget", "10", "--algo-opt", "baseline_momentum=1"],
+     "need learning_rate > 0 and 0 <= baseline_momentum < 1"),
 ])
 def test_search_cli_bad_input(tmp_path, argv, fragment, capsys):
     assert main(["search", *argv, "--out", str(tmp_path / "s.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and fragment in err
+
+
+def test_unqualified_option_goes_to_the_drivers_that_have_it():
+    from bpe.cli import _algorithm_options
+
+    assert _algorithm_options(["population=20", "learning_rate=.01"], ["rea", "reinforce"]) == {
+        "rea": {"population": 20}, "reinforce": {"learning_rate": 0.01}}
 
 
 def test_algo_options_reach_the_driver(tmp_path, table_path):

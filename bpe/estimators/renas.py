@@ -46,7 +46,10 @@ def _best_epoch(valid_kendall: Sequence[float], window: int) -> int:
     (a small held-out set gives a noisy curve; its smoothed peak is a steadier choice)."""
     curve = np.asarray(valid_kendall, dtype=float)
     w = max(1, min(int(window), len(curve)))
-    smoothed = np.convolve(curve, np.ones(w) / w, mode="same") if w > 1 else curve
+    if w == 1:
+        return int(np.argmax(curve)) + 1
+    kernel = np.ones(w)  # a centred mean; near the ends over the epochs that exist (no zero padding)
+    smoothed = np.convolve(curve, kernel, mode="same") / np.convolve(np.ones(len(curve)), kernel, mode="same")
     return int(np.argmax(smoothed)) + 1
 
 
