@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bpe.data import reference_data_dir
 
 SCORERS = ["naswot", "synflow", "snip", "grad_norm", "jacob_cov", "epe_nas", "fisher", "grasp", "params", "flops"]
 
@@ -47,7 +48,7 @@ def main() -> None:
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--scorers", default=",".join(SCORERS))
-    default = Path(os.environ.get("BPE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")) / "cifar10"
+    default = reference_data_dir(Path(__file__).resolve().parents[1]) / "cifar10"
     parser.add_argument("--data-dir", default=str(default))
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -36,6 +36,7 @@ __all__ = [
     "ArrayData",
     "TensorSplit",
     "default_data_root",
+    "reference_data_dir",
     "load_arrays",
     "class_balanced_split",
     "class_balanced_subset",
@@ -53,6 +54,12 @@ ARRAY_FILES = ("train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy")
 def default_data_root() -> Path:
     """Where torchvision downloads go: ``$BPE_DATA_ROOT`` or ``~/.cache/bpe/datasets``."""
     return Path(os.environ.get("BPE_DATA_ROOT", Path.home() / ".cache" / "bpe" / "datasets"))
+
+
+def reference_data_dir(project_root: Path) -> Path:
+    """The project's reference data (CIFAR-10 arrays, NB201 tables): ``$BPE_DATA_DIR``, else
+    ``shared/data`` beside ``project_root`` (how experiments, benchmarks and tests find it)."""
+    return Path(os.environ.get("BPE_DATA_DIR", Path(project_root).resolve().parent / "shared" / "data"))
 
 
 @dataclass(frozen=True)

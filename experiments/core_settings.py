@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from bpe.cli import main as bpe_main
+from bpe.data import reference_data_dir
 
 HERE = Path(__file__).resolve().parent
 
 
 def data_dir() -> Path:
     """``$BPE_DATA_DIR`` or ``../shared/data`` next to the project."""
-    return Path(os.environ.get("BPE_DATA_DIR", HERE.parent.parent / "shared" / "data"))
+    return reference_data_dir(HERE.parent)
 
 
 def main() -> None:

@@ -7,20 +7,20 @@ N=5, 10 classes) has exactly the table's ``v11_params_cifar10_MB`` (tolerance 1e
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
 
 from bpe.benchmarks.table import TableBenchmark
 from bpe.spaces import nb201
+from bpe.data import reference_data_dir
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    default = Path(os.environ.get("BPE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    default = reference_data_dir(Path(__file__).resolve().parents[1])
     parser.add_argument("--table", default=str(default / "nb201" / "nb201_groundtruth.csv"))
     args = parser.parse_args()
 

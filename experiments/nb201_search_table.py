@@ -11,11 +11,11 @@ the 200-epoch accuracy is a less noisy reward, so our means are expected a littl
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 from bpe.cli import main as bpe_main
+from bpe.data import reference_data_dir
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="results/nb201_search/search_oracle.json")
     args = parser.parse_args()
-    data = Path(os.environ.get("BPE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    data = reference_data_dir(Path(__file__).resolve().parents[1])
     start = time.perf_counter()
     code = bpe_main(["search", "--algo", "random,rea,reinforce", "--estimator", "oracle",
                      "--truth", str(data / "nb201" / "nb201_groundtruth.csv"), "--metric", "v11_cifar10valid_valid",

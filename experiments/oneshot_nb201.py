@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from bpe.cli import main as bpe_main
+from bpe.data import reference_data_dir
 
 HERE = Path(__file__).resolve().parent
 
@@ -25,7 +25,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default="results/oneshot")
     args = parser.parse_args()
-    data = Path(os.environ.get("BPE_DATA_DIR", HERE.parent.parent / "shared" / "data"))
+    data = reference_data_dir(HERE.parent)
     rows = []
     for method in args.methods.split(","):
         out = Path(args.out_dir) / f"{method}.json"

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from bpe.cli import main as bpe_main
+from bpe.data import reference_data_dir
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="results/proxy_search/search.json")
     args = parser.parse_args()
-    data = Path(os.environ.get("BPE_DATA_DIR", HERE.parent.parent / "shared" / "data"))
+    data = reference_data_dir(HERE.parent)
     code = bpe_main(["search", "--algo", args.algos, "--estimator", args.config, "--dataset", "cifar10",
                      "--data-dir", str(data / "cifar10"), "--truth", str(data / "nb201" / "nb201_groundtruth.csv"),
                      "--budget", args.budget, "--runs", str(args.runs), "--seed", str(args.seed),

@@ -23,6 +23,7 @@ import pandas as pd
 from bpe.benchmarks.table import TableBenchmark
 from bpe.estimators.renas import RankingPredictor, holdout_evaluation
 from bpe.metrics import kendall, spearman
+from bpe.data import reference_data_dir
 
 
 def main() -> None:
@@ -36,7 +37,7 @@ def main() -> None:
                              "the NAS-Bench-Suite-Zero reference scores in the data folder are used")
     parser.add_argument("--out", default="results/renas/table.json")
     args = parser.parse_args()
-    data = Path(os.environ.get("BPE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    data = reference_data_dir(Path(__file__).resolve().parents[1])
     truth = TableBenchmark(data / "nb201" / "nb201_groundtruth.csv")
     archs = truth.archs()
     y = np.array(truth.query_many(archs, args.metric))

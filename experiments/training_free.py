@@ -14,7 +14,6 @@ Steps (each cached, so a rerun resumes):
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from bpe.benchmarks.table import TableBenchmark
 from bpe.cli import main as bpe_main
 from bpe.metrics import spearman
 from bpe.scoring import best_of_n
+from bpe.data import reference_data_dir
 
 SCORERS = "params,flops,synflow,naswot,jacob_cov,snip,grad_norm,epe_nas,fisher"
 #: Scorers run on a smaller sample (GraSP needs two backward passes: ~1.7 s/arch on this CPU).
@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=500, help="search-by-scoring repetitions")
     parser.add_argument("--out-dir", default="results/training_free")
     args = parser.parse_args()
-    data = Path(os.environ.get("BPE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    data = reference_data_dir(Path(__file__).resolve().parents[1])
     table_path = data / "nb201" / "nb201_groundtruth.csv"
     out = Path(args.out_dir)
     scores_csv = out / f"scores_{args.archs}_seed{args.seed}.csv"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def shared_data_dir() -> Path | None:
     """``$BPE_DATA_DIR`` or ``../shared/data`` beside the project, when it exists."""
-    path = Path(os.environ.get("BPE_DATA_DIR", ROOT.parent / "shared" / "data"))
+    from bpe.data import reference_data_dir
+
+    path = reference_data_dir(ROOT)
     return path if path.is_dir() else None
 
 
