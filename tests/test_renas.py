@@ -132,3 +132,31 @@ def test_best_epoch_smooths_a_noisy_curve():
     curve = [0.1, 0.2, 0.9, 0.2, 0.5, 0.6, 0.6, 0.6, 0.5]
     assert _best_epoch(curve, 1) == 3  # the single spike
     assert _best_epoch(curve, 3) in (6, 7)  # the plateau
+
+
+def test_extra_inputs_are_used_and_required():
+    """An extra input that carries the target lets a tiny budget rank well; predict needs it."""
+    n = 40
+    informative = np.asarray(Y[:n]) + np.random.default_rng(0).normal(0, 0.01, n)
+    plain = RankingPredictor("pairwise", seed=0, epochs=30, valid_fraction=0.0).fit(ARCHS[:12], Y[:12])
+    helped = RankingPredictor("pairwise", seed=0, epochs=30, valid_fraction=0.0).fit(
+        ARCHS[:12], Y[:12], extra=informative[:12])
+    assert helped.n_extra_ == 1
+    assert helped.score(ARCHS[12:n], Y[12:n], extra=informative[12:n]) > plain.score(ARCHS[12:n], Y[12:n])
+    with pytest.raises(BPEError, match="fitted with 1 extra input"):
+        helped.predict(ARCHS[12:n])
+    missing = informative[12:n].copy()
+    missing[0] = np.nan  # a missing score takes the training median instead of breaking the prediction
+    assert np.isfinite(helped.predict(ARCHS[12:n], missing)).all()
+
+
+def test_extra_inputs_survive_save_load_and_the_estimator_refuses_them(tmp_path):
+    from bpe.estimators.renas import RenasEstimator
+    from bpe.errors import EstimatorError
+
+    p = RankingPredictor("pairwise", seed=0, epochs=5, valid_fraction=0.0).fit(ARCHS[:20], Y[:20], extra=Y[:20])
+    path = p.save(tmp_path / "x.pt")
+    q = RankingPredictor.load(path)
+    np.testing.assert_allclose(q.predict(ARCHS[20:30], Y[20:30]), p.predict(ARCHS[20:30], Y[20:30]), rtol=1e-6)
+    with pytest.raises(EstimatorError, match="extra input"):
+        RenasEstimator(path).evaluate(ARCHS[0])

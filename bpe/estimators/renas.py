@@ -53,12 +53,20 @@ def _best_epoch(valid_kendall: Sequence[float], window: int) -> int:
     return int(np.argmax(smoothed)) + 1
 
 
-def _network(hidden: int) -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(N_CHANNELS, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(),
-        nn.Flatten(), nn.Linear(64 * 16, hidden), nn.ReLU(), nn.Linear(hidden, 1),
-    )
+class _RankNet(nn.Module):
+    """Two conv layers over the cell's feature tensor; the optional per-arch extra inputs
+    (e.g. a training-free score) join the flattened maps before the fully connected layers."""
+
+    def __init__(self, hidden: int, n_extra: int = 0) -> None:
+        super().__init__()
+        self.trunk = nn.Sequential(
+            nn.Conv2d(N_CHANNELS, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.Flatten(),
+        )
+        self.head = nn.Sequential(nn.Linear(64 * 16 + n_extra, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([self.trunk(x), extra], dim=1)).squeeze(1)
 
 
 class RankingPredictor:
@@ -110,19 +118,42 @@ class RankingPredictor:
         x = feature_tensor(archs, channels=self.channels, image_size=self.image_size)
         return torch.from_numpy((x - self.mean_) / self.std_)
 
+    def _extra(self, extra: Any, n: int) -> np.ndarray:
+        """Per-arch extra inputs as an (n, k) float array (k = 0 when none)."""
+        if extra is None:
+            return np.zeros((n, 0))
+        e = np.asarray(extra, dtype=np.float64)
+        e = e[:, None] if e.ndim == 1 else e
+        if e.ndim != 2 or len(e) != n:
+            raise BPEError(f"extra inputs must be one row per arch ({n}), got shape {np.shape(extra)}")
+        return e
+
+    def _standardized_extra(self, extra: Any, n: int) -> torch.Tensor:
+        e = self._extra(extra, n)
+        if e.shape[1] != self.n_extra_:
+            raise BPEError(f"this predictor was fitted with {self.n_extra_} extra input(s) per arch, got {e.shape[1]}")
+        e = np.where(np.isfinite(e), e, self.extra_fill_)  # a missing score takes the training median
+        return torch.from_numpy((e - self.extra_mean_) / self.extra_std_).float()
+
     def _loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return pairwise_logistic_loss(out, y) if self.loss == "pairwise" else F.mse_loss(out, y)
 
     # -- scikit-learn API ---------------------------------------------------------------
-    def fit(self, archs: Sequence[Any], targets: Sequence[float]) -> "RankingPredictor":
-        """Train on ``archs`` with ``targets`` (higher = better); returns self."""
+    def fit(self, archs: Sequence[Any], targets: Sequence[float], extra: Any = None) -> "RankingPredictor":
+        """Train on ``archs`` with ``targets`` (higher = better); returns self.
+
+        ``extra``: optional per-arch inputs, shape (n,) or (n, k) — e.g. a training-free score or
+        a cheap proxy accuracy — standardized with training statistics (non-finite values take
+        the training median); :meth:`predict` then needs the same inputs.
+        """
         if self.loss not in LOSSES:
             raise EstimatorError(f"loss must be one of {', '.join(LOSSES)}, got '{self.loss}'")
         y = np.asarray(targets, dtype=np.float64)
         if len(archs) != len(y):
             raise BPEError(f"got {len(archs)} archs but {len(y)} targets")
+        e = self._extra(extra, len(y))
         keep = np.isfinite(y)
-        archs, y = [a for a, k in zip(archs, keep) if k], y[keep]
+        archs, y, e = [a for a, k in zip(archs, keep) if k], y[keep], e[keep]
         if len(archs) < 2:
             raise BPEError(f"a ranking predictor needs at least 2 archs with finite targets, got {len(archs)}")
         if np.ptp(y) == 0:
@@ -131,7 +162,13 @@ class RankingPredictor:
         self.mean_ = raw.mean(axis=(0, 2, 3), keepdims=True)[0]  # training-set statistics only
         self.std_ = raw.std(axis=(0, 2, 3), keepdims=True)[0] + 1e-6
         self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() + 1e-12)
+        self.n_extra_ = e.shape[1]
+        finite = [col[np.isfinite(col)] for col in e.T]
+        self.extra_fill_ = np.array([np.median(c) if len(c) else 0.0 for c in finite])
+        self.extra_mean_ = np.array([c.mean() if len(c) else 0.0 for c in finite])
+        self.extra_std_ = np.array([c.std() + 1e-12 if len(c) else 1.0 for c in finite])
         x = torch.from_numpy((raw - self.mean_) / self.std_)
+        ex = self._standardized_extra(e, len(y))
         t = torch.from_numpy((y - self.y_mean_) / self.y_std_).float()
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(y))
@@ -140,9 +177,9 @@ class RankingPredictor:
         history: list[dict[str, float]] = []
         epochs = self.epochs
         if n_valid:  # choose the number of epochs by the held-out ranking, then refit on everything
-            _, history = self._train(x, t, order[n_valid:], order[:n_valid], self.epochs)
+            _, history = self._train(x, ex, t, order[n_valid:], order[:n_valid], self.epochs)
             epochs = _best_epoch([r["valid_kendall"] for r in history], self.smooth)
-        model, final = self._train(x, t, order, None, epochs)
+        model, final = self._train(x, ex, t, order, None, epochs)
         model.eval()
         self.model_ = model
         self.history_ = final  # the refit on every arch
@@ -150,13 +187,13 @@ class RankingPredictor:
         self.n_train_ = len(y)
         return self
 
-    def _train(self, x: torch.Tensor, t: torch.Tensor, train: np.ndarray, valid: np.ndarray | None,
+    def _train(self, x: torch.Tensor, ex: torch.Tensor, t: torch.Tensor, train: np.ndarray, valid: np.ndarray | None,
                epochs: int) -> tuple[nn.Module, list[dict[str, float]]]:
         """Adam on ``train`` for ``epochs`` (stopping ``patience`` epochs after the held-out
         Kendall tau last improved, when ``valid`` is given)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            model = _network(self.hidden)
+            model = _RankNet(self.hidden, ex.shape[1])
             gen = torch.Generator().manual_seed(self.seed)
             opt = torch.optim.Adam(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
             best, stale, history = -math.inf, 0, []
@@ -168,7 +205,7 @@ class RankingPredictor:
                     idx = perm[start:start + self.batch_size]
                     if len(idx) < 2:
                         continue
-                    loss = self._loss(model(x[idx]).squeeze(1), t[idx])
+                    loss = self._loss(model(x[idx], ex[idx]), t[idx])
                     opt.zero_grad()
                     loss.backward()
                     opt.step()
@@ -177,7 +214,7 @@ class RankingPredictor:
                 if valid is not None:
                     model.eval()
                     with torch.no_grad():
-                        tau = kendall(list(model(x[valid]).squeeze(1).numpy()), list(t[valid].numpy()))
+                        tau = kendall(list(model(x[valid], ex[valid]).numpy()), list(t[valid].numpy()))
                     record["valid_kendall"] = tau if math.isfinite(tau) else -1.0
                     stale = 0 if record["valid_kendall"] > best + 1e-9 else stale + 1
                     best = max(best, record["valid_kendall"])
@@ -191,18 +228,21 @@ class RankingPredictor:
             raise NotFittedError("this RankingPredictor is not fitted yet: call fit(archs, targets) first")
 
     @torch.no_grad()
-    def predict(self, archs: Sequence[Any], *, batch: int = 4096) -> np.ndarray:
-        """Predicted scores (higher = better; for ``mse`` in the targets' units)."""
+    def predict(self, archs: Sequence[Any], extra: Any = None, *, batch: int = 4096) -> np.ndarray:
+        """Predicted scores (higher = better; for ``mse`` in the targets' units); ``extra`` as in
+        :meth:`fit` when the predictor was fitted with extra inputs."""
         self._check_fitted()
+        ex = self._standardized_extra(extra, len(archs))
         outs = []
         for start in range(0, len(archs), batch):
-            outs.append(self.model_(self._features(archs[start:start + batch])).squeeze(1).numpy())
+            chunk = archs[start:start + batch]
+            outs.append(self.model_(self._features(chunk), ex[start:start + batch]).numpy())
         out = np.concatenate(outs) if outs else np.zeros(0)
         return out * self.y_std_ + self.y_mean_ if self.loss == "mse" else out
 
-    def score(self, archs: Sequence[Any], targets: Sequence[float]) -> float:
+    def score(self, archs: Sequence[Any], targets: Sequence[float], extra: Any = None) -> float:
         """Kendall tau between predictions and ``targets``."""
-        return kendall(list(self.predict(archs)), list(targets))
+        return kendall(list(self.predict(archs, extra)), list(targets))
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -213,6 +253,7 @@ class RankingPredictor:
         tmp = path.with_name("." + path.name + ".tmp")
         torch.save({"params": self.get_params(), "mean": self.mean_, "std": self.std_, "y_mean": self.y_mean_,
                     "y_std": self.y_std_, "state": self.model_.state_dict(), "n_train": self.n_train_,
+                    "extra": [self.n_extra_, self.extra_fill_, self.extra_mean_, self.extra_std_],
                     "history": self.history_}, tmp)
         tmp.replace(path)
         return path
@@ -228,7 +269,8 @@ class RankingPredictor:
             self = cls(**blob["params"])
             self.mean_, self.std_ = blob["mean"], blob["std"]
             self.y_mean_, self.y_std_ = blob["y_mean"], blob["y_std"]
-            self.model_ = _network(self.hidden)
+            self.n_extra_, self.extra_fill_, self.extra_mean_, self.extra_std_ = blob["extra"]
+            self.model_ = _RankNet(self.hidden, self.n_extra_)
             self.model_.load_state_dict(blob["state"])
         except Exception as err:  # unpickling errors come in many types
 
@@ -257,7 +299,12 @@ class RenasEstimator(Estimator):
         if self._predictor is None:
             if self.path is None:
                 raise EstimatorError("estimator 'renas' needs a predictor file: --estimator renas:PATH.pt")
-            self._predictor = RankingPredictor.load(self.path)
+            predictor = RankingPredictor.load(self.path)
+            if predictor.n_extra_:
+                raise EstimatorError(f"{self.path} was fitted with {predictor.n_extra_} extra input(s) per arch, which "
+                                     "the renas estimator cannot supply; use RankingPredictor.predict(archs, extra) "
+                                     "from Python, or fit without extra inputs")
+            self._predictor = predictor
         return self._predictor
 
     def fingerprint(self) -> dict[str, Any]:
@@ -272,8 +319,9 @@ class RenasEstimator(Estimator):
 
 
 def holdout_evaluation(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int,
-                       loss: str = "pairwise", **params: Any) -> dict[str, Any]:
-    """Fit on ``train_size`` seeded archs and rank all remaining ones.
+                       loss: str = "pairwise", extra: Any = None, **params: Any) -> dict[str, Any]:
+    """Fit on ``train_size`` seeded archs and rank all remaining ones (``extra``: optional
+    per-arch inputs aligned with ``archs``, see :meth:`RankingPredictor.fit`).
 
     Returns Kendall tau and Spearman rho on the remaining archs (with bootstrap 95% CIs), the
     seconds to fit and to score them all, and the sizes.
@@ -289,10 +337,12 @@ def holdout_evaluation(archs: Sequence[str], targets: Sequence[float], *, train_
     order = np.random.default_rng(seed).permutation(usable)
     train, rest = order[:train_size], order[train_size:]
     start = time.perf_counter()
-    predictor = RankingPredictor(loss, seed=seed, **params).fit([archs[i] for i in train], y[train])
+    e = None if extra is None else np.asarray(extra, dtype=float)
+    predictor = RankingPredictor(loss, seed=seed, **params).fit([archs[i] for i in train], y[train],
+                                                                None if e is None else e[train])
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    pred = predictor.predict([archs[i] for i in rest])
+    pred = predictor.predict([archs[i] for i in rest], None if e is None else e[rest])
     predict_seconds = time.perf_counter() - start
     truth = list(y[rest])
     return {
