@@ -127,8 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "then spend the rest of the budget on the best of them with --estimator")
     se.add_argument("--pool", type=int, default=100, help="archs scored by --prescreen (default: 100)")
     se.add_argument("--algo-opt", action="append", default=[], metavar="[ALGO.]KEY=VALUE",
-                    help="driver option, repeatable (e.g. rea.population=20, reinforce.learning_rate=0.01); "
-                         "without ALGO. it applies to every --algo")
+                    help="driver option, repeatable (e.g. rea.population=20, reinforce.learning_rate=0.01, "
+                         "gdas.arch_learning_rate=0.003); without ALGO. it goes to every --algo that has it")
     se.add_argument("--runs", type=int, default=1, help="independent runs per algorithm (default: 1)")
     se.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
     _add_run_args(se)
@@ -478,18 +478,27 @@ def _oneshot_search(args: argparse.Namespace, method: str, out: Path) -> int:
     from bpe.cache import atomic_write_text
     from bpe.config import PRESETS, load_config
     from bpe.data import DatasetSpec, prepare_split
+    from search_algos.oneshot import ONESHOT_ALIASES
     from search_algos.orchestrate import oneshot_experiment, summary_table
 
     if not (args.estimator.endswith(".json") or args.estimator in PRESETS):
         raise BPEError(f"{method} trains a supernet: --estimator must be a BPEConfig JSON file or a preset (bpe-1, bpe-2)")
-    if args.algo_opt:
-        raise BPEError("--algo-opt applies to the sample-based drivers; one-shot methods take their settings "
-                       "from the --estimator BPEConfig")
+    from search_algos.base import check_options
+    from search_algos.oneshot import oneshot_options
+
+    options = {}
+    for key, value in _key_values(args.algo_opt, "--algo-opt", "[ALGO.]KEY=VALUE (e.g. gdas.tau_max=5)"):
+        algo, _, name = key.rpartition(".")
+        if algo and ONESHOT_ALIASES.get(algo) != method:
+            raise BPEError(f"--algo-opt '{key}' names {algo}, which is not --algo {args.algo}")
+        options[name] = value
+    options = check_options(method, options, oneshot_options())
     config = load_config(args.estimator)
     truth = load_truth(args.truth, space=args.space) if args.truth else None
     dataset = DatasetSpec(args.dataset, args.data_dir)
     data = prepare_split(dataset, config.data_fraction)
-    print(f"{method} x {args.runs} runs, supernet trained under {config.to_dict()}")
+    print(f"{method} x {args.runs} runs, supernet trained under {config.to_dict()}"
+          + (f", options {options}" if options else ""))
 
     def report(r: int, row: dict[str, Any]) -> None:
         acc = row["true_accuracy"]
@@ -497,7 +506,7 @@ def _oneshot_search(args: argparse.Namespace, method: str, out: Path) -> int:
               + (f", cifar10 test {acc['cifar10_test']:.2f}" if acc else "") + ")")
 
     result = oneshot_experiment(method, config, data, runs=args.runs, seed=args.seed, device=args.device,
-                                truth=truth, on_run=report, progress=not args.quiet)
+                                truth=truth, on_run=report, progress=not args.quiet, options=options)
     atomic_write_text(out, json.dumps(result, indent=2, default=str) + "\n")
     print(summary_table(result["summary"]))
     print(f"wrote {out}")

@@ -11,7 +11,7 @@ from bpe.errors import BPEError
 from bpe.registry import Registry
 from bpe.spaces import get_space
 
-__all__ = ["SearchAlgorithm", "register_algorithm", "create_algorithm", "algorithm_options", "available_algorithms", "get_algorithm_class"]
+__all__ = ["SearchAlgorithm", "register_algorithm", "create_algorithm", "algorithm_options", "check_options", "available_algorithms", "get_algorithm_class"]
 
 class SearchAlgorithm(ABC):
     """Proposes architectures (``ask``) and learns from their scores (``tell``; higher is better).
@@ -64,6 +64,16 @@ def algorithm_options(name: str) -> dict[str, Any]:
     return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
 
 
+def check_options(name: str, options: dict[str, Any], known: dict[str, Any]) -> dict[str, Any]:
+    """``options`` checked against ``known`` (option -> default): unknown names and values not of
+    the default's type (bool, int, finite float) raise :class:`BPEError` naming the fix."""
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        accepted = ", ".join(f"{k} (default {v})" for k, v in known.items()) or "none"
+        raise BPEError(f"{name} has no option {', '.join(unknown)}; its options: {accepted}")
+    return {k: _check_option(name, k, v, known[k]) for k, v in options.items()}
+
+
 def _check_option(name: str, key: str, value: Any, default: Any) -> Any:
     """``value`` as the type of the option's default (bool, int or finite float), else BPEError."""
     import math
@@ -81,12 +91,7 @@ def _check_option(name: str, key: str, value: Any, default: Any) -> Any:
 
 def create_algorithm(name: str, *, space: str = "nb201", seed: int = 0, **kwargs: Any) -> SearchAlgorithm:
     """Build a registered algorithm; unknown, mistyped or out-of-range options raise :class:`BPEError`."""
-    known = algorithm_options(name)
-    unknown = sorted(set(kwargs) - set(known))
-    if unknown:
-        accepted = ", ".join(f"{k} (default {v})" for k, v in known.items()) or "none"
-        raise BPEError(f"{name} has no option {', '.join(unknown)}; its options: {accepted}")
-    kwargs = {k: _check_option(name, k, v, known[k]) for k, v in kwargs.items()}
+    kwargs = check_options(name, kwargs, algorithm_options(name))
     try:
         return _REGISTRY.get(name)(space=space, seed=seed, **kwargs)
     except (TypeError, ValueError) as err:

@@ -23,7 +23,7 @@ from bpe.spaces import nb201
 from bpe.spaces.nb201_model import build_stages, make_op
 from bpe.training import BatchStream, evaluate_model, resolve_device, sgd_with_cosine
 
-__all__ = ["ONESHOT_METHODS", "ONESHOT_ALIASES", "OneShotResult", "NB201SuperNet", "oneshot_search"]
+__all__ = ["ONESHOT_METHODS", "ONESHOT_ALIASES", "OneShotResult", "NB201SuperNet", "oneshot_search", "oneshot_options"]
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +143,15 @@ def _unrolled_alpha_grad(net: NB201SuperNet, xt, yt, xv, yv, xi: float) -> torch
         for w, b in zip(weights, backup):
             w.copy_(b)
     return dalpha - xi * hessian
+
+
+def oneshot_options() -> dict[str, Any]:
+    """The tunable architecture-side options of :func:`oneshot_search` and their defaults."""
+    import inspect
+
+    params = inspect.signature(oneshot_search).parameters.values()
+    return {p.name: p.default for p in params
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("device", "progress")}
 
 
 def oneshot_search(

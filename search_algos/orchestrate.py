@@ -84,14 +84,17 @@ def oneshot_experiment(
     truth: Benchmark | None = None,
     on_run: Callable[[int, dict[str, Any]], None] | None = None,
     progress: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``runs`` one-shot searches (``config`` with seeds ``seed, seed+1, ...``); ``on_run(r, row)``
-    is called after each (for progress printing); ``progress`` shows a bar over epochs."""
+    is called after each (for progress printing); ``progress`` shows a bar over epochs; ``options``
+    go to :func:`~search_algos.oneshot.oneshot_search` (e.g. ``arch_learning_rate``)."""
     from search_algos.oneshot import oneshot_search
 
     runs_out, accs = [], []
     for r in range(runs):
-        found = oneshot_search(method, config.replace(seed=seed + r), data, device=device, progress=progress)
+        found = oneshot_search(method, config.replace(seed=seed + r), data, device=device, progress=progress,
+                               **(options or {}))
         acc = true_accuracy(truth, found.arch) if truth is not None else None
         accs.append(acc)
         row = {"algorithm": method, "seed": seed + r, "arch": found.arch, "score": found.supernet_valid_accuracy,
@@ -102,6 +105,7 @@ def oneshot_experiment(
             on_run(r, row)
     summary = {method: {"true_accuracy": summarize(accs), "published": PUBLISHED.get(method.split("-")[0]),
                         "mean_seconds": float(sum(row["seconds"] for row in runs_out) / runs)}}
+    summary[method]["options"] = options or {}
     return {"algorithms": [method], "estimator": config.to_dict(), "runs_per_algorithm": runs, "seed": seed,
             "summary": summary, "runs": runs_out}
 

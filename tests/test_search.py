@@ -257,6 +257,24 @@ def test_oneshot_cli(tmp_path, table_path, method):
     assert np.allclose(np.sum(run["probabilities"], axis=1), 1.0)
 
 
+def test_oneshot_options(tmp_path, table_path, capsys):
+    """--algo-opt reaches the one-shot search (a larger arch lr moves the alphas further); typos fail."""
+    cfg = tmp_path / "bpe.json"
+    cfg.write_text(json.dumps({"epochs": 1, "batch_size": 32, "channels": 2, "image_size": 8, "data_fraction": 0.2}))
+    spread = {}
+    for lr in ("0.0003", "0.03"):
+        out = tmp_path / f"s{lr}.json"
+        assert main(["search", "--algo", "gdas", "--estimator", str(cfg), "--dataset", "digits", "--device", "cpu",
+                     "--algo-opt", f"gdas.arch_learning_rate={lr}", "--out", str(out), "--quiet"]) == 0
+        result = json.loads(out.read_text())
+        spread[lr] = np.ptp(result["runs"][0]["probabilities"])
+    assert result["summary"]["gdas"]["options"] == {"arch_learning_rate": 0.03}
+    assert spread["0.03"] > spread["0.0003"]
+    assert main(["search", "--algo", "gdas", "--estimator", str(cfg), "--dataset", "digits",
+                 "--algo-opt", "arch_lr=0.1", "--out", str(tmp_path / "x.json")]) == 2
+    assert "gdas has no option arch_lr; its options: arch_learning_rate" in capsys.readouterr().err
+
+
 def test_oneshot_is_deterministic():
     from bpe.config import BPEConfig
     from bpe.data import prepare_split
