@@ -66,7 +66,14 @@ def run_many(
         return [one(r) for r in tqdm(range(runs), desc=algorithm, unit="run", disable=not progress)]
     from joblib import Parallel, delayed
 
-    return list(Parallel(n_jobs=jobs)(delayed(one)(r) for r in range(runs)))
+    def indexed(r: int) -> tuple[int, SearchResult]:
+        return r, one(r)
+
+    done: dict[int, SearchResult] = {}
+    results = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(indexed)(r) for r in range(runs))
+    for r, result in tqdm(results, total=runs, desc=algorithm, unit="run", disable=not progress):
+        done[r] = result  # runs finish in any order; they are returned in seed order
+    return [done[r] for r in range(runs)]
 
 
 def summarize(accs: Sequence[dict[str, float] | None]) -> dict[str, dict[str, float]]:

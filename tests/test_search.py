@@ -316,3 +316,13 @@ def test_two_stage_cli(tmp_path, table_path):
     result = json.loads(out.read_text())
     assert [r["n_evaluations"] for r in result["runs"]] == [20, 20]
     assert result["runs"][0]["algorithm"].startswith("two-stage(params->oracle)")
+
+
+def test_parallel_runs_match_sequential_runs_in_seed_order(oracle):
+    from search_algos.runs import run_many
+
+    budget = Budget(evaluations=15)
+    seq = run_many("rea", lambda: oracle, budget, runs=4, seed=3, jobs=1, progress=False)
+    par = run_many("rea", lambda: oracle, budget, runs=4, seed=3, jobs=2, progress=False)
+    assert [r.seed for r in par] == [3, 4, 5, 6]
+    assert [(r.arch, r.score) for r in par] == [(r.arch, r.score) for r in seq]
