@@ -63,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--metric", default=None, help="truth column/metric (default: the source's default)")
     ev.add_argument("--reference-config", default=None,
                     help="BPEConfig JSON for --truth reference (default: a per-dataset reference budget)")
-    ev.add_argument("--archs", type=int, default=20, help="number of archs sampled without replacement (default: 20)")
+    ev.add_argument("--archs", default="20",
+                    help="number of archs sampled without replacement (default: 20), or a file of archs "
+                         "(one per line or a CSV with an 'arch' column)")
     ev.add_argument("--seed", type=int, default=0, help="seed of the arch sample (default: 0)")
     _add_run_args(ev)
     ev.add_argument("--out", default="results/evaluate.json",
@@ -204,11 +206,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from bpe.config import load_config
     from bpe.data import DatasetSpec
     from bpe.estimators import estimator_from_spec
-    from bpe.evaluate import evaluate_estimator, sample_archs, write_results
+    from bpe.evaluate import evaluate_estimator, write_results
 
     out = _check_out(args.out)
     runner = _runner(args)
-    archs = sample_archs(args.space, args.archs, args.seed)
+    archs = _parse_archs(args.archs, args.space, args.seed)
+    if len(archs) < 2:
+        raise BPEError(f"--archs must give at least 2 archs to compute a rank correlation, got {len(archs)}")
     dataset = DatasetSpec(args.dataset, args.data_dir)
     dataset.fingerprint()  # fails early on a missing data dir
     ref_config = load_config(args.reference_config) if args.reference_config else None

@@ -79,6 +79,13 @@ def test_evaluate_oracle_is_perfect_and_missing_archs_rejected(tmp_path, capsys)
     assert main(args + ["--archs", "6", "--seed", "4"]) == 2
     assert "is not in truth table" in capsys.readouterr().err
     assert out.read_bytes() == before  # the earlier results are untouched
+    # the table itself is a valid arch list (its arch_str column): same archs, same result
+    assert main(args + ["--archs", str(csv)]) == 0
+    assert json.loads(out.read_text())["n_archs"] == 6
+    one = tmp_path / "one.txt"
+    one.write_text(archs[0] + "\n")
+    assert main(args + ["--archs", str(one)]) == 2
+    assert "at least 2 archs" in capsys.readouterr().err
 
 
 def test_config_command(tmp_path, capsys):
