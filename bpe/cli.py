@@ -9,7 +9,7 @@ import logging
 import math
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from bpe import __version__
 from bpe.errors import BPEError
@@ -398,7 +398,11 @@ def cmd_search(args: argparse.Namespace) -> int:
         raise BPEError(f"--algo needs at least one algorithm, got '{args.algo}'")
     for algo in algos:
         get_algorithm_class(algo)  # an unknown name is reported (with a suggestion) before any work
+    from search_algos.base import create_algorithm
+
     options = _algorithm_options(args.algo_opt, algos)
+    for algo, opts in options.items():
+        create_algorithm(algo, **opts)  # out-of-range options fail here, before any work
     truth = load_truth(args.truth, space=args.space) if args.truth else None
     if args.estimator == "oracle" and truth is None:
         raise BPEError("--estimator oracle needs --truth PATH.csv (the table it looks rewards up in)")
@@ -456,10 +460,14 @@ def _key_values(items: Sequence[str], flag: str, example: str) -> list[tuple[str
     return pairs
 
 
-def _algorithm_options(items: Sequence[str], algos: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """``--algo-opt [ALGO.]KEY=VALUE`` items -> options per algorithm, checked against each driver.
-    Without ``ALGO.`` an option goes to every --algo that has it (at least one must)."""
-    from search_algos.base import algorithm_options, create_algorithm
+def _algorithm_options(items: Sequence[str], algos: Sequence[str],
+                       known: Callable[[str], dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """``--algo-opt [ALGO.]KEY=VALUE`` items -> options per algorithm, checked against
+    ``known(algo)`` (option -> default; the registered driver's options by default).  Without
+    ``ALGO.`` an option goes to every --algo that has it (at least one must)."""
+    from search_algos.base import algorithm_options, check_options
+
+    known = known or algorithm_options
 
     options: dict[str, dict[str, Any]] = {}
     for key, value in _key_values(items, "--algo-opt", "[ALGO.]KEY=VALUE (e.g. rea.population=20)"):
@@ -469,12 +477,10 @@ def _algorithm_options(items: Sequence[str], algos: Sequence[str]) -> dict[str, 
                 raise BPEError(f"--algo-opt '{key}' names {algo}, which is not among --algo {','.join(algos)}")
             targets = [algo]
         else:
-            targets = [a for a in algos if name in algorithm_options(a)] or list(algos[:1])
+            targets = [a for a in algos if name in known(a)] or list(algos[:1])
         for target in targets:
             options.setdefault(target, {})[name] = value
-    for algo, opts in options.items():
-        create_algorithm(algo, **opts)  # unknown, mistyped or invalid options fail here, before any work
-    return options
+    return {algo: check_options(algo, opts, known(algo)) for algo, opts in options.items()}
 
 
 def _oneshot_search(args: argparse.Namespace, method: str, out: Path) -> int:
@@ -482,21 +488,17 @@ def _oneshot_search(args: argparse.Namespace, method: str, out: Path) -> int:
     from bpe.cache import atomic_write_text
     from bpe.config import PRESETS, load_config
     from bpe.data import DatasetSpec, prepare_split
-    from search_algos.oneshot import ONESHOT_ALIASES
     from search_algos.orchestrate import oneshot_experiment, summary_table
 
     if not (args.estimator.endswith(".json") or args.estimator in PRESETS):
         raise BPEError(f"{method} trains a supernet: --estimator must be a BPEConfig JSON file or a preset (bpe-1, bpe-2)")
-    from search_algos.base import check_options
     from search_algos.oneshot import oneshot_options
 
-    options = {}
-    for key, value in _key_values(args.algo_opt, "--algo-opt", "[ALGO.]KEY=VALUE (e.g. gdas.tau_max=5)"):
-        algo, _, name = key.rpartition(".")
-        if algo and ONESHOT_ALIASES.get(algo) != method:
-            raise BPEError(f"--algo-opt '{key}' names {algo}, which is not --algo {args.algo}")
-        options[name] = value
-    options = check_options(method, options, oneshot_options())
+    from search_algos.oneshot import ONESHOT_ALIASES
+
+    names = [a for a, m in ONESHOT_ALIASES.items() if m == method]  # darts.x and darts-v1.x mean the same
+    per_name = _algorithm_options(args.algo_opt, names, lambda _: oneshot_options())
+    options = {k: v for opts in per_name.values() for k, v in opts.items()}
     config = load_config(args.estimator)
     truth = load_truth(args.truth, space=args.space) if args.truth else None
     dataset = DatasetSpec(args.dataset, args.data_dir)

@@ -140,7 +140,8 @@ def extra_variant(truth: TableBenchmark, args: argparse.Namespace, reference: Pa
         helped = [holdout_evaluation(archs, y, train_size=n, seed=s, extra=extra) for s in range(args.seeds)]
         alone = []
         for r in plain:
-            rest = [i for i, a in enumerate(archs) if a not in set(r["train_archs"])]
+            seen = set(r["train_archs"])
+            rest = [i for i, a in enumerate(archs) if a not in seen]
             alone.append(kendall(list(extra[rest]), list(y[rest])))
         row = {k: [r[m] for r in rs] for k, rs, m in (("plain_kendall", plain, "kendall"), ("extra_kendall", helped, "kendall"),
                                                        ("plain_spearman", plain, "spearman"), ("extra_spearman", helped, "spearman"))}

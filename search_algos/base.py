@@ -11,7 +11,7 @@ from bpe.errors import BPEError
 from bpe.registry import Registry
 from bpe.spaces import get_space
 
-__all__ = ["SearchAlgorithm", "register_algorithm", "create_algorithm", "algorithm_options", "check_options", "available_algorithms", "get_algorithm_class"]
+__all__ = ["SearchAlgorithm", "register_algorithm", "create_algorithm", "algorithm_options", "check_options", "keyword_options", "available_algorithms", "get_algorithm_class"]
 
 class SearchAlgorithm(ABC):
     """Proposes architectures (``ask``) and learns from their scores (``tell``; higher is better).
@@ -56,12 +56,17 @@ def get_algorithm_class(name: str) -> type[SearchAlgorithm]:
     return _REGISTRY.get(name)
 
 
-def algorithm_options(name: str) -> dict[str, Any]:
-    """The tunable options of a registered algorithm and their defaults (keyword-only arguments)."""
+def keyword_options(func: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The keyword-only arguments of ``func`` (its tunable options) and their defaults."""
     import inspect
 
-    params = inspect.signature(_REGISTRY.get(name).__init__).parameters.values()
-    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    params = inspect.signature(func).parameters.values()
+    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in exclude}
+
+
+def algorithm_options(name: str) -> dict[str, Any]:
+    """The tunable options of a registered algorithm and their defaults (keyword-only arguments)."""
+    return keyword_options(_REGISTRY.get(name).__init__)
 
 
 def check_options(name: str, options: dict[str, Any], known: dict[str, Any]) -> dict[str, Any]:

@@ -147,11 +147,9 @@ def _unrolled_alpha_grad(net: NB201SuperNet, xt, yt, xv, yv, xi: float) -> torch
 
 def oneshot_options() -> dict[str, Any]:
     """The tunable architecture-side options of :func:`oneshot_search` and their defaults."""
-    import inspect
+    from search_algos.base import keyword_options
 
-    params = inspect.signature(oneshot_search).parameters.values()
-    return {p.name: p.default for p in params
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in ("device", "progress")}
+    return keyword_options(oneshot_search, exclude=("device", "progress"))
 
 
 def oneshot_search(
