@@ -17,7 +17,7 @@ from typing import Any
 
 from bpe.estimators.base import EvalRecord
 
-__all__ = ["EvalCache", "default_cache_dir", "atomic_write_text", "fingerprint_hash"]
+__all__ = ["EvalCache", "default_cache_dir", "atomic_write_text", "fingerprint_hash", "check_writable"]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,26 @@ def atomic_write_text(path: str | Path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def check_writable(path: str | Path, *, flag: str = "--out") -> Path:
+    """Check, before any work, that a file can be written at ``path`` (its folder is created).
+
+    Raises :class:`~bpe.errors.BPEError` naming the problem.
+    """
+    from bpe.errors import BPEError
+
+    path = Path(path)
+    if path.is_dir():
+        raise BPEError(f"{flag} {path} is a directory; give a file name such as {path / 'results.json'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as err:
+        raise BPEError(f"{flag} {path} cannot be written ({err.strerror or err}); choose a writable place") from None
+    return path
 
 
 class EvalCache:

@@ -137,6 +137,49 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--out", default="results/search.json", help="results JSON; a PNG is written beside it")
     se.set_defaults(func=cmd_search)
 
+    mi = sub.add_parser(
+        "mip",
+        help="Minimum Importance Pruning: find the cheapest proxy setting that ranks like the truth",
+        description="Find a proxy-training setting by Minimum Importance Pruning and write it as bpe.json "
+                    "(usable as --estimator bpe.json). Live: trains a fixed seeded arch sample under each "
+                    "setting. Tabular (--tabular DIR): looks settings up in recorded data.",
+    )
+    mi.add_argument("--tabular", default=None, metavar="DIR",
+                    help="recorded settings (settings.csv, accuracies.csv, ground_truth.csv), e.g. the BPE paper's")
+    _add_data_args(mi)
+    mi.add_argument("--truth", default="reference",
+                    help="live: PATH.csv, nb201:PATH.pth or 'reference' (trained here; default)")
+    mi.add_argument("--metric", default=None, help="truth column/metric (default: the source's default)")
+    mi.add_argument("--reference-config", default=None, help="BPEConfig JSON for --truth reference")
+    mi.add_argument("--archs", type=int, default=40, help="live: archs in the fixed sample (default: 40)")
+    mi.add_argument("--arch-seed", type=int, default=0, help="live: seed of the arch sample (default: 0)")
+    mi.add_argument("--knobs", default=None,
+                    help="knob grids: a preset (cpu, paper, digits) or a JSON file (default: digits for the digits "
+                         "dataset, else cpu)")
+    mi.add_argument("--base-config", default=None,
+                    help="BPEConfig (preset or JSON) for the fields that are not knobs (default: the knob preset's)")
+    mi.add_argument("--rounds", type=int, default=None, help="most rounds (default: until one knob is left)")
+    mi.add_argument("--per-round", type=int, default=None, help="settings per round (default: 4 live, 5 tabular)")
+    mi.add_argument("--importance", default="fanova", help="fanova (default), mdi or permutation")
+    mi.add_argument("--forest-seeds", type=int, default=10, help="forests per importance estimate (default: 10)")
+    mi.add_argument("--prune-rule", default="within-noise", help="within-noise (default) or cheapest")
+    mi.add_argument("--max-seconds-per-arch", type=float, default=None,
+                    help="live: cap on the chosen setting's seconds per arch (settings predicted above it are skipped)")
+    mi.add_argument("--max-cost", type=float, default=None,
+                    help="tabular: cap on the chosen setting's recorded cost per arch (e.g. GPU-hours per net)")
+    mi.add_argument("--over-cap", default=None, choices=["skip", "explore"],
+                    help="measure settings predicted above the cap ('explore') or not ('skip'); "
+                         "default: skip live, explore tabular")
+    mi.add_argument("--budget", default=None,
+                    help="live: total wall time (e.g. 3h, 90m, 600s); tabular: most lookups (default: no limit)")
+    mi.add_argument("--seed", type=int, default=0, help="seed of the setting sampler (default: 0)")
+    _add_run_args(mi)
+    mi.add_argument("--out", default="results/bpe.json",
+                    help="the found setting (default: results/bpe.json); <stem>_importance.png and "
+                         "<stem>_frontier.png are written beside it")
+    mi.add_argument("--no-plot", action="store_true", help="do not write the PNG plots")
+    mi.set_defaults(func=cmd_mip)
+
     pr = sub.add_parser("predictor", help="train and evaluate the pairwise-ranking (ReNAS-style) predictor")
     pr_sub = pr.add_subparsers(dest="predictor_command", required=True)
     for name, helptext in (("fit", "train on N seeded archs and save the predictor (use it as --estimator PATH.pt)"),
@@ -238,6 +281,74 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if result["truth_seconds_per_arch"]:
         ratio = result["truth_seconds_per_arch"] / max(result["seconds_per_arch"], 1e-9)
         print(f"the ground truth cost {result['truth_seconds_per_arch']:.2f} s/arch: the estimator is {ratio:.1f}x cheaper")
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0
+
+
+def cmd_mip(args: argparse.Namespace) -> int:
+    from bpe.mip.job import mip_live, mip_tabular, parse_duration
+    from bpe.mip.search import MIPSettings
+
+    tabular = args.tabular is not None
+    if tabular and args.max_seconds_per_arch is not None:
+        raise BPEError("--max-seconds-per-arch is for live runs; a tabular run's cap is --max-cost (the records' unit)")
+    if not tabular and args.max_cost is not None:
+        raise BPEError("--max-cost is for --tabular runs; a live run's cap is --max-seconds-per-arch")
+    budget = None
+    if args.budget is not None:
+        if tabular:
+            try:
+                budget = int(args.budget)
+            except ValueError:
+                raise BPEError(f"a tabular budget is a number of lookups, got '{args.budget}'") from None
+        else:
+            budget = parse_duration(args.budget)
+    over_cap = args.over_cap or ("explore" if tabular else "skip")
+    settings = MIPSettings(
+        per_round=args.per_round if args.per_round is not None else (5 if tabular else 4),
+        rounds=args.rounds, importance=args.importance, forest_seeds=args.forest_seeds,
+        prune_rule=args.prune_rule, max_cost=args.max_cost if tabular else args.max_seconds_per_arch,
+        skip_over_cap=over_cap == "skip", budget=budget, seed=args.seed,
+    )
+
+    def event(text: str) -> None:
+        if not args.quiet:
+            print(text, flush=True)
+
+    if tabular:
+        doc, paths = mip_tabular(folder=args.tabular, settings=settings, out=args.out, plot=not args.no_plot,
+                                 on_event=event)
+    else:
+        from bpe.config import load_config
+        from bpe.data import DatasetSpec
+        from bpe.mip.knobs import load_knobs
+
+        base = load_config(args.base_config) if args.base_config else None
+        preset = "digits" if args.dataset == "digits" else "cpu"
+        knobs = load_knobs(args.knobs or preset, preset=preset, base=base)
+        dataset = DatasetSpec(args.dataset, args.data_dir)
+        ref_config = load_config(args.reference_config) if args.reference_config else None
+        runner = _runner(args)
+        print(f"MIP over {len(knobs)} knobs ({', '.join(knobs.names)}) on {args.archs} archs of {args.space}, "
+              f"{args.dataset}, truth {args.truth}; {settings.per_round} settings per round, {args.jobs} job(s)")
+        doc, paths = mip_live(knobs=knobs, dataset=dataset, truth_spec=args.truth, metric=args.metric,
+                              n_archs=args.archs, arch_seed=args.arch_seed, settings=settings, runner=runner,
+                              out=args.out, space=args.space, device=args.device, reference_config=ref_config,
+                              plot=not args.no_plot, on_event=event)
+    m = doc["measured"]
+    order = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
+    print(f"pruning order: {', '.join(order) or '(none)'}; stopped: {doc['mip']['stop_reason']}")
+    model = doc["cost_model"]
+    if model.get("loo_median_relative_error") is not None:
+        print(f"cost model: leave-one-out error {model['loo_median_relative_error']:.0%} (median), "
+              f"{model['loo_max_relative_error']:.0%} (max) over {model['n_settings']} measured settings")
+    if m is None:
+        print("no measured setting is within the cap; nothing to export (see the trajectory in the file)")
+    else:
+        lo, hi = m["spearman_ci95"]
+        print(f"chosen: {m['name']}  spearman {m['spearman']:.4f} [95% CI {lo:.3f}, {hi:.3f}]  kendall "
+              f"{m['kendall']:.4f}  cost/arch {m['cost_per_arch']:.4g} {m['cost_unit']}  "
+              f"({doc['mip']['n_settings_measured']} settings measured)")
     print("wrote " + ", ".join(map(str, paths)))
     return 0
 

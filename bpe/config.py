@@ -30,12 +30,19 @@ __all__ = [
     "KNOBS",
     "Knob",
     "PRESETS",
+    "REPORTS",
     "get_preset",
     "layers_to_cells_per_stage",
     "load_config",
 ]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+
+#: What a proxy training reports as the architecture's score (all read off the same run):
+#: ``valid_accuracy`` (percent, higher is better), ``valid_loss`` (reported negated),
+#: ``tse`` (training-speed estimate, Ru et al. 2021: the sum of the per-epoch mean training
+#: losses over all epochs, negated) and ``tse_e1`` (the same over the last epoch only).
+REPORTS = ("valid_accuracy", "valid_loss", "tse", "tse_e1")
 
 
 @dataclass(frozen=True)
@@ -95,8 +102,13 @@ KNOBS: dict[str, Knob] = {
     "cutout": Knob(int, 0, 256),
     "precision": Knob(str, choices=PRECISIONS),
     "data_fraction": Knob(float, 0.0, 1.0, low_exclusive=True),
+    "report": Knob(str, choices=REPORTS),
     "seed": Knob(int, 0, 2**32 - 1),
 }
+
+#: Fields that choose what is read off a training run, not how it trains (left out of the
+#: training cache key, so switching between them costs no training).
+REPORT_FIELDS = ("report",)
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,7 @@ class BPEConfig:
         precision: ``fp32``, ``bf16`` (CPU or CUDA) or ``fp16`` (CUDA only).
         data_fraction: fraction of the train split used for training (class-balanced);
             the validation split is subsampled by the same fraction.
+        report: what the run reports as the score, one of :data:`REPORTS`.
         seed: seed of weight init, batch order and augmentation.
     """
 
@@ -133,6 +146,7 @@ class BPEConfig:
     cutout: int = 0
     precision: str = "fp32"
     data_fraction: float = 1.0
+    report: str = "valid_accuracy"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -185,7 +199,8 @@ class BPEConfig:
 
     @classmethod
     def from_json(cls, text_or_path: str | Path) -> "BPEConfig":
-        """Parse JSON text, or read a ``.json`` file when given a path."""
+        """Parse JSON text, or read a ``.json`` file when given a path; a ``bpe.json`` written
+        by ``bpe mip`` gives its chosen ``config``."""
         path = Path(text_or_path) if not str(text_or_path).lstrip().startswith("{") else None
         source = "config"
         if path is not None:
@@ -199,6 +214,10 @@ class BPEConfig:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise ConfigError(f"{source} is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
+        if isinstance(data, Mapping) and data.get("kind") == "bpe-mip":  # a file written by `bpe mip`
+            if not isinstance(data.get("config"), Mapping):
+                raise ConfigError(f"{source} holds no chosen setting (the MIP run measured none within its cap)")
+            data = data["config"]
         return cls.from_dict(data, source=source)
 
     def replace(self, **changes: Any) -> "BPEConfig":
@@ -206,9 +225,13 @@ class BPEConfig:
         return dataclasses.replace(self, **changes)
 
     def fingerprint(self) -> str:
-        """Short stable hash of all fields (used in cache keys)."""
+        """Short stable hash of all fields."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+    def training_dict(self) -> dict[str, Any]:
+        """The fields that determine the training run (all but :data:`REPORT_FIELDS`)."""
+        return {k: v for k, v in self.to_dict().items() if k not in REPORT_FIELDS}
 
 
 def layers_to_cells_per_stage(layers: int) -> int:

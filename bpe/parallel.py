@@ -31,7 +31,7 @@ def _evaluate_task(
     if num_threads is None:
         num_threads = _dask_worker_threads()
     try:
-        record = estimator.evaluate(arch, num_threads=num_threads)
+        record = estimator.measure(arch, num_threads=num_threads)
     except BPEError:
         raise  # bad input: stop the whole run with the user-facing message
     except Exception as err:  # a bug or a transient fault (out of memory): record, do not cache
@@ -82,7 +82,11 @@ class Runner:
             raise BPEError(f"jobs must be a positive integer, got {self.jobs!r}")
 
     def run(self, estimator: Estimator, archs: Sequence[Any], *, desc: str = "evaluating") -> list[EvalRecord]:
-        """Records for ``archs`` in order: cached ones read from disk, the rest computed."""
+        """Scored records for ``archs`` in order: cached ones read from disk, the rest computed."""
+        return [estimator.finalize(r) for r in self.measure(estimator, archs, desc=desc)]
+
+    def measure(self, estimator: Estimator, archs: Sequence[Any], *, desc: str = "evaluating") -> list[EvalRecord]:
+        """Measured (cacheable) records for ``archs`` in order, before :meth:`Estimator.finalize`."""
         from tqdm.auto import tqdm
 
         keys = [str(a) for a in archs]

@@ -112,8 +112,23 @@ class Estimator(ABC):
     def evaluate(self, arch: Any, *, num_threads: int | None = None) -> EvalRecord:
         """Score ``arch`` (object or string) and return a record with its cost.
 
-        ``num_threads`` limits torch's intra-op threads (set by parallel runners).
+        ``num_threads`` limits torch's intra-op threads (set by parallel runners).  This is
+        :meth:`finalize` applied to :meth:`measure`.
         """
+        return self.finalize(self.measure(arch, num_threads=num_threads))
+
+    def finalize(self, record: EvalRecord) -> EvalRecord:
+        """Turn a measured (cacheable) record into the scored one.
+
+        The default keeps it.  Estimators whose score is one of several quantities read off
+        the same measurement (a proxy's validation accuracy, validation loss or training-speed
+        estimate) keep the measurement in the cache and choose the score here, so changing
+        what is reported costs no new measurement.
+        """
+        return record
+
+    def measure(self, arch: Any, *, num_threads: int | None = None) -> EvalRecord:
+        """The measurement of ``arch`` that the cache stores under :meth:`fingerprint`."""
         if num_threads is not None:
             import torch
 

@@ -33,11 +33,11 @@ class CachedEstimator(Estimator):
         if self.cache is not None:
             record = self.cache.get(self._fingerprint, key)
             if record is not None:
-                return record
-        record = self.inner.evaluate(arch, num_threads=num_threads)
+                return self.inner.finalize(record)
+        record = self.inner.measure(arch, num_threads=num_threads)
         if self.cache is not None and not record.info.get("transient"):
             self.cache.put(self._fingerprint, record)
-        return record
+        return self.inner.finalize(record)
 
     def describe(self) -> str:
         return self.inner.describe()

@@ -1,9 +1,12 @@
 """``ProxyTrainingEstimator``: a budgeted performance estimator (BPE) — short proxy training
-under a :class:`~bpe.config.BPEConfig`, scored by validation accuracy."""
+under a :class:`~bpe.config.BPEConfig`, scored by what the config reports (validation accuracy,
+validation loss or the training-speed estimate), all read off one cached training run."""
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import math
+from typing import Any, Sequence
 
 import torch
 
@@ -12,12 +15,35 @@ from bpe.data import DatasetSpec, prepare_split
 from bpe.estimators import register_estimator
 from bpe.estimators.base import Cost, Estimator, EvalRecord
 
-__all__ = ["ProxyTrainingEstimator"]
+__all__ = ["ProxyTrainingEstimator", "reported_score"]
+
+
+def reported_score(report: str, valid_accuracy: float | None, valid_loss: float | None,
+                   train_losses: Sequence[float] | None) -> float | None:
+    """The score a run reports under ``report`` (higher is better; ``None`` when unavailable).
+
+    ``valid_accuracy`` as is; ``valid_loss`` negated; ``tse`` the negated sum of the per-epoch
+    mean training losses (Ru et al. 2021, TSE); ``tse_e1`` the negated last one (TSE-E, E=1).
+    """
+    if report == "valid_accuracy":
+        return valid_accuracy
+    if report == "valid_loss":
+        return None if valid_loss is None else -float(valid_loss)
+    if not train_losses:
+        return None
+    if report == "tse":
+        return -float(sum(train_losses))
+    if report == "tse_e1":
+        return -float(train_losses[-1])
+    raise ValueError(f"unknown report '{report}'")
 
 
 @register_estimator("bpe")
 class ProxyTrainingEstimator(Estimator):
-    """Score = validation accuracy (percent) after training under ``config``.
+    """Score = what ``config.report`` names, after training under ``config``.
+
+    The cache holds the training run (keyed by the config without ``report``), so the same
+    run serves every report.
 
     Args:
         config: the proxy-training setting.
@@ -43,7 +69,7 @@ class ProxyTrainingEstimator(Estimator):
         return {
             "estimator": self.name,
             "space": self.space,
-            "config": self.config.to_dict(),
+            "config": self.config.training_dict(),
             "data": self.dataset.fingerprint(),
         }
 
@@ -63,6 +89,8 @@ class ProxyTrainingEstimator(Estimator):
             "num_params": result.num_params,
             "n_train": len(data.train_y),
             "n_valid": len(data.valid_y),
+            "valid_accuracy": result.valid_accuracy,
+            "train_losses": [h["train_loss"] for h in result.history],
         }
         return EvalRecord(
             arch=arch,
@@ -73,9 +101,27 @@ class ProxyTrainingEstimator(Estimator):
             info=info,
         )
 
+    def finalize(self, record: EvalRecord) -> EvalRecord:
+        if not record.ok or self.config.report == "valid_accuracy":
+            return record
+        info = record.info
+        score = reported_score(self.config.report, info.get("valid_accuracy", record.score),
+                               info.get("valid_loss"), info.get("train_losses"))
+        if score is None or not math.isfinite(score):
+            return dataclasses.replace(record, score=None, status="failed",
+                                       error=f"the run recorded no usable {self.config.report} ({score})")
+        return dataclasses.replace(record, score=score)
+
+    def with_report(self, report: str) -> "ProxyTrainingEstimator":
+        """The same estimator reporting ``report`` (shares the cached training runs)."""
+        return ProxyTrainingEstimator(self.config.replace(report=report), self.dataset, space=self.space,
+                                      device=self.device)
+
     def describe(self) -> str:
         c = self.config
+        reported = "" if c.report == "valid_accuracy" else f", report={c.report}"
         return (
             f"bpe(epochs={c.epochs}, C={c.channels}, N={c.cells_per_stage}, {c.image_size}px, "
-            f"batch={c.batch_size}, lr={c.learning_rate}, data={c.data_fraction:g}, {c.precision})"
+            f"batch={c.batch_size}, lr={c.learning_rate}, data={c.data_fraction:g}, {c.precision}, "
+            f"cutout={c.cutout}{reported})"
         )

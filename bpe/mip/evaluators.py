@@ -1,0 +1,289 @@
+"""What MIP asks of a setting: its rank correlation with the ground truth and its cost per
+architecture, from one of two evaluators behind one interface.
+
+* :class:`LiveEvaluator` trains the architectures under the setting (through the cache and a
+  :class:`~bpe.parallel.Runner`, so ``--jobs``, Dask and Ray work unchanged).  Every value of a
+  derived knob (``report``) is read off the same training runs.
+* :class:`TabularEvaluator` looks a setting's per-arch accuracies and cost up in recorded data
+  (the BPE paper's 37 settings x 100 DARTS cells: ``settings.csv``, ``accuracies.csv``,
+  ``ground_truth.csv``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from bpe.errors import DataError
+from bpe.metrics import rank_summary
+from bpe.mip.knobs import TABULAR_KNOBS, KnobGrid, KnobSpace
+
+__all__ = ["SettingResult", "SettingEvaluator", "LiveEvaluator", "TabularEvaluator", "TabularRecords",
+           "read_tabular_records"]
+
+
+@dataclass
+class SettingResult:
+    """How one setting ranks the architectures, and what it cost.
+
+    Attributes:
+        setting: knob -> value.
+        spearman, kendall: rank correlations with the truth (``nan`` when undefined).
+        spearman_ci95, kendall_ci95: bootstrap 95% intervals.
+        cost_per_arch: mean cost of one architecture (seconds live; the records' unit tabular).
+        n_archs, n_ok: archs scored, and those with a usable score and truth.
+        name: the recorded setting's name (tabular) or a short description (live).
+        config: the full :class:`BPEConfig` fields (live only).
+        extra: other summary figures (top-10% precision, regret, ...).
+    """
+
+    setting: dict[str, Any]
+    spearman: float
+    kendall: float
+    spearman_ci95: list[float]
+    kendall_ci95: list[float]
+    cost_per_arch: float
+    n_archs: int
+    n_ok: int
+    name: str = ""
+    config: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return asdict(self)
+
+
+def _summary(setting: Mapping[str, Any], scores: Sequence[float | None], truths: Sequence[float | None], cost: float,
+             *, seed: int, name: str = "", config: dict | None = None) -> SettingResult:
+    s = rank_summary(scores, truths, seed=seed)
+    return SettingResult(
+        setting=dict(setting), spearman=s["spearman"], kendall=s["kendall"], spearman_ci95=s["spearman_ci95"],
+        kendall_ci95=s["kendall_ci95"], cost_per_arch=cost, n_archs=len(scores), n_ok=s["n_pairs"], name=name,
+        config=config, extra={"top10pct_precision": s["top10pct_precision"], "regret": s["regret"]},
+    )
+
+
+class SettingEvaluator(ABC):
+    """Measures settings of a knob space against a ground truth."""
+
+    #: Unit of ``cost_per_arch`` (for reports).
+    cost_unit: str = ""
+    knobs: KnobSpace
+
+    def candidates(self) -> list[dict[str, Any]] | None:
+        """The settings that can be measured, or ``None`` for any setting of the grid."""
+        return None
+
+    @abstractmethod
+    def evaluate(self, setting: Mapping[str, Any], *, report_values: Sequence[Any] = (),
+                 desc: str = "") -> list[SettingResult]:
+        """Measure one setting; for a live space one result per value in ``report_values``
+        of the derived knob (all from the same training), else one result."""
+
+    def recorded_cost(self, setting: Mapping[str, Any]) -> float | None:
+        """The cost of a setting known without measuring it (recorded data), else ``None``."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance of the measurements (truth, archs, data)."""
+        return {}
+
+
+class LiveEvaluator(SettingEvaluator):
+    """Trains ``archs`` under each setting and correlates with ``truth``.
+
+    Args:
+        knobs: a live knob space (with a base config).
+        dataset: the :class:`~bpe.data.DatasetSpec` to train on.
+        truth: a :class:`~bpe.benchmarks.Benchmark`.
+        metric: the truth's metric.
+        archs: the fixed architecture sample.
+        runner: parallelism, cache and progress.
+        space: search-space name.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        seed: bootstrap seed of the intervals.
+    """
+
+    cost_unit = "seconds"
+
+    def __init__(self, knobs: KnobSpace, dataset: Any, truth: Any, metric: str, archs: Sequence[str], *,
+                 runner: Any, space: str = "nb201", device: str = "auto", seed: int = 0) -> None:
+        self.knobs, self.dataset, self.truth, self.metric = knobs, dataset, truth, metric
+        self.archs, self.runner, self.space, self.device, self.seed = list(archs), runner, space, device, seed
+        self._truths: list[float | None] | None = None
+
+    def truths(self) -> list[float | None]:
+        """The truth of every arch of the sample (``None`` where unknown)."""
+        if self._truths is None:
+            values = self.truth.query_many(self.archs, self.metric, runner=self.runner)
+            self._truths = [v if v is not None and math.isfinite(v) else None for v in values]
+        return self._truths
+
+    def estimator(self, setting: Mapping[str, Any]):
+        """The proxy-training estimator of a setting."""
+        from bpe.estimators.proxy import ProxyTrainingEstimator
+
+        return ProxyTrainingEstimator(self.knobs.to_config(setting), self.dataset, space=self.space, device=self.device)
+
+    def measure_arch(self, setting: Mapping[str, Any], arch: str) -> float:
+        """Train one arch under ``setting`` (through the cache) and return its seconds."""
+        record = self.runner.measure(self.estimator(setting), [arch], desc="probe")[0]
+        return record.cost.seconds
+
+    def evaluate(self, setting: Mapping[str, Any], *, report_values: Sequence[Any] = (),
+                 desc: str = "") -> list[SettingResult]:
+        estimator = self.estimator(setting)
+        truths = self.truths()
+        raw = self.runner.measure(estimator, self.archs, desc=desc or estimator.describe())
+        cost = float(np.mean([r.cost.seconds for r in raw]))
+        reports = list(report_values) or [estimator.config.report]
+        results = []
+        for report in reports:
+            est = estimator.with_report(report)
+            scored = [est.finalize(r) for r in raw]
+            variant = {**setting, "report": report} if "report" in self.knobs.names else dict(setting)
+            results.append(_summary(variant, [r.score if r.ok else None for r in scored], truths, cost,
+                                    seed=self.seed, name=est.describe(), config=est.config.to_dict()))
+            results[-1].extra.update(n_failed=sum(not r.ok for r in scored), first_arch_seconds=raw[0].cost.seconds)
+        return results
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "live", "metric": self.metric, "truth": self.truth.fingerprint(),
+                "dataset": self.dataset.fingerprint(), "space": self.space, "n_archs": len(self.archs),
+                "archs": list(self.archs)}
+
+
+@dataclass
+class TabularRecords:
+    """Recorded settings: knob values and cost per setting, per-arch accuracies, the truth."""
+
+    settings: "Any"  # pandas DataFrame, index = setting name
+    accuracies: "Any"  # DataFrame, rows = archs (truth order), columns = setting names
+    truth: np.ndarray
+    knob_columns: list[str]
+    cost_column: str
+    path: str
+
+
+SETTINGS_FILE, ACCURACIES_FILE, TRUTH_FILE = "settings.csv", "accuracies.csv", "ground_truth.csv"
+
+
+def read_tabular_records(folder: str | Path, *, knob_columns: Sequence[str] | None = None,
+                         cost_column: str = "gpu_hours_per_net") -> TabularRecords:
+    """Read and check a tabular record folder (``settings.csv``, ``accuracies.csv``,
+    ``ground_truth.csv``); every problem is a :class:`~bpe.errors.DataError` naming the fix."""
+    import pandas as pd
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"tabular folder {folder} does not exist; pass --tabular DIR with {SETTINGS_FILE}, "
+                        f"{ACCURACIES_FILE} and {TRUTH_FILE}")
+    frames = {}
+    for name in (SETTINGS_FILE, ACCURACIES_FILE, TRUTH_FILE):
+        path = folder / name
+        if not path.is_file():
+            raise DataError(f"{folder} lacks {name}; a tabular folder needs {SETTINGS_FILE}, {ACCURACIES_FILE} "
+                            f"and {TRUTH_FILE}")
+        try:
+            frames[name] = pd.read_csv(path)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+            raise DataError(f"cannot read {path} as CSV ({err}); fix or replace the file") from None
+    settings, acc, gt = frames[SETTINGS_FILE], frames[ACCURACIES_FILE], frames[TRUTH_FILE]
+    acc.columns = [str(c) for c in acc.columns]
+    if "setting" in settings.columns:
+        settings["setting"] = settings["setting"].astype(str)  # numeric names are names, not numbers
+    for frame, name, cols in ((settings, SETTINGS_FILE, ["setting", cost_column]),
+                              (acc, ACCURACIES_FILE, ["arch_id"]), (gt, TRUTH_FILE, ["arch_id", "accuracy"])):
+        missing = [c for c in cols if c not in frame.columns]
+        if missing:
+            raise DataError(f"{folder / name} lacks the column(s) {', '.join(missing)}")
+    if knob_columns is None:
+        knob_columns = [c for c in TABULAR_KNOBS if c in settings.columns]
+    missing = [c for c in knob_columns if c not in settings.columns]
+    if missing or not knob_columns:
+        raise DataError(f"{folder / SETTINGS_FILE} lacks the knob column(s) {', '.join(missing) or '(none found)'}")
+    if settings["setting"].duplicated().any():
+        raise DataError(f"{folder / SETTINGS_FILE} names a setting twice: "
+                        f"{settings['setting'][settings['setting'].duplicated()].iloc[0]}")
+    bad = [c for c in [*knob_columns, cost_column] if not pd.api.types.is_numeric_dtype(settings[c])
+           or settings[c].isna().any()]
+    if bad:
+        raise DataError(f"{folder / SETTINGS_FILE}: column {bad[0]} must hold a number in every row")
+    names = [str(s) for s in settings["setting"]]
+    absent = [n for n in names if n not in acc.columns]
+    if absent:
+        raise DataError(f"{folder / ACCURACIES_FILE} has no column for setting(s) {', '.join(absent[:5])} "
+                        f"listed in {SETTINGS_FILE}")
+    acc_ids, gt_ids = set(acc["arch_id"]), set(gt["arch_id"])
+    if acc_ids != gt_ids or acc["arch_id"].duplicated().any() or gt["arch_id"].duplicated().any():
+        only_acc, only_gt = sorted(acc_ids - gt_ids)[:3], sorted(gt_ids - acc_ids)[:3]
+        raise DataError(f"{ACCURACIES_FILE} and {TRUTH_FILE} in {folder} list different architectures "
+                        f"(only in {ACCURACIES_FILE}: {only_acc}; only in {TRUTH_FILE}: {only_gt}; or a repeated "
+                        f"arch_id); both need one row per arch_id")
+    acc = acc.set_index("arch_id").loc[list(gt["arch_id"])]
+    return TabularRecords(settings=settings.set_index("setting"), accuracies=acc[names],
+                          truth=gt["accuracy"].to_numpy(dtype=float), knob_columns=list(knob_columns),
+                          cost_column=cost_column, path=str(folder))
+
+
+class TabularEvaluator(SettingEvaluator):
+    """Looks settings up in :class:`TabularRecords`; only recorded settings can be measured.
+
+    Recorded settings whose knob values coincide (the BPE paper's ``test1``, ``linear_lr`` and
+    ``test1_halfdata`` differ in schedule and data, which are not recorded knobs) are kept as
+    separate candidates.
+    """
+
+    def __init__(self, records: TabularRecords, *, seed: int = 0, cost_unit: str = "GPU-hours per net") -> None:
+        self.records, self.seed, self.cost_unit = records, seed, cost_unit
+        grids = []
+        for col in records.knob_columns:
+            values = sorted(set(records.settings[col].tolist()))
+            values = tuple(int(v) if float(v).is_integer() else float(v) for v in values)
+            known = TABULAR_KNOBS.get(col, KnobGrid(col, (1,), "increasing", "log"))
+            scale = known.scale if (known.scale != "log" or min(values) > 0) else "linear"
+            grids.append(KnobGrid(col, values, known.cost, scale))
+        self.knobs = KnobSpace(grids)
+        self._memo: dict[str, SettingResult] = {}
+
+    def _setting(self, name: str) -> dict[str, Any]:
+        row = self.records.settings.loc[name]
+        out = {}
+        for col in self.records.knob_columns:
+            v = row[col]
+            out[col] = int(v) if float(v).is_integer() else float(v)
+        return out
+
+    def candidates(self) -> list[dict[str, Any]]:
+        return [{**self._setting(n), "_name": n} for n in self.records.settings.index]
+
+    def recorded_cost(self, setting: Mapping[str, Any]) -> float | None:
+        name = setting.get("_name")
+        return None if name is None else float(self.records.settings.loc[name, self.records.cost_column])
+
+    def evaluate(self, setting: Mapping[str, Any], *, report_values: Sequence[Any] = (),
+                 desc: str = "") -> list[SettingResult]:
+        name = setting["_name"]
+        if name not in self._memo:  # a lookup is a pure function of the records
+            self._memo[name] = self._lookup(setting)
+        return [copy.deepcopy(self._memo[name])]
+
+    def _lookup(self, setting: Mapping[str, Any]) -> SettingResult:
+        name = setting["_name"]
+        scores = self.records.accuracies[name].to_numpy(dtype=float)
+        scores = [float(s) if math.isfinite(s) else None for s in scores]
+        truths = [float(t) if math.isfinite(t) else None for t in self.records.truth]
+        knobs = {k: v for k, v in setting.items() if k != "_name"}
+        return _summary(knobs, scores, truths, self.recorded_cost(setting), seed=self.seed, name=name)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "tabular", "records": self.records.path, "n_archs": len(self.records.truth),
+                "n_settings": len(self.records.settings), "cost_unit": self.cost_unit,
+                "truth": "ground_truth.csv accuracy"}

@@ -1,0 +1,175 @@
+"""A MIP run's output: the ``bpe.json`` file (the found setting plus provenance and the whole
+trajectory) and its plots (importance per round; rho against cost with the front and the
+chosen setting).  ``bpe.json`` loads anywhere an estimator is taken (its ``config``)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from bpe.cache import atomic_write_text
+from bpe.mip.evaluators import SettingResult
+from bpe.mip.search import MIPResult, frontier
+
+__all__ = ["mip_document", "write_mip", "importance_plot", "frontier_plot", "tabular_config"]
+
+
+def tabular_config(setting: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded DARTS-space setting as :class:`~bpe.config.BPEConfig` fields (layers -> cells
+    per stage, float_bits -> precision, cutout_length -> cutout, data_fraction as is)."""
+    from bpe.config import BPEConfig, layers_to_cells_per_stage
+    from bpe.mip.knobs import precision_of_bits
+
+    fields: dict[str, Any] = {}
+    for key in ("epochs", "batch_size", "channels", "image_size", "data_fraction"):
+        if key in setting:
+            fields[key] = setting[key]
+    if "learning_rate" in setting:
+        fields["learning_rate"] = float(setting["learning_rate"])
+    if "layers" in setting:
+        fields["cells_per_stage"] = layers_to_cells_per_stage(int(setting["layers"]))
+    if "float_bits" in setting:
+        fields["precision"] = precision_of_bits(setting["float_bits"])
+    if "cutout_length" in setting:
+        fields["cutout"] = int(setting["cutout_length"])
+    return BPEConfig.from_dict(fields, source="recorded setting").to_dict()
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if math.isfinite(v) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _result_entry(index: int, r: SettingResult) -> dict[str, Any]:
+    return {"id": index, **r.to_dict()}
+
+
+def mip_document(result: MIPResult, *, provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``bpe.json`` content: ``config``, ``measured``, ``rounds``, ``trajectory``, ..."""
+    from bpe import __version__
+
+    chosen = result.chosen
+    if chosen is None:
+        config, measured = None, None
+    else:
+        config = chosen.config if chosen.config is not None else tabular_config(chosen.setting)
+        measured = {
+            "spearman": chosen.spearman, "spearman_ci95": chosen.spearman_ci95,
+            "kendall": chosen.kendall, "kendall_ci95": chosen.kendall_ci95,
+            "cost_per_arch": chosen.cost_per_arch, "n_archs": chosen.n_archs, "n_pairs": chosen.n_ok,
+            "setting": chosen.setting, "name": chosen.name,
+            "id": result.trajectory.index(chosen), **chosen.extra,
+        }
+    front = frontier(result.trajectory)
+    doc = {
+        "kind": "bpe-mip",
+        "config": config,
+        "measured": {**(measured or {}), **provenance,
+                     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                     "bpe_version": __version__} if measured else None,
+        "objective": {"rule": "highest measured Spearman rho with cost per arch <= max_cost",
+                      "max_cost": result.settings.max_cost},
+        "mip": {
+            "per_round": result.settings.per_round, "rounds_limit": result.settings.rounds,
+            "importance": result.settings.importance, "forest_seeds": result.settings.forest_seeds,
+            "prune_rule": result.settings.prune_rule, "skip_over_cap": result.settings.skip_over_cap,
+            "budget": result.settings.budget, "spent": result.spent, "seed": result.settings.seed,
+            "stop_reason": result.stop_reason, "n_settings_measured": len({json.dumps(_clean(
+                {k: v for k, v in r.setting.items() if k != "report"}), sort_keys=True) for r in result.trajectory}),
+            "n_results": len(result.trajectory),
+        },
+        "knobs": result.knobs,
+        "fixed": result.fixed,
+        "rounds": result.rounds,
+        "cost_model": result.cost_model,
+        "frontier": [result.trajectory.index(r) for r in front],
+        "trajectory": [_result_entry(i, r) for i, r in enumerate(result.trajectory)],
+    }
+    return _clean(doc)
+
+
+def importance_plot(doc: Mapping[str, Any], path: str | Path) -> Path:
+    """Bars of each knob's importance (mean +- std over forest seeds), one panel per round."""
+    from bpe.plotting import new_figure, save_figure
+
+    rounds = [r for r in doc["rounds"] if r.get("importances")]
+    n = max(1, len(rounds))
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = new_figure(figsize=(4.2 * cols, 2.9 * rows), dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.9 * rows), dpi=110, squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, rounds):
+        names = list(r["importances"])
+        means = [r["importances"][k] or 0.0 for k in names]
+        stds = [(r.get("importances_std") or {}).get(k) or 0.0 for k in names]
+        colors = ["tab:red" if k == r["pruned"] else "tab:blue" for k in names]
+        ax.bar(range(len(names)), means, yerr=stds, color=colors, capsize=2)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
+        ax.set_title(f"round {r['round']}: pruned {r['pruned']} = {r['fixed_value']} "
+                     f"({(r.get('agreement') or 0):.0%})", fontsize=8)
+        ax.set_ylabel(r.get("importance_method", "importance"), fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+    return save_figure(fig, path)
+
+
+def frontier_plot(doc: Mapping[str, Any], path: str | Path, *, unit: str = "") -> Path:
+    """Rho against cost per arch (log x) of every measured setting; the front and the chosen one marked."""
+    from bpe.plotting import new_figure, save_figure
+
+    traj = [t for t in doc["trajectory"] if t["spearman"] is not None]
+    fig, ax = new_figure(figsize=(6.5, 4.3), dpi=120)
+    rounds = sorted({t["extra"].get("round", 0) for t in traj})
+    cmap = __import__("matplotlib").colormaps["viridis"]
+    for i, rnd in enumerate(rounds):
+        pts = [t for t in traj if t["extra"].get("round", 0) == rnd]
+        ax.scatter([t["cost_per_arch"] for t in pts], [t["spearman"] for t in pts], s=18, alpha=0.8,
+                   color=cmap(i / max(1, len(rounds) - 1)), label=f"round {rnd}", zorder=2)
+    front = [doc["trajectory"][i] for i in doc.get("frontier", [])]
+    if front:
+        ax.step([t["cost_per_arch"] for t in front], [t["spearman"] for t in front], where="post",
+                color="black", lw=1, label="front", zorder=3)
+    cap = doc["objective"].get("max_cost")
+    if cap:
+        ax.axvline(cap, color="gray", ls="--", lw=1, label="cap")
+    m = doc.get("measured")
+    if m:
+        ax.scatter([m["cost_per_arch"]], [m["spearman"]], marker="*", s=200, color="tab:red", zorder=4,
+                   label=f"chosen: rho {m['spearman']:.3f}")
+    ax.set_xscale("log")
+    ax.set_xlabel(f"cost per architecture ({unit})" if unit else "cost per architecture")
+    ax.set_ylabel("Spearman rho with ground truth")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6, loc="lower right")
+    return save_figure(fig, path)
+
+
+def write_mip(doc: Mapping[str, Any], out: str | Path, *, plot: bool = True) -> list[Path]:
+    """Write ``out`` (``bpe.json``) atomically, and the two plots beside it
+    (``<stem>_importance.png``, ``<stem>_frontier.png``)."""
+    out = Path(out)
+    atomic_write_text(out, json.dumps(doc, indent=2) + "\n")
+    paths = [out]
+    if plot:
+        unit = (doc.get("measured") or {}).get("cost_unit", "")
+        paths.append(importance_plot(doc, out.with_name(out.stem + "_importance.png")))
+        paths.append(frontier_plot(doc, out.with_name(out.stem + "_frontier.png"), unit=unit))
+    return paths

@@ -1,0 +1,486 @@
+"""Minimum Importance Pruning (Zheng et al., CVPR 2020): find the cheapest proxy setting that
+ranks architectures like full training.
+
+Each round samples settings over the unpruned knobs (seeded), measures each on one fixed
+architecture sample (Spearman rho with its bootstrap interval, Kendall tau), fits seeded random
+forests from setting to rho on everything measured so far, and ranks the unpruned knobs by
+importance (mean over forest seeds).  The least important knob is pruned: fixed to a value by
+the pruning rule.  Rounds repeat until one knob is left (it is then swept with the others
+fixed), the round limit is reached or the budget is spent.  The setting returned is the one
+with the highest measured rho whose cost per architecture is within the cap.
+
+Pruning rules:
+
+* ``within-noise`` (default): the cheapest value whose partial-dependence rho (the forests'
+  predicted rho at that value, other knobs as measured) is within the noise of the best value's;
+  the noise is the median bootstrap standard error of the measured rhos ((hi - lo) / 3.92 of
+  their 95% intervals).  A knob without a cost effect (learning rate, what is reported) gets
+  its best value.
+* ``cheapest``: the paper's rule, the cheapest value (best value when the knob has no cost effect).
+
+Tabular records (only recorded settings can be measured): a round takes the unmeasured records
+that match every pruned knob, in seeded random order; when fewer than ``per_round`` match, the
+rest of the round is filled with the unmeasured records that break the fewest pruned knobs
+(ties in seeded random order), and each result says how many pruned knobs it breaks.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from bpe.errors import BPEError, ConfigError
+from bpe.mip.cost import CostModel
+from bpe.mip.evaluators import SettingEvaluator, SettingResult
+from bpe.mip.importance import IMPORTANCE_METHODS, knob_importance, partial_dependence
+
+__all__ = ["MIPSettings", "MIPResult", "run_mip", "random_settings_search", "PRUNE_RULES", "choose",
+           "frontier"]
+
+log = logging.getLogger(__name__)
+
+PRUNE_RULES = ("within-noise", "cheapest")
+
+
+@dataclass(frozen=True)
+class MIPSettings:
+    """How a MIP run proceeds.
+
+    Attributes:
+        per_round: settings sampled per round (K).
+        initial: settings in the first round (``None``: 2 K), so the first importances rest on
+            more than a handful of settings.
+        min_agreement: prune only when at least this share of the forests agree on the least
+            important knob; otherwise measure another round first.
+        rounds: most rounds (``None``: until one knob is left).
+        importance: ``fanova``, ``mdi`` or ``permutation``.
+        forest_seeds: forests per importance estimate (mean and std are reported).
+        prune_rule: ``within-noise`` or ``cheapest``.
+        max_cost: cap on the cost per arch of the returned setting (``None``: no cap).
+        skip_over_cap: do not measure settings whose predicted cost exceeds ``max_cost``.
+        budget: total spend allowed (live: wall seconds, estimated as cost per arch x archs /
+            jobs; tabular: lookups); ``None``: no limit.
+        seed: seed of the setting sampler.
+    """
+
+    per_round: int = 4
+    initial: int | None = None
+    min_agreement: float = 0.5
+    rounds: int | None = None
+    importance: str = "fanova"
+    forest_seeds: int = 10
+    prune_rule: str = "within-noise"
+    max_cost: float | None = None
+    skip_over_cap: bool = True
+    budget: float | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.per_round, int) or self.per_round < 1:
+            raise ConfigError(f"per_round must be a positive integer, got {self.per_round!r}")
+        if self.initial is not None and (not isinstance(self.initial, int) or self.initial < 1):
+            raise ConfigError(f"initial must be a positive integer, got {self.initial!r}")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise ConfigError(f"min_agreement must be in [0, 1], got {self.min_agreement!r}")
+        if self.rounds is not None and (not isinstance(self.rounds, int) or self.rounds < 1):
+            raise ConfigError(f"rounds must be a positive integer, got {self.rounds!r}")
+        if self.importance not in IMPORTANCE_METHODS:
+            raise ConfigError(f"importance must be one of {', '.join(IMPORTANCE_METHODS)}, got '{self.importance}'")
+        if not isinstance(self.forest_seeds, int) or self.forest_seeds < 1:
+            raise ConfigError(f"forest_seeds must be a positive integer, got {self.forest_seeds!r}")
+        if self.prune_rule not in PRUNE_RULES:
+            raise ConfigError(f"prune_rule must be one of {', '.join(PRUNE_RULES)}, got '{self.prune_rule}'")
+        if self.max_cost is not None and not (math.isfinite(self.max_cost) and self.max_cost > 0):
+            raise ConfigError(f"the per-arch cost cap must be a positive number, got {self.max_cost!r}")
+        if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
+            raise ConfigError(f"the budget must be a positive number, got {self.budget!r}")
+
+
+@dataclass
+class MIPResult:
+    """Everything a MIP run measured and decided.
+
+    Attributes:
+        chosen: the returned setting's result (``None`` when nothing within the cap was measured).
+        trajectory: every measured result in order (with ``round`` and ``predicted_cost`` in ``extra``).
+        rounds: per round the settings measured, importances, the knob pruned and its value.
+        fixed: knob -> value of every pruned knob.
+        cost_model: the calibrated cost model's coefficients and held-out error.
+        spent: budget spent (same unit as ``MIPSettings.budget``).
+        stop_reason: why the loop ended.
+    """
+
+    chosen: SettingResult | None
+    trajectory: list[SettingResult]
+    rounds: list[dict[str, Any]]
+    fixed: dict[str, Any]
+    cost_model: dict[str, Any]
+    spent: float
+    stop_reason: str
+    settings: MIPSettings
+    knobs: dict[str, Any] = field(default_factory=dict)
+
+
+def choose(results: Sequence[SettingResult], max_cost: float | None) -> SettingResult | None:
+    """Highest measured rho with cost per arch within ``max_cost`` (ties: the cheaper)."""
+    ok = [r for r in results if math.isfinite(r.spearman) and (max_cost is None or r.cost_per_arch <= max_cost)]
+    return max(ok, key=lambda r: (r.spearman, -r.cost_per_arch)) if ok else None
+
+
+def frontier(results: Sequence[SettingResult]) -> list[SettingResult]:
+    """The cost/quality front: results that no cheaper-or-equal result beats in rho."""
+    ok = sorted((r for r in results if math.isfinite(r.spearman)), key=lambda r: (r.cost_per_arch, -r.spearman))
+    front, best = [], -math.inf
+    for r in ok:
+        if r.spearman > best:
+            front.append(r)
+            best = r.spearman
+    return front
+
+
+def _noise(results: Sequence[SettingResult]) -> float:
+    ses = [(r.spearman_ci95[1] - r.spearman_ci95[0]) / 3.92 for r in results
+           if r.spearman_ci95 and all(v is not None and math.isfinite(v) for v in r.spearman_ci95)]
+    return float(np.median(ses)) if ses else 0.0
+
+
+class _BudgetSpent(Exception):
+    """The next setting would exceed the budget."""
+
+
+class _Run:
+    """State of one MIP (or random-search) run."""
+
+    def __init__(self, evaluator: SettingEvaluator, settings: MIPSettings, *, parallel: int,
+                 progress: bool, on_event: Callable[[str], None] | None) -> None:
+        self.ev, self.cfg, self.parallel = evaluator, settings, max(1, parallel)
+        self.knobs = evaluator.knobs
+        self.rng = np.random.default_rng(settings.seed)
+        self.cost = CostModel(self.knobs)
+        self.results: list[SettingResult] = []
+        self.measured: list[tuple[dict[str, Any], float]] = []  # (training setting, cost) for the cost model
+        self.seen: set[tuple] = set()
+        self.spent = 0.0
+        # a knob with a single choice is fixed from the start (never a pruning round)
+        self.fixed: dict[str, Any] = {n: g.values[0] for n, g in self.knobs.grids.items() if len(g.values) == 1}
+        self.progress = progress
+        self.say = on_event or (lambda text: log.info("%s", text))
+        self.tabular = evaluator.candidates() is not None
+
+    # -- identity and cost ------------------------------------------------------------
+    def key(self, setting: Mapping[str, Any]) -> tuple:
+        if self.tabular:
+            return (setting["_name"],)
+        return tuple((k, setting[k]) for k in self.knobs.names if not self.knobs.derived(k))
+
+    def predicted(self, setting: Mapping[str, Any]) -> float | None:
+        # The cost model's prediction, also for recorded settings: their cost is treated as
+        # unknown until looked up, as it would be for settings never trained.
+        return self.cost.predict(setting)
+
+    def charge(self, cost_per_arch: float) -> float:
+        if self.tabular:
+            return 1.0
+        return cost_per_arch * len(getattr(self.ev, "archs", [])) / self.parallel
+
+    def affordable(self, setting: Mapping[str, Any]) -> bool:
+        if self.cfg.budget is None:
+            return True
+        pred = self.predicted(setting)
+        return pred is None or self.spent + self.charge(pred) <= self.cfg.budget * (1 + 1e-9)
+
+    def over_cap(self, setting: Mapping[str, Any]) -> bool:
+        if not (self.cfg.skip_over_cap and self.cfg.max_cost is not None):
+            return False
+        pred = self.predicted(setting)
+        return pred is not None and pred > self.cfg.max_cost
+
+    # -- proposals --------------------------------------------------------------------
+    def report_values(self) -> list[Any]:
+        for name in self.knobs.names:
+            if self.knobs.derived(name):
+                return [self.fixed[name]] if name in self.fixed else list(self.knobs[name].values)
+        return []
+
+    def _canonical(self, setting: dict[str, Any]) -> dict[str, Any]:
+        for name in self.knobs.names:  # derived knobs are not trained: one training per setting
+            if self.knobs.derived(name):
+                setting[name] = self.fixed.get(name, self.knobs[name].values[0])
+        return setting
+
+    def propose(self, k: int, *, corner: bool, fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
+        if self.tabular:
+            return self._propose_tabular(k, corner=corner, fixed=fixed)
+        out: list[dict[str, Any]] = []
+        keys: set[tuple] = set()
+        if corner:
+            c = self._canonical({**self.knobs.cheapest(), **fixed})
+            if self.knobs.valid(c) and self.key(c) not in self.seen:
+                out.append(c)
+                keys.add(self.key(c))
+        free = [n for n in self.knobs.names if n not in fixed and not self.knobs.derived(n)]
+        space = int(np.prod([len(self.knobs[n].values) for n in free])) if free else 1
+        attempts = 0
+        while len(out) < k and attempts < 200 * k:
+            attempts += 1
+            s = self._canonical(self.knobs.sample(self.rng, fixed))
+            key = self.key(s)
+            if key in self.seen or key in keys or not self.knobs.valid(s) or self.over_cap(s):
+                continue
+            out.append(s)
+            keys.add(key)
+            if len(keys) >= space:
+                break
+        return out
+
+    def _propose_tabular(self, k: int, *, corner: bool, fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
+        pool = [c for c in self.ev.candidates() if self.key(c) not in self.seen and not self.over_cap(c)]
+        order = self.rng.permutation(len(pool))
+        pool = [pool[i] for i in order]
+
+        def breaks(c: Mapping[str, Any]) -> int:
+            return sum(c[n] != v for n, v in fixed.items())
+
+        out: list[dict[str, Any]] = []
+        if corner and pool:
+            sizes = {n: max(1, len(self.knobs[n].values) - 1) for n in self.knobs.names}
+            first = min(pool, key=lambda c: sum(self.knobs[n].cost_rank(c[n]) / sizes[n] for n in self.knobs.names))
+            out.append(first)
+        rest = sorted((c for c in pool if c not in out), key=breaks)  # stable: seeded order within ties
+        for c in rest:
+            if len(out) >= k:
+                break
+            out.append(c)
+        return out
+
+    # -- measuring ----------------------------------------------------------------------
+    def probe_over_cap(self, setting: Mapping[str, Any], desc: str) -> float | None:
+        """Live runs with a cap: train the first arch alone first (cached, so not wasted when the
+        setting is kept); the measured seconds when they break the cap, else ``None``."""
+        if self.tabular or not (self.cfg.skip_over_cap and self.cfg.max_cost is not None):
+            return None
+        seconds = self.ev.measure_arch(setting, self.ev.archs[0])
+        ratios = [r.cost_per_arch / r.extra["first_arch_seconds"] for r in self.results
+                  if r.extra.get("first_arch_seconds")]
+        estimate = seconds * (float(np.median(ratios)) if ratios else 1.0)  # the sample mean from its first arch
+        if estimate <= self.cfg.max_cost:
+            return None
+        self.spent += seconds / self.parallel
+        self.measured.append((dict(setting), seconds))
+        self.cost.fit([s for s, _ in self.measured], [c for _, c in self.measured])
+        self.seen.add(self.key(setting))
+        self.say(f"{desc}: skipped, its first arch took {seconds:.1f} s (about {estimate:.1f} s per arch of the "
+                 f"sample), above the cap of {self.cfg.max_cost:g} s")
+        return estimate
+
+    def measure(self, proposals: list[dict[str, Any]], rnd: int, label: str) -> tuple[list[int], bool, list]:
+        indices, exhausted, skipped = [], False, []
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(proposals), desc=label, unit="setting", disable=not self.progress, dynamic_ncols=True)
+        try:
+            self._measure_all(proposals, rnd, label, bar, indices, skipped)
+        except _BudgetSpent:
+            exhausted = True
+        finally:
+            bar.close()
+        return indices, exhausted, skipped
+
+    def _measure_all(self, proposals: list[dict[str, Any]], rnd: int, label: str, bar: Any, indices: list,
+                     skipped: list) -> None:
+        for i, setting in enumerate(proposals):
+            bar.update(0 if i == 0 else 1)
+            if not self.affordable(setting):
+                self.say(f"{label}: budget left ({self.cfg.budget - self.spent:.1f}) does not cover the next "
+                         f"setting; stopping")
+                raise _BudgetSpent
+            pred = self.predicted(setting)
+            desc = f"{label} setting {i + 1}/{len(proposals)}"
+            if self.over_cap(setting):  # the model learnt more since the round was proposed
+                skipped.append({"setting": dict(setting), "estimated_cost": None, "predicted_cost": pred})
+                self.say(f"{desc}: skipped, predicted {pred:.4g} per arch, above the cap of {self.cfg.max_cost:g}")
+                continue
+            probe = self.probe_over_cap(setting, desc)
+            if probe is not None:
+                skipped.append({"setting": dict(setting), "estimated_cost": probe, "predicted_cost": pred})
+                continue
+            results = self.ev.evaluate(setting, report_values=self.report_values(), desc=desc)
+            self.seen.add(self.key(setting))
+            cost = results[0].cost_per_arch
+            self.spent += self.charge(cost)
+            train_setting = {k: v for k, v in setting.items() if k != "_name"}
+            self.measured.append((train_setting, cost))
+            self.cost.fit([s for s, _ in self.measured], [c for _, c in self.measured])
+            for r in results:
+                r.extra.update(round=rnd, predicted_cost=pred,
+                               breaks_pruned=sum(r.setting.get(n) != v for n, v in self.fixed.items()))
+                indices.append(len(self.results))
+                self.results.append(r)
+            best = max(results, key=lambda r: r.spearman if math.isfinite(r.spearman) else -math.inf)
+            self.say(f"{desc}: {best.name or best.setting}  rho {best.spearman:.3f} "
+                     f"[{best.spearman_ci95[0]:.2f}, {best.spearman_ci95[1]:.2f}]  cost/arch {cost:.4g}"
+                     + (f" (predicted {pred:.4g})" if pred is not None else ""))
+        bar.update(1 if proposals else 0)
+
+
+def _prune(run: _Run, free: list[str]) -> dict[str, Any]:
+    cfg = run.cfg
+    seeds = list(range(cfg.forest_seeds))
+    settings = [r.setting for r in run.results]
+    rho = [r.spearman for r in run.results]
+    imp = knob_importance(run.knobs, settings, rho, method=cfg.importance, seeds=seeds)
+    # a knob measured at one value only has zero importance by construction, not by evidence
+    varied = [k for k in free if len({s[k] for s in settings}) >= 2]
+    if not varied:
+        return {"importances": {k: imp.mean[k] for k in free}, "importances_std": {k: imp.std[k] for k in free},
+                "importance_method": imp.method, "pruned": None, "fixed_value": None,
+                "note": "no unpruned knob has been measured at two values yet; nothing pruned"}
+    knob = imp.least(varied)
+    if imp.agreement(varied) < cfg.min_agreement:
+        return {"importances": {k: imp.mean[k] for k in free}, "importances_std": {k: imp.std[k] for k in free},
+                "importance_method": imp.method, "pruned": None, "fixed_value": None,
+                "agreement": imp.agreement(varied), "least": knob,
+                "note": f"only {imp.agreement(varied):.0%} of the forests agree that {knob} is the least important "
+                        f"(below {cfg.min_agreement:.0%}); measuring another round before pruning"}
+    grid = run.knobs[knob]
+    allowed = list(grid.values)
+    if run.tabular:  # only values that some recorded setting matching the other pruned knobs has
+        present = {c[knob] for c in run.ev.candidates() if all(c[n] == v for n, v in run.fixed.items())}
+        allowed = [v for v in allowed if v in present] or allowed
+    measured_values = {s[knob] for s in settings}
+    pd = partial_dependence(run.knobs, settings, rho, knob, allowed, seeds=seeds)
+    noise = _noise(run.results)
+    finite = {v: p for v, p in pd.items() if math.isfinite(p)}
+    if cfg.prune_rule == "cheapest" or not finite:
+        pool = allowed
+    else:
+        best = max(finite.values())
+        pool = [v for v, p in finite.items() if p >= best - noise]
+    value = min(pool, key=lambda v: (grid.cost_rank(v), -finite.get(v, -math.inf), v not in measured_values))
+    return {
+        "importances": {k: imp.mean[k] for k in free},
+        "importances_std": {k: imp.std[k] for k in free},
+        "importances_all": imp.mean,
+        "importance_method": imp.method,
+        "forest_seeds": len(seeds),
+        "pruned": knob,
+        "fixed_value": value,
+        "agreement": imp.agreement(varied),
+        "not_yet_varied": [k for k in free if k not in varied],
+        "partial_dependence": {str(v): p for v, p in pd.items()},
+        "noise": noise,
+        "prune_rule": cfg.prune_rule,
+    }
+
+
+def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *, parallel: int = 1,
+            progress: bool = True, on_event: Callable[[str], None] | None = None) -> MIPResult:
+    """Run Minimum Importance Pruning over ``evaluator``'s knob space.
+
+    Args:
+        evaluator: live or tabular setting evaluator.
+        settings: the run's parameters (see :class:`MIPSettings`).
+        parallel: concurrent evaluations (``--jobs``), for the wall-time budget estimate.
+        progress: show the evaluator's progress bars.
+        on_event: called with one line per measured setting and per round (default: logged).
+
+    Raises:
+        BPEError: the cap is below the cheapest setting, or the budget cannot pay one round.
+    """
+    cfg = settings or MIPSettings()
+    run = _Run(evaluator, cfg, parallel=parallel, progress=progress, on_event=on_event)
+    _preflight(run)
+    rounds: list[dict[str, Any]] = []
+    stop = "one knob left"
+    rnd = 0
+    while True:
+        free = [n for n in run.knobs.names if n not in run.fixed]
+        last = len(free) <= 1
+        if cfg.rounds is not None and rnd >= cfg.rounds:
+            stop = f"round limit ({cfg.rounds}) reached"
+            break
+        rnd += 1
+        label = f"round {rnd}"
+        want = (cfg.initial or 2 * cfg.per_round) if rnd == 1 else cfg.per_round
+        proposals = run.propose(want, corner=rnd == 1, fixed=run.fixed)
+        if len(proposals) < want:
+            run.say(f"{label}: {len(proposals)} new setting(s) available for {want} slots")
+        indices, exhausted, skipped = run.measure(proposals, rnd, label)
+        entry: dict[str, Any] = {"round": rnd, "free": free, "measured": indices, "n_new": len(indices),
+                                 "skipped_over_cap": skipped}
+        if last or not run.results:
+            entry.update(pruned=None, fixed_value=None, importances={})
+            rounds.append(entry)
+            if not run.results:
+                stop = "nothing could be measured"
+            break
+        entry.update(_prune(run, free))
+        rounds.append(entry)
+        if entry["pruned"] is None:
+            run.say(f"{label}: {entry['note']}")
+            if not indices or exhausted:
+                stop = "budget spent" if exhausted else "no new setting to measure"
+                break
+            continue
+        run.fixed[entry["pruned"]] = entry["fixed_value"]
+        imp_text = ", ".join(f"{k} {v:.3f}" for k, v in sorted(entry["importances"].items(), key=lambda kv: -kv[1]))
+        run.say(f"{label}: importance ({cfg.importance}) {imp_text}; pruned {entry['pruned']} = "
+                f"{entry['fixed_value']} (agreement {entry['agreement']:.0%} of forests)")
+        if exhausted:
+            stop = "budget spent"
+            break
+    chosen = choose(run.results, cfg.max_cost)
+    model = run.cost.to_dict()
+    model.update(run.cost.holdout_error([s for s, _ in run.measured], [c for _, c in run.measured]))
+    return MIPResult(chosen=chosen, trajectory=run.results, rounds=rounds, fixed=dict(run.fixed), cost_model=model,
+                     spent=run.spent, stop_reason=stop, settings=cfg, knobs=run.knobs.to_dict())
+
+
+def _preflight(run: _Run) -> None:
+    """Refuse a cap below the cheapest setting or a budget that cannot pay one round."""
+    cfg = run.cfg
+    if run.tabular:
+        costs = [run.ev.recorded_cost(c) for c in run.ev.candidates()]
+        cheapest = min(costs)
+        if cfg.max_cost is not None and cheapest > cfg.max_cost:
+            raise BPEError(f"the cost cap {cfg.max_cost:g} is below the cheapest recorded setting ({cheapest:g} "
+                           f"{run.ev.cost_unit}); raise --max-cost")
+        if cfg.budget is not None and cfg.budget < min(cfg.per_round, len(costs)):
+            raise BPEError(f"a budget of {cfg.budget:g} lookups cannot pay one round of {cfg.per_round}; "
+                           f"raise --budget or lower --per-round")
+        return
+    corner = run._canonical(dict(run.knobs.cheapest()))
+    if not run.knobs.valid(corner):
+        raise BPEError(f"the cheapest corner {corner} is not a valid BPEConfig; fix the knob grids")
+    seconds = run.ev.measure_arch(corner, run.ev.archs[0])
+    run.cost.fit([corner], [seconds])
+    if cfg.max_cost is not None and seconds > cfg.max_cost:
+        raise BPEError(f"the per-arch cap {cfg.max_cost:g} s is below the cheapest setting, which took {seconds:.2f} s "
+                       f"per arch here; raise --max-seconds-per-arch or make the knob grids cheaper")
+    one_round = run.charge(seconds) * cfg.per_round  # a lower bound: the corner is the cheapest setting
+    if cfg.budget is not None and one_round > cfg.budget:
+        raise BPEError(f"the budget ({cfg.budget:.0f} s) is too small for one round: {cfg.per_round} settings at the "
+                       f"cheapest setting's cost need about {one_round:.0f} s on {len(run.ev.archs)} archs; raise "
+                       f"--budget, or lower --archs or --per-round")
+
+
+def random_settings_search(evaluator: SettingEvaluator, n_settings: int, *, seed: int = 0,
+                           max_cost: float | None = None, skip_over_cap: bool = True,
+                           parallel: int = 1) -> list[SettingResult]:
+    """Baseline: ``n_settings`` settings drawn uniformly from the knob space (or the records),
+    without replacement, same cap rule as MIP; returns their results in order (use :func:`choose`)."""
+    cfg = MIPSettings(per_round=max(1, n_settings), seed=seed, max_cost=max_cost, skip_over_cap=skip_over_cap)
+    run = _Run(evaluator, cfg, parallel=parallel, progress=False, on_event=lambda _: None)
+    if not run.tabular:
+        _preflight(run)  # calibrates the cost model on the cheapest corner's first arch
+    if run.tabular:
+        pool = [c for c in evaluator.candidates() if not run.over_cap(c)]
+        proposals = [pool[i] for i in run.rng.permutation(len(pool))[:n_settings]]
+    else:
+        proposals = run.propose(n_settings, corner=False, fixed={})
+    run.measure(proposals, 0, "random")
+    return run.results

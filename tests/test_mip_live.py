@@ -1,0 +1,257 @@
+"""Live MIP through the CLI on the embedded digits data with tiny knob grids: the exported
+``bpe.json`` round-trips into ``bpe evaluate`` and ``bpe search``; a run killed with SIGKILL
+resumes to the same trajectory without retraining what was finished; bad input exits 2 with
+one line before any training and touches no earlier result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bpe.cli import main
+from bpe.spaces import nb201
+
+TINY_KNOBS = {
+    "epochs": {"values": [1, 2], "cost": "increasing", "scale": "log"},
+    "channels": [2, 4],
+    "learning_rate": {"values": [0.05, 0.1], "cost": "none"},
+    "report": ["valid_accuracy", "valid_loss", "tse", "tse_e1"],
+}
+TINY_REFERENCE = {"epochs": 3, "batch_size": 32, "channels": 4, "cells_per_stage": 1, "image_size": 8,
+                  "data_fraction": 0.3}
+TINY_BASE = {"batch_size": 32, "cells_per_stage": 1, "image_size": 8, "data_fraction": 0.3}
+
+
+def write(path: Path, obj) -> str:
+    path.write_text(json.dumps(obj))
+    return str(path)
+
+
+def mip_argv(tmp: Path, out: Path, cache: Path, *extra: str, archs: int = 5) -> list[str]:
+    return ["mip", "--dataset", "digits", "--truth", "reference",
+            "--reference-config", write(tmp / "ref.json", TINY_REFERENCE),
+            "--knobs", write(tmp / "knobs.json", TINY_KNOBS), "--base-config", write(tmp / "base.json", TINY_BASE),
+            "--archs", str(archs), "--per-round", "2", "--forest-seeds", "2", "--cache-dir", str(cache),
+            "--out", str(out), "--quiet", *extra]
+
+
+def record_files(cache: Path) -> list[Path]:
+    return sorted(p for p in cache.glob("*/*.json") if p.name != "fingerprint.json")
+
+
+def trajectory(doc: dict) -> list[tuple]:
+    return [(json.dumps(t["setting"], sort_keys=True), t["spearman"], t["cost_per_arch"]) for t in doc["trajectory"]]
+
+
+def test_live_mip_exports_a_file_that_evaluate_and_search_take(tmp_path, capsys):
+    out = tmp_path / "res" / "bpe.json"
+    assert main(mip_argv(tmp_path, out, tmp_path / "c")) == 0
+    doc = json.loads(out.read_text())
+    assert doc["kind"] == "bpe-mip"
+    assert {"spearman", "kendall", "cost_per_arch", "spearman_ci95", "archs", "metric", "dataset", "device",
+            "date", "bpe_version"} <= set(doc["measured"])
+    assert doc["measured"]["cost_unit"] == "seconds" and doc["measured"]["cost_per_arch"] > 0
+    pruned = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
+    assert pruned and len(pruned) == len(set(pruned))
+    assert all(set(r["importances"]) == set(r["free"]) for r in doc["rounds"] if r.get("pruned"))
+    # every report variant of a training comes from the same run: same cost, four results per training
+    by_training: dict[str, set] = {}
+    for t in doc["trajectory"]:
+        key = json.dumps({k: v for k, v in t["setting"].items() if k != "report"}, sort_keys=True)
+        by_training.setdefault(key, set()).add(t["cost_per_arch"])
+    assert all(len(costs) == 1 for costs in by_training.values())
+    assert len(doc["trajectory"]) > len(by_training)
+    assert (tmp_path / "res" / "bpe_importance.png").stat().st_size > 1000
+    assert (tmp_path / "res" / "bpe_frontier.png").stat().st_size > 1000
+    chosen = max((t for t in doc["trajectory"] if t["spearman"] is not None), key=lambda t: t["spearman"])
+    assert doc["measured"]["spearman"] == pytest.approx(chosen["spearman"])
+    assert doc["config"]["report"] == chosen["setting"]["report"]
+
+    ev_out = tmp_path / "ev.json"
+    assert main(["evaluate", "--estimator", str(out), "--dataset", "digits", "--truth", "reference",
+                 "--reference-config", str(tmp_path / "ref.json"), "--archs", "5", "--seed", "0",
+                 "--cache-dir", str(tmp_path / "c"), "--out", str(ev_out), "--quiet", "--no-plot"]) == 0
+    ev = json.loads(ev_out.read_text())
+    # the same archs (the truth's own sample order differs from `evaluate`'s, so compare as sets)
+    if set(r["arch"] for r in ev["records"]) == set(doc["measured"]["archs"]):
+        assert ev["spearman"] == pytest.approx(doc["measured"]["spearman"], abs=1e-9)
+    assert ev["estimator"]["config"] == {k: v for k, v in doc["config"].items() if k != "report"}
+
+    se_out = tmp_path / "se.json"
+    assert main(["search", "--algo", "random", "--estimator", str(out), "--dataset", "digits", "--budget", "2",
+                 "--cache-dir", str(tmp_path / "c"), "--out", str(se_out), "--quiet"]) == 0
+    assert json.loads(se_out.read_text())["summary"]
+
+
+def test_same_seed_same_trajectory_and_mdi_option(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    assert main(mip_argv(tmp_path, a, tmp_path / "c1", "--importance", "mdi")) == 0
+    assert main(mip_argv(tmp_path, b, tmp_path / "c2", "--importance", "mdi")) == 0
+    da, db = json.loads(a.read_text()), json.loads(b.read_text())
+    assert [r["pruned"] for r in da["rounds"]] == [r["pruned"] for r in db["rounds"]]
+    assert [json.dumps(t["setting"], sort_keys=True) for t in da["trajectory"]] == \
+        [json.dumps(t["setting"], sort_keys=True) for t in db["trajectory"]]
+    assert da["rounds"][0]["importance_method"] == "mdi"
+
+
+def test_sigkill_mid_run_then_rerun_gives_the_same_result(tmp_path):
+    """Kill a live MIP run after some trainings; the rerun retrains nothing finished and
+    reproduces the uninterrupted run's trajectory and choice."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    clean = tmp_path / "clean.json"
+    argv_clean = [sys.executable, "-m", "bpe.cli", *mip_argv(tmp_path, clean, tmp_path / "c-clean", archs=8),
+                  "--jobs", "1"]
+    t0 = time.monotonic()
+    assert subprocess.run(argv_clean, env=env, capture_output=True, text=True, timeout=600).returncode == 0
+    clean_seconds = time.monotonic() - t0
+    n_total = len(record_files(tmp_path / "c-clean"))
+
+    cache = tmp_path / "c"
+    out = tmp_path / "killed.json"
+    argv = [sys.executable, "-m", "bpe.cli", *mip_argv(tmp_path, out, cache, archs=8), "--jobs", "1"]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while True:  # past the reference trainings (8 archs) and into the settings
+            n = len(record_files(cache))
+            if n >= 8 + 6:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            assert proc.poll() is None, f"the run ended with {n} of {n_total} records before the kill"
+            assert time.monotonic() < deadline, "no kill window"
+            time.sleep(0.01)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    done = record_files(cache)
+    assert len(done) < n_total, "nothing left to resume"
+    assert not out.exists()
+    before = {p: p.stat().st_mtime_ns for p in done}
+    t0 = time.monotonic()
+    assert subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600).returncode == 0
+    resumed_seconds = time.monotonic() - t0
+    assert {p: p.stat().st_mtime_ns for p in before} == before, "finished trainings were recomputed"
+    assert len(record_files(cache)) == n_total
+    da, db = json.loads(clean.read_text()), json.loads(out.read_text())
+    assert trajectory(da)[: len(trajectory(db))] and [t[0] for t in trajectory(da)] == [t[0] for t in trajectory(db)]
+    assert [t[1] for t in trajectory(da)] == pytest.approx([t[1] for t in trajectory(db)], abs=1e-12)
+    assert [r["pruned"] for r in da["rounds"]] == [r["pruned"] for r in db["rounds"]]
+    assert da["config"] == db["config"]
+    print(f"uninterrupted {clean_seconds:.1f} s; resumed rerun {resumed_seconds:.1f} s "
+          f"({len(done)} of {n_total} trainings read back)")
+
+
+# -- bad input ------------------------------------------------------------------------------
+def run_cli(argv: list[str], tmp: Path) -> tuple[int, str, str]:
+    env = {**os.environ, "BPE_CACHE_DIR": str(tmp / "default-cache"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "bpe.cli", *argv], capture_output=True, text=True, env=env,
+                          timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def one_line(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bpe: error: "), err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def tabular_folder(tmp: Path, n_archs: int = 6) -> Path:
+    folder = tmp / "records"
+    folder.mkdir()
+    names = ["s1", "s2", "s3"]
+    (folder / "settings.csv").write_text(
+        "setting,epochs,batch_size,learning_rate,layers,float_bits,channels,cutout_length,image_size,gpu_hours_per_net\n"
+        + "\n".join(f"{n},{10 * (i + 1)},128,0.03,{6 + 2 * i},32,8,0,16,{0.1 * (i + 1)}" for i, n in enumerate(names)))
+    rng = np.random.default_rng(0)
+    (folder / "accuracies.csv").write_text("arch_id," + ",".join(names) + "\n" + "\n".join(
+        f"{a}," + ",".join(f"{rng.uniform(50, 90):.2f}" for _ in names) for a in range(n_archs)))
+    (folder / "ground_truth.csv").write_text("arch_id,accuracy,genotype\n" + "\n".join(
+        f"{a},{rng.uniform(96, 97.5):.2f},g" for a in range(n_archs)))
+    return folder
+
+
+@pytest.fixture
+def sentinel(tmp_path):
+    out = tmp_path / "bpe.json"
+    out.write_text('{"sentinel": 1}\n')
+    return out
+
+
+@pytest.mark.parametrize("knobs, needles", [
+    ({"epoch": [1, 2]}, ["unknown knob 'epoch'", "did you mean 'epochs'"]),
+    ({"precision": ["fp32", "fp8"]}, ["precision", "fp8"]),
+    ({"epochs": [2, 2000]}, ["epochs", "1..1000"]),
+    ({"epochs": []}, ["epochs", "empty grid"]),
+    ({"seed": [0, 1]}, ["seed is never a knob"]),
+])
+def test_bad_knobs_exit_2(tmp_path, sentinel, knobs, needles):
+    argv = mip_argv(tmp_path, sentinel, tmp_path / "c")
+    argv[argv.index("--knobs") + 1] = write(tmp_path / "bad.json", knobs)
+    code, _, err = run_cli(argv, tmp_path)
+    one_line(code, err, *needles)
+    assert sentinel.read_text() == '{"sentinel": 1}\n'
+    assert not record_files(tmp_path / "c")
+
+
+def test_cap_below_cheapest_setting_and_tiny_budget(tmp_path, sentinel):
+    code, _, err = run_cli(mip_argv(tmp_path, sentinel, tmp_path / "c", "--max-seconds-per-arch", "0.0001"), tmp_path)
+    one_line(code, err, "below the cheapest setting", "--max-seconds-per-arch")
+    code, _, err = run_cli(mip_argv(tmp_path, sentinel, tmp_path / "c", "--budget", "0.001s"), tmp_path)
+    one_line(code, err, "too small for one round", "--budget")
+    code, _, err = run_cli(mip_argv(tmp_path, sentinel, tmp_path / "c", "--budget", "lots"), tmp_path)
+    one_line(code, err, "budget")
+    assert sentinel.read_text() == '{"sentinel": 1}\n'
+
+
+def test_truth_with_fewer_archs_than_requested(tmp_path, sentinel):
+    truth = tmp_path / "t.csv"
+    truth.write_text("arch_str,acc\n" + "\n".join(f"{a},{50 + i}" for i, a in enumerate(nb201.sample(5, 0))))
+    argv = mip_argv(tmp_path, sentinel, tmp_path / "c", archs=10)
+    argv[argv.index("--truth") + 1] = str(truth)
+    code, _, err = run_cli([*argv, "--metric", "acc"], tmp_path)
+    one_line(code, err, "--archs 10", "5 archs")
+    assert not record_files(tmp_path / "c")
+
+
+@pytest.mark.parametrize("damage, needles", [
+    ("missing", ["lacks accuracies.csv"]),
+    ("mismatch", ["list different architectures"]),
+    ("setting", ["no column for setting"]),
+    ("corrupt", ["cannot read"]),
+])
+def test_bad_tabular_folder(tmp_path, sentinel, damage, needles):
+    folder = tabular_folder(tmp_path)
+    if damage == "missing":
+        (folder / "accuracies.csv").unlink()
+    elif damage == "mismatch":
+        text = (folder / "ground_truth.csv").read_text().replace("\n5,", "\n7,")
+        (folder / "ground_truth.csv").write_text(text)
+    elif damage == "setting":
+        (folder / "settings.csv").write_text((folder / "settings.csv").read_text().replace("s3,", "s9,"))
+    else:
+        (folder / "accuracies.csv").write_bytes(b"\x00\xff\xfe garbage \"unclosed\n1,2,3,4,5\n")
+    code, _, err = run_cli(["mip", "--tabular", str(folder), "--out", str(sentinel)], tmp_path)
+    one_line(code, err, *needles)
+    assert sentinel.read_text() == '{"sentinel": 1}\n'
+
+
+def test_tabular_cap_below_cheapest_and_wrong_cap_flag(tmp_path, sentinel):
+    folder = tabular_folder(tmp_path)
+    code, _, err = run_cli(["mip", "--tabular", str(folder), "--max-cost", "0.01", "--out", str(sentinel)], tmp_path)
+    one_line(code, err, "below the cheapest recorded setting")
+    code, _, err = run_cli(["mip", "--tabular", str(folder), "--max-seconds-per-arch", "5", "--out", str(sentinel)],
+                           tmp_path)
+    one_line(code, err, "--max-cost")
+    assert sentinel.read_text() == '{"sentinel": 1}\n'
