@@ -290,6 +290,11 @@ def cmd_mip(args: argparse.Namespace) -> int:
     from bpe.mip.search import MIPSettings
 
     tabular = args.tabular is not None
+    for flag, value in (("--seed", args.seed), ("--arch-seed", args.arch_seed)):
+        if value < 0:
+            raise BPEError(f"{flag} must be >= 0, got {value}")
+    if not tabular and args.archs < 3:
+        raise BPEError(f"--archs must be at least 3 to compute a rank correlation with an interval, got {args.archs}")
     if tabular and args.max_seconds_per_arch is not None:
         raise BPEError("--max-seconds-per-arch is for live runs; a tabular run's cap is --max-cost (the records' unit)")
     if not tabular and args.max_cost is not None:
@@ -345,8 +350,8 @@ def cmd_mip(args: argparse.Namespace) -> int:
     if m is None:
         print("no measured setting is within the cap; nothing to export (see the trajectory in the file)")
     else:
-        lo, hi = m["spearman_ci95"]
-        print(f"chosen: {m['name']}  spearman {m['spearman']:.4f} [95% CI {lo:.3f}, {hi:.3f}]  kendall "
+        lo, hi = (f"{v:.3f}" if v is not None else "n/a" for v in m["spearman_ci95"])
+        print(f"chosen: {m['name']}  spearman {m['spearman']:.4f} [95% CI {lo}, {hi}]  kendall "
               f"{m['kendall']:.4f}  cost/arch {m['cost_per_arch']:.4g} {m['cost_unit']}  "
               f"({doc['mip']['n_settings_measured']} settings measured)")
     print("wrote " + ", ".join(map(str, paths)))

@@ -96,7 +96,7 @@ class Runner:
         if cache is not None:
             for key in dict.fromkeys(keys):
                 record = cache.get(fingerprint, key)
-                if record is not None:
+                if record is not None and estimator.reusable(record):
                     results[key] = record
         todo = [k for k in dict.fromkeys(keys) if k not in results]
         if results:

@@ -714,7 +714,7 @@ def test_preflight_budget_below_one_round(fresh_records):
 
 def test_budget_stops_tabular_mip(fresh_records):
     ev = TabularEvaluator(read_tabular_records(fresh_records))
-    result = run_mip(ev, MIPSettings(per_round=2, budget=3, forest_seeds=1, importance="mdi"), progress=False,
+    result = run_mip(ev, MIPSettings(per_round=2, initial=2, budget=3, forest_seeds=1, importance="mdi"), progress=False,
                      on_event=lambda _: None)
     assert len(result.trajectory) == 3
     assert result.spent == 3
@@ -867,3 +867,78 @@ def test_export_without_a_chosen_setting(nan_run, tmp_path):
     paths = write_mip(doc, tmp_path / "none.json")
     _no_nan(paths[0].read_text())
     assert all(p.is_file() for p in paths)
+
+
+# -- review fixes ---------------------------------------------------------------------------
+
+
+def test_setting_with_few_usable_scores_is_never_chosen(fresh_records):
+    """A setting where most archs have no score gets rho nan (2 pairs would give |rho| = 1)."""
+    acc = pd.read_csv(fresh_records / "accuracies.csv")
+    gt = pd.read_csv(fresh_records / "ground_truth.csv").set_index("arch_id")
+    acc["s01"] = np.nan
+    acc.loc[:1, "s01"] = gt.loc[acc["arch_id"][:2], "accuracy"].to_numpy()  # 2 pairs in perfect order
+    acc.to_csv(fresh_records / "accuracies.csv", index=False)
+    ev = TabularEvaluator(read_tabular_records(fresh_records))
+    bad = ev.evaluate(next(c for c in ev.candidates() if c["_name"] == "s01"))[0]
+    assert math.isnan(bad.spearman) and "usable" in bad.extra["unusable"] and bad.n_ok == 2
+    result = run_mip(ev, MIPSettings(per_round=2, forest_seeds=2, importance="mdi"), progress=False,
+                     on_event=lambda _: None)
+    assert result.chosen.name != "s01"
+
+
+def test_non_numeric_accuracy_is_a_data_error(fresh_records):
+    acc = pd.read_csv(fresh_records / "accuracies.csv")
+    acc["s02"] = acc["s02"].astype(object)
+    acc.loc[3, "s02"] = "bad"
+    acc.to_csv(fresh_records / "accuracies.csv", index=False)
+    with pytest.raises(DataError, match="s02 holds the non-number 'bad'"):
+        read_tabular_records(fresh_records)
+
+
+def test_negative_sampler_seed_is_a_config_error():
+    with pytest.raises(ConfigError, match="seed"):
+        MIPSettings(seed=-1)
+
+
+def test_unaffordable_setting_is_skipped_not_the_end(fresh_records):
+    """The tabular budget counts lookups: a round that cannot pay a setting skips it; the run ends
+    only when a round can pay for nothing."""
+    ev = TabularEvaluator(read_tabular_records(fresh_records))
+    result = run_mip(ev, MIPSettings(per_round=2, initial=2, budget=4, forest_seeds=1, importance="mdi"),
+                     progress=False, on_event=lambda _: None)
+    assert len(result.trajectory) == 4 and result.spent == 4
+    assert result.stop_reason == "budget spent"
+    assert any(s.get("reason") == "budget" for r in result.rounds for s in r.get("skipped_over_cap", []))
+
+
+def test_pruned_value_was_measured(mip_run):
+    result = mip_run[0]
+    for i, rnd in enumerate(result.rounds):
+        if rnd.get("pruned"):
+            measured_before = {r.setting[rnd["pruned"]] for r in result.trajectory[: max(rnd["measured"] or [-1]) + 1]
+                               if math.isfinite(r.spearman)}
+            assert rnd["fixed_value"] in measured_before or not measured_before
+
+
+def test_reference_truth_refuses_another_report():
+    from bpe.benchmarks.reference import ReferenceBenchmark
+    from bpe.data import DatasetSpec
+
+    with pytest.raises(ConfigError, match="report"):
+        ReferenceBenchmark(DatasetSpec("digits"), BPEConfig(report="tse"))
+
+
+def test_old_cache_records_without_training_losses_are_measured_again():
+    from bpe.estimators.base import EvalRecord
+    from bpe.estimators.proxy import ProxyTrainingEstimator, reported_score
+
+    est = ProxyTrainingEstimator(BPEConfig(report="tse"))
+    old = EvalRecord(arch="a", score=50.0, status="ok", info={"valid_loss": 1.0, "train_loss": 2.0})
+    new = EvalRecord(arch="a", score=50.0, status="ok", info={"valid_loss": 1.0, "train_losses": [3.0, 2.0]})
+    assert not est.reusable(old) and est.reusable(new)
+    assert est.finalize(new).score == pytest.approx(-5.0)
+    assert est.with_report("tse_e1").finalize(new).score == pytest.approx(-2.0)
+    assert est.with_report("valid_loss").finalize(new).score == pytest.approx(-1.0)
+    assert est.with_report("valid_accuracy").finalize(new).score == 50.0
+    assert reported_score("tse", None, None, []) is None

@@ -46,8 +46,13 @@ class ReferenceBenchmark(Benchmark):
                  device: str = "auto") -> None:
         from bpe.estimators.proxy import ProxyTrainingEstimator
 
+        from bpe.errors import ConfigError
+
         self.dataset = dataset
         self.config = config if config is not None else reference_config(dataset.name)
+        if self.config.report != "valid_accuracy":
+            raise ConfigError(f"a reference truth is the validation accuracy; its config reports "
+                              f"'{self.config.report}': drop 'report' from --reference-config")
         self.estimator = ProxyTrainingEstimator(self.config, dataset, space=space, device=device)
         self._records: dict[str, Any] = {}
 

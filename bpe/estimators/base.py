@@ -127,6 +127,11 @@ class Estimator(ABC):
         """
         return record
 
+    def reusable(self, record: EvalRecord) -> bool:
+        """Whether a cached measurement holds everything :meth:`finalize` needs (an older record
+        format may not; it is then measured again and overwritten)."""
+        return True
+
     def measure(self, arch: Any, *, num_threads: int | None = None) -> EvalRecord:
         """The measurement of ``arch`` that the cache stores under :meth:`fingerprint`."""
         if num_threads is not None:

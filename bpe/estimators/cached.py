@@ -28,15 +28,18 @@ class CachedEstimator(Estimator):
     def _evaluate(self, arch: str) -> EvalRecord:
         raise NotImplementedError  # evaluate() is overridden
 
-    def evaluate(self, arch: Any, *, num_threads: int | None = None) -> EvalRecord:
+    def measure(self, arch: Any, *, num_threads: int | None = None) -> EvalRecord:
         key = str(arch)
         if self.cache is not None:
             record = self.cache.get(self._fingerprint, key)
-            if record is not None:
-                return self.inner.finalize(record)
+            if record is not None and self.inner.reusable(record):
+                return record
         record = self.inner.measure(arch, num_threads=num_threads)
         if self.cache is not None and not record.info.get("transient"):
             self.cache.put(self._fingerprint, record)
+        return record
+
+    def finalize(self, record: EvalRecord) -> EvalRecord:
         return self.inner.finalize(record)
 
     def describe(self) -> str:

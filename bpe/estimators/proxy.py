@@ -101,6 +101,10 @@ class ProxyTrainingEstimator(Estimator):
             info=info,
         )
 
+    def reusable(self, record: EvalRecord) -> bool:
+        # records written before the report knob lack the per-epoch training losses
+        return not record.ok or "train_losses" in record.info
+
     def finalize(self, record: EvalRecord) -> EvalRecord:
         if not record.ok or self.config.report == "valid_accuracy":
             return record

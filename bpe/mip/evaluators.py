@@ -60,13 +60,26 @@ class SettingResult:
         return asdict(self)
 
 
+#: Share of the archs (with a truth) that must have a usable score for a setting's rho to count.
+MIN_USABLE = 0.9
+
+
 def _summary(setting: Mapping[str, Any], scores: Sequence[float | None], truths: Sequence[float | None], cost: float,
              *, seed: int, name: str = "", config: dict | None = None) -> SettingResult:
+    """Rank summary of a setting; rho and tau are ``nan`` (never chosen, never fed to the forests)
+    when fewer than :data:`MIN_USABLE` of the archs with a truth (and at least 3) have a score."""
     s = rank_summary(scores, truths, seed=seed)
+    with_truth = sum(t is not None for t in truths)
+    extra = {"top10pct_precision": s["top10pct_precision"], "regret": s["regret"]}
+    rho, tau = s["spearman"], s["kendall"]
+    if s["n_pairs"] < max(3, math.ceil(MIN_USABLE * with_truth)):
+        extra["unusable"] = (f"only {s['n_pairs']} of {with_truth} archs have a usable score "
+                             f"(rho {rho:.3f} on them is not counted)")
+        rho = tau = math.nan
     return SettingResult(
-        setting=dict(setting), spearman=s["spearman"], kendall=s["kendall"], spearman_ci95=s["spearman_ci95"],
+        setting=dict(setting), spearman=rho, kendall=tau, spearman_ci95=s["spearman_ci95"],
         kendall_ci95=s["kendall_ci95"], cost_per_arch=cost, n_archs=len(scores), n_ok=s["n_pairs"], name=name,
-        config=config, extra={"top10pct_precision": s["top10pct_precision"], "regret": s["regret"]},
+        config=config, extra=extra,
     )
 
 
@@ -142,7 +155,8 @@ class LiveEvaluator(SettingEvaluator):
         estimator = self.estimator(setting)
         truths = self.truths()
         raw = self.runner.measure(estimator, self.archs, desc=desc or estimator.describe())
-        cost = float(np.mean([r.cost.seconds for r in raw]))
+        ok_seconds = [r.cost.seconds for r in raw if r.ok]  # a transient failure costs ~0 s: not a cost figure
+        cost = float(np.mean(ok_seconds or [r.cost.seconds for r in raw]))
         reports = list(report_values) or [estimator.config.report]
         results = []
         for report in reports:
@@ -216,6 +230,13 @@ def read_tabular_records(folder: str | Path, *, knob_columns: Sequence[str] | No
            or settings[c].isna().any()]
     if bad:
         raise DataError(f"{folder / SETTINGS_FILE}: column {bad[0]} must hold a number in every row")
+    for frame, name, cols in ((acc, ACCURACIES_FILE, [c for c in acc.columns if c != "arch_id"]),
+                              (gt, TRUTH_FILE, ["accuracy"])):
+        for col in cols:
+            if not pd.api.types.is_numeric_dtype(frame[col]):
+                value = next(v for v in frame[col] if pd.isna(pd.to_numeric(v, errors="coerce")) and not pd.isna(v))
+                raise DataError(f"{folder / name}: column {col} holds the non-number {value!r}; "
+                                f"accuracies must be numbers (leave a cell empty for a missing one)")
     names = [str(s) for s in settings["setting"]]
     absent = [n for n in names if n not in acc.columns]
     if absent:

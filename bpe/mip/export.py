@@ -87,8 +87,7 @@ def mip_document(result: MIPResult, *, provenance: Mapping[str, Any]) -> dict[st
             "importance": result.settings.importance, "forest_seeds": result.settings.forest_seeds,
             "prune_rule": result.settings.prune_rule, "skip_over_cap": result.settings.skip_over_cap,
             "budget": result.settings.budget, "spent": result.spent, "seed": result.settings.seed,
-            "stop_reason": result.stop_reason, "n_settings_measured": len({json.dumps(_clean(
-                {k: v for k, v in r.setting.items() if k != "report"}), sort_keys=True) for r in result.trajectory}),
+            "stop_reason": result.stop_reason, "n_settings_measured": result.n_measured,
             "n_results": len(result.trajectory),
         },
         "knobs": result.knobs,

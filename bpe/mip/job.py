@@ -72,7 +72,12 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     from bpe.benchmarks import load_truth
     from bpe.data import load_arrays
 
+    from bpe.training import resolve_device
+
     out = check_writable(out)
+    if "precision" in knobs.names and "fp16" in knobs["precision"].values and resolve_device(device).type != "cuda":
+        raise BPEError("the precision knob lists fp16, which needs a CUDA device; drop it from the grid on CPU "
+                       "(bf16 works on CPU)")
     dataset.fingerprint()
     load_arrays(dataset)  # a missing or corrupt data file is reported before any work
     truth = load_truth(truth_spec, dataset=dataset, space=space, device=device, reference_config=reference_config)

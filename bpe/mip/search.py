@@ -11,11 +11,13 @@ with the highest measured rho whose cost per architecture is within the cap.
 
 Pruning rules:
 
-* ``within-noise`` (default): the cheapest value whose partial-dependence rho (the forests'
-  predicted rho at that value, other knobs as measured) is within the noise of the best value's;
-  the noise is the median bootstrap standard error of the measured rhos ((hi - lo) / 3.92 of
-  their 95% intervals).  A knob without a cost effect (learning rate, what is reported) gets
-  its best value.
+* ``within-noise`` (default): the cheapest measured value whose partial-dependence rho (the
+  forests' predicted rho at that value, other knobs as measured) is within the noise of the best
+  value's.  The noise is the median bootstrap standard error of the measured rhos ((hi - lo) /
+  3.92 of their 95% intervals): a practical-equivalence margin (two values closer than one
+  setting's own measurement error are not told apart), not a significance test.  Only values
+  measured at least once qualify (a forest extrapolates flat to unmeasured ones).  A knob
+  without a cost effect (learning rate, what is reported) gets its best value.
 * ``cheapest``: the paper's rule, the cheapest value (best value when the knob has no cost effect).
 
 Tabular records (only recorded settings can be measured): a round takes the unmeasured records
@@ -98,6 +100,8 @@ class MIPSettings:
             raise ConfigError(f"the per-arch cost cap must be a positive number, got {self.max_cost!r}")
         if self.budget is not None and not (math.isfinite(self.budget) and self.budget > 0):
             raise ConfigError(f"the budget must be a positive number, got {self.budget!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"the setting sampler's seed must be an integer >= 0, got {self.seed!r}")
 
 
 @dataclass
@@ -123,6 +127,7 @@ class MIPResult:
     stop_reason: str
     settings: MIPSettings
     knobs: dict[str, Any] = field(default_factory=dict)
+    n_measured: int = 0
 
 
 def choose(results: Sequence[SettingResult], max_cost: float | None) -> SettingResult | None:
@@ -146,10 +151,6 @@ def _noise(results: Sequence[SettingResult]) -> float:
     ses = [(r.spearman_ci95[1] - r.spearman_ci95[0]) / 3.92 for r in results
            if r.spearman_ci95 and all(v is not None and math.isfinite(v) for v in r.spearman_ci95)]
     return float(np.median(ses)) if ses else 0.0
-
-
-class _BudgetSpent(Exception):
-    """The next setting would exceed the budget."""
 
 
 class _Run:
@@ -269,8 +270,8 @@ class _Run:
         estimate = seconds * (float(np.median(ratios)) if ratios else 1.0)  # the sample mean from its first arch
         if estimate <= self.cfg.max_cost:
             return None
-        self.spent += seconds / self.parallel
-        self.measured.append((dict(setting), seconds))
+        self.spent += seconds  # trained alone: its wall time
+        self.measured.append((dict(setting), estimate))
         self.cost.fit([s for s, _ in self.measured], [c for _, c in self.measured])
         self.seen.add(self.key(setting))
         self.say(f"{desc}: skipped, its first arch took {seconds:.1f} s (about {estimate:.1f} s per arch of the "
@@ -282,12 +283,12 @@ class _Run:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(proposals), desc=label, unit="setting", disable=not self.progress, dynamic_ncols=True)
+        self.budget_blocked = False
         try:
             self._measure_all(proposals, rnd, label, bar, indices, skipped)
-        except _BudgetSpent:
-            exhausted = True
         finally:
             bar.close()
+        exhausted = self.budget_blocked and not indices  # nothing left that the budget pays for
         return indices, exhausted, skipped
 
     def _measure_all(self, proposals: list[dict[str, Any]], rnd: int, label: str, bar: Any, indices: list,
@@ -295,18 +296,21 @@ class _Run:
         for i, setting in enumerate(proposals):
             bar.update(0 if i == 0 else 1)
             if not self.affordable(setting):
-                self.say(f"{label}: budget left ({self.cfg.budget - self.spent:.1f}) does not cover the next "
-                         f"setting; stopping")
-                raise _BudgetSpent
+                self.say(f"{label} setting {i + 1}/{len(proposals)}: skipped, the budget left "
+                         f"({self.cfg.budget - self.spent:.1f}) does not cover it")
+                skipped.append({"setting": dict(setting), "reason": "budget", "predicted_cost": self.predicted(setting)})
+                self.budget_blocked = True
+                continue
             pred = self.predicted(setting)
             desc = f"{label} setting {i + 1}/{len(proposals)}"
             if self.over_cap(setting):  # the model learnt more since the round was proposed
-                skipped.append({"setting": dict(setting), "estimated_cost": None, "predicted_cost": pred})
+                skipped.append({"setting": dict(setting), "reason": "predicted over cap", "predicted_cost": pred})
                 self.say(f"{desc}: skipped, predicted {pred:.4g} per arch, above the cap of {self.cfg.max_cost:g}")
                 continue
             probe = self.probe_over_cap(setting, desc)
             if probe is not None:
-                skipped.append({"setting": dict(setting), "estimated_cost": probe, "predicted_cost": pred})
+                skipped.append({"setting": dict(setting), "reason": "first arch over cap", "estimated_cost": probe,
+                                "predicted_cost": pred})
                 continue
             results = self.ev.evaluate(setting, report_values=self.report_values(), desc=desc)
             self.seen.add(self.key(setting))
@@ -334,11 +338,12 @@ def _prune(run: _Run, free: list[str]) -> dict[str, Any]:
     rho = [r.spearman for r in run.results]
     imp = knob_importance(run.knobs, settings, rho, method=cfg.importance, seeds=seeds)
     # a knob measured at one value only has zero importance by construction, not by evidence
-    varied = [k for k in free if len({s[k] for s in settings}) >= 2]
-    if not varied:
+    usable = [s for s, r in zip(settings, rho) if r is not None and math.isfinite(r)]
+    varied = [k for k in free if len({s[k] for s in usable}) >= 2]
+    if len(varied) < 2:  # the least of one knob is no comparison
         return {"importances": {k: imp.mean[k] for k in free}, "importances_std": {k: imp.std[k] for k in free},
                 "importance_method": imp.method, "pruned": None, "fixed_value": None,
-                "note": "no unpruned knob has been measured at two values yet; nothing pruned"}
+                "note": f"only {len(varied)} unpruned knob(s) measured at two values or more; nothing pruned"}
     knob = imp.least(varied)
     if imp.agreement(varied) < cfg.min_agreement:
         return {"importances": {k: imp.mean[k] for k in free}, "importances_std": {k: imp.std[k] for k in free},
@@ -351,7 +356,9 @@ def _prune(run: _Run, free: list[str]) -> dict[str, Any]:
     if run.tabular:  # only values that some recorded setting matching the other pruned knobs has
         present = {c[knob] for c in run.ev.candidates() if all(c[n] == v for n, v in run.fixed.items())}
         allowed = [v for v in allowed if v in present] or allowed
-    measured_values = {s[knob] for s in settings}
+    measured_values = {s[knob] for s in usable}
+    # a forest extrapolates flat: a value never measured would look as good as its neighbour
+    allowed = [v for v in allowed if v in measured_values] or allowed
     pd = partial_dependence(run.knobs, settings, rho, knob, allowed, seeds=seeds)
     noise = _noise(run.results)
     finite = {v: p for v, p in pd.items() if math.isfinite(p)}
@@ -406,6 +413,8 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
         rnd += 1
         label = f"round {rnd}"
         want = (cfg.initial or 2 * cfg.per_round) if rnd == 1 else cfg.per_round
+        if last and free:  # the final sweep: every value of the last knob
+            want = max(want, len(run.knobs[free[0]].values))
         proposals = run.propose(want, corner=rnd == 1, fixed=run.fixed)
         if len(proposals) < want:
             run.say(f"{label}: {len(proposals)} new setting(s) available for {want} slots")
@@ -437,7 +446,8 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
     model = run.cost.to_dict()
     model.update(run.cost.holdout_error([s for s, _ in run.measured], [c for _, c in run.measured]))
     return MIPResult(chosen=chosen, trajectory=run.results, rounds=rounds, fixed=dict(run.fixed), cost_model=model,
-                     spent=run.spent, stop_reason=stop, settings=cfg, knobs=run.knobs.to_dict())
+                     spent=run.spent, stop_reason=stop, settings=cfg, knobs=run.knobs.to_dict(),
+                     n_measured=len(run.measured))
 
 
 def _preflight(run: _Run) -> None:
@@ -449,9 +459,9 @@ def _preflight(run: _Run) -> None:
         if cfg.max_cost is not None and cheapest > cfg.max_cost:
             raise BPEError(f"the cost cap {cfg.max_cost:g} is below the cheapest recorded setting ({cheapest:g} "
                            f"{run.ev.cost_unit}); raise --max-cost")
-        if cfg.budget is not None and cfg.budget < min(cfg.per_round, len(costs)):
-            raise BPEError(f"a budget of {cfg.budget:g} lookups cannot pay one round of {cfg.per_round}; "
-                           f"raise --budget or lower --per-round")
+        if cfg.budget is not None and cfg.budget < min(cfg.initial or 2 * cfg.per_round, len(costs)):
+            raise BPEError(f"a budget of {cfg.budget:g} lookups cannot pay the first round of "
+                           f"{cfg.initial or 2 * cfg.per_round}; raise --budget or lower --per-round")
         return
     corner = run._canonical(dict(run.knobs.cheapest()))
     if not run.knobs.valid(corner):
@@ -461,9 +471,10 @@ def _preflight(run: _Run) -> None:
     if cfg.max_cost is not None and seconds > cfg.max_cost:
         raise BPEError(f"the per-arch cap {cfg.max_cost:g} s is below the cheapest setting, which took {seconds:.2f} s "
                        f"per arch here; raise --max-seconds-per-arch or make the knob grids cheaper")
-    one_round = run.charge(seconds) * cfg.per_round  # a lower bound: the corner is the cheapest setting
+    first = cfg.initial or 2 * cfg.per_round
+    one_round = run.charge(seconds) * first  # a lower bound: the corner is the cheapest setting
     if cfg.budget is not None and one_round > cfg.budget:
-        raise BPEError(f"the budget ({cfg.budget:.0f} s) is too small for one round: {cfg.per_round} settings at the "
+        raise BPEError(f"the budget ({cfg.budget:.0f} s) is too small for one round: {first} settings at the "
                        f"cheapest setting's cost need about {one_round:.0f} s on {len(run.ev.archs)} archs; raise "
                        f"--budget, or lower --archs or --per-round")
 
