@@ -321,6 +321,8 @@ def load_knobs(spec: str | Path | Mapping[str, Any], *, preset: str = "cpu", bas
             raise ConfigError(f"{path} is not a valid JSON knob file ({err}); fix the file") from None
     if not isinstance(spec, Mapping):
         raise ConfigError(f"{source} must be a JSON object of knob -> choices")
+    if "seed" in spec:
+        raise ConfigError(f"{source}: seed is never a knob: a setting is judged on one fixed seed; remove 'seed'")
     preset_grids, preset_base = KNOB_PRESETS[preset]()
     known = {g.name: g for g in preset_grids}
     try:
