@@ -160,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="BPEConfig (preset or JSON) for the fields that are not knobs (default: the knob preset's)")
     mi.add_argument("--rounds", type=int, default=None, help="most rounds (default: until one knob is left)")
     mi.add_argument("--per-round", type=int, default=None, help="settings per round (default: 4 live, 5 tabular)")
+    mi.add_argument("--initial", type=int, default=None, help="settings in the first round (default: 2 x --per-round)")
+    mi.add_argument("--min-agreement", type=float, default=0.5,
+                    help="prune only when this share of the forests agree on the least important knob (default: 0.5)")
     mi.add_argument("--importance", default="fanova", help="fanova (default), mdi or permutation")
     mi.add_argument("--forest-seeds", type=int, default=10, help="forests per importance estimate (default: 10)")
     mi.add_argument("--prune-rule", default="within-noise", help="within-noise (default) or cheapest")
@@ -311,6 +314,7 @@ def cmd_mip(args: argparse.Namespace) -> int:
     over_cap = args.over_cap or ("explore" if tabular else "skip")
     settings = MIPSettings(
         per_round=args.per_round if args.per_round is not None else (5 if tabular else 4),
+        initial=args.initial, min_agreement=args.min_agreement,
         rounds=args.rounds, importance=args.importance, forest_seeds=args.forest_seeds,
         prune_rule=args.prune_rule, max_cost=args.max_cost if tabular else args.max_seconds_per_arch,
         skip_over_cap=over_cap == "skip", budget=budget, seed=args.seed,
