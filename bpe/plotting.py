@@ -8,14 +8,15 @@ from typing import Any
 __all__ = ["new_figure", "save_figure"]
 
 
-def new_figure(figsize: tuple[float, float] = (6, 4), dpi: int = 130) -> tuple[Any, Any]:
-    """A matplotlib figure and axes on the Agg backend (no display needed)."""
+def new_figure(figsize: tuple[float, float] = (6, 4), dpi: int = 130, **subplots: Any) -> tuple[Any, Any]:
+    """A matplotlib figure and axes on the Agg backend (no display needed); ``subplots``
+    (``nrows``, ``ncols``, ``squeeze``...) go to ``plt.subplots``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=figsize, dpi=dpi)
+    return plt.subplots(figsize=figsize, dpi=dpi, **subplots)
 
 
 def save_figure(fig: Any, path: str | Path) -> Path:

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from bpe.benchmarks import load_truth
 from bpe.cache import EvalCache, default_cache_dir
 from bpe.config import BPEConfig
-from bpe.data import DatasetSpec
+from bpe.data import DatasetSpec, reference_data_dir
 from bpe.estimators import create_estimator, estimator_from_spec
 from bpe.evaluate import evaluate_estimator, write_results
 from bpe.mip.job import sample_truth_archs
@@ -29,11 +28,6 @@ from bpe.parallel import Runner
 
 HERE = Path(__file__).resolve().parent
 TRAINING_FREE = ("naswot", "jacob_cov", "epe_nas", "synflow", "snip", "grad_norm", "fisher", "params", "flops")
-
-
-def data_root() -> Path:
-    """``$BPE_DATA_DIR`` or ``../shared/data`` beside the project."""
-    return Path(os.environ.get("BPE_DATA_DIR", HERE.parent.parent / "shared" / "data"))
 
 
 def main() -> None:
@@ -49,10 +43,10 @@ def main() -> None:
 
     doc = json.loads(Path(args.mip).read_text())
     m = doc["measured"]
-    truth = load_truth(str(data_root() / "nb201" / "nb201_groundtruth.csv"))
+    truth = load_truth(str(reference_data_dir(HERE.parent) / "nb201" / "nb201_groundtruth.csv"))
     metric = truth.check_metric(m["metric"])
     archs = sample_truth_archs(truth, metric, args.archs, args.seed, exclude=m["archs"])
-    dataset = DatasetSpec("cifar10", str(data_root() / "cifar10"))
+    dataset = DatasetSpec("cifar10", str(reference_data_dir(HERE.parent) / "cifar10"))
     runner = Runner(jobs=args.jobs, cache=EvalCache(default_cache_dir()))
     out = Path(args.out_dir)
 

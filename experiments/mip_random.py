@@ -11,21 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from bpe.benchmarks import load_truth
 from bpe.cache import EvalCache, atomic_write_text, default_cache_dir
-from bpe.data import DatasetSpec
+from bpe.data import DatasetSpec, reference_data_dir
 from bpe.mip import LiveEvaluator, KnobGrid, KnobSpace, MIPSettings, random_settings_search
 from bpe.mip.export import mip_document
 from bpe.mip.search import MIPResult, choose
 from bpe.parallel import Runner
-
-
-def data_root() -> Path:
-    """``$BPE_DATA_DIR`` or ``../shared/data`` beside the project."""
-    return Path(os.environ.get("BPE_DATA_DIR", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
 
 
 def main() -> None:
@@ -41,7 +35,7 @@ def main() -> None:
     grids = [KnobGrid(k, tuple(g["values"]), g["cost"], g["scale"]) for k, g in doc["knobs"].items()]
     base = BPEConfig.from_dict({k: v for k, v in doc["config"].items() if k not in doc["knobs"]})
     knobs = KnobSpace(grids, base=base)
-    dataset = DatasetSpec(m["dataset"]["name"], m.get("data_dir") or str(data_root() / "cifar10"))
+    dataset = DatasetSpec(m["dataset"]["name"], m.get("data_dir") or str(reference_data_dir(Path(__file__).resolve().parent.parent) / "cifar10"))
     truth = load_truth(m["truth"])
     runner = Runner(jobs=args.jobs, cache=EvalCache(default_cache_dir()))
     ev = LiveEvaluator(knobs, dataset, truth, m["metric"], m["archs"], runner=runner, seed=m["arch_seed"])

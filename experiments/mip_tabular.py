@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 from pathlib import Path
 
 import numpy as np
 
+from bpe.data import reference_data_dir
 from bpe.mip import MIPSettings, TabularEvaluator, read_tabular_records, run_mip
 from bpe.mip.job import mip_tabular
 
@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 
 def records_dir() -> Path:
     """``$BPE_DATA_DIR/bpe_paper`` or ``../shared/data/bpe_paper`` beside the project."""
-    return Path(os.environ.get("BPE_DATA_DIR", HERE.parent.parent / "shared" / "data")) / "bpe_paper"
+    return reference_data_dir(HERE.parent) / "bpe_paper"
 
 
 def random_lookups(evaluator: TabularEvaluator, target: float, cap: float, seeds: int) -> tuple[float, float]:

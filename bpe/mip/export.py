@@ -108,11 +108,7 @@ def importance_plot(doc: Mapping[str, Any], path: str | Path) -> Path:
     n = max(1, len(rounds))
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = new_figure(figsize=(4.2 * cols, 2.9 * rows), dpi=110)
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.9 * rows), dpi=110, squeeze=False)
+    fig, axes = new_figure(figsize=(4.2 * cols, 2.9 * rows), dpi=110, nrows=rows, ncols=cols, squeeze=False)
     for ax in axes.flat[n:]:
         ax.axis("off")
     for ax, r in zip(axes.flat, rounds):

@@ -87,7 +87,7 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
                               seed=arch_seed)
     result = run_mip(evaluator, settings, parallel=runner.jobs, progress=runner.progress, on_event=on_event)
     provenance = {"cost_unit": "seconds", "truth": truth_spec, "metric": metric, "dataset": dataset.fingerprint(),
-                  "data_dir": dataset.data_dir, "space": space, "device": str(_device(device)), "arch_seed": arch_seed, "archs": archs,
+                  "data_dir": dataset.data_dir, "space": space, "device": str(resolve_device(device)), "arch_seed": arch_seed, "archs": archs,
                   "jobs": runner.jobs}
     doc = mip_document(result, provenance=provenance)
     return doc, write_mip(doc, out, plot=plot)
@@ -116,8 +116,3 @@ def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, p
     doc = mip_document(result, provenance=provenance)
     return doc, write_mip(doc, out, plot=plot)
 
-
-def _device(device: str) -> Any:
-    from bpe.training import resolve_device
-
-    return resolve_device(device)

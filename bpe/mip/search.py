@@ -178,6 +178,11 @@ class _Run:
             return (setting["_name"],)
         return tuple((k, setting[k]) for k in self.knobs.names if not self.knobs.derived(k))
 
+    def record_cost(self, setting: Mapping[str, Any], cost: float) -> None:
+        """Add a measured (setting, cost per arch) and recalibrate the cost model."""
+        self.measured.append((dict(setting), cost))
+        self.cost.fit([s for s, _ in self.measured], [c for _, c in self.measured])
+
     def predicted(self, setting: Mapping[str, Any]) -> float | None:
         # The cost model's prediction, also for recorded settings: their cost is treated as
         # unknown until looked up, as it would be for settings never trained.
@@ -271,8 +276,7 @@ class _Run:
         if estimate <= self.cfg.max_cost:
             return None
         self.spent += seconds  # trained alone: its wall time
-        self.measured.append((dict(setting), estimate))
-        self.cost.fit([s for s, _ in self.measured], [c for _, c in self.measured])
+        self.record_cost(setting, estimate)
         self.seen.add(self.key(setting))
         self.say(f"{desc}: skipped, its first arch took {seconds:.1f} s (about {estimate:.1f} s per arch of the "
                  f"sample), above the cap of {self.cfg.max_cost:g} s")
@@ -317,8 +321,7 @@ class _Run:
             cost = results[0].cost_per_arch
             self.spent += self.charge(cost)
             train_setting = {k: v for k, v in setting.items() if k != "_name"}
-            self.measured.append((train_setting, cost))
-            self.cost.fit([s for s, _ in self.measured], [c for _, c in self.measured])
+            self.record_cost(train_setting, cost)
             for r in results:
                 r.extra.update(round=rnd, predicted_cost=pred,
                                breaks_pruned=sum(r.setting.get(n) != v for n, v in self.fixed.items()))
