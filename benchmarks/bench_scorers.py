@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from bpe.data import reference_data_dir
-
 SCORERS = ["naswot", "synflow", "snip", "grad_norm", "jacob_cov", "epe_nas", "fisher", "grasp", "params", "flops"]
+
+
+def reference_data_dir() -> Path:
+    """``$BPE_DATA_DIR``, else ``shared/data`` beside the project root (the folder above benchmarks/)."""
+    return Path(os.environ.get("BPE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
 
 def one(name: str, archs: int, device: str, data_dir: str) -> dict:
@@ -48,14 +52,14 @@ def main() -> None:
     parser.add_argument("--archs", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--scorers", default=",".join(SCORERS))
-    default = reference_data_dir(Path(__file__).resolve().parents[1]) / "cifar10"
+    default = reference_data_dir() / "cifar10"
     parser.add_argument("--data-dir", default=str(default))
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(one(args.one, args.archs, args.device, args.data_dir)))
         return
-    print(f"| scorer | batch | archs/s | s/arch | peak RSS MiB | device, threads |")
+    print("| scorer | batch | archs/s | s/arch | peak RSS MiB | device, threads |")
     print("|---|---|---|---|---|---|")
     for name in args.scorers.split(","):
         proc = subprocess.run([sys.executable, __file__, "--one", name, "--archs", str(args.archs),

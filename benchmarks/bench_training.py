@@ -9,6 +9,7 @@ Uses the real CIFAR-10 arrays when found (``$BPE_DATA_DIR``/cifar10), else digit
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 from pathlib import Path
@@ -18,7 +19,6 @@ import torch
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, prepare_split
 from bpe.training import train_and_evaluate
-from bpe.data import reference_data_dir
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 SETTINGS = {
@@ -29,10 +29,15 @@ SETTINGS = {
 }
 
 
+def reference_data_dir() -> Path:
+    """``$BPE_DATA_DIR``, else ``shared/data`` beside the project root (the folder above benchmarks/)."""
+    return Path(os.environ.get("BPE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    default = reference_data_dir(Path(__file__).resolve().parents[1]) / "cifar10"
+    default = reference_data_dir() / "cifar10"
     parser.add_argument("--data-dir", default=str(default))
     parser.add_argument("--fraction", type=float, default=0.05, help="data fraction (of the 25k train split)")
     parser.add_argument("--epochs", type=int, default=2)

@@ -11,64 +11,30 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from bpe.estimators.base import EvalRecord
+from bpe.outputs import atomic_write_text
+from bpe.records import EvalRecord
 
-__all__ = ["EvalCache", "default_cache_dir", "atomic_write_text", "fingerprint_hash", "check_writable"]
+__all__ = ["EvalCache", "default_cache_dir", "fingerprint_hash"]
 
 log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    """``$BPE_CACHE_DIR`` or ``~/.cache/bpe/evals``."""
-    return Path(os.environ.get("BPE_CACHE_DIR", Path.home() / ".cache" / "bpe" / "evals"))
+    """``$BPE_CACHE_DIR``, else the platform's user cache folder + ``evals`` (on Linux
+    ``$XDG_CACHE_HOME/bpe/evals``, by default ``~/.cache/bpe/evals``)."""
+    if os.environ.get("BPE_CACHE_DIR"):
+        return Path(os.environ["BPE_CACHE_DIR"])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("bpe", appauthor=False)) / "evals"
 
 
 def fingerprint_hash(fingerprint: dict[str, Any]) -> str:
     """Stable short hash of a JSON-serialisable fingerprint."""
     return hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode()).hexdigest()[:24]
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so readers never see a partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
-def check_writable(path: str | Path, *, flag: str = "--out") -> Path:
-    """Check, before any work, that a file can be written at ``path`` (its folder is created).
-
-    Raises :class:`~bpe.errors.BPEError` naming the problem.
-    """
-    from bpe.errors import BPEError
-
-    path = Path(path)
-    if path.is_dir():
-        raise BPEError(f"{flag} {path} is a directory; give a file name such as {path / 'results.json'}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as err:
-        raise BPEError(f"{flag} {path} cannot be written ({err.strerror or err}); choose a writable place") from None
-    return path
 
 
 class EvalCache:
@@ -80,6 +46,21 @@ class EvalCache:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+
+    def check_usable(self, *, flag: str = "--cache-dir") -> None:
+        """Check, before any work, that records can be stored under the root (created if absent)."""
+        from bpe.errors import BPEError
+
+        if self.root.exists() and not self.root.is_dir():
+            raise BPEError(f"{flag} {self.root} is a file, not a folder; give a folder for the evaluation cache")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as err:
+            raise BPEError(f"{flag} {self.root} cannot be written ({err.strerror or err}); "
+                           "choose a writable folder or pass --no-cache") from None
 
     def _dir(self, fingerprint: dict[str, Any]) -> Path:
         return self.root / fingerprint_hash(fingerprint)
@@ -108,10 +89,6 @@ class EvalCache:
         path = self._path(fingerprint, record.arch)
         atomic_write_text(path, json.dumps(record.to_dict(), default=str))
         return path
-
-    def contains(self, fingerprint: dict[str, Any], arch: str) -> bool:
-        """True when a record file exists for ``arch``."""
-        return self._path(fingerprint, arch).is_file()
 
     def count(self, fingerprint: dict[str, Any]) -> int:
         """Number of records stored for an estimator."""

@@ -19,9 +19,10 @@ import difflib
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from bpe.errors import ConfigError
 
@@ -163,7 +164,7 @@ class BPEConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "BPEConfig":
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> BPEConfig:
         """Build from a mapping; unknown keys are an error that names the key.
 
         Missing keys take the defaults.  Integral floats (``10.0``) are accepted for
@@ -198,7 +199,7 @@ class BPEConfig:
         return text
 
     @classmethod
-    def from_json(cls, text_or_path: str | Path) -> "BPEConfig":
+    def from_json(cls, text_or_path: str | Path) -> BPEConfig:
         """Parse JSON text, or read a ``.json`` file when given a path; a ``bpe.json`` written
         by ``bpe mip`` gives its chosen ``config``."""
         path = Path(text_or_path) if not str(text_or_path).lstrip().startswith("{") else None
@@ -220,7 +221,7 @@ class BPEConfig:
             data = data["config"]
         return cls.from_dict(data, source=source)
 
-    def replace(self, **changes: Any) -> "BPEConfig":
+    def replace(self, **changes: Any) -> BPEConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 
@@ -243,6 +244,8 @@ def layers_to_cells_per_stage(layers: int) -> int:
 
 #: The BPE paper's two released settings, adapted to NB201 (see module docstring).
 PRESETS: dict[str, BPEConfig] = {
+    # bpe: the BPEConfig defaults (what `--estimator bpe` trains; `bpe config bpe` prints them).
+    "bpe": BPEConfig(),
     # BPE-1: 10 epochs, batch 128, lr 0.03, 6 layers, fp32, 8 channels, no cutout, 16 px.
     "bpe-1": BPEConfig(
         epochs=10, batch_size=128, learning_rate=0.03, cells_per_stage=layers_to_cells_per_stage(6),

@@ -23,7 +23,7 @@ import logging
 import os
 import pickle
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,6 @@ __all__ = [
     "ArrayData",
     "TensorSplit",
     "default_data_root",
-    "reference_data_dir",
     "load_arrays",
     "class_balanced_split",
     "class_balanced_subset",
@@ -54,12 +53,6 @@ ARRAY_FILES = ("train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy")
 def default_data_root() -> Path:
     """Where torchvision downloads go: ``$BPE_DATA_ROOT`` or ``~/.cache/bpe/datasets``."""
     return Path(os.environ.get("BPE_DATA_ROOT", Path.home() / ".cache" / "bpe" / "datasets"))
-
-
-def reference_data_dir(project_root: Path) -> Path:
-    """The project's reference data (CIFAR-10 arrays, NB201 tables): ``$BPE_DATA_DIR``, else
-    ``shared/data`` beside ``project_root`` (how experiments, benchmarks and tests find it)."""
-    return Path(os.environ.get("BPE_DATA_DIR", Path(project_root).resolve().parent / "shared" / "data"))
 
 
 @dataclass(frozen=True)
@@ -100,13 +93,19 @@ class DatasetSpec:
             object.__setattr__(self, "data_dir", str(Path(self.data_dir).expanduser().resolve()))
 
     def fingerprint(self) -> dict:
-        """Identity of the data for cache keys: name, split, and a content digest of the files."""
+        """Identity of the data for cache keys: name, split, and a content digest of the files
+        (read once per spec: the digest is kept on it, and travels with it to workers)."""
         return {
             "name": self.name,
             "valid_fraction": self.valid_fraction,
             "split_seed": self.split_seed,
-            "content": _content_digest(self),
+            "content": self._content,
         }
+
+    @cached_property
+    def _content(self) -> str:
+        # kept in the instance __dict__: not a field, so equality, hashing and repr ignore it
+        return _content_digest(self)
 
 
 @dataclass(frozen=True)
@@ -129,12 +128,12 @@ class TensorSplit:
     Images are uint8 ``(N, 3, H, W)`` torch tensors (normalised per batch with ``mean``/``std``).
     """
 
-    train_x: "object"
-    train_y: "object"
-    valid_x: "object"
-    valid_y: "object"
-    mean: "object"
-    std: "object"
+    train_x: object
+    train_y: object
+    valid_x: object
+    valid_y: object
+    mean: object
+    std: object
     num_classes: int
     flip: bool = True
     info: dict = field(default_factory=dict)
@@ -316,7 +315,7 @@ def prepare_split(spec: DatasetSpec, data_fraction: float = 1.0) -> TensorSplit:
     train_idx = class_balanced_subset(train_idx, data.train_y, data_fraction, spec.split_seed + 1)
     valid_idx = class_balanced_subset(valid_idx, data.train_y, data_fraction, spec.split_seed + 2)
 
-    def to_tensor(idx: np.ndarray) -> "torch.Tensor":
+    def to_tensor(idx: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(data.train_x[idx].transpose(0, 3, 1, 2)))
 
     train_x = to_tensor(train_idx)

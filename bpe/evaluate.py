@@ -3,36 +3,29 @@ a ground truth (the job behind ``bpe evaluate``)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from bpe.archlists import resolve_archs, sample_archs
 from bpe.benchmarks import Benchmark
-from bpe.cache import atomic_write_text
 from bpe.errors import BPEError
 from bpe.estimators.base import Estimator
 from bpe.metrics import rank_summary
+from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs
 from bpe.parallel import Runner
-from bpe.spaces import get_space
 
-__all__ = ["sample_archs", "evaluate_estimator", "write_results"]
+__all__ = ["sample_archs", "evaluate_estimator", "write_results", "evaluate_job", "EVALUATE_OUTPUTS"]
+
+#: What `bpe evaluate` writes: the results JSON, the per-arch CSV, the scatter plot.
+EVALUATE_OUTPUTS = (".json", ".csv", ".png")
 
 log = logging.getLogger(__name__)
-
-
-def sample_archs(space: str, n: int, seed: int) -> list[str]:
-    """``n`` distinct archs of ``space`` drawn uniformly without replacement with ``seed``."""
-    mod = get_space(space)
-    if not isinstance(n, int) or n < 2:
-        raise BPEError(f"--archs must be at least 2 to compute a rank correlation, got {n}")
-    if n > mod.NUM_ARCHS:
-        raise BPEError(f"--archs must be at most {mod.NUM_ARCHS} (the size of {space}), got {n}")
-    return [str(a) for a in mod.sample(n, np.random.default_rng(seed))]
 
 
 def evaluate_estimator(
@@ -68,7 +61,7 @@ def evaluate_estimator(
     truth_cost = float(np.mean(truth_seconds)) if all(s is not None for s in truth_seconds) else None
     return {
         **summary,
-        "n_archs": len(archs),
+        "n_sampled": len(archs),
         "n_ok": sum(r.ok for r in records),
         "n_failed": sum(not r.ok for r in records),
         "n_no_truth": sum(t is None for t in usable),
@@ -95,31 +88,52 @@ def evaluate_estimator(
     }
 
 
-def write_results(result: dict[str, Any], out: str | Path, *, plot: bool = True) -> list[Path]:
-    """Write ``out`` (JSON), a CSV of the records beside it, and a scatter PNG (when ``plot``).
+def seed_noise(estimator: Estimator, records: Sequence[Any], *, n_archs: int, runner: Runner,
+               scores: Sequence[float | None] = ()) -> dict[str, Any] | None:
+    """Seed-to-seed noise of a trained estimator: its first ``n_archs`` archs trained again with
+    the next seed.  Returns the mean absolute score difference, the spread (std) of the scores
+    over all archs (``scores``, default: those of ``records``), and their ratio
+    (``noise_to_spread``: near or above 1, the ranking is mostly
+    noise); ``None`` for estimators without a training seed."""
+    if n_archs < 1 or not hasattr(estimator, "with_seed"):
+        return None
+    first = [r for r in records if r.ok][:n_archs]
+    if len(first) < 2:
+        return None
+    seed = estimator.config.seed
+    again = runner.run(estimator.with_seed(seed + 1), [r.arch for r in first], desc="seed noise")
+    diffs = [abs(a.score - b.score) for a, b in zip(first, again) if b.ok]
+    values = [v for v in scores if v is not None] or [r.score for r in records if r.ok]
+    spread = float(np.std(values))
+    mean_diff = float(np.mean(diffs)) if diffs else math.nan
+    return {"n_archs": len(diffs), "seeds": [seed, seed + 1], "mean_abs_diff": mean_diff, "score_std": spread,
+            "noise_to_spread": mean_diff / spread if spread > 0 else math.nan,
+            "seconds_per_arch": float(np.mean([r.cost.seconds for r in again]))}
+
+
+def write_results(result: dict[str, Any], out: str | Path | OutputSet, *, plot: bool = True) -> list[Path]:
+    """Write the results JSON, a CSV of the records and (when ``plot``) a scatter PNG, all with
+    one stem (see :mod:`bpe.outputs`); a plot of an earlier run is removed under ``plot=False``.
 
     Every file is written atomically.  Returns the paths written.
     """
     import pandas as pd
 
-    out = Path(out)
-    atomic_write_text(out, json.dumps(result, indent=2, default=_json_default) + "\n")
-    paths = [out]
+    outputs = out if isinstance(out, OutputSet) else plan_outputs(out, suffixes=EVALUATE_OUTPUTS,
+                                                                 default_stem="evaluate")
+    atomic_write_text(outputs.path(".json"), json_text(result))
+    paths = [outputs.path(".json")]
     frame = pd.DataFrame(
         [{k: r[k] for k in ("arch", "score", "truth", "seconds", "status", "error")} for r in result["records"]]
     )
-    csv_path = out.with_suffix(".csv")
-    atomic_write_text(csv_path, frame.to_csv(index=False))
-    paths.append(csv_path)
+    frame["dataset"] = result.get("dataset")
+    frame["truth_source"] = result.get("truth_source")
+    frame["metric"] = result["truth"]["metric"]
+    atomic_write_text(outputs.path(".csv"), frame.to_csv(index=False))
+    paths.append(outputs.path(".csv"))
     if plot:
-        paths.append(_scatter(result, out.with_suffix(".png")))
-    return paths
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    return str(value)
+        paths.append(_scatter(result, outputs.path(".png")))
+    return outputs.finish(paths)
 
 
 def _scatter(result: dict[str, Any], path: Path) -> Path:
@@ -132,9 +146,56 @@ def _scatter(result: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel(f"score ({result['estimator']['name']})")
     ax.set_title(
         f"{result['estimator']['description']}\n"
-        f"Spearman {result['spearman']:.3f}, Kendall {result['kendall']:.3f}, n={result['n_pairs']}, "
+        f"{result.get('dataset', '?')} vs {result.get('truth_source', '?')} ({result['truth']['metric']}): "
+        f"Spearman {result['spearman']:.3f}, Kendall {result['kendall']:.3f}, n={result['n_archs']}, "
         f"{result['seconds_per_arch']:.1f} s/arch",
         fontsize=8,
     )
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
+
+
+def evaluate_job(estimator_spec: str, *, dataset: Any, truth_spec: str, metric: str | None, archs: str | int,
+                 seed: int, runner: Runner, out: str | Path, plot: bool = True, space: str = "nb201",
+                 device: str = "auto", reference_config: Any = None, allow_mismatch: bool = False,
+                 confirm: Any = None, noise_archs: int = 5) -> tuple[dict[str, Any], list[Path]]:
+    """``bpe evaluate``: check every input and output, then score and correlate.
+
+    Before any work: the output files (:func:`bpe.outputs.plan_outputs`), the arch sample, the
+    data files, the truth and its metric, whether the truth can belong to the dataset
+    (:func:`bpe.benchmarks.match.check_truth_dataset`), and the estimator.  A reference truth
+    that has archs to train calls ``confirm(plan)`` with its :meth:`ReferenceBenchmark.plan`
+    first (the CLI prints it and asks for ``--yes`` above a threshold).  Returns the result and
+    the paths written.
+    """
+    from bpe.benchmarks import load_truth
+    from bpe.benchmarks.match import check_truth_dataset
+    from bpe.data import load_arrays
+    from bpe.estimators import estimator_from_spec
+
+    outputs = plan_outputs(out, suffixes=EVALUATE_OUTPUTS, default_stem="evaluate", command="bpe evaluate")
+    sample = resolve_archs(archs, space, seed, minimum=2, why=" to compute a rank correlation")
+    dataset.fingerprint()  # a missing data folder is reported here
+    truth = load_truth(truth_spec, dataset=dataset, space=space, device=device, reference_config=reference_config)
+    metric = truth.check_metric(metric)
+    estimator = estimator_from_spec(estimator_spec, dataset=dataset, truth=truth, metric=metric, space=space,
+                                    device=device)
+    reads_data = estimator_spec != "oracle"
+    truth_dataset = check_truth_dataset(truth, metric, dataset, allow_mismatch=allow_mismatch,
+                                        needs_dataset=reads_data)
+    if reads_data or hasattr(truth, "plan"):
+        load_arrays(dataset)  # a missing or corrupt data file is reported before any work
+    if hasattr(truth, "plan") and confirm is not None:
+        plan = truth.plan(sample, runner.cache)
+        if plan["n_to_train"]:
+            confirm(plan)
+    result = evaluate_estimator(estimator, truth, sample, metric=metric, runner=runner, seed=seed)
+    if noise_archs and hasattr(estimator, "with_seed"):
+        done = runner.run(estimator, sample[:noise_archs], desc="first archs")  # cached: no extra training
+        result["seed_noise"] = seed_noise(estimator, done, n_archs=noise_archs, runner=runner,
+                                          scores=[r["score"] for r in result["records"]])
+    result.update(space=space, dataset=dataset.name if reads_data else truth_dataset, data_dir=dataset.data_dir,
+                  truth_source=truth_spec, arch_seed=seed)
+    if estimator_spec == "oracle":
+        result["note"] = "the oracle estimator looks the truth up: its correlation is 1 by construction"
+    return result, write_results(result, outputs, plot=plot)

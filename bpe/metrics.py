@@ -6,12 +6,15 @@ Pairs where either value is not finite (a failed evaluation, a missing truth) ar
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["finite_pairs", "spearman", "kendall", "bootstrap_ci", "top_k_precision", "regret", "rank_summary"]
+#: Fewest archs a rank correlation is reported on without a warning.
+MIN_ARCHS = 5
+
+__all__ = ["MIN_ARCHS", "finite_pairs", "spearman", "kendall", "bootstrap_ci", "top_k_precision", "regret", "rank_summary"]
 
 
 def finite_pairs(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +84,9 @@ def regret(scores: Sequence[float | None], truths: Sequence[float | None]) -> fl
 
 
 def rank_summary(scores: Sequence[float | None], truths: Sequence[float | None], *, seed: int = 0) -> dict:
-    """Spearman, Kendall (with 95% bootstrap intervals), top-10% precision, regret and counts."""
+    """Spearman, Kendall (with 95% bootstrap intervals), top-10% precision, regret, and
+    ``n_archs``: the number of archs (with both a score and a truth) they were computed on; a
+    ``warning`` when that is under :data:`MIN_ARCHS`."""
     a, _ = finite_pairs(scores, truths)
     n = len(a)
     return {
@@ -91,5 +96,7 @@ def rank_summary(scores: Sequence[float | None], truths: Sequence[float | None],
         "kendall_ci95": list(bootstrap_ci(scores, truths, method="kendall", seed=seed, n_boot=300)),
         "top10pct_precision": top_k_precision(scores, truths, max(1, n // 10)),
         "regret": regret(scores, truths),
-        "n_pairs": n,
+        "n_archs": n,
+        **({"warning": f"only {n} archs with a score and a truth: a rank correlation on fewer than "
+                       f"{MIN_ARCHS} is not meaningful"} if n < MIN_ARCHS else {}),
     }

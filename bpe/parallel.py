@@ -6,54 +6,77 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import traceback
+import threading
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from bpe.cache import EvalCache
 from bpe.errors import BPEError
-from bpe.estimators.base import Estimator, EvalRecord
+from bpe.estimators.base import Estimator
+from bpe.estimators.cached import cached_record, measure_cached
+from bpe.records import EvalRecord
 
-__all__ = ["BACKENDS", "Runner"]
+__all__ = ["BACKENDS", "Runner", "exit_with_parent"]
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("loky", "dask", "ray")
 
+#: Seconds between two checks of a local worker that the process which started the run is alive.
+PARENT_POLL_S = 0.5
+#: Exit status of a local worker that found its parent gone.
+ORPHAN_EXIT_CODE = 70
+
+_watchdog_lock = threading.Lock()
+_watchdog_parent: int | None = None
+
 
 def _evaluate_task(
-    estimator: Estimator, arch: str, index: int, cache: EvalCache | None, fingerprint: dict, num_threads: int | None
-) -> tuple[int, dict]:
-    """Worker body: evaluate one arch and store it before returning (so a kill loses nothing done).
+    estimator: Estimator, arch: str, index: int, cache: EvalCache | None, fingerprint: dict, parent: int | None
+) -> tuple[int, EvalRecord]:
+    """Worker body: the cached evaluation of one arch (:func:`~bpe.estimators.cached.measure_cached`:
+    stored before returning, so a kill loses nothing done).
 
-    ``num_threads=None`` on a Dask worker means the worker's own thread count.
+    ``parent`` is the pid of the process running the :class:`Runner` when this runs in a local
+    worker process of it (loky); the worker then exits as soon as that process dies.
     """
-    if num_threads is None:
-        num_threads = _dask_worker_threads()
-    try:
-        record = estimator.measure(arch, num_threads=num_threads)
-    except BPEError:
-        raise  # bad input: stop the whole run with the user-facing message
-    except Exception as err:  # a bug or a transient fault (out of memory): record, do not cache
-        record = EvalRecord.failure(arch, f"{type(err).__name__}: {err}", transient=True,
-                                    traceback=traceback.format_exc(limit=5))
-    if cache is not None and not record.info.get("transient"):
-        cache.put(fingerprint, record)
-    return index, record.to_dict()
+    if parent is not None:
+        exit_with_parent(parent)
+    return index, measure_cached(estimator, arch, cache, fingerprint)
 
 
-def _dask_worker_threads() -> int | None:
-    try:
-        from distributed import get_worker
+def exit_with_parent(parent: int) -> None:
+    """In a local worker process of ``parent``, start (once) a daemon thread that ends this
+    process when ``parent`` dies, so a killed run (``kill -9``) leaves no worker training.
 
-        return int(get_worker().state.nthreads)
-    except (ImportError, ValueError, AttributeError):
-        return None
+    A dead parent shows as a changed ``os.getppid()`` (the worker is re-parented).  Nothing
+    is started in ``parent`` itself or in a process that is not its child; a worker that finds
+    ``parent`` already gone exits at once.
+    """
+    global _watchdog_parent
+    if os.getpid() == parent:
+        return
+    if os.getppid() != parent:
+        try:
+            os.kill(parent, 0)  # signal 0: only asks whether the process exists
+        except ProcessLookupError:
+            os._exit(ORPHAN_EXIT_CODE)
+        except OSError:
+            pass
+        return
+    with _watchdog_lock:
+        if _watchdog_parent == parent:
+            return
+        _watchdog_parent = parent
 
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(ORPHAN_EXIT_CODE)
 
-def local_threads(jobs: int) -> int:
-    """Torch threads per local worker: the cores shared evenly, at least 1."""
-    return max(1, (os.cpu_count() or 1) // jobs)
+    threading.Thread(target=watch, name="bpe-parent-watchdog", daemon=True).start()
 
 
 @dataclass
@@ -93,11 +116,10 @@ class Runner:
         cache = None if estimator.cheap else self.cache
         fingerprint = estimator.fingerprint() if cache is not None else {}
         results: dict[str, EvalRecord] = {}
-        if cache is not None:
-            for key in dict.fromkeys(keys):
-                record = cache.get(fingerprint, key)
-                if record is not None and estimator.reusable(record):
-                    results[key] = record
+        for key in dict.fromkeys(keys):
+            record = cached_record(estimator, cache, fingerprint, key)
+            if record is not None:
+                results[key] = record
         todo = [k for k in dict.fromkeys(keys) if k not in results]
         if results:
             log.info("%s: %d of %d archs read from the cache", desc, len(results), len(set(keys)))
@@ -105,7 +127,7 @@ class Runner:
                    disable=not self.progress, dynamic_ncols=True)
         try:
             for index, record in self._execute(estimator, todo, cache, fingerprint):
-                results[todo[index]] = EvalRecord.from_dict(record)
+                results[todo[index]] = record
                 bar.update(1)
         finally:
             bar.close()
@@ -114,20 +136,25 @@ class Runner:
     # -- execution ------------------------------------------------------------------
     def _execute(
         self, estimator: Estimator, todo: list[str], cache: EvalCache | None, fingerprint: dict
-    ) -> Iterator[tuple[int, dict]]:
+    ) -> Iterator[tuple[int, EvalRecord]]:
         if not todo:
             return
-        threads = local_threads(self.jobs) if self.backend == "loky" else None
         if self.jobs == 1 and self.backend == "loky":
             for i, arch in enumerate(todo):
-                yield _evaluate_task(estimator, arch, i, cache, fingerprint, threads)
+                yield _evaluate_task(estimator, arch, i, cache, fingerprint, None)
             return
         from joblib import Parallel, delayed, parallel_config
 
+        # Local worker processes watch this one and exit with it; the workers of a Dask or Ray
+        # cluster are that cluster's to manage.
+        parent = os.getpid() if self.backend == "loky" else None
         with self._backend_context() as backend_kw, parallel_config(**backend_kw):
-            parallel = Parallel(n_jobs=self.jobs, return_as="generator_unordered")
+            # Records come back as they finish; Ray's joblib backend (a multiprocessing pool)
+            # only returns them all at the end (its workers still store each one when done).
+            returns = "list" if self.backend == "ray" else "generator_unordered"
+            parallel = Parallel(n_jobs=self.jobs, return_as=returns)
             yield from parallel(
-                delayed(_evaluate_task)(estimator, arch, i, cache, fingerprint, threads)
+                delayed(_evaluate_task)(estimator, arch, i, cache, fingerprint, parent)
                 for i, arch in enumerate(todo)
             )
 
@@ -166,10 +193,33 @@ class Runner:
         register_ray()
         started = False
         if not ray.is_initialized():
-            ray.init(address=self.scheduler, num_cpus=None if self.scheduler else self.jobs, log_to_driver=False)
+            if self.scheduler:
+                _check_reachable(self.scheduler)  # ray.init retries an unreachable address for minutes
+                try:
+                    ray.init(address=self.scheduler, log_to_driver=False)
+                except (ConnectionError, RuntimeError, ValueError) as err:
+                    raise BPEError(f"cannot reach the Ray cluster at {self.scheduler} ({err}); "
+                                   "check --scheduler") from None
+            else:  # a local cluster of `jobs` CPUs, shut down after the run
+                ray.init(num_cpus=self.jobs, include_dashboard=False, log_to_driver=False)
             started = True
         try:
             yield {"backend": "ray"}
         finally:
             if started:
                 ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Raise :class:`BPEError` when a Ray ``host:port`` (or ``ray://host:port``) address accepts
+    no TCP connection; other forms (``auto``) are left to Ray."""
+    import socket
+
+    host, sep, port = address.split("://", 1)[-1].rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise BPEError(f"cannot reach the Ray cluster at {address} ({err.strerror or err}); "
+                       "check --scheduler") from None

@@ -4,7 +4,8 @@ duplicate name is an error, and a lookup of an unknown name suggests the closest
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 __all__ = ["Registry"]
 

@@ -7,20 +7,24 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from bpe.benchmarks import Benchmark
-from bpe.cache import atomic_write_text
 from bpe.errors import BPEError
 from bpe.estimators.base import Estimator
 from bpe.metrics import rank_summary
+from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs
 from bpe.parallel import Runner
 
 __all__ = [
+    "SCORE_OUTPUTS",
+    "estimator_label",
+    "unique_labels",
     "score_archs",
     "write_scores",
     "read_scores",
@@ -33,38 +37,63 @@ log = logging.getLogger(__name__)
 SECONDS_SUFFIX = "_seconds"
 
 
-def score_archs(estimators: Sequence[Estimator], archs: Sequence[Any], *, runner: Runner | None = None) -> pd.DataFrame:
-    """One row per arch: ``arch``, one column per estimator (``NaN`` where it failed) and
-    ``<name>_seconds`` (compute seconds of that evaluation)."""
+def estimator_label(spec: str) -> str:
+    """The column name of an estimator spec: a config file's stem, else the spec itself."""
+    path = Path(spec)
+    return path.stem if path.suffix in (".json", ".pt") or path.is_file() else spec
+
+
+def unique_labels(specs: Sequence[str]) -> list[str]:
+    """One distinct label per spec (see :func:`estimator_label`); a clash is an error."""
+    labels = [estimator_label(s) for s in specs]
+    clashes = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if clashes:
+        raise BPEError(f"two estimators would both be called '{clashes[0]}' (from "
+                       f"{', '.join(s for s, lab in zip(specs, labels) if lab == clashes[0])}); rename a file")
+    return labels
+
+
+def score_archs(estimators: Sequence[Estimator], archs: Sequence[Any], *, runner: Runner | None = None,
+                labels: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per arch: ``arch``, one column per estimator (``NaN`` where it failed), named by
+    ``labels`` (default: the estimators' names), and ``<label>_seconds`` (compute seconds)."""
     runner = runner or Runner()
     archs = [str(a) for a in archs]
+    labels = list(labels) if labels is not None else [est.name for est in estimators]
     frame = pd.DataFrame({"arch": archs})
-    for est in estimators:
-        records = runner.run(est, archs, desc=f"{est.name}")
-        frame[est.name] = [r.score if r.ok else np.nan for r in records]
-        frame[est.name + SECONDS_SUFFIX] = [r.cost.seconds for r in records]
+    for est, label in zip(estimators, labels):
+        records = runner.run(est, archs, desc=f"{label}")
+        frame[label] = [r.score if r.ok else np.nan for r in records]
+        frame[label + SECONDS_SUFFIX] = [r.cost.seconds for r in records]
         failed = [r for r in records if not r.ok]
         if failed:
             log.warning("%s failed on %d archs, e.g. %s: %s", est.name, len(failed), failed[0].arch, failed[0].error)
     return frame
 
 
-def write_scores(frame: pd.DataFrame, out: str | Path, *, estimators: Sequence[Estimator] = ()) -> list[Path]:
-    """Write the scores CSV and a JSON sidecar (estimator settings, failures, mean seconds)."""
-    out = Path(out)
-    atomic_write_text(out, frame.to_csv(index=False))
+#: What `bpe score` writes: the scores CSV and its JSON sidecar.
+SCORE_OUTPUTS = (".csv", ".json")
+
+
+def write_scores(frame: pd.DataFrame, out: str | Path | OutputSet, *, estimators: Sequence[Estimator] = (),
+                 labels: Sequence[str] | None = None, provenance: dict[str, Any] | None = None) -> list[Path]:
+    """Write the scores CSV and a JSON sidecar (per estimator: settings, failures, mean seconds;
+    plus ``provenance``: dataset, space, seed)."""
+    outputs = out if isinstance(out, OutputSet) else plan_outputs(out, suffixes=SCORE_OUTPUTS, default_stem="scores")
+    labels = list(labels) if labels is not None else [est.name for est in estimators]
+    atomic_write_text(outputs.path(".csv"), frame.to_csv(index=False))
     meta = {
-        est.name: {
+        label: {
+            "estimator": est.name,
             "description": est.describe(),
             "fingerprint": est.fingerprint(),
-            "n_failed": int(frame[est.name].isna().sum()),
-            "mean_seconds": float(frame[est.name + SECONDS_SUFFIX].mean()),
+            "n_failed": int(frame[label].isna().sum()),
+            "mean_seconds": float(frame[label + SECONDS_SUFFIX].mean()),
         }
-        for est in estimators
+        for est, label in zip(estimators, labels)
     }
-    side = out.with_suffix(".json")
-    atomic_write_text(side, json.dumps(meta, indent=2, default=str) + "\n")
-    return [out, side]
+    atomic_write_text(outputs.path(".json"), json_text({**(provenance or {}), "estimators": meta}))
+    return outputs.finish([outputs.path(".csv"), outputs.path(".json")])
 
 
 def read_scores(path: str | Path) -> pd.DataFrame:
@@ -78,6 +107,10 @@ def read_scores(path: str | Path) -> pd.DataFrame:
         raise BPEError(f"cannot read scores file {path} ({err}); is it a CSV written by `bpe score`?") from None
     if "arch" not in frame.columns:
         raise BPEError(f"scores file {path} has no 'arch' column; columns are {', '.join(frame.columns)}")
+    if frame.empty:
+        raise BPEError(f"scores file {path} has a header but no rows; score some archs first (`bpe score`)")
+    if not estimator_columns(frame):
+        raise BPEError(f"scores file {path} has no numeric score column; columns are {', '.join(frame.columns)}")
     return frame
 
 
@@ -102,10 +135,87 @@ def correlate_scores(frame: pd.DataFrame, truth: Benchmark, metric: str, *, seed
     return out
 
 
-def evaluation_point(result: dict) -> dict:
-    """A frontier point from a ``bpe evaluate`` results JSON."""
-    return {"label": result["estimator"].get("description", result["estimator"]["name"]),
-            "spearman": result["spearman"], "seconds_per_arch": result["seconds_per_arch"], "kind": "bpe"}
+def read_evaluation(path: str | Path) -> dict:
+    """A ``bpe evaluate`` results JSON (with its per-arch ``records``)."""
+    path = Path(path)
+    try:
+        result = json.loads(path.read_text())
+        records = result["records"]
+        result["estimator"]["name"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise BPEError(f"cannot read evaluation results {path} ({type(err).__name__}: {err}); pass JSON files "
+                       "written by `bpe evaluate`") from None
+    if not records:
+        raise BPEError(f"{path} holds no per-arch records; rerun `bpe evaluate` to write them")
+    return result
+
+
+#: What `bpe correlate` writes: the table JSON and the frontier plot.
+CORRELATE_OUTPUTS = (".json", ".png")
+
+
+def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_spec: str | None, metric: str | None,
+                  out: str | Path, space: str = "nb201", plot: bool = True, seed: int = 0) -> tuple[dict, list[Path]]:
+    """``bpe correlate``: every statistic recomputed from the per-arch scores of the inputs
+    against one truth and metric (given, else each evaluation file's own, stated per row).
+
+    Rows of different inputs stay apart: a score column is labelled by its name, prefixed by its
+    file's stem when two files share it; an evaluation by its file's stem and estimator.  Two
+    inputs that cannot be told apart (the same file twice, equal labels) are refused.
+    """
+    from bpe.benchmarks import load_truth
+
+    if not scores and not evaluations:
+        raise BPEError("give --scores CSV files and/or --evaluations JSON files to correlate")
+    paths = [str(Path(p).resolve()) for p in [*scores, *evaluations]]
+    if len(set(paths)) < len(paths):
+        raise BPEError("the same file is given twice; give each input once")
+    frames = {p: read_scores(p) for p in scores}
+    results = {p: read_evaluation(p) for p in evaluations}
+    outputs = plan_outputs(out, suffixes=CORRELATE_OUTPUTS, default_stem="correlations", command="bpe correlate")
+    if truth_spec is None and (frames or any(not Path(str(r.get("truth_source", ""))).is_file()
+                                             for r in results.values())):
+        raise BPEError("give --truth PATH.csv (score tables and evaluations without a table truth need one)")
+    truths: dict[str, Any] = {}
+
+    def truth_for(result: dict | None) -> tuple[Any, str, str]:
+        spec = truth_spec or result["truth_source"]
+        if spec not in truths:
+            truths[spec] = load_truth(spec, space=space)
+        truth = truths[spec]
+        wanted = metric or (result["truth"]["metric"] if result else None)
+        return truth, truth.check_metric(wanted), spec
+
+    table: dict[str, dict] = {}
+    columns = [c for f in frames.values() for c in estimator_columns(f)]
+    for path, frame in frames.items():
+        truth, used, spec = truth_for(None)
+        for name, row in correlate_scores(frame, truth, used, seed=seed).items():
+            label = f"{Path(path).stem}:{name}" if columns.count(name) > 1 else name
+            table[label] = {**row, "kind": "training-free", "source": path, "truth_source": spec, "metric": used}
+    for path, result in results.items():
+        truth, used, spec = truth_for(result)
+        archs = [r["arch"] for r in result["records"]]
+        values = truth.query_many(archs, used)
+        summary = rank_summary([r.get("score") for r in result["records"]], values, seed=seed)
+        seconds = [r.get("seconds") for r in result["records"] if r.get("seconds") is not None]
+        label = f"{Path(path).stem}: {result['estimator'].get('description', result['estimator']['name'])}"
+        table[label] = {**summary, "seconds_per_arch": float(np.mean(seconds)) if seconds else None,
+                        "kind": "bpe" if result["estimator"]["name"] == "bpe" else "other", "source": path,
+                        "truth_source": spec, "metric": used, "dataset": result.get("dataset"),
+                        "arch_seed": result.get("arch_seed", result.get("seed"))}
+    if len(table) < len(columns) + len(results):
+        raise BPEError("two inputs get the same label; rename one of the files")
+    metrics = sorted({r["metric"] for r in table.values()})
+    doc = {"metric": metrics[0] if len(metrics) == 1 else metrics, "truth": truth_spec, "estimators": table}
+    written = [outputs.path(".json")]
+    atomic_write_text(outputs.path(".json"), json_text(doc))
+    if plot:
+        points = [{"label": k, "spearman": v["spearman"], "seconds_per_arch": v["seconds_per_arch"] or 0.0,
+                   "kind": v["kind"]} for k, v in table.items()]
+        written.append(frontier_plot(points, outputs.path(".png"),
+                                     title=f"ground truth: {truth_spec or 'each file its own'} ({', '.join(metrics)})"))
+    return doc, outputs.finish(written)
 
 
 def frontier_plot(points: Sequence[dict], path: str | Path, *, title: str = "") -> Path:
@@ -148,3 +258,36 @@ def best_of_n(scores: Sequence[float], truths: Sequence[float], n: int, runs: in
         s = np.where(np.isfinite(scores[idx]), scores[idx], -np.inf)
         picked[r] = truths[idx[int(np.argmax(s))]]
     return picked
+
+
+def score_job(specs: Sequence[str], *, dataset: Any, archs: str | int, seed: int, runner: Runner,
+              out: str | Path, space: str = "nb201", device: str = "auto", truth_spec: str | None = None,
+              options: dict[str, Any] | None = None) -> tuple[pd.DataFrame, list[Path], list[Estimator], list[str]]:
+    """``bpe score``: check the outputs, the arch sample, the estimators and the data, then score.
+
+    ``options`` (batch size, repeats, seed, sizes; ``None`` = the scorer's default) go to the
+    training-free scorers.  Returns the table, the paths written, the estimators and their labels.
+    """
+    from bpe.archlists import resolve_archs
+    from bpe.benchmarks import load_truth
+    from bpe.data import load_arrays
+    from bpe.estimators import estimator_from_spec
+
+    specs = [s.strip() for s in specs if s.strip()]
+    if not specs or len(set(specs)) != len(specs):
+        raise BPEError(f"--estimator needs distinct comma-separated names, got '{','.join(specs)}'")
+    labels = unique_labels(specs)
+    for key, value in (options or {}).items():
+        if value is not None and value < (0 if key == "seed" else 1):
+            raise BPEError(f"--{key.replace('_', '-')} must be {'>= 0' if key == 'seed' else 'positive'}, got {value}")
+    outputs = plan_outputs(out, suffixes=SCORE_OUTPUTS, default_stem="scores", command="bpe score")
+    sample = resolve_archs(archs, space, seed)
+    truth = load_truth(truth_spec, space=space) if truth_spec else None
+    estimators = [estimator_from_spec(s, dataset=dataset, truth=truth, space=space, device=device, options=options)
+                  for s in specs]
+    load_arrays(dataset)  # a missing or corrupt data file is reported before any work
+    frame = score_archs(estimators, sample, runner=runner, labels=labels)
+    provenance = {"dataset": dataset.name, "data_dir": dataset.data_dir, "space": space, "arch_seed": seed,
+                  "n_archs": len(sample)}
+    paths = write_scores(frame, outputs, estimators=estimators, labels=labels, provenance=provenance)
+    return frame, paths, estimators, labels

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -24,7 +25,8 @@ from bpe.data import TensorSplit, augment_batch, normalize
 from bpe.errors import ConfigError
 from bpe.spaces import get_space
 
-__all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model"]
+__all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
+           "steps_per_epoch", "nonfinite_loss", "autocast_context"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,23 @@ class TrainResult:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""
         return asdict(self)
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    """Optimiser steps in one epoch over ``n`` examples: full batches of ``min(batch_size, n)``
+    (the last partial batch is dropped), at least one.  The one formula for every loop and every
+    cost estimate (:class:`BatchStream` iterates exactly this many batches)."""
+    return max(1, n // min(batch_size, n))
+
+
+def nonfinite_loss(loss: float, kind: str, epoch: int | None = None) -> str | None:
+    """``None`` for a finite ``loss``, else the reason a run fails (the one non-finite check of
+    the training loops: proxy training and one-shot supernets), e.g. ``"non-finite training
+    loss (nan) in epoch 3; lower learning_rate or use fp32"``."""
+    if math.isfinite(loss):
+        return None
+    where = f" in epoch {epoch}" if epoch is not None else ""
+    return f"non-finite {kind} loss ({loss}){where}; lower learning_rate or use fp32"
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -90,7 +109,7 @@ class BatchStream:
         self.config, self.flip, self.generator, self.device = config, flip, generator, device
         self.n = len(y)
         self.batch = min(config.batch_size, self.n)
-        self.steps_per_epoch = max(1, self.n // self.batch)
+        self.steps_per_epoch = steps_per_epoch(self.n, config.batch_size)
         self.seconds = 0.0
 
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -115,6 +134,12 @@ def sgd_with_cosine(params: Iterable[torch.nn.Parameter], config: BPEConfig, tot
         optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
     )
     return optimizer, scheduler
+
+
+def autocast_context(precision: str, device: torch.device):
+    """The autocast context of ``precision`` on ``device`` (a no-op for fp32): bf16 on CPU and
+    CUDA, fp16 on CUDA only (else :class:`~bpe.errors.ConfigError` naming the fix)."""
+    return _autocast(precision, device)
 
 
 def _autocast(precision: str, device: torch.device):
@@ -171,13 +196,24 @@ def train_and_evaluate(
         data: tensors from :func:`bpe.data.prepare_split`.
         space: search-space name.
         device: ``auto``, ``cpu`` or ``cuda``.
-        num_threads: torch intra-op threads for this run (``None`` keeps the current value).
+        num_threads: torch intra-op threads for this run, the previous count restored after
+            (``None`` keeps the current one; an estimator's evaluation always runs with
+            :data:`bpe.estimators.base.EVAL_THREADS`).
         eval_every_epoch: also record validation accuracy after every epoch in ``history``.
     """
     dev = resolve_device(device)
     autocast = _autocast(config.precision, dev)  # validates precision vs device early
-    if num_threads is not None:
-        torch.set_num_threads(max(1, int(num_threads)))
+    run = dict(space=space, dev=dev, autocast=autocast, eval_every_epoch=eval_every_epoch)
+    if num_threads is None:
+        return _train_and_evaluate(arch, config, data, **run)
+    from bpe.estimators.base import torch_threads
+
+    with torch_threads(num_threads):
+        return _train_and_evaluate(arch, config, data, **run)
+
+
+def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, space: str, dev: torch.device,
+                        autocast: Any, eval_every_epoch: bool) -> TrainResult:
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -214,8 +250,8 @@ def train_and_evaluate(
             loss_sum += loss.detach().float()
         epochs_run = epoch + 1
         train_loss = loss_sum.item() / stream.steps_per_epoch
-        if not math.isfinite(train_loss):
-            error = f"non-finite training loss ({train_loss}) in epoch {epochs_run}; lower learning_rate or use fp32"
+        error = nonfinite_loss(train_loss, "training", epochs_run)
+        if error is not None:
             break
         record = {"epoch": epochs_run, "train_loss": train_loss, "lr": scheduler.get_last_lr()[0]}
         if eval_every_epoch and epochs_run < config.epochs:
@@ -236,8 +272,8 @@ def train_and_evaluate(
             image_size=config.image_size, device=dev, precision=config.precision,
         )
         eval_seconds += time.perf_counter() - t0
-        if not math.isfinite(valid_loss):
-            error = f"non-finite validation loss ({valid_loss}); lower learning_rate or use fp32"
+        error = nonfinite_loss(valid_loss, "validation")
+        if error is not None:
             valid_acc = None
         elif history:
             history[-1].update(valid_accuracy=valid_acc, valid_loss=valid_loss)

@@ -20,11 +20,13 @@ from pathlib import Path
 from bpe.benchmarks import load_truth
 from bpe.cache import EvalCache, default_cache_dir
 from bpe.config import BPEConfig
-from bpe.data import DatasetSpec, reference_data_dir
+from bpe.data import DatasetSpec
 from bpe.estimators import create_estimator, estimator_from_spec
 from bpe.evaluate import evaluate_estimator, write_results
 from bpe.mip.job import sample_truth_archs
 from bpe.parallel import Runner
+
+from _paths import reference_data_dir
 
 HERE = Path(__file__).resolve().parent
 TRAINING_FREE = ("naswot", "jacob_cov", "epe_nas", "synflow", "snip", "grad_norm", "fisher", "params", "flops")
@@ -43,10 +45,10 @@ def main() -> None:
 
     doc = json.loads(Path(args.mip).read_text())
     m = doc["measured"]
-    truth = load_truth(str(reference_data_dir(HERE.parent) / "nb201" / "nb201_groundtruth.csv"))
+    truth = load_truth(str(reference_data_dir() / "nb201" / "nb201_groundtruth.csv"))
     metric = truth.check_metric(m["metric"])
     archs = sample_truth_archs(truth, metric, args.archs, args.seed, exclude=m["archs"])
-    dataset = DatasetSpec("cifar10", str(reference_data_dir(HERE.parent) / "cifar10"))
+    dataset = DatasetSpec("cifar10", str(reference_data_dir() / "cifar10"))
     runner = Runner(jobs=args.jobs, cache=EvalCache(default_cache_dir()))
     out = Path(args.out_dir)
 

@@ -13,12 +13,12 @@ import argparse
 import json
 from pathlib import Path
 
-from bpe.benchmarks import load_truth
-from bpe.cache import EvalCache, atomic_write_text, default_cache_dir
-from bpe.data import DatasetSpec, reference_data_dir
-from bpe.mip import LiveEvaluator, KnobGrid, KnobSpace, MIPSettings, random_settings_search
+from bpe.cache import EvalCache, default_cache_dir
+from bpe.mip import MIPSettings, random_settings_search
 from bpe.mip.export import mip_document
+from bpe.mip.job import live_evaluator_from_document
 from bpe.mip.search import MIPResult, choose
+from bpe.outputs import atomic_write_text, json_text
 from bpe.parallel import Runner
 
 
@@ -27,18 +27,12 @@ def main() -> None:
     parser.add_argument("--mip", required=True)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", default=None, help="the data folder, if not where the MIP run had it")
     args = parser.parse_args()
     doc = json.loads(Path(args.mip).read_text())
     m = doc["measured"]
-    from bpe.config import BPEConfig
-
-    grids = [KnobGrid(k, tuple(g["values"]), g["cost"], g["scale"]) for k, g in doc["knobs"].items()]
-    base = BPEConfig.from_dict({k: v for k, v in doc["config"].items() if k not in doc["knobs"]})
-    knobs = KnobSpace(grids, base=base)
-    dataset = DatasetSpec(m["dataset"]["name"], m.get("data_dir") or str(reference_data_dir(Path(__file__).resolve().parent.parent) / "cifar10"))
-    truth = load_truth(m["truth"])
     runner = Runner(jobs=args.jobs, cache=EvalCache(default_cache_dir()))
-    ev = LiveEvaluator(knobs, dataset, truth, m["metric"], m["archs"], runner=runner, seed=m["arch_seed"])
+    ev = live_evaluator_from_document(doc, runner=runner, data_dir=args.data_dir)
     n = doc["mip"]["n_settings_measured"]
     cap = doc["objective"]["max_cost"]
     results = random_settings_search(ev, n, seed=args.seed, max_cost=cap, parallel=args.jobs)
@@ -49,7 +43,7 @@ def main() -> None:
                         provenance={k: m.get(k) for k in ("cost_unit", "truth", "metric", "dataset", "data_dir", "archs",
                                                        "arch_seed")})
     out = Path(args.mip).with_name("random_best.json")
-    atomic_write_text(out, json.dumps(rdoc, indent=2) + "\n")
+    atomic_write_text(out, json_text(rdoc))
     print(f"random search, {n} settings: best {best.name} rho {best.spearman:.3f} at {best.cost_per_arch:.1f} s/arch; "
           f"MIP chose rho {m['spearman']:.3f} at {m['cost_per_arch']:.1f} s/arch; wrote {out}")
 

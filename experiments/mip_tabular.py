@@ -19,16 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from bpe.data import reference_data_dir
 from bpe.mip import MIPSettings, TabularEvaluator, read_tabular_records, run_mip
 from bpe.mip.job import mip_tabular
+
+from _paths import reference_data_dir
 
 HERE = Path(__file__).resolve().parent
 
 
 def records_dir() -> Path:
     """``$BPE_DATA_DIR/bpe_paper`` or ``../shared/data/bpe_paper`` beside the project."""
-    return reference_data_dir(HERE.parent) / "bpe_paper"
+    return reference_data_dir() / "bpe_paper"
 
 
 def random_lookups(evaluator: TabularEvaluator, target: float, cap: float, seeds: int) -> tuple[float, float]:

@@ -1,26 +1,29 @@
-"""Core issue, must-show 2: fraction of seeded random NB201 archs whose built network (C=16,
-N=5, 10 classes) has exactly the table's ``v11_params_cifar10_MB`` (tolerance 1e-4 M).
+"""Parameter-count fidelity of our NB201 networks against the NAS-Bench-201 table.
 
     python experiments/nb201_fidelity.py --n 500 --seed 0
+
+Builds ``--n`` seeded random NB201 archs (C=16, N=5, 10 classes) and counts those whose
+parameter count equals the table's ``v11_params_cifar10_MB`` (tolerance 1e-4 M).  Prints the
+fraction that match and the first few mismatches.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from bpe.benchmarks.table import TableBenchmark
 from bpe.spaces import nb201
-from bpe.data import reference_data_dir
+
+from _paths import reference_data_dir
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
-    default = reference_data_dir(Path(__file__).resolve().parents[1])
+    default = reference_data_dir()
     parser.add_argument("--table", default=str(default / "nb201" / "nb201_groundtruth.csv"))
     args = parser.parse_args()
 

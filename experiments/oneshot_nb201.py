@@ -1,20 +1,38 @@
-"""Search-drivers issue, must-show 2: DARTS (first order) and GDAS on CPU with a small BPEConfig
-(C=8, 1 cell per stage, 16 px, 20% of the CIFAR-10 train/valid split, 30 epochs), reporting
-the derived cell, its NB201 true accuracies, whether it is parameter-free, and the wall time.
+"""DARTS (first order) and GDAS on NAS-Bench-201 on CPU with a small supernet, judged by the table.
 
     python experiments/oneshot_nb201.py [--methods darts,gdas] [--config experiments/configs/oneshot_c8_n1_16px.json]
+                                        [--runs 1] [--seed 0]
+
+Each method trains its supernet on CIFAR-10 under the BPEConfig ``--config`` (by default C=8,
+1 cell per stage, 16 px, 20% of the CIFAR-10 train/valid split, 30 epochs) and derives a cell.
+Prints each method's summary, then a Markdown table per run: the derived cell, whether it is
+parameter-free, its NB201 true accuracies and the wall time; writes
+``results/oneshot/<method>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+from typing import Any
 
-from bpe.cli import main as bpe_main
-from bpe.data import reference_data_dir
+from bpe.cache import EvalCache, default_cache_dir
+from bpe.data import DatasetSpec
+from bpe.errors import BPEError
+from bpe.parallel import Runner
+from search_algos.jobs import search_job
+from search_algos.orchestrate import summary_table
+
+from _paths import reference_data_dir
 
 HERE = Path(__file__).resolve().parent
+
+
+def report(r: int, row: dict[str, Any]) -> None:
+    """One line per finished run, as it finishes."""
+    acc = row["true_accuracy"]
+    print(f"run {r}: {row['arch']}  ({row['seconds']:.0f} s, supernet valid acc {row['score']:.2f}"
+          + (f", cifar10 test {acc['cifar10_test']:.2f}" if acc else "") + ")")
 
 
 def main() -> None:
@@ -25,18 +43,23 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-dir", default="results/oneshot")
     args = parser.parse_args()
-    data = reference_data_dir(HERE.parent)
+    data = reference_data_dir()
+    runner = Runner(jobs=1, cache=EvalCache(default_cache_dir()), progress=True)
     rows = []
     for method in args.methods.split(","):
-        out = Path(args.out_dir) / f"{method}.json"
-        code = bpe_main(["search", "--algo", method, "--estimator", args.config, "--dataset", "cifar10",
-                         "--data-dir", str(data / "cifar10"), "--truth", str(data / "nb201" / "nb201_groundtruth.csv"),
-                         "--runs", str(args.runs), "--seed", str(args.seed), "--device", "auto", "--out", str(out)])
-        if code:
-            raise SystemExit(code)
-        for run in json.loads(out.read_text())["runs"]:
-            rows.append((method, run))
-    print("\n| method | derived cell | parameter-free | CIFAR-10 valid | CIFAR-10 test | CIFAR-100 test | ImageNet16 test | wall s |")
+        result, paths = search_job(
+            algos=[method], estimator_spec=args.config, dataset=DatasetSpec("cifar10", str(data / "cifar10")),
+            truth_spec=str(data / "nb201" / "nb201_groundtruth.csv"), metric="v11_cifar10valid_valid",
+            budget_spec=None, runs=args.runs, seed=args.seed, runner=runner, out=Path(args.out_dir) / f"{method}.json",
+            device="auto", on_start=print, on_run=report)
+        print(summary_table(result["summary"]))
+        for algo, row in result["summary"].items():
+            if row.get("published_note"):
+                print(f"{algo}: {row['published_note']}")
+        print("wrote " + ", ".join(map(str, paths)))
+        rows.extend((method, run) for run in result["runs"])
+    print("\n| method | derived cell | parameter-free | CIFAR-10 valid | CIFAR-10 test | CIFAR-100 test "
+          "| ImageNet16 test | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for method, run in rows:
         a = run["true_accuracy"]
@@ -45,4 +68,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BPEError as err:
+        raise SystemExit(f"oneshot_nb201: error: {err}") from None

@@ -1,9 +1,13 @@
-"""Search-drivers issue, must-show 3: regularized evolution against random search with a real
-proxy-training estimator (a BPEConfig JSON trained on CIFAR-10), the same evaluation budget,
-several seeds; the found archs' NB201 true accuracies.
+"""Regularized evolution vs random search with a real proxy-training estimator on NAS-Bench-201.
 
     python experiments/proxy_search.py [--config experiments/configs/nb201_c8_n1_16px_e10.json]
-                                       [--budget 40] [--runs 3] [--jobs 2]
+                                       [--algos random,rea] [--budget 40] [--runs 3] [--jobs 2]
+
+Each algorithm runs ``--runs`` seeded searches under the same budget (``--budget``: N
+evaluations, Ns wall seconds), scoring archs by training them on CIFAR-10 under the BPEConfig
+``--config``.  Prints the summary of the found archs' NB201 true accuracies, then a Markdown
+table per run (found arch, proxy score, CIFAR-10 test accuracy, evaluations); writes
+``results/proxy_search/search.json`` and its best-so-far PNG.
 
 Every proxy training is cached (``BPE_CACHE_DIR``), so a rerun, or the same arch asked by
 another run or algorithm, costs nothing; the budget still charges each run's own evaluations.
@@ -12,11 +16,16 @@ another run or algorithm, costs nothing; the budget still charges each run's own
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from bpe.cli import main as bpe_main
-from bpe.data import reference_data_dir
+from bpe.cache import EvalCache, default_cache_dir
+from bpe.data import DatasetSpec
+from bpe.errors import BPEError
+from bpe.parallel import Runner
+from search_algos.jobs import search_job
+from search_algos.orchestrate import summary_table
+
+from _paths import reference_data_dir
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,14 +40,18 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default="results/proxy_search/search.json")
     args = parser.parse_args()
-    data = reference_data_dir(HERE.parent)
-    code = bpe_main(["search", "--algo", args.algos, "--estimator", args.config, "--dataset", "cifar10",
-                     "--data-dir", str(data / "cifar10"), "--truth", str(data / "nb201" / "nb201_groundtruth.csv"),
-                     "--budget", args.budget, "--runs", str(args.runs), "--seed", str(args.seed),
-                     "--jobs", str(args.jobs), "--device", "auto", "--out", args.out])
-    if code:
-        raise SystemExit(code)
-    result = json.loads(Path(args.out).read_text())
+    data = reference_data_dir()
+    result, paths = search_job(
+        algos=args.algos.split(","), estimator_spec=args.config, dataset=DatasetSpec("cifar10", str(data / "cifar10")),
+        truth_spec=str(data / "nb201" / "nb201_groundtruth.csv"), metric="v11_cifar10valid_valid",
+        budget_spec=args.budget, runs=args.runs, seed=args.seed,
+        runner=Runner(jobs=args.jobs, cache=EvalCache(default_cache_dir()), progress=True), out=args.out,
+        device="auto", on_start=print)
+    print(summary_table(result["summary"]))
+    for algo, row in result["summary"].items():
+        if row.get("published_not_comparable"):
+            print(f"{algo}: published row not shown, this run differs: {'; '.join(row['published_not_comparable'])}")
+    print("wrote " + ", ".join(map(str, paths)))
     print("\n| algorithm | seed | found arch | proxy score | CIFAR-10 test | evaluations |")
     print("|---|---|---|---|---|---|")
     for run in result["runs"]:
@@ -49,4 +62,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BPEError as err:
+        raise SystemExit(f"proxy_search: error: {err}") from None

@@ -1,6 +1,9 @@
-"""Predictor issue: Kendall/Spearman of the pairwise-ranking predictor vs the MSE baseline for
-training sizes 16, 64, 156 and 1,000 (5 seeds), the best training-free scorer on the same
-remaining archs (where scored), predictor-guided search, and CPU seconds.
+"""Pairwise-ranking predictor (ReNAS) vs an MSE-trained predictor on NAS-Bench-201.
+
+Kendall/Spearman of both on the archs they were not trained on, for training sizes 16, 64, 156
+and 1,000 (5 seeds), next to the best training-free scorer on the same remaining archs (where
+scored), predictor-guided search, and CPU seconds; prints Markdown tables and writes
+``results/renas/table.json``.
 
     python experiments/renas_table.py [--seeds 5] [--sizes 16,64,156,1000] [--search-seeds 20]
 
@@ -13,17 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bpe.benchmarks.table import TableBenchmark
-from bpe.estimators.renas import RankingPredictor, holdout_evaluation
+from bpe.estimators.renas import holdout_evaluation
 from bpe.metrics import kendall, spearman
-from bpe.data import reference_data_dir
+
+from _paths import reference_data_dir
 
 
 def main() -> None:
@@ -42,7 +44,7 @@ def main() -> None:
     parser.add_argument("--skip-main", action="store_true", help="only the extra-input variant")
     parser.add_argument("--out", default="results/renas/table.json")
     args = parser.parse_args()
-    data = reference_data_dir(Path(__file__).resolve().parents[1])
+    data = reference_data_dir()
     truth = TableBenchmark(data / "nb201" / "nb201_groundtruth.csv")
     archs = truth.archs()
     y = np.array(truth.query_many(archs, args.metric))
@@ -133,7 +135,8 @@ def extra_variant(truth: TableBenchmark, args: argparse.Namespace, reference: Pa
     extra = ref[args.extra].to_numpy(dtype=float)
     table = {}
     print(f"\n## extra input: reference {args.extra} ({len(archs)} scored cells, {args.seeds} seeds)\n")
-    print(f"| train archs | pairwise τ | pairwise + {args.extra} τ | {args.extra} alone τ | pairwise ρ | pairwise + {args.extra} ρ |")
+    print(f"| train archs | pairwise τ | pairwise + {args.extra} τ | {args.extra} alone τ | pairwise ρ "
+          f"| pairwise + {args.extra} ρ |")
     print("|---|---|---|---|---|---|")
     for n in [int(v) for v in args.extra_sizes.split(",")]:
         plain = [holdout_evaluation(archs, y, train_size=n, seed=s) for s in range(args.seeds)]
@@ -143,8 +146,9 @@ def extra_variant(truth: TableBenchmark, args: argparse.Namespace, reference: Pa
             seen = set(r["train_archs"])
             rest = [i for i, a in enumerate(archs) if a not in seen]
             alone.append(kendall(list(extra[rest]), list(y[rest])))
-        row = {k: [r[m] for r in rs] for k, rs, m in (("plain_kendall", plain, "kendall"), ("extra_kendall", helped, "kendall"),
-                                                       ("plain_spearman", plain, "spearman"), ("extra_spearman", helped, "spearman"))}
+        columns = (("plain_kendall", plain, "kendall"), ("extra_kendall", helped, "kendall"),
+                   ("plain_spearman", plain, "spearman"), ("extra_spearman", helped, "spearman"))
+        row = {k: [r[m] for r in rs] for k, rs, m in columns}
         row["score_alone_kendall"] = alone
         table[n] = row
 

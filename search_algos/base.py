@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -11,7 +12,8 @@ from bpe.errors import BPEError
 from bpe.registry import Registry
 from bpe.spaces import get_space
 
-__all__ = ["SearchAlgorithm", "register_algorithm", "create_algorithm", "algorithm_options", "check_options", "keyword_options", "available_algorithms", "get_algorithm_class"]
+__all__ = ["SearchAlgorithm", "register_algorithm", "create_algorithm", "algorithm_options", "check_options",
+           "keyword_options", "available_algorithms", "get_algorithm_class"]
 
 class SearchAlgorithm(ABC):
     """Proposes architectures (``ask``) and learns from their scores (``tell``; higher is better).
@@ -58,10 +60,18 @@ def get_algorithm_class(name: str) -> type[SearchAlgorithm]:
 
 def keyword_options(func: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
     """The keyword-only arguments of ``func`` (its tunable options) and their defaults."""
+    return dict(_keyword_options(func, tuple(exclude)))
+
+
+@functools.lru_cache(maxsize=256)
+def _keyword_options(func: Any, exclude: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
+    """``keyword_options`` read once per function (a signature does not change; a simulated
+    search creates an algorithm per run, thousands of runs)."""
     import inspect
 
     params = inspect.signature(func).parameters.values()
-    return {p.name: p.default for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in exclude}
+    return tuple((p.name, p.default) for p in params
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in exclude)
 
 
 def algorithm_options(name: str) -> dict[str, Any]:

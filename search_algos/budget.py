@@ -32,7 +32,7 @@ class Budget:
             if value is not None and not value > 0:
                 raise BPEError(f"budget {name} must be > 0, got {value}")
 
-    def allows(self, spent: "Spent", *, evaluations: int = 0, seconds: float = 0.0, simulated: float = 0.0) -> bool:
+    def allows(self, spent: Spent, *, evaluations: int = 0, seconds: float = 0.0, simulated: float = 0.0) -> bool:
         """True when ``spent`` plus the given extra stays within every limit."""
         return (
             (self.evaluations is None or spent.evaluations + evaluations <= self.evaluations)

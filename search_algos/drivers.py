@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -10,6 +12,13 @@ import numpy as np
 from search_algos.base import SearchAlgorithm, register_algorithm
 
 __all__ = ["RandomSearch", "RegularizedEvolution", "Reinforce"]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _arch_at(from_index: Callable[[int], Any], index: int) -> Any:
+    """``from_index(index)``, built once: archs are immutable values, and a simulated search asks
+    ~10^5 of them from a space of ~10^4."""
+    return from_index(index)
 
 
 @register_algorithm("random")
@@ -24,7 +33,7 @@ class RandomSearch(SearchAlgorithm):
     def ask(self) -> Any:
         if self._next >= len(self._order):
             raise StopIteration("random search has visited the whole space")
-        arch = self.space.from_index(int(self._order[self._next]))
+        arch = _arch_at(self.space.from_index, int(self._order[self._next]))
         self._next += 1
         return arch
 
@@ -82,17 +91,40 @@ class Reinforce(SearchAlgorithm):
         self._m = np.zeros_like(self.logits)
         self._v = np.zeros_like(self.logits)
         self._t = 0
+        # work arrays: a step runs ~20 small array operations, so none allocates
+        self._p = np.empty_like(self.logits)
+        self._policy_at = -1  # the update count ``_t`` at which ``_p`` was computed
+        self._onehot = np.eye(n_ops)
+        self._grad = np.empty_like(self.logits)
+        self._work = np.empty_like(self.logits)
+        self._step = np.empty_like(self.logits)
 
     def probabilities(self) -> np.ndarray:
         """Per-edge op probabilities (softmax of the logits)."""
-        z = self.logits - self.logits.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        return self._policy().copy()
+
+    def _policy(self) -> np.ndarray:
+        """The softmax of the logits, computed once per update (``ask`` and ``tell`` both need it;
+        the logits change only in ``tell``)."""
+        if self._policy_at != self._t:
+            z = np.subtract(self.logits, self.logits.max(axis=1, keepdims=True), out=self._work)
+            np.exp(z, out=z)
+            np.divide(z, z.sum(axis=1, keepdims=True), out=self._p)
+            self._policy_at = self._t
+        return self._p
 
     def ask(self) -> Any:
-        p = self.probabilities()
-        codes = [int(self.rng.choice(p.shape[1], p=row)) for row in p]
-        return self.space.NB201Arch(tuple(self.space.OPS[c] for c in codes))
+        p = self._policy()
+        if np.isfinite(p).all():
+            # rng.choice(n_ops, p=row) for every row at once, drawing the same uniforms in the same
+            # order: index = searchsorted(cumsum(row) / sum, uniform, side="right")
+            cdf = p.cumsum(axis=1)
+            cdf = cdf / cdf[:, -1:]
+            codes = (cdf <= self.rng.random(len(p))[:, None]).sum(axis=1).tolist()
+        else:  # rng.choice says what is wrong with the policy
+            codes = [int(self.rng.choice(p.shape[1], p=row)) for row in p]
+        ops = self.space.OPS
+        return self.space.NB201Arch(tuple(ops[c] for c in codes))
 
     def tell(self, arch: Any, score: float | None) -> None:
         if score is None:
@@ -101,13 +133,23 @@ class Reinforce(SearchAlgorithm):
         self._ema_num = self.momentum * self._ema_num + (1 - self.momentum) * reward
         self._ema_den = self.momentum * self._ema_den + (1 - self.momentum)
         advantage = reward - self._ema_num / self._ema_den
-        onehot = np.zeros_like(self.logits)
-        onehot[np.arange(len(arch.op_codes)), arch.op_codes] = 1.0
-        grad = -(onehot - self.probabilities()) * advantage  # gradient of -advantage * log pi(arch)
+        # grad = -(onehot - p) * advantage: the gradient of -advantage * log pi(arch)
+        grad = np.subtract(self._onehot[list(arch.op_codes)], self._policy(), out=self._grad)
+        np.negative(grad, out=grad)
+        np.multiply(grad, advantage, out=grad)
         self._t += 1
         b1, b2, eps = 0.9, 0.999, 1e-8
-        self._m = b1 * self._m + (1 - b1) * grad
-        self._v = b2 * self._v + (1 - b2) * grad**2
-        m_hat = self._m / (1 - b1**self._t)
-        v_hat = self._v / (1 - b2**self._t)
-        self.logits -= self.learning_rate * m_hat / (np.sqrt(v_hat) + eps)
+        m, v, work, step = self._m, self._v, self._work, self._step
+        # Adam, in place: m = b1 m + (1 - b1) grad; v = b2 v + (1 - b2) grad^2;
+        # logits -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
+        np.multiply(m, b1, out=m)
+        np.add(m, np.multiply(grad, 1 - b1, out=work), out=m)
+        np.multiply(v, b2, out=v)
+        np.add(v, np.multiply(np.square(grad, out=work), 1 - b2, out=work), out=v)
+        np.divide(m, 1 - b1**self._t, out=step)
+        np.multiply(step, self.learning_rate, out=step)
+        np.divide(v, 1 - b2**self._t, out=work)
+        np.sqrt(work, out=work)
+        np.add(work, eps, out=work)
+        np.divide(step, work, out=step)
+        np.subtract(self.logits, step, out=self.logits)

@@ -7,11 +7,13 @@ served from the run's memory and charged nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bpe.estimators.base import Estimator, EvalRecord
+from bpe.estimators.base import Estimator
+from bpe.records import EvalRecord
 from search_algos.base import SearchAlgorithm
 from search_algos.budget import Budget, Spent
 
@@ -19,8 +21,18 @@ __all__ = ["SearchStep", "SearchResult", "run_search"]
 
 log = logging.getLogger(__name__)
 
+_frozen_key = functools.lru_cache(maxsize=1 << 16)(str)
 
-@dataclass
+
+def _arch_key(arch: Any) -> str:
+    """``str(arch)``, the key of every ask; remembered for immutable arch values (frozen
+    dataclasses such as ``NB201Arch``), whose string never changes: a simulated search asks
+    ~10^5 times over a space of ~10^4 archs."""
+    params = getattr(type(arch), "__dataclass_params__", None)
+    return _frozen_key(arch) if params is not None and params.frozen else str(arch)
+
+
+@dataclass(slots=True)
 class SearchStep:
     """One ask: the arch, its record, whether it was a repeat, and the budget spent after it."""
 
@@ -87,16 +99,19 @@ def run_search(
     best: tuple[float, str] | None = None
     repeats = 0
     stopped_by = "budget"
+    # bound once: this loop runs ~10^5 times in a simulated search, where lookups are microseconds
+    ask, tell, evaluate = algorithm.ask, algorithm.tell, estimator.evaluate
+    allows, remember = budget.allows, history.append
     while True:
-        if not budget.allows(spent, evaluations=1):
+        if not allows(spent, evaluations=1):
             stopped_by = "budget: evaluations"
             break
         try:
-            arch = algorithm.ask()
+            arch = ask()
         except StopIteration:
             stopped_by = "space exhausted"
             break
-        key = str(arch)
+        key = _arch_key(arch)
         record = memo.get(key)
         repeat = record is not None
         if repeat:
@@ -106,10 +121,10 @@ def run_search(
                 break
         else:
             repeats = 0
-            record = estimator.evaluate(arch)
+            record = evaluate(key)  # the canonical string: estimators score an arch by its string
             cost = record.cost
-            if not budget.allows(spent, evaluations=1, seconds=cost.seconds, simulated=cost.simulated_seconds):
-                stopped_by = "budget: seconds" if budget.seconds is not None and not budget.allows(
+            if not allows(spent, evaluations=1, seconds=cost.seconds, simulated=cost.simulated_seconds):
+                stopped_by = "budget: seconds" if budget.seconds is not None and not allows(
                     spent, seconds=cost.seconds) else "budget: simulated seconds"
                 break
             spent.evaluations += 1
@@ -118,9 +133,9 @@ def run_search(
             memo[key] = record
             if record.ok and (best is None or record.score > best[0]):
                 best = (float(record.score), key)
-        algorithm.tell(arch, record.score if record.ok else None)
-        history.append(SearchStep(key, record.score, record.status, record.error, repeat,
-                                  spent.evaluations, spent.seconds, spent.simulated_seconds))
+        tell(arch, record.score if record.ok else None)
+        remember(SearchStep(key, record.score, record.status, record.error, repeat,
+                            spent.evaluations, spent.seconds, spent.simulated_seconds))
     return SearchResult(
         algorithm=algorithm.name,
         seed=algorithm.seed,

@@ -4,7 +4,8 @@ results dict written to ``search.json``.  The CLI only parses, validates and pri
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from bpe.benchmarks import Benchmark
 from bpe.config import BPEConfig
@@ -88,7 +89,9 @@ def oneshot_experiment(
 ) -> dict[str, Any]:
     """``runs`` one-shot searches (``config`` with seeds ``seed, seed+1, ...``); ``on_run(r, row)``
     is called after each (for progress printing); ``progress`` shows a bar over epochs; ``options``
-    go to :func:`~search_algos.oneshot.oneshot_search` (e.g. ``arch_learning_rate``)."""
+    go to :func:`~search_algos.oneshot.oneshot_search` (e.g. ``arch_learning_rate``).  A run whose
+    supernet loss became non-finite is a row with ``status`` ``failed``, its ``error``, and no arch,
+    score or true accuracy (the summary counts it in ``n_failed``)."""
     from search_algos.oneshot import oneshot_search
 
     runs_out, accs = [], []
@@ -97,14 +100,16 @@ def oneshot_experiment(
                                **(options or {}))
         acc = true_accuracy(truth, found.arch) if truth is not None else None
         accs.append(acc)
-        row = {"algorithm": method, "seed": seed + r, "arch": found.arch, "score": found.supernet_valid_accuracy,
+        row = {"algorithm": method, "seed": seed + r, "status": found.status, "error": found.error,
+               "arch": found.arch, "score": found.supernet_valid_accuracy,
                "seconds": found.seconds, "parameter_free": found.parameter_free(),
                "probabilities": found.probabilities, "history": found.history, "true_accuracy": acc}
         runs_out.append(row)
         if on_run is not None:
             on_run(r, row)
     summary = {method: {"true_accuracy": summarize(accs), "published": PUBLISHED.get(method.split("-")[0]),
-                        "mean_seconds": float(sum(row["seconds"] for row in runs_out) / runs)}}
+                        "mean_seconds": float(sum(row["seconds"] for row in runs_out) / runs),
+                        "n_failed": sum(row["status"] == "failed" for row in runs_out)}}
     summary[method]["options"] = options or {}
     return {"algorithms": [method], "estimator": config.to_dict(), "runs_per_algorithm": runs, "seed": seed,
             "summary": summary, "runs": runs_out}

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ PUBLISHED = {
 
 def true_accuracy(truth: Benchmark, arch: str | None) -> dict[str, float] | None:
     """The four NB201 accuracies of ``arch`` (``None`` when the truth lacks those columns)."""
-    if arch is None or not all(m in truth.metrics for m in TRUE_METRICS.values()):
+    if arch is None or not set(TRUE_METRICS.values()) <= set(truth.metrics):
         return None
     return {key: truth.query(arch, metric) for key, metric in TRUE_METRICS.items()}
 
@@ -64,9 +65,16 @@ def run_many(
 
     if jobs == 1:
         return [one(r) for r in tqdm(range(runs), desc=algorithm, unit="run", disable=not progress)]
+    import os
+
     from joblib import Parallel, delayed
 
+    parent = os.getpid()
+
     def indexed(r: int) -> tuple[int, SearchResult]:
+        from bpe.parallel import exit_with_parent
+
+        exit_with_parent(parent)  # a killed run leaves no worker searching
         return r, one(r)
 
     done: dict[int, SearchResult] = {}

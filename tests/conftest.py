@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,11 +10,14 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def reference_data_dir() -> Path:
+    """``$BPE_DATA_DIR``, else ``shared/data`` beside the project root."""
+    return Path(os.environ.get("BPE_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+
 def shared_data_dir() -> Path | None:
     """``$BPE_DATA_DIR`` or ``../shared/data`` beside the project, when it exists."""
-    from bpe.data import reference_data_dir
-
-    path = reference_data_dir(ROOT)
+    path = reference_data_dir()
     return path if path.is_dir() else None
 
 

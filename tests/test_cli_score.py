@@ -15,9 +15,9 @@ TINY = ["--channels", "4", "--cells-per-stage", "1", "--image-size", "8", "--bat
 
 @pytest.fixture
 def truth_csv(tmp_path):
-    """Truth for exactly the archs `--archs 8 --seed 0` samples: accuracy = number of convs."""
+    """Truth for exactly the archs `--archs 8 --seed 0` samples: accuracy grows with conv weights (3x3: 9, 1x1: 1)."""
     archs = sample_archs("nb201", 8, 0)
-    acc = [50 + 5 * a.count("conv") + 0.01 * i for i, a in enumerate(archs)]
+    acc = [50 + 9 * a.count("conv_3x3") + a.count("conv_1x1") + 0.01 * i for i, a in enumerate(archs)]
     path = tmp_path / "truth.csv"
     pd.DataFrame({"arch_str": archs, "acc": acc}).to_csv(path, index=False)
     return path
@@ -33,8 +33,9 @@ def test_score_writes_contract_csv(tmp_path, capsys):
     assert {"naswot", "synflow", "params", "naswot_seconds"} <= set(frame.columns)
     assert frame["params"].notna().all() and frame["synflow"].notna().sum() >= 4
     meta = json.loads(out.with_suffix(".json").read_text())
-    assert meta["synflow"]["n_failed"] == frame["synflow"].isna().sum()
-    assert meta["naswot"]["fingerprint"]["batch_size"] == 16
+    assert meta["dataset"] == "digits" and meta["arch_seed"] == 0
+    assert meta["estimators"]["synflow"]["n_failed"] == frame["synflow"].isna().sum()
+    assert meta["estimators"]["naswot"]["fingerprint"]["batch_size"] == 16
     # rerun: all from the cache, same numbers
     assert main(["score", "--estimator", "naswot,synflow,params", "--dataset", "digits", "--archs", "8",
                  "--out", str(out), "--quiet", "--cache-dir", str(tmp_path / "c"), *TINY]) == 0
@@ -51,8 +52,8 @@ def test_correlate_table_and_plot(tmp_path, truth_csv, capsys):
     table = json.loads(out.read_text())
     assert set(table["estimators"]) == {"params", "flops"}
     for row in table["estimators"].values():
-        assert {"kendall", "spearman", "top10pct_precision", "seconds_per_arch", "n_pairs"} <= set(row)
-        assert row["n_pairs"] == 8 and -1 <= row["spearman"] <= 1
+        assert {"kendall", "spearman", "top10pct_precision", "seconds_per_arch", "n_archs"} <= set(row)
+        assert row["n_archs"] == 8 and -1 <= row["spearman"] <= 1
     # more convolutions -> more parameters: params must rank this truth well
     assert table["estimators"]["params"]["spearman"] > 0.5
     assert out.with_suffix(".png").stat().st_size > 1000
@@ -65,7 +66,7 @@ def test_correlate_table_and_plot(tmp_path, truth_csv, capsys):
         (["score", "--estimator", "nasowt", "--archs", "4"], "did you mean 'naswot'"),
         (["score", "--estimator", "naswot,naswot", "--archs", "4"], "distinct"),
         (["score", "--estimator", "naswot", "--archs", "many"], "a number, 'all' or a file"),
-        (["score", "--estimator", "naswot", "--archs", "4", "--batch-size", "0"], "--batch-size must be positive"),
+        (["score", "--estimator", "naswot", "--archs", "4", "--batch-size", "0"], "--batch-size: must be an integer >= 1"),
         (["correlate", "--truth", "x.csv"], "give --scores"),
         (["correlate", "--scores", "missing.csv", "--truth", "x.csv"], "does not exist"),
     ],
@@ -119,7 +120,7 @@ def test_score_rejects_a_bad_entry_in_an_arch_list(tmp_path, capsys):
 
 @pytest.mark.parametrize("content, fragment", [
     ("index,arch_str\n0,|conv_5x5~0|+|none~0|none~1|+|none~0|none~1|none~2|\n", "entry 1"),
-    ("a,b\n1,2\n", "no arch column (arch/arch_str/net_str); its columns: a, b"),
+    ("a,b\n1,2\n", "no arch column (arch/arch_str/net_str/index); its columns: a, b"),
     ("\n\n", "lists no architectures"),
 ])
 def test_arch_list_errors(tmp_path, content, fragment, capsys):

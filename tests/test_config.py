@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -12,7 +13,7 @@ from bpe.errors import ConfigError
 
 def test_defaults_valid_and_frozen():
     cfg = BPEConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.epochs = 3  # frozen
     assert set(cfg.to_dict()) == set(KNOBS)
 

@@ -2,9 +2,9 @@
 per-arch scores and Spearman as the local loky backend.
 
 Thread count matters for bit-exactness (intra-op threads change float summation order, so
-losses can differ in the last bits).  The Runner gives every local worker ``cores // jobs``
-torch threads and every Dask worker its own ``nthreads``; the loky run here uses one job per
-core, so both sides train with one thread and are compared exactly, losses included."""
+losses can differ in the last bits).  Every evaluation trains with the same fixed number of
+torch threads (one) whatever the backend and ``--jobs``, so both sides are compared exactly,
+losses included."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 distributed = pytest.importorskip(
-    "dask.distributed", reason="the dask extra is not installed: pip install 'bpe[dask]'"
+    "dask.distributed", reason="the dask extra is not installed: pip install '.[dask]'"
 )
 
+from bpe.cache import EvalCache  # noqa: E402
 from bpe.cli import main  # noqa: E402
 from bpe.spaces import nb201  # noqa: E402
 
@@ -45,7 +46,7 @@ def cluster():
 
 
 def write_truth(path: Path, n: int, seed: int = 0) -> Path:
-    """A ``arch_str,acc`` table holding exactly the archs ``bpe evaluate --archs n --seed seed`` samples."""
+    """A ``arch_str,acc`` table of ``n`` seeded archs; it is also the list of archs to evaluate."""
     rng = np.random.default_rng(1234)
     lines = ["arch_str,acc"] + [f"{arch},{rng.uniform(50, 95):.4f}" for arch in nb201.sample(n, seed)]
     path.write_text("\n".join(lines) + "\n")
@@ -58,7 +59,7 @@ def evaluate(tmp_path: Path, name: str, *backend_args: str) -> dict:
     truth = write_truth(tmp_path / "truth.csv", N_ARCHS)
     out = tmp_path / name / "results.json"
     code = main(["evaluate", "--estimator", str(config), "--dataset", "digits", "--device", "cpu",
-                 "--truth", str(truth), "--metric", "acc", "--archs", str(N_ARCHS),
+                 "--truth", str(truth), "--metric", "acc", "--archs", str(truth),  # its archs, in its order
                  "--cache-dir", str(tmp_path / name / "cache"), "--out", str(out), "--quiet", "--no-plot",
                  *backend_args])
     assert code == 0
@@ -84,7 +85,8 @@ def test_dask_matches_loky(cluster, tmp_path):
     dask_losses = {r["arch"]: r["info"]["valid_loss"] for r in on_dask["records"]}
     assert dask_losses == {r["arch"]: r["info"]["valid_loss"] for r in on_loky["records"]}
     assert on_dask["spearman"] == on_loky["spearman"]
-    # Both caches hold every arch: the dask workers wrote theirs to the shared folder.
-    for name in ("dask", "loky"):
-        records = [p for p in (tmp_path / name / "cache").glob("*/*.json") if p.name != "fingerprint.json"]
-        assert len(records) == N_ARCHS
+    # Both caches hold every arch: the dask workers wrote theirs to the shared folder.  (Counted
+    # under the estimator's own fingerprint: the run may cache other measurements beside it.)
+    for name, result in (("dask", on_dask), ("loky", on_loky)):
+        fingerprint = {k: v for k, v in result["estimator"].items() if k not in ("name", "description")}
+        assert EvalCache(tmp_path / name / "cache").count(fingerprint) == N_ARCHS

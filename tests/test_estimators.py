@@ -63,10 +63,10 @@ def test_conformance(name, table, tiny_config):
     est = make(name, table, tiny_config)
     assert isinstance(est, Estimator) and est.name == name
     arch = table.archs()[0]
-    rec = est.evaluate(arch, num_threads=1)
+    rec = est.evaluate(arch)
     assert isinstance(rec, EvalRecord) and rec.ok and math.isfinite(rec.score)
     assert rec.arch == arch and rec.cost.seconds >= 0
-    assert est.evaluate(arch, num_threads=1).score == rec.score
+    assert est.evaluate(arch).score == rec.score
     assert isinstance(est.score(nb201.parse(arch)), float)
     json.dumps(est.fingerprint())
     assert EvalRecord.from_dict(json.loads(json.dumps(rec.to_dict()))).score == rec.score
@@ -157,6 +157,74 @@ def test_estimator_from_spec(tmp_path, table, tiny_config):
 def test_sample_archs_bounds():
     from bpe.errors import BPEError
 
-    with pytest.raises(BPEError, match="at least 2"):
+    with pytest.raises(BPEError, match="at least 1"):
         sample_archs("nb201", 0, 0)
     assert sample_archs("nb201", 5, 1) == sample_archs("nb201", 5, 1)
+
+
+class _Exploding(Estimator):
+    """Raises ``error`` on every evaluation (an out-of-memory error, a bug, or bad input)."""
+
+    name = "exploding-test"
+
+    def __init__(self, error):
+        self.error = error
+        self.calls = 0
+
+    def fingerprint(self):
+        return {"estimator": self.name}
+
+    def _evaluate(self, arch):
+        self.calls += 1
+        raise self.error
+
+
+def test_cached_estimator_records_an_exception_as_a_transient_failure(tmp_path):
+    """One failure rule for every path: an exception of the inner estimator (here a RuntimeError,
+    like CUDA running out of memory) gives a failed record, not cached, instead of ending the
+    search; the next call measures again.  A BPEError (bad input) still propagates."""
+    from bpe.errors import BPEError
+    from bpe.estimators.cached import CachedEstimator
+
+    arch = str(nb201.from_index(0))
+    inner = _Exploding(RuntimeError("CUDA out of memory"))
+    cache = EvalCache(tmp_path / "c")
+    est = CachedEstimator(inner, cache)
+    rec = est.evaluate(arch)
+    assert not rec.ok and rec.score is None and rec.arch == arch
+    assert rec.error == "RuntimeError: CUDA out of memory"
+    assert rec.info["transient"] is True and "RuntimeError" in rec.info["traceback"]
+    assert cache.count(inner.fingerprint()) == 0 and cache.get(inner.fingerprint(), arch) is None
+    assert not est.evaluate(arch).ok and inner.calls == 2  # not cached: measured again
+    with pytest.raises(RuntimeError, match="out of memory"):
+        est.score(arch)
+
+    with pytest.raises(BPEError, match="bad input"):
+        CachedEstimator(_Exploding(BPEError("bad input")), cache).evaluate(arch)
+    # The Runner's workers follow the same rule.
+    records = Runner(cache=cache, progress=False).run(_Exploding(RuntimeError("boom")), [arch])
+    assert not records[0].ok and records[0].info["transient"] and cache.count(inner.fingerprint()) == 0
+
+
+def test_cached_estimator_and_runner_share_the_cache(tmp_path):
+    """What a search loop measured through CachedEstimator, the Runner reads back (and vice versa)."""
+    from bpe.estimators.cached import CachedEstimator
+
+    class Counting(Estimator):
+        name = "counting-test"
+        calls = 0
+
+        def fingerprint(self):
+            return {"estimator": self.name}
+
+        def _evaluate(self, arch):
+            type(self).calls += 1
+            return EvalRecord(arch=arch, score=float(len(arch)), status="ok")
+
+    cache = EvalCache(tmp_path / "c")
+    a, b = (str(nb201.from_index(i)) for i in (0, 1))
+    first = CachedEstimator(Counting(), cache).evaluate(a)
+    assert first.ok and Counting.calls == 1 and cache.count(Counting().fingerprint()) == 1
+    records = Runner(cache=cache, progress=False).run(Counting(), [a, b])
+    assert [r.score for r in records] == [first.score, float(len(b))] and Counting.calls == 2
+    assert CachedEstimator(Counting(), cache).evaluate(b).score == records[1].score and Counting.calls == 2

@@ -41,4 +41,4 @@ def test_bootstrap_ci_contains_estimate_and_is_seeded():
     assert lo <= spearman(x, y) <= hi
     assert (lo, hi) == bootstrap_ci(x, y, seed=1)
     s = rank_summary(x, y)
-    assert s["n_pairs"] == 30 and set(s) >= {"spearman", "kendall", "spearman_ci95", "kendall_ci95"}
+    assert s["n_archs"] == 30 and set(s) >= {"spearman", "kendall", "spearman_ci95", "kendall_ci95"}

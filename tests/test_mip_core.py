@@ -29,7 +29,6 @@ from bpe.mip.cost import CostModel
 from bpe.mip.export import mip_document, write_mip
 from bpe.mip.importance import IMPORTANCE_METHODS, knob_importance, partial_dependence
 
-
 # -- KnobGrid / KnobSpace --------------------------------------------------------------------
 
 
@@ -914,7 +913,7 @@ def test_unaffordable_setting_is_skipped_not_the_end(fresh_records):
 
 def test_pruned_value_was_measured(mip_run):
     result = mip_run[0]
-    for i, rnd in enumerate(result.rounds):
+    for rnd in result.rounds:
         if rnd.get("pruned"):
             measured_before = {r.setting[rnd["pruned"]] for r in result.trajectory[: max(rnd["measured"] or [-1]) + 1]
                                if math.isfinite(r.spearman)}

@@ -19,7 +19,7 @@ def test_missing_file_is_a_clear_error(tmp_path):
 
 @pytest.mark.skipif(not PATH, reason="set BPE_NB201_PATH to the official NAS-Bench-201 .pth file to run")
 def test_official_file_matches_table(data_dir):
-    pytest.importorskip("nas_201_api", reason="pip install 'bpe[nb201]'")
+    pytest.importorskip("nas_201_api", reason="pip install '.[nb201]'")
     api = load_truth(f"nb201:{PATH}")
     table = load_truth(str(data_dir / "nb201" / "nb201_groundtruth.csv"))
     arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

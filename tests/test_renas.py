@@ -24,8 +24,8 @@ def toy_target(arch: str) -> float:
     """Accuracy-like: live convolutions help, more 3x3 help more."""
     live = live_edges(arch)
     ops = nb201.parse(arch).ops
-    return sum((2.0 if op == "nor_conv_3x3" else 1.0 if op == "nor_conv_1x1" else 0.2) * l
-               for op, l in zip(ops, live))
+    return sum((2.0 if op == "nor_conv_3x3" else 1.0 if op == "nor_conv_1x1" else 0.2) * alive
+               for op, alive in zip(ops, live))
 
 
 Y = [toy_target(a) for a in ARCHS]
@@ -89,6 +89,17 @@ def test_save_load_round_trip(tmp_path):
         RankingPredictor.load(tmp_path / "bad.pt")
 
 
+
+def test_get_params_are_the_constructor_parameters():
+    """get_params reads the __init__ signature: every parameter, each round-tripping through the constructor."""
+    import inspect
+
+    names = [n for n in inspect.signature(RankingPredictor.__init__).parameters if n != "self"]
+    p = RankingPredictor("mse", epochs=7, batch_size=16, hidden=8, seed=5, channels=8, image_size=16)
+    params = p.get_params()
+    assert list(params) == names
+    assert params["loss"] == "mse" and params["epochs"] == 7 and params["image_size"] == 16
+    assert RankingPredictor(**params).get_params() == params
 def test_errors():
     with pytest.raises(NotFittedError):
         RankingPredictor().predict(ARCHS[:2])
@@ -151,8 +162,8 @@ def test_extra_inputs_are_used_and_required():
 
 
 def test_extra_inputs_survive_save_load_and_the_estimator_refuses_them(tmp_path):
-    from bpe.estimators.renas import RenasEstimator
     from bpe.errors import EstimatorError
+    from bpe.estimators.renas import RenasEstimator
 
     p = RankingPredictor("pairwise", seed=0, epochs=5, valid_fraction=0.0).fit(ARCHS[:20], Y[:20], extra=Y[:20])
     path = p.save(tmp_path / "x.pt")

@@ -34,7 +34,7 @@ KILL_TIMEOUT_S = 180
 def write_truth(path: Path, n: int, seed: int = 0) -> Path:
     """A ``arch_str,acc`` table holding exactly the archs ``bpe evaluate --archs n --seed seed`` samples."""
     rng = np.random.default_rng(1234)
-    lines = ["arch_str,acc"] + [f"{arch},{rng.uniform(50, 95):.4f}" for arch in nb201.sample(n, seed)]
+    lines = ["arch_str,acc"] + [f"{arch},{rng.uniform(50, 95):.4f}" for arch in nb201.sample_nested(n, seed)]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -56,7 +56,7 @@ def test_sigkill_then_rerun_resumes_without_recomputing(tmp_path):
     out.write_bytes(sentinel)
     argv = [sys.executable, "-m", "bpe.cli", "evaluate", "--estimator", str(config), "--dataset", "digits",
             "--truth", str(truth), "--metric", "acc", "--archs", str(N_ARCHS), "--jobs", "1",
-            "--cache-dir", str(cache), "--out", str(out), "--quiet", "--no-plot"]
+            "--cache-dir", str(cache), "--out", str(out), "--quiet", "--no-plot", "--noise-archs", "0"]
     # One torch thread: deterministic, and fast on a busy machine (no oversubscription).
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -99,7 +99,7 @@ def test_sigkill_then_rerun_resumes_without_recomputing(tmp_path):
     result = json.loads(out.read_text())
     records = result["records"]
     assert len(records) == N_ARCHS and result["n_ok"] == N_ARCHS
-    assert [r["arch"] for r in records] == [str(a) for a in nb201.sample(N_ARCHS, 0)]
+    assert [r["arch"] for r in records] == [str(a) for a in nb201.sample_nested(N_ARCHS, 0)]
     assert {p: p.stat().st_mtime_ns for p in before} == before, "finished records were recomputed"
     assert len(record_files(cache)) == N_ARCHS
     for r in records:  # cached archs come back with their stored score and cost
@@ -132,7 +132,7 @@ def test_truncated_cache_file_is_ignored_and_recomputed(tmp_path, caplog, one_to
 
     estimator = ProxyTrainingEstimator(BPEConfig.from_dict(TINY_CONFIG), DatasetSpec("digits"), device="cpu")
     runner = Runner(cache=EvalCache(tmp_path / "cache"), progress=False)
-    archs = [str(a) for a in nb201.sample(2, 0)]
+    archs = [str(a) for a in nb201.sample_nested(2, 0)]
     first = runner.run(estimator, archs)
     files = record_files(tmp_path / "cache")
     assert len(files) == 2 and all(r.ok for r in first)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bpe.benchmarks import Benchmark
 from bpe.benchmarks.table import TableBenchmark
 from bpe.cli import main
 from bpe.data import DatasetSpec
@@ -216,7 +217,7 @@ def test_search_cli_bad_input(tmp_path, argv, fragment, capsys):
 
 
 def test_unqualified_option_goes_to_the_drivers_that_have_it():
-    from bpe.cli import _algorithm_options
+    from search_algos.options import algorithm_options as _algorithm_options
 
     assert _algorithm_options(["population=20", "learning_rate=.01"], ["rea", "reinforce"]) == {
         "rea": {"population": 20}, "reinforce": {"learning_rate": 0.01}}
@@ -326,3 +327,109 @@ def test_parallel_runs_match_sequential_runs_in_seed_order(oracle):
     par = run_many("rea", lambda: oracle, budget, runs=4, seed=3, jobs=2, progress=False)
     assert [r.seed for r in par] == [3, 4, 5, 6]
     assert [(r.arch, r.score) for r in par] == [(r.arch, r.score) for r in seq]
+
+
+# --- golden results: a speed change of the search loop, the drivers, the oracle or the table must
+# leave every search result as it was, bit for bit (benchmarks/oracle_search_speed.py checks all
+# 1,500 runs of the README table; these are 5 runs per driver).
+
+
+class ExactBenchmark(Benchmark):
+    """A truth computed from the arch (no file to parse): scores and seconds are exact binary fractions."""
+
+    default_metric = "acc"
+    metrics = ["acc"]
+
+    def query(self, arch, metric=None):
+        a = nb201.to_arch(arch)
+        return 80 + 2.0 * a.ops.count("nor_conv_3x3") + a.ops.count("nor_conv_1x1") + (a.index % 97) / 64
+
+    def train_seconds(self, arch, epochs):
+        return epochs * (10 + 2 * sum("conv" in op for op in nb201.to_arch(arch).ops))
+
+    def fingerprint(self):
+        return {"kind": "exact"}
+
+
+def best_so_far(result):
+    """(evaluations made, [(evaluation, score) each time the best score rose])."""
+    best, rises = None, []
+    for step in result.history:
+        if step.score is not None and (best is None or step.score > best):
+            best = step.score
+            rises.append((step.evaluations, step.score))
+    return result.spent.evaluations, rises
+
+
+#: Per run (seeds 0-4): evaluations made, and (evaluation, score) each time the best score rose.
+#: Recorded from the search code before the speed-ups (commit e4ed2a2); floats compare bit for bit.
+SEARCH_GOLDEN = {
+    'nb201': {
+        'random': [
+            (110, [(1, 86.851), (2, 89.249), (3, 89.436), (11, 89.566), (31, 89.827), (50, 90.057), (80, 91.072)]),
+            (105, [(1, 86.621), (3, 90.592), (91, 90.782), (96, 90.864)]),
+            (109, [(1, 80.296), (2, 89.9), (6, 91.061)]),
+            (111, [(1, 87.509), (2, 90.416), (91, 91.284)]),
+            (107, [(1, 90.636), (45, 90.694)]),
+        ],
+        'rea': [
+            (90, [(1, 84.468), (2, 87.132), (3, 88.67), (4, 89.008), (5, 89.669), (8, 90.963), (54, 91.151), (90, 91.423)]),
+            (88, [(1, 85.968), (2, 86.266), (6, 89.264), (8, 90.685), (13, 91.068), (15, 91.145), (18, 91.344), (19, 91.553), (38, 91.607)]),
+            (91, [(1, 9.712), (2, 88.105), (3, 89.249), (11, 89.44), (19, 90.3), (41, 90.521), (54, 90.896), (77, 90.966), (78, 91.298), (83, 91.336), (88, 91.553)]),
+            (94, [(1, 80.212), (2, 88.28), (6, 88.861), (12, 89.028), (16, 89.472), (24, 89.48), (27, 89.942), (28, 90.451), (33, 91.22), (64, 91.336), (71, 91.553)]),
+            (97, [(1, 88.164), (4, 88.604), (5, 89.2), (6, 89.209), (11, 89.948), (17, 90.203), (30, 90.778), (36, 90.933), (44, 90.968), (49, 91.028), (55, 91.034), (65, 91.39)]),
+        ],
+        'reinforce': [
+            (106, [(1, 84.47), (2, 84.803), (4, 89.331), (6, 90.804), (100, 90.892), (105, 91.028)]),
+            (112, [(1, 85.256), (2, 87.646), (3, 89.115), (6, 89.244), (17, 89.442), (20, 89.892), (28, 90.236),
+                   (33, 90.591), (68, 90.8), (97, 91.154)]),
+            (107, [(1, 88.975), (3, 89.718), (13, 90.008), (14, 90.194), (40, 90.671), (51, 90.98)]),
+            (107, [(1, 85.836), (2, 88.614), (3, 88.981), (5, 89.444), (16, 90.164), (34, 90.468), (67, 90.864)]),
+            (106, [(1, 84.664), (3, 88.293), (7, 91.34)]),
+        ],
+    },
+    'exact': {
+        'rea': [
+            (57, [(1, 83.421875), (3, 84.828125), (4, 85.4375), (5, 87.65625), (17, 89.015625), (22, 90.34375)]),
+            (56, [(1, 84.34375), (5, 86.1875), (6, 88.609375), (13, 88.953125), (18, 90.28125), (21, 90.4375), (45, 91.0625), (46, 92.140625), (47, 93.21875)]),
+            (56, [(1, 83.0), (2, 84.09375), (3, 86.953125), (19, 88.0625), (22, 88.65625), (29, 89.734375), (30, 90.21875)]),
+            (58, [(1, 82.046875), (2, 85.15625), (3, 85.5), (6, 86.1875), (12, 87.484375), (16, 88.203125), (23, 90.0625), (28, 90.875)]),
+            (57, [(1, 85.25), (2, 85.65625), (5, 89.4375), (12, 91.1875)]),
+        ],
+        'reinforce-lr0.1': [
+            (57, [(1, 82.515625), (2, 86.203125), (5, 88.375), (14, 89.875), (39, 91.546875), (43, 91.828125),
+                  (52, 92.203125)]),
+            (57, [(1, 82.46875), (2, 85.765625), (6, 87.484375), (8, 88.4375), (21, 89.484375), (40, 89.5),
+                  (51, 91.890625)]),
+            (57, [(1, 84.0), (3, 88.53125), (22, 89.90625), (54, 90.75)]),
+            (56, [(1, 82.203125), (2, 84.5625), (3, 86.453125), (7, 86.984375), (8, 87.8125), (16, 90.21875),
+                  (33, 93.21875)]),
+            (55, [(1, 83.109375), (2, 83.15625), (3, 83.640625), (4, 86.578125), (7, 89.1875), (18, 89.265625),
+                  (23, 90.984375), (29, 91.296875), (46, 93.21875)]),
+        ],
+    },
+}
+
+GOLDEN_DRIVERS = {"random": ("random", {}), "rea": ("rea", {}), "reinforce": ("reinforce", {}),
+                  "reinforce-lr0.1": ("reinforce", {"learning_rate": 0.1})}
+
+
+def golden_runs(benchmark, metric, name):
+    from search_algos.runs import run_many
+
+    algo, options = GOLDEN_DRIVERS[name]
+    oracle = create_estimator("oracle", benchmark=benchmark, metric=metric, epochs=12)
+    return [best_so_far(r) for r in run_many(algo, lambda: oracle, parse_budget("12000s-simulated"), runs=5, seed=0,
+                                              progress=False, algorithm_options=options)]
+
+
+@pytest.mark.parametrize("name", sorted(SEARCH_GOLDEN["exact"]))
+def test_search_results_match_golden(name):
+    assert golden_runs(ExactBenchmark(), "acc", name) == SEARCH_GOLDEN["exact"][name]
+
+
+@pytest.mark.parametrize("name", sorted(SEARCH_GOLDEN["nb201"]))
+def test_nb201_search_results_match_golden(name, data_dir):
+    """The README's oracle search (NB201 table, 12 x recorded seconds per epoch, 12,000 simulated s)."""
+    truth = TableBenchmark(data_dir / "nb201" / "nb201_groundtruth.csv")
+    assert golden_runs(truth, "v11_cifar10valid_valid", name) == SEARCH_GOLDEN["nb201"][name]

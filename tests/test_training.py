@@ -73,3 +73,32 @@ def test_resolve_device():
 def test_cuda_path(digits, tiny_config):
     r = train_and_evaluate(ARCH, tiny_config.replace(precision="fp16"), digits, device="cuda")
     assert r.status == "ok" and r.device.startswith("cuda")
+
+
+def test_score_does_not_depend_on_jobs():
+    """Every evaluation trains with the same number of torch threads whatever ``--jobs`` is (the
+    thread count changes the order of float reductions), so three archs scored without a cache
+    in this process (jobs=1) and in two worker processes (jobs=2) agree bit for bit; this
+    process's own thread count is restored afterwards.
+
+    At this size (16 channels, 16x16 images) one and two threads give different losses for
+    each of the three archs, so the score (the validation loss) would differ if the thread
+    count followed ``--jobs`` (cores // jobs) on a machine with two cores or more."""
+    from bpe.estimators import create_estimator
+    from bpe.estimators.base import EVAL_THREADS
+    from bpe.parallel import Runner
+    from bpe.spaces import nb201
+
+    config = BPEConfig(epochs=1, batch_size=64, channels=16, cells_per_stage=1, image_size=16, data_fraction=0.2,
+                       report="valid_loss")
+    est = create_estimator("bpe", config=config, dataset=DatasetSpec("digits"), device="cpu")
+    archs = [str(a) for a in nb201.sample(3, 0)]
+    before = torch.get_num_threads()
+    one = Runner(jobs=1, progress=False).run(est, archs)
+    assert torch.get_num_threads() == before
+    two = Runner(jobs=2, progress=False).run(est, archs)
+    assert all(r.ok for r in one + two) and [r.arch for r in two] == archs
+    assert {r.info["threads"] for r in one + two} == {EVAL_THREADS}
+    assert [r.score for r in one] == [r.score for r in two]
+    assert [(r.info["valid_loss"], r.info["train_losses"]) for r in one] == \
+        [(r.info["valid_loss"], r.info["train_losses"]) for r in two]

@@ -18,7 +18,6 @@ from bpe.estimators.zero_cost import (
     jacob_cov_score,
     naswot_kernel_score,
 )
-from bpe.spaces import nb201
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 TINY = dict(channels=4, cells_per_stage=1, image_size=8, batch_size=8)

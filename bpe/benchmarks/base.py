@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["Benchmark"]
 
@@ -55,8 +55,3 @@ class Benchmark(ABC):
                 f"metric '{metric}' is not in the ground truth; choose one of {', '.join(self.metrics)} (--metric)"
             )
         return metric
-
-    @staticmethod
-    def finite(value: float) -> bool:
-        """True for a usable ground-truth value."""
-        return value is not None and math.isfinite(value)

@@ -70,7 +70,8 @@ class NB201APIBenchmark(Benchmark):
             try:  # newer API versions take hp=; older ones do not
                 self._cache[key] = self._api.get_more_info(index, dataset, iepoch=None, hp=self.hp, is_random=False)
             except TypeError:
-                self._cache[key] = self._api.get_more_info(index, dataset, iepoch=None, use_12epochs_result=self.hp == "12", is_random=False)
+                self._cache[key] = self._api.get_more_info(
+                    index, dataset, iepoch=None, use_12epochs_result=self.hp == "12", is_random=False)
         return self._cache[key]
 
     def query(self, arch: Any, metric: str | None = None) -> float:

@@ -5,7 +5,8 @@ results cached on disk (this is how the BPE paper built its own: 100 fully train
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from bpe.benchmarks.base import Benchmark
 from bpe.config import BPEConfig
@@ -44,9 +45,8 @@ class ReferenceBenchmark(Benchmark):
 
     def __init__(self, dataset: DatasetSpec, config: BPEConfig | None = None, *, space: str = "nb201",
                  device: str = "auto") -> None:
-        from bpe.estimators.proxy import ProxyTrainingEstimator
-
         from bpe.errors import ConfigError
+        from bpe.estimators.proxy import ProxyTrainingEstimator
 
         self.dataset = dataset
         self.config = config if config is not None else reference_config(dataset.name)
@@ -89,3 +89,45 @@ class ReferenceBenchmark(Benchmark):
         """One line: the reference budget."""
         return "reference " + self.estimator.describe()
 
+
+    def plan(self, archs: Sequence[Any], cache: Any = None, *, timing_steps: int = 3) -> dict[str, Any]:
+        """What answering ``archs`` would train, before any training: the archs not yet in
+        ``cache`` and an estimate of their total compute seconds (from timing ``timing_steps``
+        training steps of the first of them, scaled to the config's epochs and steps)."""
+        import time
+
+        import torch
+
+        from bpe.data import prepare_split
+        from bpe.spaces import get_space
+        from bpe.training import resolve_device, steps_per_epoch
+
+        fingerprint = self.estimator.fingerprint()
+        todo = [str(a) for a in archs
+                if cache is None or (r := cache.get(fingerprint, str(a))) is None or not self.estimator.reusable(r)]
+        plan = {"n_archs": len(archs), "n_to_train": len(todo), "config": self.config.to_dict(),
+                "seconds_per_arch": 0.0, "seconds": 0.0}
+        if not todo:
+            return plan
+        cfg = self.config
+        split = prepare_split(self.dataset, cfg.data_fraction)
+        steps = steps_per_epoch(len(split.train_y), cfg.batch_size)
+        device = resolve_device(self.estimator.device)
+        torch.manual_seed(0)
+        net = get_space(self.estimator.space).build(todo[0], channels=cfg.channels,
+                                                     cells_per_stage=cfg.cells_per_stage,
+                                                     num_classes=split.num_classes).to(device)
+        opt = torch.optim.SGD(net.parameters(), lr=0.01)
+        x = torch.randn(cfg.batch_size, 3, cfg.image_size, cfg.image_size, device=device)
+        y = torch.randint(0, split.num_classes, (cfg.batch_size,), device=device)
+        seconds = []
+        for _ in range(timing_steps + 1):
+            start = time.perf_counter()
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+            seconds.append(time.perf_counter() - start)
+        per_step = float(sum(seconds[1:]) / timing_steps)  # the first step pays one-off set-up
+        per_arch = per_step * steps * cfg.epochs * 1.15  # + validation passes
+        plan.update(seconds_per_arch=per_arch, seconds=per_arch * len(todo))
+        return plan

@@ -80,7 +80,16 @@ class TableBenchmark(Benchmark):
         """Every arch string in the table."""
         return list(self._row)
 
+    def check_metric(self, metric: str | None) -> str:
+        if metric in self._columns:  # a known column (every query of a search): no list to build
+            return metric
+        return super().check_metric(metric)
+
     def _index(self, arch: Any) -> int:
+        if type(arch) is str:  # a canonical string (the usual case: search loops) needs no parsing
+            row = self._row.get(arch)
+            if row is not None:
+                return row
         key = str(get_space(self.space).to_arch(arch))
         try:
             return self._row[key]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from bpe.errors import EstimatorError
-from bpe.estimators.base import Cost, Estimator, EvalRecord
+from bpe.estimators.base import Estimator
+from bpe.records import Cost, EvalRecord
 from bpe.registry import Registry
 
 __all__ = [

@@ -2,90 +2,59 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import time
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
-__all__ = ["Cost", "EvalRecord", "Estimator"]
+from bpe.records import Cost, EvalRecord  # re-exported: ``from bpe.estimators.base import EvalRecord`` keeps working
+
+__all__ = ["Cost", "EvalRecord", "Estimator", "EVAL_THREADS", "torch_threads"]
+
+#: torch intra-op threads of every evaluation, whatever ``--jobs`` is.  The thread count changes
+#: the order of float reductions, so the last bits of a score, and the cache key does not hold
+#: it: one fixed value makes a score independent of how the run was parallelised.  Runs use
+#: more cores by evaluating several archs at once (``--jobs``), not by threading one.
+EVAL_THREADS = 1
+
+_threads_lock = threading.Lock()
+_threads_state = {"active": 0, "saved": None}
 
 
-@dataclass
-class Cost:
-    """What one evaluation cost.
+@contextlib.contextmanager
+def torch_threads(n: int = EVAL_THREADS) -> Iterator[None]:
+    """Run the body with ``n`` torch intra-op threads; the previous count is restored after.
 
-    Attributes:
-        seconds: wall seconds actually spent.
-        simulated_seconds: seconds charged by a benchmark's recorded training time (oracle).
-        epochs: training epochs run.
-        forward_passes: mini-batch forward passes run.
+    The one place ``bpe`` sets torch's thread count.  Safe when several threads of one process
+    evaluate at once (a Dask worker with several threads): the first body to enter saves the
+    count and the last to leave restores it; a body nested in another restores the count it
+    found.
     """
+    import torch
 
-    seconds: float = 0.0
-    simulated_seconds: float = 0.0
-    epochs: int = 0
-    forward_passes: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict."""
-        return asdict(self)
-
-
-@dataclass
-class EvalRecord:
-    """The result of scoring one architecture.
-
-    ``status`` is ``"ok"`` (``score`` is a finite float) or ``"failed"`` (``score`` is
-    ``None`` and ``error`` says why).  ``info`` holds estimator-specific details (loss,
-    accuracy history, device, ...).
-    """
-
-    arch: str
-    score: float | None
-    status: str
-    cost: Cost = field(default_factory=Cost)
-    error: str | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def seconds(self) -> float:
-        """Wall seconds of the evaluation."""
-        return self.cost.seconds
-
-    @property
-    def ok(self) -> bool:
-        """True when the evaluation produced a finite score."""
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (JSON-serialisable)."""
-        return {
-            "arch": self.arch,
-            "score": self.score,
-            "status": self.status,
-            "seconds": self.cost.seconds,
-            "cost": self.cost.to_dict(),
-            "error": self.error,
-            "info": self.info,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "EvalRecord":
-        """Inverse of :meth:`to_dict`."""
-        return cls(
-            arch=data["arch"],
-            score=data["score"],
-            status=data["status"],
-            cost=Cost(**data.get("cost", {})),
-            error=data.get("error"),
-            info=data.get("info", {}),
-        )
-
-    @classmethod
-    def failure(cls, arch: str, error: str, seconds: float = 0.0, **info: Any) -> "EvalRecord":
-        """A failed evaluation with its reason."""
-        return cls(arch=arch, score=None, status="failed", cost=Cost(seconds=seconds), error=error, info=info)
+    n = max(1, int(n))
+    with _threads_lock:
+        nested = _threads_state["active"] > 0
+        previous = torch.get_num_threads()
+        if not nested:
+            _threads_state["saved"] = previous
+        _threads_state["active"] += 1
+        if previous != n:
+            torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_state["active"] -= 1
+            if _threads_state["active"] == 0:
+                restore = _threads_state["saved"]
+            else:
+                restore = previous if nested else None
+            if restore is not None and torch.get_num_threads() != restore:
+                torch.set_num_threads(restore)
 
 
 class Estimator(ABC):
@@ -109,13 +78,12 @@ class Estimator(ABC):
     def _evaluate(self, arch: str) -> EvalRecord:
         """Score one canonical arch string."""
 
-    def evaluate(self, arch: Any, *, num_threads: int | None = None) -> EvalRecord:
+    def evaluate(self, arch: Any) -> EvalRecord:
         """Score ``arch`` (object or string) and return a record with its cost.
 
-        ``num_threads`` limits torch's intra-op threads (set by parallel runners).  This is
-        :meth:`finalize` applied to :meth:`measure`.
+        This is :meth:`finalize` applied to :meth:`measure`.
         """
-        return self.finalize(self.measure(arch, num_threads=num_threads))
+        return self.finalize(self.measure(arch))
 
     def finalize(self, record: EvalRecord) -> EvalRecord:
         """Turn a measured (cacheable) record into the scored one.
@@ -132,15 +100,13 @@ class Estimator(ABC):
         format may not; it is then measured again and overwritten)."""
         return True
 
-    def measure(self, arch: Any, *, num_threads: int | None = None) -> EvalRecord:
-        """The measurement of ``arch`` that the cache stores under :meth:`fingerprint`."""
-        if num_threads is not None:
-            import torch
-
-            torch.set_num_threads(max(1, int(num_threads)))
+    def measure(self, arch: Any) -> EvalRecord:
+        """The measurement of ``arch`` that the cache stores under :meth:`fingerprint`, taken with
+        :data:`EVAL_THREADS` torch threads."""
         arch_str = str(arch)
         start = time.perf_counter()
-        record = self._evaluate(arch_str)
+        with torch_threads(EVAL_THREADS):
+            record = self._evaluate(arch_str)
         if record.cost.seconds == 0.0:
             record.cost.seconds = time.perf_counter() - start
         if record.ok and (record.score is None or not math.isfinite(record.score)):

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, prepare_split
 from bpe.estimators import register_estimator
-from bpe.estimators.base import Cost, Estimator, EvalRecord
+from bpe.estimators.base import Estimator
+from bpe.records import Cost, EvalRecord
 
 __all__ = ["ProxyTrainingEstimator", "reported_score"]
 
@@ -74,11 +76,11 @@ class ProxyTrainingEstimator(Estimator):
         }
 
     def _evaluate(self, arch: str) -> EvalRecord:
-        from bpe.training import train_and_evaluate
+        from bpe.training import steps_per_epoch, train_and_evaluate
 
         data = prepare_split(self.dataset, self.config.data_fraction)
         result = train_and_evaluate(arch, self.config, data, space=self.space, device=self.device)
-        steps = result.epochs_run * max(1, len(data.train_y) // min(self.config.batch_size, len(data.train_y)))
+        steps = result.epochs_run * steps_per_epoch(len(data.train_y), self.config.batch_size)
         info = {
             "valid_loss": result.valid_loss,
             "train_loss": result.train_loss,
@@ -116,9 +118,14 @@ class ProxyTrainingEstimator(Estimator):
                                        error=f"the run recorded no usable {self.config.report} ({score})")
         return dataclasses.replace(record, score=score)
 
-    def with_report(self, report: str) -> "ProxyTrainingEstimator":
+    def with_report(self, report: str) -> ProxyTrainingEstimator:
         """The same estimator reporting ``report`` (shares the cached training runs)."""
         return ProxyTrainingEstimator(self.config.replace(report=report), self.dataset, space=self.space,
+                                      device=self.device)
+
+    def with_seed(self, seed: int) -> ProxyTrainingEstimator:
+        """The same setting trained with another seed (to measure its seed-to-seed noise)."""
+        return ProxyTrainingEstimator(self.config.replace(seed=seed), self.dataset, space=self.space,
                                       device=self.device)
 
     def describe(self) -> str:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,8 +23,9 @@ from torch import nn
 
 from bpe.errors import BPEError, EstimatorError
 from bpe.estimators import register_estimator
-from bpe.estimators.base import Cost, Estimator, EvalRecord
+from bpe.estimators.base import Estimator
 from bpe.metrics import kendall
+from bpe.records import Cost, EvalRecord
 from bpe.spaces.nb201_features import N_CHANNELS, feature_tensor
 
 __all__ = ["RankingPredictor", "RenasEstimator", "holdout_evaluation", "pairwise_logistic_loss"]
@@ -93,7 +95,8 @@ class RankingPredictor:
 
     def __init__(self, loss: str = "pairwise", *, epochs: int = 300, batch_size: int = 64,
                  learning_rate: float = 1e-3, weight_decay: float = 1e-4, valid_fraction: float = 0.2,
-                 patience: int = 60, min_valid: int = 50, smooth: int = 1, hidden: int = 64, seed: int = 0, channels: int = 16, image_size: int = 32) -> None:
+                 patience: int = 60, min_valid: int = 50, smooth: int = 1, hidden: int = 64, seed: int = 0,
+                 channels: int = 16, image_size: int = 32) -> None:
         self.loss = loss
         self.epochs = epochs
         self.batch_size = batch_size
@@ -110,9 +113,13 @@ class RankingPredictor:
 
     # -- helpers -------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
-        """Constructor parameters (scikit-learn convention)."""
-        return {k: getattr(self, k) for k in ("loss", "epochs", "batch_size", "learning_rate", "weight_decay",
-                                              "valid_fraction", "patience", "min_valid", "smooth", "hidden", "seed", "channels", "image_size")}
+        """Constructor parameters (scikit-learn convention): every parameter of ``__init__``, read
+        from its signature (the constructor stores each under its own name)."""
+        import inspect
+
+        params = inspect.signature(type(self).__init__).parameters.values()
+        return {p.name: getattr(self, p.name) for p in params
+                if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
     def _features(self, archs: Sequence[Any]) -> torch.Tensor:
         x = feature_tensor(archs, channels=self.channels, image_size=self.image_size)
@@ -139,7 +146,7 @@ class RankingPredictor:
         return pairwise_logistic_loss(out, y) if self.loss == "pairwise" else F.mse_loss(out, y)
 
     # -- scikit-learn API ---------------------------------------------------------------
-    def fit(self, archs: Sequence[Any], targets: Sequence[float], extra: Any = None) -> "RankingPredictor":
+    def fit(self, archs: Sequence[Any], targets: Sequence[float], extra: Any = None) -> RankingPredictor:
         """Train on ``archs`` with ``targets`` (higher = better); returns self.
 
         ``extra``: optional per-arch inputs, shape (n,) or (n, k) — e.g. a training-free score or
@@ -259,7 +266,7 @@ class RankingPredictor:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "RankingPredictor":
+    def load(cls, path: str | Path) -> RankingPredictor:
         """Read a predictor written by :meth:`save`."""
         path = Path(path)
         if not path.is_file():

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, ClassVar, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -35,8 +36,9 @@ from torch import nn
 
 from bpe.data import DatasetSpec, normalize, prepare_split
 from bpe.estimators import register_estimator
-from bpe.estimators.base import Cost, Estimator, EvalRecord
+from bpe.estimators.base import Estimator
 from bpe.flops import count_macs, count_params
+from bpe.records import Cost, EvalRecord
 from bpe.spaces import get_space
 
 __all__ = [
@@ -293,7 +295,7 @@ class SynFlow(TrainingFreeEstimator):
     default_batch_size = 1
 
     def _score_batch(self, net, x, y, num_classes):
-        for name, module in list(net.named_modules()):
+        for _name, module in list(net.named_modules()):
             for child_name, child in list(module.named_children()):
                 if isinstance(child, nn.BatchNorm2d):
                     setattr(module, child_name, nn.Identity())

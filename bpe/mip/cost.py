@@ -11,7 +11,8 @@ towards it, so one measurement fixes the scale and more measurements correct the
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -63,7 +64,7 @@ class CostModel:
             row.append(float(setting[name] == value) if value is not None else grid.encode(setting[name]))
         return np.array(row, dtype=float)
 
-    def fit(self, settings: Sequence[Mapping[str, Any]], costs: Sequence[float]) -> "CostModel":
+    def fit(self, settings: Sequence[Mapping[str, Any]], costs: Sequence[float]) -> CostModel:
         """Calibrate on measured (setting, cost per arch) pairs (costs > 0)."""
         pairs = [(s, c) for s, c in zip(settings, costs) if c is not None and math.isfinite(c) and c > 0]
         self.n_ = len(pairs)

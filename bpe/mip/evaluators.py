@@ -14,9 +14,10 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -72,13 +73,13 @@ def _summary(setting: Mapping[str, Any], scores: Sequence[float | None], truths:
     with_truth = sum(t is not None for t in truths)
     extra = {"top10pct_precision": s["top10pct_precision"], "regret": s["regret"]}
     rho, tau = s["spearman"], s["kendall"]
-    if s["n_pairs"] < max(3, math.ceil(MIN_USABLE * with_truth)):
-        extra["unusable"] = (f"only {s['n_pairs']} of {with_truth} archs have a usable score "
+    if s["n_archs"] < max(3, math.ceil(MIN_USABLE * with_truth)):
+        extra["unusable"] = (f"only {s['n_archs']} of {with_truth} archs have a usable score "
                              f"(rho {rho:.3f} on them is not counted)")
         rho = tau = math.nan
     return SettingResult(
         setting=dict(setting), spearman=rho, kendall=tau, spearman_ci95=s["spearman_ci95"],
-        kendall_ci95=s["kendall_ci95"], cost_per_arch=cost, n_archs=len(scores), n_ok=s["n_pairs"], name=name,
+        kendall_ci95=s["kendall_ci95"], cost_per_arch=cost, n_archs=len(scores), n_ok=s["n_archs"], name=name,
         config=config, extra=extra,
     )
 
@@ -178,8 +179,8 @@ class LiveEvaluator(SettingEvaluator):
 class TabularRecords:
     """Recorded settings: knob values and cost per setting, per-arch accuracies, the truth."""
 
-    settings: "Any"  # pandas DataFrame, index = setting name
-    accuracies: "Any"  # DataFrame, rows = archs (truth order), columns = setting names
+    settings: Any  # pandas DataFrame, index = setting name
+    accuracies: Any  # DataFrame, rows = archs (truth order), columns = setting names
     truth: np.ndarray
     knob_columns: list[str]
     cost_column: str

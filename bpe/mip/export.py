@@ -5,16 +5,16 @@ chosen setting).  ``bpe.json`` loads anywhere an estimator is taken (its ``confi
 from __future__ import annotations
 
 import datetime
-import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from bpe.cache import atomic_write_text
 from bpe.mip.evaluators import SettingResult
 from bpe.mip.search import MIPResult, frontier
+from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs
 
 __all__ = ["mip_document", "write_mip", "importance_plot", "frontier_plot", "tabular_config"]
 
@@ -69,7 +69,7 @@ def mip_document(result: MIPResult, *, provenance: Mapping[str, Any]) -> dict[st
         measured = {
             "spearman": chosen.spearman, "spearman_ci95": chosen.spearman_ci95,
             "kendall": chosen.kendall, "kendall_ci95": chosen.kendall_ci95,
-            "cost_per_arch": chosen.cost_per_arch, "n_archs": chosen.n_archs, "n_pairs": chosen.n_ok,
+            "cost_per_arch": chosen.cost_per_arch, "n_sampled": chosen.n_archs, "n_archs": chosen.n_ok,
             "setting": chosen.setting, "name": chosen.name,
             "id": result.trajectory.index(chosen), **chosen.extra,
         }
@@ -157,14 +157,23 @@ def frontier_plot(doc: Mapping[str, Any], path: str | Path, *, unit: str = "") -
     return save_figure(fig, path)
 
 
-def write_mip(doc: Mapping[str, Any], out: str | Path, *, plot: bool = True) -> list[Path]:
-    """Write ``out`` (``bpe.json``) atomically, and the two plots beside it
-    (``<stem>_importance.png``, ``<stem>_frontier.png``)."""
-    out = Path(out)
-    atomic_write_text(out, json.dumps(doc, indent=2) + "\n")
-    paths = [out]
+#: What `bpe mip` writes: ``bpe.json`` and its two plots (same stem).
+MIP_OUTPUTS = (".json", "_importance.png", "_frontier.png")
+
+
+def mip_outputs(out: str | Path) -> OutputSet:
+    """The output files of a MIP run at ``out`` (checked writable before any work)."""
+    return plan_outputs(out, suffixes=MIP_OUTPUTS, default_stem="bpe", command="bpe mip")
+
+
+def write_mip(doc: Mapping[str, Any], out: str | Path | OutputSet, *, plot: bool = True) -> list[Path]:
+    """Write ``bpe.json`` atomically, and the two plots beside it (``<stem>_importance.png``,
+    ``<stem>_frontier.png``); plots of an earlier run are removed under ``plot=False``."""
+    outputs = out if isinstance(out, OutputSet) else mip_outputs(out)
+    atomic_write_text(outputs.main, json_text(doc))
+    paths = [outputs.main]
     if plot:
         unit = (doc.get("measured") or {}).get("cost_unit", "")
-        paths.append(importance_plot(doc, out.with_name(out.stem + "_importance.png")))
-        paths.append(frontier_plot(doc, out.with_name(out.stem + "_frontier.png"), unit=unit))
-    return paths
+        paths.append(importance_plot(doc, outputs.path("_importance.png")))
+        paths.append(frontier_plot(doc, outputs.path("_frontier.png"), unit=unit))
+    return outputs.finish(paths)

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from bpe.cache import check_writable
 from bpe.errors import BPEError
 from bpe.mip.evaluators import LiveEvaluator, TabularEvaluator, read_tabular_records
-from bpe.mip.export import mip_document, write_mip
+from bpe.mip.export import mip_document, mip_outputs, write_mip
 from bpe.mip.knobs import KnobSpace
 from bpe.mip.search import MIPSettings, run_mip
 
-__all__ = ["parse_duration", "sample_truth_archs", "mip_live", "mip_tabular"]
+__all__ = ["parse_duration", "sample_truth_archs", "mip_live", "mip_tabular", "mip_settings",
+           "live_evaluator_from_document"]
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,9 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     """
     from bpe.benchmarks import load_truth
     from bpe.data import load_arrays
-
     from bpe.training import resolve_device
 
-    out = check_writable(out)
+    out = mip_outputs(out)
     if "precision" in knobs.names and "fp16" in knobs["precision"].values and resolve_device(device).type != "cuda":
         raise BPEError("the precision knob lists fp16, which needs a CUDA device; drop it from the grid on CPU "
                        "(bf16 works on CPU)")
@@ -87,7 +87,8 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
                               seed=arch_seed)
     result = run_mip(evaluator, settings, parallel=runner.jobs, progress=runner.progress, on_event=on_event)
     provenance = {"cost_unit": "seconds", "truth": truth_spec, "metric": metric, "dataset": dataset.fingerprint(),
-                  "data_dir": dataset.data_dir, "space": space, "device": str(resolve_device(device)), "arch_seed": arch_seed, "archs": archs,
+                  "data_dir": dataset.data_dir, "space": space, "device": str(resolve_device(device)),
+                  "arch_seed": arch_seed, "archs": archs,
                   "jobs": runner.jobs}
     doc = mip_document(result, provenance=provenance)
     return doc, write_mip(doc, out, plot=plot)
@@ -101,7 +102,7 @@ def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, p
     ``arch_subset`` restricts the records to those positions of the truth order (to test how
     decisions move between arch samples).
     """
-    out = check_writable(out)
+    out = mip_outputs(out)
     records = read_tabular_records(folder)
     if arch_subset is not None:
         idx = list(arch_subset)
@@ -116,3 +117,58 @@ def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, p
     doc = mip_document(result, provenance=provenance)
     return doc, write_mip(doc, out, plot=plot)
 
+
+
+def live_evaluator_from_document(doc: dict[str, Any], *, runner: Any, archs: Sequence[str] | None = None,
+                                 data_dir: str | None = None) -> LiveEvaluator:
+    """The live evaluator a ``bpe.json`` of a live MIP run was measured with: same knob grids,
+    base config, dataset, truth and metric; ``archs`` (default: the run's own sample) may be
+    another sample, e.g. to re-measure its settings on other architectures."""
+    from bpe.benchmarks import load_truth
+    from bpe.config import BPEConfig
+    from bpe.data import DatasetSpec
+    from bpe.mip.knobs import KnobGrid
+
+    m = doc.get("measured", {})
+    if doc.get("kind") != "bpe-mip" or m.get("cost_unit") != "seconds":
+        raise BPEError("this is not the bpe.json of a live MIP run (kind bpe-mip, cost in seconds)")
+    grids = [KnobGrid(k, tuple(g["values"]), g["cost"], g["scale"]) for k, g in doc["knobs"].items()]
+    base = BPEConfig.from_dict({k: v for k, v in doc["config"].items() if k not in doc["knobs"]})
+    folder = data_dir or m.get("data_dir")
+    if not folder:
+        raise BPEError("the bpe.json names no data folder; pass data_dir")
+    dataset = DatasetSpec(m["dataset"]["name"], folder)
+    truth = load_truth(m["truth"], dataset=dataset, space=m.get("space", "nb201"))
+    return LiveEvaluator(KnobSpace(grids, base=base), dataset, truth, m["metric"], list(archs or m["archs"]),
+                         runner=runner, space=m.get("space", "nb201"), device=m.get("device", "auto"),
+                         seed=m.get("arch_seed", 0))
+
+
+def mip_settings(*, tabular: bool, per_round: int | None = None, initial: int | None = None,
+                 min_agreement: float = 0.5, rounds: int | None = None, importance: str = "fanova",
+                 forest_seeds: int = 10, prune_rule: str = "within-noise", max_seconds_per_arch: float | None = None,
+                 max_cost: float | None = None, over_cap: str | None = None, budget: str | None = None,
+                 seed: int = 0) -> MIPSettings:
+    """The :class:`MIPSettings` of ``bpe mip``'s options, each checked (live caps are seconds per
+    arch and budgets wall time; tabular caps are the records' unit and budgets lookups)."""
+    if seed < 0:
+        raise BPEError(f"--seed must be >= 0, got {seed}")
+    if tabular and max_seconds_per_arch is not None:
+        raise BPEError("--max-seconds-per-arch is for live runs; a tabular run's cap is --max-cost (the records' unit)")
+    if not tabular and max_cost is not None:
+        raise BPEError("--max-cost is for --tabular runs; a live run's cap is --max-seconds-per-arch")
+    limit: float | int | None = None
+    if budget is not None:
+        if tabular:
+            try:
+                limit = int(budget)
+            except ValueError:
+                raise BPEError(f"a tabular budget is a number of lookups, got '{budget}'") from None
+        else:
+            limit = parse_duration(budget)
+    over_cap = over_cap or ("explore" if tabular else "skip")
+    return MIPSettings(
+        per_round=per_round if per_round is not None else (5 if tabular else 4), initial=initial,
+        min_agreement=min_agreement, rounds=rounds, importance=importance, forest_seeds=forest_seeds,
+        prune_rule=prune_rule, max_cost=max_cost if tabular else max_seconds_per_arch,
+        skip_over_cap=over_cap == "skip", budget=limit, seed=seed)

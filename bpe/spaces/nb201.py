@@ -4,17 +4,19 @@ the NB201 macro network.
 A cell has 4 nodes and 6 edges; each edge carries one of 5 ops, giving 5**6 = 15,625 cells.
 The canonical string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` lists, for nodes 1, 2 and 3,
 the op on the edge from each earlier node.  Our enumeration index is the base-5 number of
-the op indices in string order (first edge most significant); it is *not* the official
-NB201 table index — map tables by string.
+the op indices in string order (first edge most significant) and is called the
+*enumeration* index; the benchmark's own index (the row of its official file and tables) is
+:func:`benchmark_index` (its order ships with the package as ``nb201_official_order.npy``).
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Iterator, Sequence
+from functools import cached_property, lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -28,8 +30,11 @@ __all__ = [
     "parse",
     "to_arch",
     "from_index",
+    "benchmark_index",
+    "from_benchmark_index",
     "enumerate_archs",
     "sample",
+    "sample_nested",
     "mutate",
     "neighbours",
     "encode",
@@ -133,7 +138,7 @@ def parse(text: str) -> NB201Arch:
     return NB201Arch(tuple(ops))
 
 
-def to_arch(arch: "NB201Arch | str") -> NB201Arch:
+def to_arch(arch: NB201Arch | str) -> NB201Arch:
     """Accept an :class:`NB201Arch` or a string."""
     return arch if isinstance(arch, NB201Arch) else parse(arch)
 
@@ -150,6 +155,27 @@ def from_index(index: int) -> NB201Arch:
     return NB201Arch(tuple(OPS[d] for d in reversed(digits)))
 
 
+@lru_cache(maxsize=1)
+def _official_order() -> tuple[np.ndarray, np.ndarray]:
+    """(benchmark index -> enumeration index, enumeration index -> benchmark index)."""
+    to_enum = np.load(Path(__file__).with_name("nb201_official_order.npy")).astype(np.int64)
+    to_bench = np.empty_like(to_enum)
+    to_bench[to_enum] = np.arange(len(to_enum))
+    return to_enum, to_bench
+
+
+def benchmark_index(arch: NB201Arch | str) -> int:
+    """NAS-Bench-201's own index of ``arch`` (its row in the official file and tables)."""
+    return int(_official_order()[1][to_arch(arch).index])
+
+
+def from_benchmark_index(index: int) -> NB201Arch:
+    """The arch at NAS-Bench-201's own ``index`` (0..15624)."""
+    if not 0 <= int(index) < NUM_ARCHS:
+        raise ArchStringError(f"NB201 benchmark index must be in 0..{NUM_ARCHS - 1}, got {index}")
+    return from_index(int(_official_order()[0][int(index)]))
+
+
 def enumerate_archs() -> Iterator[NB201Arch]:
     """All 15,625 cells in enumeration-index order."""
     for ops in itertools.product(OPS, repeat=len(EDGES)):
@@ -157,14 +183,23 @@ def enumerate_archs() -> Iterator[NB201Arch]:
 
 
 def sample(n: int, rng: np.random.Generator | int) -> list[NB201Arch]:
-    """``n`` distinct cells drawn uniformly without replacement."""
+    """``n`` distinct cells drawn uniformly without replacement (the search drivers' draws; for
+    samples that grow, see :func:`sample_nested`)."""
     rng = np.random.default_rng(rng)
     if not 0 <= n <= NUM_ARCHS:
         raise ArchStringError(f"can sample 0..{NUM_ARCHS} NB201 archs without replacement, got {n}")
     return [from_index(i) for i in rng.choice(NUM_ARCHS, size=n, replace=False)]
 
 
-def mutate(arch: "NB201Arch | str", rng: np.random.Generator | int) -> NB201Arch:
+def sample_nested(n: int, seed: int) -> list[NB201Arch]:
+    """The first ``n`` cells of one permutation seeded by ``seed``: samples of one seed are
+    nested (the sample of 50 is the start of the sample of 100), so growing one reuses work."""
+    if not 0 <= n <= NUM_ARCHS:
+        raise ArchStringError(f"can sample 0..{NUM_ARCHS} NB201 archs without replacement, got {n}")
+    return [from_index(i) for i in np.random.default_rng(seed).permutation(NUM_ARCHS)[:n]]
+
+
+def mutate(arch: NB201Arch | str, rng: np.random.Generator | int) -> NB201Arch:
     """Change the op of one uniformly chosen edge to a different, uniformly chosen op."""
     arch = to_arch(arch)
     rng = np.random.default_rng(rng)
@@ -175,7 +210,7 @@ def mutate(arch: "NB201Arch | str", rng: np.random.Generator | int) -> NB201Arch
     return NB201Arch(tuple(ops))
 
 
-def neighbours(arch: "NB201Arch | str") -> list[NB201Arch]:
+def neighbours(arch: NB201Arch | str) -> list[NB201Arch]:
     """The 24 cells at one-edge distance, in edge then op order."""
     arch = to_arch(arch)
     out = []
@@ -188,7 +223,7 @@ def neighbours(arch: "NB201Arch | str") -> list[NB201Arch]:
     return out
 
 
-def encode(archs: "Sequence[NB201Arch | str] | NB201Arch | str") -> np.ndarray:
+def encode(archs: Sequence[NB201Arch | str] | NB201Arch | str) -> np.ndarray:
     """One-hot encoding, shape ``(n, 30)`` (6 edges x 5 ops), float32; 1-D for one arch."""
     single = isinstance(archs, (str, NB201Arch))
     items = [archs] if single else list(archs)
@@ -200,7 +235,7 @@ def encode(archs: "Sequence[NB201Arch | str] | NB201Arch | str") -> np.ndarray:
 
 
 def build(
-    arch: "NB201Arch | str",
+    arch: NB201Arch | str,
     *,
     channels: int = 16,
     cells_per_stage: int = 5,

@@ -10,8 +10,8 @@ channels 0-4 one-hot op type on edge (i -> j); 5-7 MACs (millions) of the edge's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 
@@ -39,7 +39,7 @@ def op_costs(channels: int = 16, image_size: int = 32) -> tuple[np.ndarray, np.n
     return macs, params
 
 
-def live_edges(arch: "nb201.NB201Arch | str") -> tuple[bool, ...]:
+def live_edges(arch: nb201.NB201Arch | str) -> tuple[bool, ...]:
     """Per edge (string order): not ``none`` and on an input -> output path of the cell."""
     ops = nb201.to_arch(arch).ops
     on = [op != "none" for op in ops]
@@ -52,7 +52,7 @@ def live_edges(arch: "nb201.NB201Arch | str") -> tuple[bool, ...]:
     return tuple(on[k] and reach[i] and to_out[j] for k, (i, j) in enumerate(nb201.EDGES))
 
 
-def feature_tensor(archs: Sequence["nb201.NB201Arch | str"], *, channels: int = 16, image_size: int = 32) -> np.ndarray:
+def feature_tensor(archs: Sequence[nb201.NB201Arch | str], *, channels: int = 16, image_size: int = 32) -> np.ndarray:
     """Features of ``archs``: float32 array ``(n, 11, 4, 4)`` (see module docstring)."""
     macs, params = op_costs(channels, image_size)
     parsed = [nb201.to_arch(a) for a in archs]

@@ -1,0 +1,7 @@
+"""``python -m bpe.cli``."""
+
+import sys
+
+from bpe.cli import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""``bpe mip``: Minimum Importance Pruning, live or on recorded settings (library:
+:func:`bpe.mip.job.mip_live` and :func:`bpe.mip.job.mip_tabular`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bpe.cli.common import add_data_args, add_run_args, nonneg, positive, runner_from_args
+
+
+def register(sub, parents) -> None:
+    p = sub.add_parser(
+        "mip", parents=parents,
+        help="Minimum Importance Pruning: find the cheapest proxy setting that ranks like the truth",
+        description="Find a proxy-training setting by Minimum Importance Pruning and write it as bpe.json "
+                    "(usable as --estimator bpe.json). Live: trains a fixed seeded arch sample under each "
+                    "setting. Tabular (--tabular DIR): looks settings up in recorded data.",
+    )
+    p.add_argument("--tabular", default=None, metavar="DIR",
+                   help="recorded settings (settings.csv, accuracies.csv, ground_truth.csv), e.g. the BPE paper's")
+    add_data_args(p)
+    p.add_argument("--truth", default="reference", help="live: PATH.csv, nb201:PATH.pth or 'reference' (trained here; default)")
+    p.add_argument("--metric", default=None, help="truth column/metric (default: the source's default)")
+    p.add_argument("--reference-config", default=None, help="BPEConfig JSON for --truth reference")
+    p.add_argument("--archs", type=int, default=40, help="live: archs in the fixed sample (default: 40)")
+    p.add_argument("--arch-seed", type=nonneg, default=0, help="live: seed of the arch sample (default: 0)")
+    p.add_argument("--knobs", default=None,
+                   help="knob grids: a preset (cpu, paper, digits) or a JSON file (default: digits for the digits "
+                        "dataset, else cpu)")
+    p.add_argument("--base-config", default=None,
+                   help="BPEConfig (preset or JSON) for the fields that are not knobs (default: the knob preset's)")
+    p.add_argument("--rounds", type=positive, default=None, help="most rounds (default: until one knob is left)")
+    p.add_argument("--per-round", type=int, default=None, help="settings per round (default: 4 live, 5 tabular)")
+    p.add_argument("--initial", type=int, default=None, help="settings in the first round (default: 2 x --per-round)")
+    p.add_argument("--min-agreement", type=float, default=0.5,
+                   help="prune only when this share of the forests agree on the least important knob (default: 0.5)")
+    p.add_argument("--importance", default="fanova", help="fanova (default), mdi or permutation")
+    p.add_argument("--forest-seeds", type=int, default=10, help="forests per importance estimate (default: 10)")
+    p.add_argument("--prune-rule", default="within-noise", help="within-noise (default) or cheapest")
+    p.add_argument("--max-seconds-per-arch", type=float, default=None,
+                   help="live: cap on the chosen setting's seconds per arch (settings predicted above it are skipped)")
+    p.add_argument("--max-cost", type=float, default=None,
+                   help="tabular: cap on the chosen setting's recorded cost per arch (e.g. GPU-hours per net)")
+    p.add_argument("--over-cap", default=None, choices=["skip", "explore"],
+                   help="measure settings predicted above the cap ('explore') or not ('skip'); "
+                        "default: skip live, explore tabular")
+    p.add_argument("--budget", default=None,
+                   help="live: total wall time (e.g. 3h, 90m, 600s); tabular: most lookups (default: no limit)")
+    p.add_argument("--seed", type=nonneg, default=0, help="seed of the setting sampler (default: 0)")
+    add_run_args(p)
+    p.add_argument("--out", default="results/bpe.json",
+                   help="NAME.json, or a folder/ (default: results/bpe.json); NAME_importance.png and "
+                        "NAME_frontier.png are written beside it")
+    p.add_argument("--no-plot", action="store_true", help="no PNG plots (plots of an earlier run are removed)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bpe.mip.job import mip_live, mip_settings, mip_tabular
+
+    tabular = args.tabular is not None
+    settings = mip_settings(
+        tabular=tabular, per_round=args.per_round, initial=args.initial, min_agreement=args.min_agreement,
+        rounds=args.rounds, importance=args.importance, forest_seeds=args.forest_seeds, prune_rule=args.prune_rule,
+        max_seconds_per_arch=args.max_seconds_per_arch, max_cost=args.max_cost, over_cap=args.over_cap,
+        budget=args.budget, seed=args.seed)
+
+    def event(text: str) -> None:
+        if not args.quiet:
+            print(text, flush=True)
+
+    if tabular:
+        doc, paths = mip_tabular(folder=args.tabular, settings=settings, out=args.out, plot=not args.no_plot,
+                                 on_event=event)
+    else:
+        from bpe.config import load_config
+        from bpe.data import DatasetSpec
+        from bpe.mip.knobs import load_knobs
+
+        base = load_config(args.base_config) if args.base_config else None
+        preset = "digits" if args.dataset == "digits" else "cpu"
+        knobs = load_knobs(args.knobs or preset, preset=preset, base=base)
+        print(f"MIP over {len(knobs)} knobs ({', '.join(knobs.names)}) on {args.archs} archs of {args.space}, "
+              f"{args.dataset}, truth {args.truth}; {settings.per_round} settings per round, {args.jobs} job(s)")
+        doc, paths = mip_live(
+            knobs=knobs, dataset=DatasetSpec(args.dataset, args.data_dir), truth_spec=args.truth, metric=args.metric,
+            n_archs=args.archs, arch_seed=args.arch_seed, settings=settings, runner=runner_from_args(args),
+            out=args.out, space=args.space, device=args.device,
+            reference_config=load_config(args.reference_config) if args.reference_config else None,
+            plot=not args.no_plot, on_event=event)
+    m = doc["measured"]
+    order = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
+    print(f"pruning order: {', '.join(order) or '(none)'}; stopped: {doc['mip']['stop_reason']}")
+    model = doc["cost_model"]
+    if model.get("loo_median_relative_error") is not None:
+        print(f"cost model: leave-one-out error {model['loo_median_relative_error']:.0%} (median), "
+              f"{model['loo_max_relative_error']:.0%} (max) over {model['n_settings']} measured settings")
+    if m is None:
+        print("no measured setting is within the cap; nothing to export (see the trajectory in the file)")
+    else:
+        lo, hi = (f"{v:.3f}" if v is not None else "n/a" for v in m["spearman_ci95"])
+        print(f"chosen: {m['name']}  spearman {m['spearman']:.4f} [95% CI {lo}, {hi}]  kendall "
+              f"{m['kendall']:.4f} on {m['n_archs']} archs (tuned on them)  cost/arch {m['cost_per_arch']:.4g} "
+              f"{m['cost_unit']}  ({doc['mip']['n_settings_measured']} settings measured)")
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0

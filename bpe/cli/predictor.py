@@ -1,0 +1,53 @@
+"""``bpe predictor fit|evaluate``: the pairwise-ranking (ReNAS-style) predictor (library:
+:mod:`bpe.predictors`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from bpe.cli.common import nonneg, positive
+
+
+def register(sub, parents) -> None:
+    p = sub.add_parser("predictor", parents=parents,
+                       help="train and evaluate the pairwise-ranking (ReNAS-style) predictor")
+    commands = p.add_subparsers(dest="predictor_command", required=True)
+    for name, helptext in (("fit", "train on N seeded archs and save the predictor (use it as --estimator PATH.pt)"),
+                           ("evaluate", "train on N seeded archs, report Kendall/Spearman on all remaining archs")):
+        c = commands.add_parser(name, parents=parents, help=helptext)
+        c.add_argument("--space", default="nb201")
+        c.add_argument("--truth", default=None, help="PATH.csv or nb201:PATH.pth: targets from a table (with --metric)")
+        c.add_argument("--metric", default="v11_cifar10valid_valid")
+        c.add_argument("--targets", default=None,
+                       help="fit only: your own targets, a `bpe evaluate` results JSON (its scores) or a `bpe score` "
+                            "CSV (with --column)")
+        c.add_argument("--column", default=None, help="score column of a --targets CSV")
+        c.add_argument("--train-size", type=int, default=156, help="training archs (default: 156, 1%% of NB201)")
+        c.add_argument("--seed", type=nonneg, default=0)
+        c.add_argument("--loss", default="pairwise", choices=["pairwise", "mse"])
+        c.add_argument("--epochs", type=positive, default=300, help="maximum epochs, >= 1 (default: 300)")
+        c.add_argument("--out", required=True,
+                       help="predictor file NAME.pt (fit) or results NAME.json (evaluate), or a folder/")
+        c.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bpe.predictors import fit_job, holdout_job, predictor_targets
+
+    archs, targets = predictor_targets(space=args.space, truth_spec=args.truth, metric=args.metric,
+                                       targets_path=args.targets, column=args.column)
+    if args.predictor_command == "fit":
+        predictor, out = fit_job(archs, targets, train_size=args.train_size, seed=args.seed, loss=args.loss,
+                                 epochs=args.epochs, out=args.out)
+        print(f"trained a {args.loss} predictor on {args.train_size} archs ({len(predictor.history_)} epochs); "
+              f"wrote {out}")
+        print(f"use it with: bpe search --estimator {out} ...  or  bpe evaluate --estimator {out} ...")
+        return 0
+    result, out = holdout_job(archs, targets, train_size=args.train_size, seed=args.seed, loss=args.loss,
+                              epochs=args.epochs, out=args.out,
+                              provenance={"metric": args.metric, "truth": args.truth})
+    print(f"{args.loss} predictor, {result['train_size']} training archs (seed {args.seed}): "
+          f"kendall {result['kendall']:.4f}, spearman {result['spearman']:.4f} on {result['n_test']} remaining archs; "
+          f"fit {result['fit_seconds']:.1f} s, scoring them {result['predict_seconds']:.2f} s")
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,77 @@
+"""``bpe search``: seeded searches with any estimator under a budget (library:
+:func:`search_algos.jobs.search_job`)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from bpe.cli.common import add_data_args, add_run_args, nonneg, positive, runner_from_args
+from bpe.errors import BPEError
+
+
+def register(sub, parents) -> None:
+    p = sub.add_parser(
+        "search", parents=parents,
+        help="run search algorithms with any estimator under a budget; report true accuracies",
+        description="Run R seeded searches per algorithm; per run the chosen arch, its score, the budget spent, "
+                    "and (with a truth table) its NB201 accuracies; a summary and a best-so-far PNG.",
+    )
+    p.add_argument("--algo", required=True,
+                   help="comma-separated sample-based drivers (random, rea, reinforce), or one one-shot method "
+                        "(darts = darts-v1, darts-v2, gdas) whose supernet trains under the --estimator BPEConfig")
+    p.add_argument("--estimator", required=True,
+                   help="'oracle' (truth-table lookup with simulated cost), a scorer name, a preset or a BPEConfig JSON")
+    add_data_args(p)
+    p.add_argument("--truth", default=None, help="PATH.csv or nb201:PATH.pth: oracle rewards and the reported true accuracies")
+    p.add_argument("--metric", default="v11_cifar10valid_valid", help="oracle reward column (default: v11_cifar10valid_valid)")
+    p.add_argument("--oracle-epochs", type=positive, default=12, help="epochs charged per oracle evaluation (default: 12)")
+    p.add_argument("--budget", default=None,
+                   help="N (evaluations), Ns (wall seconds) or Ns-simulated; combine with ','. "
+                        "Required for sample-based drivers; one-shot methods are budgeted by their BPEConfig")
+    p.add_argument("--prescreen", default=None,
+                   help="two-stage search (with --algo random): score --pool random archs with this cheap estimator, "
+                        "then spend the rest of the budget on the best of them with --estimator")
+    p.add_argument("--pool", type=positive, default=100, help="archs scored by --prescreen (default: 100)")
+    p.add_argument("--algo-opt", action="append", default=[], metavar="[ALGO.]KEY=VALUE",
+                   help="driver option, repeatable (e.g. rea.population=20, reinforce.learning_rate=0.01, "
+                        "gdas.arch_learning_rate=0.003); without ALGO. it goes to every --algo that has it")
+    p.add_argument("--runs", type=positive, default=1, help="independent runs per algorithm (default: 1)")
+    p.add_argument("--seed", type=nonneg, default=0, help="seed of the first run (run r uses seed + r)")
+    add_run_args(p)
+    p.add_argument("--out", default="results/search.json",
+                   help="NAME.json (or .png: the same stem), or a folder/; writes NAME.json and NAME.png")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from bpe.data import DatasetSpec
+
+    try:
+        from search_algos.jobs import search_job
+        from search_algos.orchestrate import summary_table
+    except ImportError as err:  # pragma: no cover - installed together
+        raise BPEError(f"the search drivers are not installed ({err}); reinstall bpe") from None
+
+    def report(r: int, row: dict[str, Any]) -> None:
+        if row.get("status") == "failed":
+            print(f"run {r}: failed after {row['seconds']:.0f} s: {row.get('error')}")
+            return
+        acc = row["true_accuracy"]
+        print(f"run {r}: {row['arch']}  ({row['seconds']:.0f} s, supernet valid acc {row['score']:.2f}"
+              + (f", cifar10 test {acc['cifar10_test']:.2f}" if acc else "") + ")")
+
+    result, paths = search_job(
+        algos=args.algo.split(","), estimator_spec=args.estimator, dataset=DatasetSpec(args.dataset, args.data_dir),
+        truth_spec=args.truth, metric=args.metric, budget_spec=args.budget, runs=args.runs, seed=args.seed,
+        runner=runner_from_args(args), out=args.out, space=args.space, device=args.device,
+        oracle_epochs=args.oracle_epochs, prescreen_spec=args.prescreen, pool=args.pool, option_items=args.algo_opt,
+        progress=not args.quiet, on_start=print, on_run=report)
+    print(summary_table(result["summary"]))
+    for algo, row in result["summary"].items():
+        if row.get("published_not_comparable"):
+            print(f"{algo}: published row not shown, this run differs: {'; '.join(row['published_not_comparable'])}")
+        if row.get("published_note"):
+            print(f"{algo}: {row['published_note']}")
+    print("wrote " + ", ".join(map(str, paths)))
+    return 0

@@ -1,0 +1,145 @@
+"""``bpe search`` as one library call: check every input and the output, run the searches
+(sample-based drivers or one one-shot method), write ``search.json`` and the best-so-far plot."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from bpe.errors import BPEError
+from bpe.outputs import atomic_write_text, json_text, plan_outputs
+
+__all__ = ["SEARCH_OUTPUTS", "PUBLISHED_PROTOCOL", "search_job", "published_differences"]
+
+#: What `bpe search` writes: the results JSON and the best-so-far plot.
+SEARCH_OUTPUTS = (".json", ".png")
+#: The NAS-Bench-201 paper's protocol for its sample-based rows (Table 5).
+PUBLISHED_PROTOCOL = {"estimator": "oracle", "simulated_seconds": 12000.0, "runs": 500}
+
+
+def published_differences(estimator: str, budget: Any, runs: int) -> list[str]:
+    """How a sample-based run differs from the protocol of the published rows (empty: comparable)."""
+    out = []
+    if estimator != PUBLISHED_PROTOCOL["estimator"]:
+        out.append(f"estimator {estimator}, not the benchmark's recorded training (oracle)")
+    if budget.simulated_seconds != PUBLISHED_PROTOCOL["simulated_seconds"] or budget.evaluations or budget.seconds:
+        out.append(f"budget {budget.describe()}, not 12000s-simulated")
+    if runs < 100:
+        out.append(f"{runs} runs, not {PUBLISHED_PROTOCOL['runs']} (means over few runs)")
+    return out
+
+
+def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth_spec: str | None, metric: str,
+               budget_spec: str | None, runs: int, seed: int, runner: Any, out: str | Path, space: str = "nb201",
+               device: str = "auto", oracle_epochs: int = 12, prescreen_spec: str | None = None, pool: int = 100,
+               option_items: Sequence[str] = (), progress: bool = True,
+               on_start: Callable[[str], None] | None = None,
+               on_run: Callable[[int, dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], list[Path]]:
+    """Run ``runs`` seeded searches of each of ``algos`` (or one one-shot method) and write the results."""
+    from bpe.benchmarks import load_truth
+    from bpe.estimators import estimator_from_spec
+    from search_algos.base import create_algorithm, get_algorithm_class
+    from search_algos.budget import parse_budget
+    from search_algos.oneshot import ONESHOT_ALIASES
+    from search_algos.options import algorithm_options
+
+    algos = [a.strip() for a in algos if a.strip()]
+    if not algos:
+        raise BPEError("--algo needs at least one algorithm")
+    if runs < 1:
+        raise BPEError(f"--runs must be >= 1, got {runs}")
+    outputs = plan_outputs(out, suffixes=SEARCH_OUTPUTS, default_stem="search", command="bpe search")
+    truth = load_truth(truth_spec, space=space) if truth_spec else None
+    if any(a in ONESHOT_ALIASES for a in algos):
+        if len(algos) != 1:
+            raise BPEError("a one-shot method (darts, darts-v2, gdas) runs alone: pass it as the only --algo")
+        result = _oneshot(ONESHOT_ALIASES[algos[0]], estimator_spec, dataset, truth, runs, seed, device,
+                          option_items, progress, on_start, on_run)
+        atomic_write_text(outputs.path(".json"), json_text(result))
+        return result, outputs.finish([outputs.path(".json")])
+    if budget_spec is None:
+        raise BPEError("sample-based search needs --budget: N (evaluations), Ns (wall seconds) or Ns-simulated")
+    budget = parse_budget(budget_spec)
+    for algo in algos:
+        get_algorithm_class(algo)  # an unknown name is reported (with a suggestion) before any work
+    options = algorithm_options(option_items, algos)
+    for algo, opts in options.items():
+        create_algorithm(algo, **opts)  # out-of-range options fail here, before any work
+    if estimator_spec == "oracle" and truth is None:
+        raise BPEError("--estimator oracle needs --truth PATH.csv (the table it looks rewards up in)")
+    if budget.simulated_seconds is not None and estimator_spec != "oracle":
+        raise BPEError("a simulated-seconds budget needs --estimator oracle (only a benchmark records training time)")
+    estimator = estimator_from_spec(estimator_spec, dataset=dataset, truth=truth, metric=metric, space=space,
+                                    device=device)
+    if estimator_spec == "oracle":
+        estimator.epochs = oracle_epochs
+    if estimator_spec == "oracle" or estimator.cheap:
+        factory = lambda: estimator  # noqa: E731 - lookups need no cache
+    else:
+        from bpe.estimators.cached import CachedEstimator
+
+        cached = CachedEstimator(estimator, runner.cache)
+        factory = lambda: cached  # noqa: E731
+    prescreen = None
+    if prescreen_spec:
+        if algos != ["random"]:
+            raise BPEError("--prescreen makes a two-stage random search: use it with --algo random only")
+        if pool < 1:
+            raise BPEError(f"--pool must be >= 1, got {pool}")
+        prescreen = estimator_from_spec(prescreen_spec, dataset=dataset, truth=truth, metric=metric, space=space,
+                                        device=device)
+    if on_start is not None:
+        on_start(f"{', '.join(algos)} x {runs} runs, estimator {estimator.describe()}, budget {budget.describe()}"
+                 + (f", options {options}" if options else "")
+                 + (f", prescreen {prescreen.describe()} on {pool} archs" if prescreen else ""))
+    from search_algos.orchestrate import sample_based_experiment
+    from search_algos.runs import best_so_far_plot
+
+    result, all_results = sample_based_experiment(
+        algos, factory, budget, runs=runs, seed=seed, space=space,
+        jobs=1 if estimator_spec == "oracle" else runner.jobs, truth=truth, prescreen=prescreen, pool=pool,
+        algorithm_options=options, progress=progress)
+    differences = published_differences(estimator_spec if estimator_spec == "oracle" else estimator.describe(),
+                                         budget, runs)
+    for row in result["summary"].values():
+        if row.get("published") and differences:
+            row["published_not_comparable"] = differences
+            row["published"] = None
+    result.update(truth_source=truth_spec, metric=metric, space=space, dataset=dataset.name)
+    atomic_write_text(outputs.path(".json"), json_text(result))
+    written = [outputs.path(".json")]
+    if truth is not None and "v11_cifar10_test" in truth.metrics:
+        axis, limit = (("simulated_seconds", budget.simulated_seconds) if budget.simulated_seconds else
+                       ("evaluations", budget.evaluations) if budget.evaluations else ("seconds", budget.seconds))
+        written.append(best_so_far_plot(all_results, truth, outputs.path(".png"), axis=axis, limit=limit))
+    return result, outputs.finish(written)
+
+
+def _oneshot(method: str, estimator_spec: str, dataset: Any, truth: Any, runs: int, seed: int, device: str,
+             option_items: Sequence[str], progress: bool, on_start: Any, on_run: Any) -> dict[str, Any]:
+    from bpe.config import PRESETS, load_config
+    from bpe.data import prepare_split
+    from search_algos.oneshot import ONESHOT_ALIASES, oneshot_options
+    from search_algos.options import algorithm_options
+    from search_algos.orchestrate import oneshot_experiment
+
+    if not (estimator_spec.endswith(".json") or estimator_spec in PRESETS):
+        raise BPEError(f"{method} trains a supernet: --estimator must be a BPEConfig JSON file or a preset "
+                       f"({', '.join(PRESETS)})")
+    names = [a for a, m in ONESHOT_ALIASES.items() if m == method]  # darts.x and darts-v1.x mean the same
+    per_name = algorithm_options(option_items, names, lambda _: oneshot_options())
+    options = {k: v for opts in per_name.values() for k, v in opts.items()}
+    config = load_config(estimator_spec)
+    data = prepare_split(dataset, config.data_fraction)
+    if on_start is not None:
+        on_start(f"{method} x {runs} runs, supernet trained under {config.to_dict()}"
+                 + (f", options {options}" if options else ""))
+    result = oneshot_experiment(method, config, data, runs=runs, seed=seed, device=device, truth=truth,
+                                on_run=on_run, progress=progress, options=options)
+    for row in result["summary"].values():
+        if row.get("published"):
+            row["published_note"] = ("the NAS-Bench-201 paper's one-shot rows come from its own supernet training "
+                                     "on CIFAR-10; compare only a run with the same data and epochs")
+    result.update(dataset=dataset.name)
+    return result
