@@ -37,30 +37,18 @@ def table(tmp_path):
     return TableBenchmark(path, default_metric="acc")
 
 
-def make(name, table, tiny_config):
-    if name == "oracle":
-        return create_estimator("oracle", benchmark=table, metric="acc")
-    if name == "bpe":
-        return create_estimator("bpe", config=tiny_config, dataset=DatasetSpec("digits"), device="cpu")
-    if name == "renas":
-        from bpe.estimators.renas import RankingPredictor
+def make(name, table, tmp_path):
+    """Every registered estimator's own tiny instance (no per-name code here)."""
+    from bpe.estimators.context import EstimatorContext
 
-        archs = table.archs()
-        predictor = RankingPredictor(seed=0, epochs=5, valid_fraction=0.0).fit(
-            archs, [table.query(a, "acc") for a in archs])
-        return create_estimator("renas", path=predictor.save(table.path.with_name("renas.pt")))
-    from bpe.estimators.zero_cost import TrainingFreeEstimator
-
-    if issubclass(get_estimator_class(name), TrainingFreeEstimator):  # tiny nets keep the suite fast
-        return create_estimator(name, dataset=DatasetSpec("digits"), device="cpu", channels=4,
-                                cells_per_stage=1, image_size=8, batch_size=8)
-    return create_estimator(name)
+    context = EstimatorContext(truth=table, metric="acc", device="cpu", workdir=tmp_path)
+    return get_estimator_class(name).tiny(context)
 
 
 @pytest.mark.parametrize("name", available_estimators())
-def test_conformance(name, table, tiny_config):
+def test_conformance(name, table, tmp_path):
     """Every registered estimator: finite float score, record with cost, deterministic, JSON fingerprint."""
-    est = make(name, table, tiny_config)
+    est = make(name, table, tmp_path)
     assert isinstance(est, Estimator) and est.name == name
     arch = table.archs()[0]
     rec = est.evaluate(arch)

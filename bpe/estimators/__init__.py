@@ -59,32 +59,31 @@ def estimator_from_spec(
 ) -> Estimator:
     """Build an estimator from a CLI-style spec.
 
-    ``spec`` is a BPEConfig JSON file (proxy training), a preset (``bpe-1``, ``bpe-2``),
-    ``oracle`` (lookup in ``truth``), or the name of another registered estimator; a
-    training-free scorer gets ``dataset``, ``device``, ``space`` and ``options`` (batch size,
-    repeats, seed, ...; ``None`` values are left at the scorer's default).
+    The spec is parsed by :func:`parse_spec`; the estimator is built by its class's
+    ``from_context`` from an :class:`~bpe.estimators.context.EstimatorContext` holding the
+    arguments (``options``: batch size, repeats, seed, sizes; ``None`` values are left at the
+    estimator's default).
     """
+    from bpe.estimators.context import EstimatorContext
+
+    name, extra = parse_spec(spec)
+    context = EstimatorContext(dataset=dataset, device=device, space=space, truth=truth, metric=metric,
+                               options=options or {}, **extra)
+    return get_estimator_class(name).from_context(context)
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+    """(registered name, context fields) of a CLI-style estimator spec: ``PATH.pt`` or
+    ``renas:PATH`` (a saved predictor), a BPEConfig JSON file or a ``bpe.json`` (proxy
+    training), a preset name, or a registered name."""
     from pathlib import Path
 
     from bpe.config import PRESETS, BPEConfig
 
     if spec.startswith("renas:") or spec.endswith(".pt"):
-        return create_estimator("renas", path=spec.split(":", 1)[1] if spec.startswith("renas:") else spec)
+        return "renas", {"path": spec.split(":", 1)[1] if spec.startswith("renas:") else spec}
     if spec.endswith(".json") or Path(spec).is_file():
-        config = BPEConfig.from_json(spec)
-        return create_estimator("bpe", config=config, dataset=dataset, space=space, device=device)
+        return "bpe", {"config": BPEConfig.from_json(spec)}
     if spec in PRESETS:
-        return create_estimator("bpe", config=PRESETS[spec], dataset=dataset, space=space, device=device)
-    cls = get_estimator_class(spec)
-    if spec == "oracle":
-        if truth is None:
-            raise EstimatorError("estimator 'oracle' needs a ground-truth table (--truth)")
-        return cls(benchmark=truth, metric=metric or truth.default_metric)
-    if spec == "bpe":
-        return cls(dataset=dataset, space=space, device=device)
-    from bpe.estimators.zero_cost import TrainingFreeEstimator
-
-    if issubclass(cls, TrainingFreeEstimator):
-        kwargs = {k: v for k, v in (options or {}).items() if v is not None}
-        return cls(dataset=dataset, device=device, space=space, **kwargs)
-    return cls()
+        return "bpe", {"config": PRESETS[spec]}
+    return spec, {}

@@ -70,6 +70,18 @@ class Estimator(ABC):
     #: True when scores come from a lookup or are otherwise cheap and need no disk cache.
     cheap: ClassVar[bool] = False
 
+    @classmethod
+    def from_context(cls, context: Any) -> Estimator:
+        """Build from an :class:`~bpe.estimators.context.EstimatorContext` (the one way the
+        factory builds estimators); the default takes nothing from it."""
+        return cls()
+
+    @classmethod
+    def tiny(cls, context: Any) -> Estimator:
+        """A tiny instance for the conformance tests (tiny nets, tiny images; default: as
+        :meth:`from_context`)."""
+        return cls.from_context(context)
+
     @abstractmethod
     def fingerprint(self) -> dict[str, Any]:
         """Everything that determines the scores (the cache key), JSON-serialisable."""

@@ -7,6 +7,7 @@ import math
 import time
 from typing import Any
 
+from bpe.errors import EstimatorError
 from bpe.estimators import register_estimator
 from bpe.estimators.base import Estimator
 from bpe.records import Cost, EvalRecord
@@ -33,6 +34,12 @@ class OracleEstimator(Estimator):
         self.benchmark = benchmark
         self.metric = metric
         self.epochs = epochs
+
+    @classmethod
+    def from_context(cls, context: Any) -> OracleEstimator:
+        if context.truth is None:
+            raise EstimatorError("estimator 'oracle' needs a ground-truth table (--truth)")
+        return cls(benchmark=context.truth, metric=context.metric or context.truth.default_metric)
 
     def fingerprint(self) -> dict[str, Any]:
         return {

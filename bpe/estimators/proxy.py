@@ -118,6 +118,16 @@ class ProxyTrainingEstimator(Estimator):
                                        error=f"the run recorded no usable {self.config.report} ({score})")
         return dataclasses.replace(record, score=score)
 
+    @classmethod
+    def from_context(cls, context: Any) -> ProxyTrainingEstimator:
+        return cls(context.config, context.dataset, space=context.space, device=context.device)
+
+    @classmethod
+    def tiny(cls, context: Any) -> ProxyTrainingEstimator:
+        config = BPEConfig(epochs=1, batch_size=64, learning_rate=0.05, cells_per_stage=1, channels=4, image_size=8,
+                           data_fraction=0.3)
+        return cls(config, DatasetSpec("digits"), space=context.space, device="cpu")
+
     def with_report(self, report: str) -> ProxyTrainingEstimator:
         """The same estimator reporting ``report`` (shares the cached training runs)."""
         return ProxyTrainingEstimator(self.config.replace(report=report), self.dataset, space=self.space,

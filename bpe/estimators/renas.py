@@ -297,6 +297,21 @@ class RenasEstimator(Estimator):
 
     cheap = True
 
+    @classmethod
+    def from_context(cls, context: Any) -> RenasEstimator:
+        if not context.path:
+            raise BPEError("estimator 'renas' reads a saved predictor: pass --estimator PATH.pt "
+                           "(written by `bpe predictor fit`)")
+        return cls(path=context.path)
+
+    @classmethod
+    def tiny(cls, context: Any) -> RenasEstimator:
+        archs = context.truth.archs()
+        metric = context.metric or context.truth.default_metric
+        predictor = RankingPredictor(seed=0, epochs=5, valid_fraction=0.0).fit(
+            archs, [context.truth.query(a, metric) for a in archs])
+        return cls(path=predictor.save(Path(context.workdir) / "tiny_renas.pt"))
+
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else None
         self._predictor: RankingPredictor | None = None

@@ -134,6 +134,15 @@ class TrainingFreeEstimator(Estimator):
     needs_data: ClassVar[bool] = True
     cost_passes: ClassVar[int] = 2  # forward+backward of one mini-batch
 
+    @classmethod
+    def from_context(cls, context: Any) -> TrainingFreeEstimator:
+        return cls(dataset=context.dataset, device=context.device, space=context.space, **context.given_options())
+
+    @classmethod
+    def tiny(cls, context: Any) -> TrainingFreeEstimator:
+        return cls(dataset=DatasetSpec("digits"), device="cpu", space=context.space, channels=4, cells_per_stage=1,
+                   image_size=8, batch_size=8)
+
     def __init__(
         self,
         dataset: DatasetSpec | None = None,
