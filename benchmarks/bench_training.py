@@ -47,7 +47,7 @@ def main() -> None:
     t0 = time.perf_counter()
     data = prepare_split(spec, args.fraction)
     load_s = time.perf_counter() - t0
-    print(f"data: {spec.name}, {data.info['n_train']} train / {data.info['n_valid']} valid images, "
+    print(f"data: {spec.name}, {len(data.train_y)} train / {len(data.valid_y)} valid images, "
           f"loaded in {load_s:.2f} s; torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| setting | device | train img/s | s/epoch | data prep % | validation % | params |")
     print("|---|---|---|---|---|---|---|")

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 #: Column names an arch list CSV may use (ours, the NB201 table's, NAS-Bench-Suite-Zero's,
 #: the benchmark index).
-ARCH_COLUMNS = ("arch", "arch_str", "net_str", "index")
+ARCH_COLUMNS = ("arch", "arch_str", "net_str", "cellstr", "index")
 
 
 def sample_archs(space: str, n: int, seed: int, *, minimum: int = 1, why: str = "") -> list[str]:

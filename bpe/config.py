@@ -225,10 +225,12 @@ class BPEConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)
 
-    def fingerprint(self) -> str:
-        """Short stable hash of all fields."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything that determines the config's scores, like every other ``fingerprint()``:
+        all fields, plus ``hash``, a short stable hash of them (for names and labels)."""
+        fields = self.to_dict()
+        blob = json.dumps(fields, sort_keys=True).encode()
+        return {**fields, "hash": hashlib.sha256(blob).hexdigest()[:16]}
 
     def training_dict(self) -> dict[str, Any]:
         """The fields that determine the training run (all but :data:`REPORT_FIELDS`)."""

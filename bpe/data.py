@@ -22,7 +22,7 @@ import hashlib
 import logging
 import os
 import pickle
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -136,7 +136,6 @@ class TensorSplit:
     std: object
     num_classes: int
     flip: bool = True
-    info: dict = field(default_factory=dict)
 
 
 # -- loading ------------------------------------------------------------------------
@@ -330,7 +329,6 @@ def prepare_split(spec: DatasetSpec, data_fraction: float = 1.0) -> TensorSplit:
         std=std,
         num_classes=data.num_classes,
         flip=data.flip,
-        info={"n_train": len(train_idx), "n_valid": len(valid_idx), "dataset": spec.name},
     )
 
 

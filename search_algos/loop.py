@@ -98,7 +98,6 @@ def run_search(
     history: list[SearchStep] = []
     best: tuple[float, str] | None = None
     repeats = 0
-    stopped_by = "budget"
     # bound once: this loop runs ~10^5 times in a simulated search, where lookups are microseconds
     ask, tell, evaluate = algorithm.ask, algorithm.tell, estimator.evaluate
     allows, remember = budget.allows, history.append

@@ -13,12 +13,12 @@ from bpe.data import TensorSplit
 from bpe.estimators.base import Estimator
 from search_algos.budget import Budget
 from search_algos.loop import SearchResult
-from search_algos.runs import PUBLISHED, run_many, summarize, true_accuracy
+from search_algos.runs import PUBLISHED, TRUE_METRICS, run_many, summarize, true_accuracy
 
 __all__ = ["ACCURACY_KEYS", "sample_based_experiment", "oneshot_experiment", "summary_table"]
 
 #: Columns of the summary table, in the NB201 paper's order.
-ACCURACY_KEYS = ("cifar10_valid", "cifar10_test", "cifar100_test", "imagenet16_test")
+ACCURACY_KEYS = tuple(TRUE_METRICS)
 
 
 def sample_based_experiment(

@@ -76,7 +76,7 @@ def test_prepare_split_fraction():
     assert full.train_x.dtype == torch.uint8 and full.train_x.shape[1] == 3
     assert abs(len(part.train_y) - 0.25 * len(full.train_y)) <= 10
     assert abs(len(part.valid_y) - 0.25 * len(full.valid_y)) <= 10
-    assert part.info["n_train"] == len(part.train_y)
+    assert len(part.train_x) == len(part.train_y)
 
 
 def test_augment_shapes_determinism_and_cutout():

@@ -14,13 +14,15 @@ from typing import Any
 
 import numpy as np
 
+from bpe.archlists import ARCH_COLUMNS as ARCH_LIST_COLUMNS
 from bpe.benchmarks.base import Benchmark
 from bpe.errors import ArchStringError, TruthError
 from bpe.spaces import get_space
 
 __all__ = ["TableBenchmark"]
 
-ARCH_COLUMNS = ("arch_str", "arch", "net_str", "cellstr")
+#: Columns a table may hold its arch strings in (the arch-list columns but the index).
+ARCH_COLUMNS = tuple(c for c in ARCH_LIST_COLUMNS if c != "index")
 SECONDS_PER_EPOCH_COLUMN = "nats_cifar10valid_train_sec_per_epoch"
 
 
