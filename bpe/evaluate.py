@@ -17,7 +17,7 @@ from bpe.benchmarks import Benchmark
 from bpe.errors import BPEError
 from bpe.estimators.base import Estimator
 from bpe.metrics import rank_summary
-from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs
+from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
 
 __all__ = ["sample_archs", "evaluate_estimator", "write_results", "evaluate_job", "EVALUATE_OUTPUTS"]
@@ -195,7 +195,7 @@ def evaluate_job(estimator_spec: str, *, dataset: Any, truth_spec: str, metric: 
         result["seed_noise"] = seed_noise(estimator, done, n_archs=noise_archs, runner=runner,
                                           scores=[r["score"] for r in result["records"]])
     result.update(space=space, dataset=dataset.name if reads_data else truth_dataset, data_dir=dataset.data_dir,
-                  truth_source=truth_spec, arch_seed=seed)
+                  truth_source=truth_spec, arch_seed=seed, provenance=run_provenance())
     if estimator_spec == "oracle":
         result["note"] = "the oracle estimator looks the truth up: its correlation is 1 by construction"
     return result, write_results(result, outputs, plot=plot)

@@ -18,7 +18,7 @@ from bpe.benchmarks import Benchmark
 from bpe.errors import BPEError
 from bpe.estimators.base import Estimator
 from bpe.metrics import rank_summary
-from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs
+from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
 
 __all__ = [
@@ -207,7 +207,8 @@ def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_sp
     if len(table) < len(columns) + len(results):
         raise BPEError("two inputs get the same label; rename one of the files")
     metrics = sorted({r["metric"] for r in table.values()})
-    doc = {"metric": metrics[0] if len(metrics) == 1 else metrics, "truth": truth_spec, "estimators": table}
+    doc = {"metric": metrics[0] if len(metrics) == 1 else metrics, "truth": truth_spec, "estimators": table,
+           "provenance": run_provenance()}
     written = [outputs.path(".json")]
     atomic_write_text(outputs.path(".json"), json_text(doc))
     if plot:
@@ -288,6 +289,6 @@ def score_job(specs: Sequence[str], *, dataset: Any, archs: str | int, seed: int
     load_arrays(dataset)  # a missing or corrupt data file is reported before any work
     frame = score_archs(estimators, sample, runner=runner, labels=labels)
     provenance = {"dataset": dataset.name, "data_dir": dataset.data_dir, "space": space, "arch_seed": seed,
-                  "n_archs": len(sample)}
+                  "n_archs": len(sample), "provenance": run_provenance()}
     paths = write_scores(frame, outputs, estimators=estimators, labels=labels, provenance=provenance)
     return frame, paths, estimators, labels

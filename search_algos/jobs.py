@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bpe.errors import BPEError
-from bpe.outputs import atomic_write_text, json_text, plan_outputs
+from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
 
 __all__ = ["SEARCH_OUTPUTS", "PUBLISHED_PROTOCOL", "search_job", "published_differences"]
 
@@ -106,7 +106,8 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
         if row.get("published") and differences:
             row["published_not_comparable"] = differences
             row["published"] = None
-    result.update(truth_source=truth_spec, metric=metric, space=space, dataset=dataset.name)
+    result.update(truth_source=truth_spec, metric=metric, space=space, dataset=dataset.name,
+                  provenance=run_provenance())
     atomic_write_text(outputs.path(".json"), json_text(result))
     written = [outputs.path(".json")]
     if truth is not None and "v11_cifar10_test" in truth.metrics:

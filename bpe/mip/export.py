@@ -4,7 +4,6 @@ chosen setting).  ``bpe.json`` loads anywhere an estimator is taken (its ``confi
 
 from __future__ import annotations
 
-import datetime
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 
 from bpe.mip.evaluators import SettingResult
 from bpe.mip.search import MIPResult, frontier
-from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs
+from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
 
 __all__ = ["mip_document", "write_mip", "importance_plot", "frontier_plot", "tabular_config"]
 
@@ -59,8 +58,6 @@ def _result_entry(index: int, r: SettingResult) -> dict[str, Any]:
 
 def mip_document(result: MIPResult, *, provenance: Mapping[str, Any]) -> dict[str, Any]:
     """The ``bpe.json`` content: ``config``, ``measured``, ``rounds``, ``trajectory``, ..."""
-    from bpe import __version__
-
     chosen = result.chosen
     if chosen is None:
         config, measured = None, None
@@ -77,9 +74,7 @@ def mip_document(result: MIPResult, *, provenance: Mapping[str, Any]) -> dict[st
     doc = {
         "kind": "bpe-mip",
         "config": config,
-        "measured": {**(measured or {}), **provenance,
-                     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                     "bpe_version": __version__} if measured else None,
+        "measured": {**(measured or {}), **provenance, **run_provenance()} if measured else None,
         "objective": {"rule": "highest measured Spearman rho with cost per arch <= max_cost",
                       "max_cost": result.settings.max_cost},
         "mip": {
