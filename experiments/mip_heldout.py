@@ -29,7 +29,7 @@ from bpe.parallel import Runner
 from _paths import reference_data_dir
 
 HERE = Path(__file__).resolve().parent
-TRAINING_FREE = ("naswot", "jacob_cov", "epe_nas", "synflow", "snip", "grad_norm", "fisher", "params", "flops")
+TRAINING_FREE = ("meco", "naswot", "jacob_cov", "epe_nas", "synflow", "snip", "grad_norm", "fisher", "params", "flops")
 
 
 def main() -> None:

@@ -169,3 +169,31 @@ def test_disconnected_cell_is_a_recorded_failure(name):
 def test_synflow_disconnected_cell_is_a_recorded_failure():
     rec = tiny("synflow").evaluate("|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|none~1|none~2|")
     assert not rec.ok and "no signal flows" in rec.error
+
+
+def test_meco_matches_a_hand_computation():
+    """MeCo on a two-module net, against numpy: sum over modules of the smallest eigenvalue of
+    the channel correlation of the first image's output (constant channels count as 0)."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    from bpe.estimators.meco import MeCo
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    net = nn.Sequential(conv, nn.ReLU())
+    x = torch.randn(2, 3, 5, 5)
+    with torch.no_grad():
+        a = conv(x)[0].reshape(4, -1).numpy().astype(np.float64)
+        b = torch.relu(conv(x))[0].reshape(4, -1).numpy().astype(np.float64)
+
+    def smallest(rows):
+        corr = np.nan_to_num(np.corrcoef(rows), nan=0.0)
+        return np.linalg.eigvalsh(corr).min()
+
+    want = smallest(a) + 2 * smallest(b)  # the Sequential's output is the ReLU's: counted twice
+    assert MeCo()._score_batch(net, x, None, 10) == pytest.approx(want, rel=1e-9)
+    const = nn.Sequential(nn.Conv2d(3, 4, 1))
+    nn.init.zeros_(const[0].weight)
+    assert MeCo()._score_batch(const, x, None, 10) == pytest.approx(0.0, abs=1e-12)  # all-constant channels

@@ -24,7 +24,7 @@ __all__ = [
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register_estimator decorators.
-    from bpe.estimators import oracle, proxy, renas, zero_cost  # noqa: F401
+    from bpe.estimators import meco, oracle, proxy, renas, zero_cost  # noqa: F401
 
 
 _REGISTRY: Registry = Registry("estimator", EstimatorError, _load_builtin)
