@@ -193,13 +193,18 @@ def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_sp
         for name, row in correlate_scores(frame, truth, used, seed=seed).items():
             label = f"{Path(path).stem}:{name}" if columns.count(name) > 1 else name
             table[label] = {**row, "kind": "training-free", "source": path, "truth_source": spec, "metric": used}
+    stems = [Path(p).stem for p in results]
+
+    def file_label(path: str) -> str:  # the stem, or folder/stem where two files share a stem
+        return Path(path).stem if stems.count(Path(path).stem) == 1 else f"{Path(path).parent.name}/{Path(path).stem}"
+
     for path, result in results.items():
         truth, used, spec = truth_for(result)
         archs = [r["arch"] for r in result["records"]]
         values = truth.query_many(archs, used)
         summary = rank_summary([r.get("score") for r in result["records"]], values, seed=seed)
         seconds = [r.get("seconds") for r in result["records"] if r.get("seconds") is not None]
-        label = f"{Path(path).stem}: {result['estimator'].get('description', result['estimator']['name'])}"
+        label = f"{file_label(path)}: {result['estimator'].get('description', result['estimator']['name'])}"
         table[label] = {**summary, "seconds_per_arch": float(np.mean(seconds)) if seconds else None,
                         "kind": "bpe" if result["estimator"]["name"] == "bpe" else "other", "source": path,
                         "truth_source": spec, "metric": used, "dataset": result.get("dataset"),

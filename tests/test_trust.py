@@ -300,3 +300,14 @@ def test_seed_noise_is_reported_beside_rho(tmp_path):
                  "--cache-dir", str(tmp_path / "c")]) == 0
     noise = strict_json(tmp_path / "e.json")["seed_noise"]
     assert noise["n_archs"] == 3 and noise["seeds"] == [0, 1] and noise["mean_abs_diff"] >= 0
+
+
+def test_correlate_labels_same_named_files_by_their_folder(tmp_path, table):
+    for folder in ("one", "two"):
+        (tmp_path / folder).mkdir()
+        assert evaluate(tmp_path, table, out=f"{folder}/e.json", archs="8") == 0
+    out = tmp_path / "c.json"
+    assert main(["correlate", "--evaluations", str(tmp_path / "one" / "e.json"), str(tmp_path / "two" / "e.json"),
+                 "--out", str(out), "--no-plot"]) == 0  # each file's own truth and metric
+    labels = sorted(strict_json(out)["estimators"])
+    assert [label.split(":")[0] for label in labels] == ["one/e", "two/e"]
