@@ -22,6 +22,7 @@ def register(sub, parents) -> None:
     p.add_argument("--truth", default="reference", help="live: PATH.csv, nb201:PATH.pth or 'reference' (trained here; default)")
     p.add_argument("--metric", default=None, help="truth column/metric (default: the source's default)")
     p.add_argument("--reference-config", default=None, help="BPEConfig JSON for --truth reference")
+    p.add_argument("--yes", action="store_true", help="start a long reference training without asking")
     p.add_argument("--archs", type=int, default=40, help="live: archs in the fixed sample (default: 40)")
     p.add_argument("--arch-seed", type=nonneg, default=0, help="live: seed of the arch sample (default: 0)")
     p.add_argument("--knobs", default=None,
@@ -73,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         doc, paths = mip_tabular(folder=args.tabular, settings=settings, out=args.out, plot=not args.no_plot,
                                  on_event=event)
     else:
+        from bpe.cli.evaluate import confirm_reference
         from bpe.config import load_config
         from bpe.data import DatasetSpec
         from bpe.mip.knobs import load_knobs
@@ -87,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
             n_archs=args.archs, arch_seed=args.arch_seed, settings=settings, runner=runner_from_args(args),
             out=args.out, space=args.space, device=args.device,
             reference_config=load_config(args.reference_config) if args.reference_config else None,
-            plot=not args.no_plot, on_event=event)
+            plot=not args.no_plot, on_event=event, confirm=confirm_reference(args))
     m = doc["measured"]
     order = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
     print(f"pruning order: {', '.join(order) or '(none)'}; stopped: {doc['mip']['stop_reason']}")

@@ -64,7 +64,8 @@ def sample_truth_archs(truth: Any, metric: str, n: int, seed: int, *, space: str
 def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | None, n_archs: int, arch_seed: int,
              settings: MIPSettings, runner: Any, out: str | Path, space: str = "nb201", device: str = "auto",
              reference_config: Any = None, plot: bool = True,
-             on_event: Callable[[str], None] | None = None) -> tuple[dict[str, Any], list[Path]]:
+             on_event: Callable[[str], None] | None = None,
+             confirm: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], list[Path]]:
     """Live MIP: train a fixed, seeded arch sample under each setting and correlate with the truth.
 
     Every input is checked (data files, truth and metric, sample size, output path) before any
@@ -83,6 +84,10 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     truth = load_truth(truth_spec, dataset=dataset, space=space, device=device, reference_config=reference_config)
     metric = truth.check_metric(metric)
     archs = sample_truth_archs(truth, metric, n_archs, arch_seed, space=space)
+    if hasattr(truth, "plan") and confirm is not None:  # a reference truth: say what it trains first
+        plan = truth.plan(archs, runner.cache)
+        if plan["n_to_train"]:
+            confirm(plan)
     evaluator = LiveEvaluator(knobs, dataset, truth, metric, archs, runner=runner, space=space, device=device,
                               seed=arch_seed)
     result = run_mip(evaluator, settings, parallel=runner.jobs, progress=runner.progress, on_event=on_event)
