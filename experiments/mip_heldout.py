@@ -41,16 +41,21 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--scorers", default=",".join(TRAINING_FREE))
     parser.add_argument("--out-dir", default="results/mip_heldout")
+    parser.add_argument("--disjoint-from", type=int, nargs="*", default=[],
+                        help="also leave out the held-out samples of these seeds (for a second, disjoint sample)")
     args = parser.parse_args()
 
     doc = json.loads(Path(args.mip).read_text())
     m = doc["measured"]
     truth = load_truth(str(reference_data_dir() / "nb201" / "nb201_groundtruth.csv"))
     metric = truth.check_metric(m["metric"])
-    archs = sample_truth_archs(truth, metric, args.archs, args.seed, exclude=m["archs"])
+    exclude = list(m["archs"])
+    for other in args.disjoint_from:
+        exclude += sample_truth_archs(truth, metric, args.archs, other, exclude=m["archs"])
+    archs = sample_truth_archs(truth, metric, args.archs, args.seed, exclude=exclude)
     dataset = DatasetSpec("cifar10", str(reference_data_dir() / "cifar10"))
     runner = Runner(jobs=args.jobs, cache=EvalCache(default_cache_dir()))
-    out = Path(args.out_dir)
+    out = Path(args.out_dir) / f"seed{args.seed}"
 
     rows = []
     entries = [("MIP-found (" + Path(args.mip).name + ")", estimator_from_spec(args.mip, dataset=dataset))]
@@ -66,7 +71,8 @@ def main() -> None:
         write_results(result, out / f"{label.split(' ')[0].lower()}_{est.name}.json", plot=False)
         rows.append((label, est.describe(), result))
 
-    print(f"\n{args.archs} held-out archs (seed {args.seed}, disjoint from the {len(m['archs'])} MIP used), "
+    others = f" and from the held-out samples of seeds {args.disjoint_from}" if args.disjoint_from else ""
+    print(f"\n{args.archs} held-out archs (seed {args.seed}, disjoint from the {len(m['archs'])} MIP used{others}), "
           f"truth {metric}\n")
     print("| estimator | setting | Spearman ρ [95% CI] | Kendall τ | s/arch |")
     print("|---|---|---|---|---|")
