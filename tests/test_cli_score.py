@@ -120,7 +120,7 @@ def test_score_rejects_a_bad_entry_in_an_arch_list(tmp_path, capsys):
 
 @pytest.mark.parametrize("content, fragment", [
     ("index,arch_str\n0,|conv_5x5~0|+|none~0|none~1|+|none~0|none~1|none~2|\n", "entry 1"),
-    ("a,b\n1,2\n", "no arch column (arch/arch_str/net_str/index); its columns: a, b"),
+    ("a,b\n1,2\n", "no arch column (arch/arch_str/net_str/cellstr/index); its columns: a, b"),
     ("\n\n", "lists no architectures"),
 ])
 def test_arch_list_errors(tmp_path, content, fragment, capsys):

@@ -46,7 +46,7 @@ def command(name, tmp_path, table):
         "correlate": ["correlate", "--scores", str(scores), "--truth", str(table), "--metric", "v11_cifar10_test"],
         "search": ["search", "--algo", "random", "--estimator", "oracle", "--truth", str(table), "--budget", "5",
                    "--quiet"],
-        "mip": ["mip", "--tabular", str(records), "--per-round", "3", "--quiet"],
+        "mip": ["mip", "--tabular", str(records), "--per-round", "3", "--rounds", "1", "--forest-seeds", "2", "--quiet"],
         "config": ["config", "bpe-1"],
     }[name]
 

@@ -31,6 +31,8 @@ def min_channel_correlation_eigenvalue(feature: torch.Tensor) -> float:
     rows = feature.reshape(feature.shape[0], -1).double()
     if rows.shape[0] < 2:
         return math.nan
+    if rows.shape[1] < 2:  # one position: every correlation is undefined, so the matrix is 0
+        return 0.0
     corr = torch.corrcoef(rows)
     corr = torch.nan_to_num(corr, nan=0.0, posinf=0.0, neginf=0.0)
     return float(torch.linalg.eigvalsh(corr).min())
