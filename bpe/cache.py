@@ -14,6 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from platformdirs import user_cache_dir
+
+from bpe.errors import BPEError
 from bpe.outputs import atomic_write_text
 from bpe.records import EvalRecord
 
@@ -27,8 +30,6 @@ def default_cache_dir() -> Path:
     ``$XDG_CACHE_HOME/bpe/evals``, by default ``~/.cache/bpe/evals``)."""
     if os.environ.get("BPE_CACHE_DIR"):
         return Path(os.environ["BPE_CACHE_DIR"])
-    from platformdirs import user_cache_dir
-
     return Path(user_cache_dir("bpe", appauthor=False)) / "evals"
 
 
@@ -49,8 +50,6 @@ class EvalCache:
 
     def check_usable(self, *, flag: str = "--cache-dir") -> None:
         """Check, before any work, that records can be stored under the root (created if absent)."""
-        from bpe.errors import BPEError
-
         if self.root.exists() and not self.root.is_dir():
             raise BPEError(f"{flag} {self.root} is a file, not a folder; give a folder for the evaluation cache")
         try:

@@ -11,14 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from bpe.archlists import resolve_archs, sample_archs
-from bpe.benchmarks import Benchmark
+from bpe.benchmarks import Benchmark, load_truth
+from bpe.benchmarks.match import check_truth_dataset
+from bpe.data import load_arrays
 from bpe.errors import BPEError
+from bpe.estimators import estimator_from_spec
 from bpe.estimators.base import Estimator
 from bpe.metrics import rank_summary
 from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
+from bpe.plotting import new_figure, save_figure
 
 __all__ = ["sample_archs", "evaluate_estimator", "write_results", "evaluate_job", "EVALUATE_OUTPUTS"]
 
@@ -117,8 +122,6 @@ def write_results(result: dict[str, Any], out: str | Path | OutputSet, *, plot: 
 
     Every file is written atomically.  Returns the paths written.
     """
-    import pandas as pd
-
     outputs = out if isinstance(out, OutputSet) else plan_outputs(out, suffixes=EVALUATE_OUTPUTS,
                                                                  default_stem="evaluate")
     atomic_write_text(outputs.path(".json"), json_text(result))
@@ -137,8 +140,6 @@ def write_results(result: dict[str, Any], out: str | Path | OutputSet, *, plot: 
 
 
 def _scatter(result: dict[str, Any], path: Path) -> Path:
-    from bpe.plotting import new_figure, save_figure
-
     ok = [r for r in result["records"] if r["score"] is not None and r["truth"] is not None]
     fig, ax = new_figure(figsize=(5, 4), dpi=120)
     ax.scatter([r["truth"] for r in ok], [r["score"] for r in ok], s=14, alpha=0.75)
@@ -168,11 +169,6 @@ def evaluate_job(estimator_spec: str, *, dataset: Any, truth_spec: str, metric: 
     first (the CLI prints it and asks for ``--yes`` above a threshold).  Returns the result and
     the paths written.
     """
-    from bpe.benchmarks import load_truth
-    from bpe.benchmarks.match import check_truth_dataset
-    from bpe.data import load_arrays
-    from bpe.estimators import estimator_from_spec
-
     outputs = plan_outputs(out, suffixes=EVALUATE_OUTPUTS, default_stem="evaluate", command="bpe evaluate")
     sample = resolve_archs(archs, space, seed, minimum=2, why=" to compute a rank correlation")
     dataset.fingerprint()  # a missing data folder is reported here

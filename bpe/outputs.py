@@ -17,15 +17,19 @@ standard (``null``, never ``NaN``/``Infinity``).
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
+import platform
+import subprocess
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bpe import __version__
 from bpe.errors import BPEError
 
 __all__ = ["atomic_write_text", "check_writable", "json_text", "jsonable", "OutputSet", "plan_outputs",
@@ -35,12 +39,6 @@ __all__ = ["atomic_write_text", "check_writable", "json_text", "jsonable", "Outp
 def run_provenance() -> dict[str, Any]:
     """What produced a result: bpe's version (and git commit when run from a checkout), the
     machine (platform, CPU count, Python, torch) and the date, for every results file."""
-    import datetime
-    import platform
-    import subprocess
-
-    from bpe import __version__
-
     info: dict[str, Any] = {"bpe_version": __version__,
                             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                             "machine": {"platform": platform.platform(), "processor": platform.machine(),

@@ -6,11 +6,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from tqdm.auto import tqdm
 
 from bpe.cache import EvalCache
 from bpe.errors import BPEError
@@ -110,8 +113,6 @@ class Runner:
 
     def measure(self, estimator: Estimator, archs: Sequence[Any], *, desc: str = "evaluating") -> list[EvalRecord]:
         """Measured (cacheable) records for ``archs`` in order, before :meth:`Estimator.finalize`."""
-        from tqdm.auto import tqdm
-
         keys = [str(a) for a in archs]
         cache = None if estimator.cheap else self.cache
         fingerprint = estimator.fingerprint() if cache is not None else {}
@@ -143,7 +144,7 @@ class Runner:
             for i, arch in enumerate(todo):
                 yield _evaluate_task(estimator, arch, i, cache, fingerprint, None)
             return
-        from joblib import Parallel, delayed, parallel_config
+        from joblib import Parallel, delayed, parallel_config  # ~0.2 s: only a parallel run needs it
 
         # Local worker processes watch this one and exit with it; the workers of a Dask or Ray
         # cluster are that cluster's to manage.
@@ -213,8 +214,6 @@ class Runner:
 def _check_reachable(address: str, timeout: float = 10.0) -> None:
     """Raise :class:`BPEError` when a Ray ``host:port`` (or ``ray://host:port``) address accepts
     no TCP connection; other forms (``auto``) are left to Ray."""
-    import socket
-
     host, sep, port = address.split("://", 1)[-1].rpartition(":")
     if not sep or not host or not port.isdigit():
         return

@@ -11,8 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from bpe.benchmarks import load_truth
 from bpe.errors import BPEError
 from bpe.outputs import atomic_write_text, json_text, plan_outputs
+from bpe.spaces import get_space
 
 __all__ = ["predictor_targets", "training_split", "fit_job", "holdout_job"]
 
@@ -21,9 +23,6 @@ def predictor_targets(*, space: str, truth_spec: str | None = None, metric: str 
                       targets_path: str | None = None, column: str | None = None) -> tuple[list[str], list[float]]:
     """(archs, targets) from a truth table and metric, or from ``targets_path``: a ``bpe
     evaluate`` results JSON (its scores) or a ``bpe score`` CSV (its ``column``)."""
-    from bpe.benchmarks import load_truth
-    from bpe.spaces import get_space
-
     if targets_path:
         path = Path(targets_path)
         if not path.is_file():
@@ -35,7 +34,7 @@ def predictor_targets(*, space: str, truth_spec: str | None = None, metric: str 
                 raise BPEError(f"{path} is not a `bpe evaluate` results JSON ({err})") from None
             pairs = [(r["arch"], r["score"]) for r in records if r.get("score") is not None]
         else:
-            from bpe.scoring import estimator_columns, read_scores
+            from bpe.scoring import estimator_columns, read_scores  # pandas-heavy: only a CSV of scores needs it
 
             frame = read_scores(path)
             columns = estimator_columns(frame)
@@ -76,7 +75,7 @@ def _check(epochs: int, seed: int) -> None:
 def fit_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int, loss: str, epochs: int,
             out: str | Path) -> tuple[Any, Path]:
     """Fit a predictor on ``train_size`` seeded archs and save it to ``out`` (``.pt``)."""
-    from bpe.estimators.renas import RankingPredictor
+    from bpe.estimators.renas import RankingPredictor  # torch-heavy
 
     _check(epochs, seed)
     outputs = plan_outputs(out, suffixes=(".pt",), default_stem="predictor", command="bpe predictor fit")
@@ -90,7 +89,7 @@ def fit_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, 
 def holdout_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int, loss: str,
                 epochs: int, out: str | Path, provenance: dict[str, Any]) -> tuple[dict[str, Any], Path]:
     """Fit on ``train_size`` seeded archs, rank all the others, write the results JSON."""
-    from bpe.estimators.renas import holdout_evaluation
+    from bpe.estimators.renas import holdout_evaluation  # torch-heavy
 
     _check(epochs, seed)
     outputs = plan_outputs(out, suffixes=(".json",), default_stem="predictor", command="bpe predictor evaluate")

@@ -14,12 +14,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bpe.benchmarks import Benchmark
+from bpe.archlists import resolve_archs
+from bpe.benchmarks import Benchmark, load_truth
+from bpe.data import load_arrays
 from bpe.errors import BPEError
+from bpe.estimators import estimator_from_spec
 from bpe.estimators.base import Estimator
 from bpe.metrics import rank_summary
 from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
+from bpe.plotting import new_figure, save_figure
 
 __all__ = [
     "SCORE_OUTPUTS",
@@ -163,8 +167,6 @@ def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_sp
     file's stem when two files share it; an evaluation by its file's stem and estimator.  Two
     inputs that cannot be told apart (the same file twice, equal labels) are refused.
     """
-    from bpe.benchmarks import load_truth
-
     if not scores and not evaluations:
         raise BPEError("give --scores CSV files and/or --evaluations JSON files to correlate")
     paths = [str(Path(p).resolve()) for p in [*scores, *evaluations]]
@@ -226,8 +228,6 @@ def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_sp
 
 def frontier_plot(points: Sequence[dict], path: str | Path, *, title: str = "") -> Path:
     """Spearman ρ against seconds per arch (log x) for every estimator given."""
-    from bpe.plotting import new_figure, save_figure
-
     fig, ax = new_figure(figsize=(7, 4.5))
     colors = {"training-free": "tab:blue", "bpe": "tab:red", "other": "tab:gray"}
     for kind in colors:
@@ -274,11 +274,6 @@ def score_job(specs: Sequence[str], *, dataset: Any, archs: str | int, seed: int
     ``options`` (batch size, repeats, seed, sizes; ``None`` = the scorer's default) go to the
     training-free scorers.  Returns the table, the paths written, the estimators and their labels.
     """
-    from bpe.archlists import resolve_archs
-    from bpe.benchmarks import load_truth
-    from bpe.data import load_arrays
-    from bpe.estimators import estimator_from_spec
-
     specs = [s.strip() for s in specs if s.strip()]
     if not specs or len(set(specs)) != len(specs):
         raise BPEError(f"--estimator needs distinct comma-separated names, got '{','.join(specs)}'")

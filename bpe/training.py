@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from bpe.config import BPEConfig
 from bpe.data import TensorSplit, augment_batch, normalize
 from bpe.errors import ConfigError
+from bpe.estimators.base import torch_threads
 from bpe.spaces import get_space
 
 __all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
@@ -206,8 +207,6 @@ def train_and_evaluate(
     run = dict(space=space, dev=dev, autocast=autocast, eval_every_epoch=eval_every_epoch)
     if num_threads is None:
         return _train_and_evaluate(arch, config, data, **run)
-    from bpe.estimators.base import torch_threads
-
     with torch_threads(num_threads):
         return _train_and_evaluate(arch, config, data, **run)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import inspect
+import math
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
@@ -40,6 +42,7 @@ class SearchAlgorithm(ABC):
 
 
 def _load_builtin() -> None:
+    # Local: an import cycle (drivers imports register_algorithm from here); loaded on first lookup.
     from search_algos import drivers  # noqa: F401
 
 
@@ -67,8 +70,6 @@ def keyword_options(func: Any, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
 def _keyword_options(func: Any, exclude: tuple[str, ...]) -> tuple[tuple[str, Any], ...]:
     """``keyword_options`` read once per function (a signature does not change; a simulated
     search creates an algorithm per run, thousands of runs)."""
-    import inspect
-
     params = inspect.signature(func).parameters.values()
     return tuple((p.name, p.default) for p in params
                  if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in exclude)
@@ -91,8 +92,6 @@ def check_options(name: str, options: dict[str, Any], known: dict[str, Any]) -> 
 
 def _check_option(name: str, key: str, value: Any, default: Any) -> Any:
     """``value`` as the type of the option's default (bool, int or finite float), else BPEError."""
-    import math
-
     want = type(default)
     ok = (isinstance(value, bool) if want is bool else
           isinstance(value, int) and not isinstance(value, bool) if want is int else

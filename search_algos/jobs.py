@@ -7,8 +7,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bpe.benchmarks import load_truth
+from bpe.config import PRESETS, load_config
+from bpe.data import prepare_split
 from bpe.errors import BPEError
+from bpe.estimators import estimator_from_spec
+from bpe.estimators.cached import CachedEstimator
 from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
+from search_algos.base import create_algorithm, get_algorithm_class
+from search_algos.budget import parse_budget
+from search_algos.options import algorithm_options
+from search_algos.orchestrate import oneshot_experiment, sample_based_experiment
+from search_algos.runs import best_so_far_plot
 
 __all__ = ["SEARCH_OUTPUTS", "PUBLISHED_PROTOCOL", "search_job", "published_differences"]
 
@@ -37,12 +47,7 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
                on_start: Callable[[str], None] | None = None,
                on_run: Callable[[int, dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], list[Path]]:
     """Run ``runs`` seeded searches of each of ``algos`` (or one one-shot method) and write the results."""
-    from bpe.benchmarks import load_truth
-    from bpe.estimators import estimator_from_spec
-    from search_algos.base import create_algorithm, get_algorithm_class
-    from search_algos.budget import parse_budget
-    from search_algos.oneshot import ONESHOT_ALIASES
-    from search_algos.options import algorithm_options
+    from search_algos.oneshot import ONESHOT_ALIASES  # torch-heavy
 
     algos = [a.strip() for a in algos if a.strip()]
     if not algos:
@@ -77,8 +82,6 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
     if estimator_spec == "oracle" or estimator.cheap:
         factory = lambda: estimator  # noqa: E731 - lookups need no cache
     else:
-        from bpe.estimators.cached import CachedEstimator
-
         cached = CachedEstimator(estimator, runner.cache)
         factory = lambda: cached  # noqa: E731
     prescreen = None
@@ -93,9 +96,6 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
         on_start(f"{', '.join(algos)} x {runs} runs, estimator {estimator.describe()}, budget {budget.describe()}"
                  + (f", options {options}" if options else "")
                  + (f", prescreen {prescreen.describe()} on {pool} archs" if prescreen else ""))
-    from search_algos.orchestrate import sample_based_experiment
-    from search_algos.runs import best_so_far_plot
-
     result, all_results = sample_based_experiment(
         algos, factory, budget, runs=runs, seed=seed, space=space,
         jobs=1 if estimator_spec == "oracle" else runner.jobs, truth=truth, prescreen=prescreen, pool=pool,
@@ -119,11 +119,7 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
 
 def _oneshot(method: str, estimator_spec: str, dataset: Any, truth: Any, runs: int, seed: int, device: str,
              option_items: Sequence[str], progress: bool, on_start: Any, on_run: Any) -> dict[str, Any]:
-    from bpe.config import PRESETS, load_config
-    from bpe.data import prepare_split
-    from search_algos.oneshot import ONESHOT_ALIASES, oneshot_options
-    from search_algos.options import algorithm_options
-    from search_algos.orchestrate import oneshot_experiment
+    from search_algos.oneshot import ONESHOT_ALIASES, oneshot_options  # torch-heavy
 
     if not (estimator_spec.endswith(".json") or estimator_spec in PRESETS):
         raise BPEError(f"{method} trains a supernet: --estimator must be a BPEConfig JSON file or a preset "

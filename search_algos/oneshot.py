@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from bpe.config import BPEConfig
 from bpe.data import TensorSplit
@@ -25,6 +26,7 @@ from bpe.errors import ConfigError
 from bpe.spaces import nb201
 from bpe.spaces.nb201_model import build_stages, make_op
 from bpe.training import BatchStream, autocast_context, evaluate_model, nonfinite_loss, resolve_device, sgd_with_cosine
+from search_algos.base import keyword_options
 
 __all__ = ["ONESHOT_METHODS", "ONESHOT_ALIASES", "ONESHOT_STRATEGIES", "OneShotMethod", "DartsV1", "DartsV2", "GDAS",
            "OneShotResult", "NB201SuperNet", "oneshot_search", "oneshot_options"]
@@ -290,8 +292,6 @@ ONESHOT_METHODS = tuple(ONESHOT_STRATEGIES)
 
 def oneshot_options() -> dict[str, Any]:
     """The tunable architecture-side options of :func:`oneshot_search` and their defaults."""
-    from search_algos.base import keyword_options
-
     return keyword_options(oneshot_search, exclude=("device", "progress"))
 
 
@@ -342,8 +342,6 @@ def oneshot_search(
     a_scale = a_scaler.scale if a_scaler is not None else _unscaled
     history: list[dict[str, Any]] = []
     error: str | None = None
-    from tqdm.auto import tqdm
-
     bar = tqdm(range(config.epochs), desc=method, unit="epoch", disable=not progress)
     for epoch in bar:
         net.train()

@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bpe.errors import BPEError
+from search_algos.base import algorithm_options as registered
+from search_algos.base import check_options
 
 __all__ = ["parse_value", "key_values", "algorithm_options"]
 
@@ -41,9 +43,6 @@ def algorithm_options(items: Sequence[str], algos: Sequence[str],
     """``--algo-opt [ALGO.]KEY=VALUE`` items -> options per algorithm, checked against
     ``known(algo)`` (option -> default; the registered driver's options by default).  Without
     ``ALGO.`` an option goes to every algorithm that has it (at least one must)."""
-    from search_algos.base import algorithm_options as registered
-    from search_algos.base import check_options
-
     known = known or registered
     options: dict[str, dict[str, Any]] = {}
     for key, value in key_values(items, "--algo-opt", "[ALGO.]KEY=VALUE (e.g. rea.population=20)"):

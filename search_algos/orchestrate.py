@@ -14,6 +14,7 @@ from bpe.estimators.base import Estimator
 from search_algos.budget import Budget
 from search_algos.loop import SearchResult
 from search_algos.runs import PUBLISHED, TRUE_METRICS, run_many, summarize, true_accuracy
+from search_algos.two_stage import two_stage_search
 
 __all__ = ["ACCURACY_KEYS", "sample_based_experiment", "oneshot_experiment", "summary_table"]
 
@@ -44,8 +45,6 @@ def sample_based_experiment(
     ``runs``, each run with ``true_accuracy`` when ``truth`` is given) and the raw results per
     algorithm (for the best-so-far plot).
     """
-    from search_algos.two_stage import two_stage_search
-
     options = algorithm_options or {}
     all_results: dict[str, list[SearchResult]] = {}
     runs_out: list[dict[str, Any]] = []
@@ -92,7 +91,7 @@ def oneshot_experiment(
     go to :func:`~search_algos.oneshot.oneshot_search` (e.g. ``arch_learning_rate``).  A run whose
     supernet loss became non-finite is a row with ``status`` ``failed``, its ``error``, and no arch,
     score or true accuracy (the summary counts it in ``n_failed``)."""
-    from search_algos.oneshot import oneshot_search
+    from search_algos.oneshot import oneshot_search  # torch-heavy
 
     runs_out, accs = [], []
     for r in range(runs):

@@ -4,15 +4,19 @@ best-so-far plot (the library behind ``bpe search``)."""
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from bpe.benchmarks import Benchmark
 from bpe.estimators.base import Estimator
+from bpe.parallel import exit_with_parent
+from bpe.plotting import new_figure, save_figure
 from search_algos.base import create_algorithm
 from search_algos.budget import Budget
 from search_algos.loop import SearchResult, run_search
@@ -57,7 +61,6 @@ def run_many(
     algorithm_options: dict[str, Any] | None = None,
 ) -> list[SearchResult]:
     """``runs`` independent runs with seeds ``seed, seed+1, ...`` (in parallel when ``jobs > 1``)."""
-    from tqdm.auto import tqdm
 
     def one(r: int) -> SearchResult:
         algo = create_algorithm(algorithm, space=space, seed=seed + r, **(algorithm_options or {}))
@@ -65,15 +68,12 @@ def run_many(
 
     if jobs == 1:
         return [one(r) for r in tqdm(range(runs), desc=algorithm, unit="run", disable=not progress)]
-    import os
 
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed  # ~0.2 s: only jobs > 1 needs it
 
     parent = os.getpid()
 
     def indexed(r: int) -> tuple[int, SearchResult]:
-        from bpe.parallel import exit_with_parent
-
         exit_with_parent(parent)  # a killed run leaves no worker searching
         return r, one(r)
 
@@ -113,8 +113,6 @@ def best_so_far_curve(result: SearchResult, truth: Benchmark, grid: np.ndarray, 
 def best_so_far_plot(results: dict[str, list[SearchResult]], truth: Benchmark, path: str | Path, *,
                      axis: str, limit: float, metric: str = "v11_cifar10_test") -> Path:
     """Mean ± std of the incumbent's truth against budget, one line per algorithm."""
-    from bpe.plotting import new_figure, save_figure
-
     grid = np.linspace(0, limit, 101)[1:]
     fig, ax = new_figure()
     means = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -44,6 +45,114 @@ def test_no_module_level_import_of_drivers_in_the_library():
             if re.match(r"^(from|import) (search_algos|experiments)\b", line):
                 offenders.append(f"{path.relative_to(ROOT)}: {line}")
     assert not offenders, offenders
+
+
+#: Third-party packages a function may import locally: heavy to import (torch and what pulls it
+#: in, scikit-learn, pandas...) or optional (the dask/ray/nb201 extras).  Stdlib and light
+#: modules are imported at the top of the module.
+LOCAL_IMPORT_PACKAGES = frozenset({
+    "torch", "torchvision", "sklearn", "optuna", "matplotlib", "pandas", "scipy", "joblib", "dask",
+    "distributed", "ray", "nas_201_api", "nats_bench", "tqdm", "psutil", "platformdirs",
+})
+
+#: Project modules a function may import locally, each with its reason, checked below:
+#: ("torch", why) / ("pandas", why): the module imports that package at module level (itself or
+#: through another entry of the same kind); ("cycle", partner): the module imports ``partner``
+#: at module level, so ``partner`` cannot import it at the top.
+LOCAL_IMPORT_MODULES: dict[str, tuple[str, str]] = {
+    "bpe.training": ("torch", "the training loop"),
+    "bpe.flops": ("torch", "MAC counting with forward hooks"),
+    "bpe.spaces.nb201_model": ("torch", "the NB201 network modules"),
+    "bpe.estimators.proxy": ("torch", "proxy training"),
+    "bpe.estimators.zero_cost": ("torch", "training-free scorers"),
+    "bpe.estimators.meco": ("torch", "MeCo scorer"),
+    "bpe.estimators.renas": ("torch", "ranking predictor"),
+    "search_algos.oneshot": ("torch", "one-shot supernets"),
+    "bpe.scoring": ("pandas", "bpe.predictors reads a scores CSV through it"),
+    "bpe.estimators.oracle": ("cycle", "bpe.estimators"),  # registers itself; the registry loads it lazily
+    "search_algos.drivers": ("cycle", "search_algos.base"),  # the same for the search drivers
+}
+
+
+def _library_modules() -> dict[str, Path]:
+    """Dotted name -> file of every module of bpe (but the lazy CLI) and search_algos."""
+    modules = {}
+    for package in ("bpe", "search_algos"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if parts[:2] == ("bpe", "cli"):
+                continue
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _import_targets(node: ast.Import | ast.ImportFrom, module: str, is_package: bool) -> list[str]:
+    """The modules an import statement loads (``from pkg import submodule`` names the submodule)."""
+    if isinstance(node, ast.Import):
+        return [alias.name for alias in node.names]
+    base = node.module or ""
+    if node.level:  # relative: resolved against the importing module's package
+        package = module.split(".") if is_package else module.split(".")[:-1]
+        base = ".".join(package[:len(package) - node.level + 1] + ([base] if base else []))
+    names = [f"{base}.{alias.name}" for alias in node.names]
+    submodules = [n for n in names if (ROOT / Path(*n.split("."))).with_suffix(".py").is_file()
+                  or (ROOT / Path(*n.split(".")) / "__init__.py").is_file()]
+    return submodules or [base]
+
+
+def _imports(path: Path, module: str) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """(module-level, function-level) imports of a file as (line, imported module)."""
+    top: list[tuple[int, str]] = []
+    local: list[tuple[int, str]] = []
+    is_package = path.name == "__init__.py"
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                found = [(child.lineno, t) for t in _import_targets(child, module, is_package)]
+                (local if in_function else top).extend(found)
+            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(ast.parse(path.read_text()), False)
+    return top, local
+
+
+def test_function_local_imports_are_justified():
+    """Design rule: a function imports locally only what is torch-heavy, heavy or optional
+    (:data:`LOCAL_IMPORT_PACKAGES`), a project module that is itself heavy or would close an
+    import cycle (:data:`LOCAL_IMPORT_MODULES`, each with its reason), or, from inside ``bpe``, the
+    ``search_algos`` drivers (the library never imports them at module level).  Everything else
+    (stdlib, light project modules) goes at the top of the module.  ``bpe/cli`` is exempt: it
+    imports lazily so that ``bpe --help`` stays fast."""
+    modules = _library_modules()
+    imports = {name: _imports(path, name) for name, path in modules.items()}
+    offenders = []
+    for name, (_, local) in imports.items():
+        for line, target in local:
+            root_package = target.split(".")[0]
+            if (root_package in LOCAL_IMPORT_PACKAGES or target in LOCAL_IMPORT_MODULES
+                    or (name.split(".")[0] == "bpe" and root_package == "search_algos")):
+                continue
+            offenders.append(f"{modules[name].relative_to(ROOT)}:{line}: {target}")
+    assert not offenders, ("function-level imports of light or stdlib modules; move them to the top of the "
+                           "module, or list a heavy/cyclic one in LOCAL_IMPORT_MODULES with its reason: "
+                           + "; ".join(offenders))
+
+    # every entry's reason holds
+    def top_targets(module: str) -> set[str]:
+        return {target for _, target in imports[module][0]}
+
+    wrong = []
+    for module, (kind, detail) in LOCAL_IMPORT_MODULES.items():
+        if module not in modules:
+            wrong.append(f"{module}: no such module")
+        elif kind == "cycle":
+            if detail not in top_targets(module):
+                wrong.append(f"{module}: listed as a cycle with {detail}, but does not import it at module level")
+        elif not any(t.split(".")[0] == kind or LOCAL_IMPORT_MODULES.get(t, ("",))[0] == kind
+                     for t in top_targets(module)):
+            wrong.append(f"{module}: listed as {kind}-heavy, but imports no {kind} at module level")
+    assert not wrong, wrong
 
 
 def test_cli_modules_are_thin():

@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from bpe.benchmarks.base import Benchmark
+from bpe.benchmarks.nb201_api import NB201APIBenchmark
+from bpe.benchmarks.reference import ReferenceBenchmark
+from bpe.benchmarks.table import TableBenchmark
 from bpe.errors import TruthError
 
 __all__ = ["Benchmark", "load_truth"]
@@ -24,19 +27,13 @@ def load_truth(spec: str, *, dataset: Any = None, space: str = "nb201", device: 
     here on ``dataset`` under ``reference_config``, default per dataset).
     """
     if spec == "reference":
-        from bpe.benchmarks.reference import ReferenceBenchmark
-
         if dataset is None:
             raise TruthError("--truth reference needs a --dataset to train the reference archs on")
         return ReferenceBenchmark(dataset, reference_config, space=space, device=device)
     if spec.startswith("nb201:"):
-        from bpe.benchmarks.nb201_api import NB201APIBenchmark
-
         return NB201APIBenchmark(spec.split(":", 1)[1])
     path = Path(spec)
     if path.suffix.lower() in (".csv", ".gz") or path.is_file():
-        from bpe.benchmarks.table import TableBenchmark
-
         return TableBenchmark(path, space=space)
     raise TruthError(
         f"truth '{spec}' is not a CSV file, 'nb201:PATH.pth' or 'reference'; pass one of those to --truth"

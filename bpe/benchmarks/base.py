@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
+from bpe.errors import TruthError
+
 __all__ = ["Benchmark"]
 
 
@@ -47,8 +49,6 @@ class Benchmark(ABC):
 
     def check_metric(self, metric: str | None) -> str:
         """Resolve ``None`` to the default metric and validate the name."""
-        from bpe.errors import TruthError
-
         metric = metric or self.default_metric
         if metric not in self.metrics:
             raise TruthError(

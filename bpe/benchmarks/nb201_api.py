@@ -90,7 +90,7 @@ class NB201APIBenchmark(Benchmark):
 
     def to_table(self, out: str | Path) -> Path:
         """Write every arch's metrics to a compact CSV readable by ``TableBenchmark``."""
-        import pandas as pd
+        import pandas as pd  # heavy (~0.3 s): only the CSV export needs it
 
         rows = []
         for arch in nb201.enumerate_archs():

@@ -5,12 +5,16 @@ results cached on disk (this is how the BPE paper built its own: 100 fully train
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
 from bpe.benchmarks.base import Benchmark
 from bpe.config import BPEConfig
-from bpe.data import DatasetSpec
+from bpe.data import DatasetSpec, prepare_split
+from bpe.errors import ConfigError
+from bpe.parallel import Runner
+from bpe.spaces import get_space
 
 __all__ = ["ReferenceBenchmark", "REFERENCE_CONFIGS", "reference_config"]
 
@@ -45,8 +49,7 @@ class ReferenceBenchmark(Benchmark):
 
     def __init__(self, dataset: DatasetSpec, config: BPEConfig | None = None, *, space: str = "nb201",
                  device: str = "auto") -> None:
-        from bpe.errors import ConfigError
-        from bpe.estimators.proxy import ProxyTrainingEstimator
+        from bpe.estimators.proxy import ProxyTrainingEstimator  # torch-heavy
 
         self.dataset = dataset
         self.config = config if config is not None else reference_config(dataset.name)
@@ -61,8 +64,6 @@ class ReferenceBenchmark(Benchmark):
         return ["valid_accuracy"]
 
     def query_many(self, archs: Sequence[Any], metric: str | None = None, *, runner: Any = None) -> list[float]:
-        from bpe.parallel import Runner
-
         self.check_metric(metric)
         records = (runner or Runner(progress=False)).run(self.estimator, archs, desc="reference")
         for record in records:
@@ -94,13 +95,9 @@ class ReferenceBenchmark(Benchmark):
         """What answering ``archs`` would train, before any training: the archs not yet in
         ``cache`` and an estimate of their total compute seconds (from timing ``timing_steps``
         training steps of the first of them, scaled to the config's epochs and steps)."""
-        import time
-
         import torch
 
-        from bpe.data import prepare_split
-        from bpe.spaces import get_space
-        from bpe.training import resolve_device, steps_per_epoch
+        from bpe.training import resolve_device, steps_per_epoch  # torch-heavy
 
         fingerprint = self.estimator.fingerprint()
         todo = [str(a) for a in archs

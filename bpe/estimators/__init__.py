@@ -6,10 +6,13 @@ one; ``available_estimators()`` lists the names.  A duplicate name is an error.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from bpe.config import PRESETS, BPEConfig
 from bpe.errors import EstimatorError
 from bpe.estimators.base import Estimator
+from bpe.estimators.context import EstimatorContext
 from bpe.records import Cost, EvalRecord
 from bpe.registry import Registry
 
@@ -23,7 +26,8 @@ __all__ = [
 ]
 
 def _load_builtin() -> None:
-    # Importing the modules runs their @register_estimator decorators.
+    # Importing the modules runs their @register_estimator decorators.  Local: an import cycle (each
+    # imports register_estimator from here) and torch-heavy; loaded on the registry's first lookup.
     from bpe.estimators import meco, oracle, proxy, renas, zero_cost  # noqa: F401
 
 
@@ -64,8 +68,6 @@ def estimator_from_spec(
     arguments (``options``: batch size, repeats, seed, sizes; ``None`` values are left at the
     estimator's default).
     """
-    from bpe.estimators.context import EstimatorContext
-
     name, extra = parse_spec(spec)
     context = EstimatorContext(dataset=dataset, device=device, space=space, truth=truth, metric=metric,
                                options=options or {}, **extra)
@@ -76,10 +78,6 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """(registered name, context fields) of a CLI-style estimator spec: ``PATH.pt`` or
     ``renas:PATH`` (a saved predictor), a BPEConfig JSON file or a ``bpe.json`` (proxy
     training), a preset name, or a registered name."""
-    from pathlib import Path
-
-    from bpe.config import PRESETS, BPEConfig
-
     if spec.startswith("renas:") or spec.endswith(".pt"):
         return "renas", {"path": spec.split(":", 1)[1] if spec.startswith("renas:") else spec}
     if spec.endswith(".json") or Path(spec).is_file():

@@ -16,6 +16,7 @@ from bpe.data import DatasetSpec, prepare_split
 from bpe.estimators import register_estimator
 from bpe.estimators.base import Estimator
 from bpe.records import Cost, EvalRecord
+from bpe.training import steps_per_epoch, train_and_evaluate
 
 __all__ = ["ProxyTrainingEstimator", "reported_score"]
 
@@ -76,8 +77,6 @@ class ProxyTrainingEstimator(Estimator):
         }
 
     def _evaluate(self, arch: str) -> EvalRecord:
-        from bpe.training import steps_per_epoch, train_and_evaluate
-
         data = prepare_split(self.dataset, self.config.data_fraction)
         result = train_and_evaluate(arch, self.config, data, space=self.space, device=self.device)
         steps = result.epochs_run * steps_per_epoch(len(data.train_y), self.config.batch_size)

@@ -10,7 +10,9 @@ network by regression on standardized targets (the baseline).  scikit-learn conv
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from torch import nn
 from bpe.errors import BPEError, EstimatorError
 from bpe.estimators import register_estimator
 from bpe.estimators.base import Estimator
-from bpe.metrics import kendall
+from bpe.metrics import bootstrap_ci, kendall, spearman
 from bpe.records import Cost, EvalRecord
 from bpe.spaces.nb201_features import N_CHANNELS, feature_tensor
 
@@ -115,8 +117,6 @@ class RankingPredictor:
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters (scikit-learn convention): every parameter of ``__init__``, read
         from its signature (the constructor stores each under its own name)."""
-        import inspect
-
         params = inspect.signature(type(self).__init__).parameters.values()
         return {p.name: getattr(self, p.name) for p in params
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
@@ -348,10 +348,6 @@ def holdout_evaluation(archs: Sequence[str], targets: Sequence[float], *, train_
     Returns Kendall tau and Spearman rho on the remaining archs (with bootstrap 95% CIs), the
     seconds to fit and to score them all, and the sizes.
     """
-    import time
-
-    from bpe.metrics import bootstrap_ci, spearman
-
     y = np.asarray(targets, dtype=float)
     usable = np.flatnonzero(np.isfinite(y))
     if not 2 <= train_size < len(usable):

@@ -40,6 +40,7 @@ from bpe.estimators.base import Estimator
 from bpe.flops import count_macs, count_params
 from bpe.records import Cost, EvalRecord
 from bpe.spaces import get_space
+from bpe.training import resolve_device
 
 __all__ = [
     "TrainingFreeEstimator",
@@ -213,8 +214,6 @@ class TrainingFreeEstimator(Estimator):
         raise NotImplementedError
 
     def _evaluate(self, arch: str) -> EvalRecord:
-        from bpe.training import resolve_device
-
         dev = resolve_device(self.device)
         start = time.perf_counter()
         batches, data_classes = self._batches(dev) if self.needs_data else ([], 10)

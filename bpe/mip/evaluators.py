@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from bpe.errors import DataError
 from bpe.metrics import rank_summary
@@ -142,7 +143,7 @@ class LiveEvaluator(SettingEvaluator):
 
     def estimator(self, setting: Mapping[str, Any]):
         """The proxy-training estimator of a setting."""
-        from bpe.estimators.proxy import ProxyTrainingEstimator
+        from bpe.estimators.proxy import ProxyTrainingEstimator  # torch-heavy
 
         return ProxyTrainingEstimator(self.knobs.to_config(setting), self.dataset, space=self.space, device=self.device)
 
@@ -194,8 +195,6 @@ def read_tabular_records(folder: str | Path, *, knob_columns: Sequence[str] | No
                          cost_column: str = "gpu_hours_per_net") -> TabularRecords:
     """Read and check a tabular record folder (``settings.csv``, ``accuracies.csv``,
     ``ground_truth.csv``); every problem is a :class:`~bpe.errors.DataError` naming the fix."""
-    import pandas as pd
-
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"tabular folder {folder} does not exist; pass --tabular DIR with {SETTINGS_FILE}, "

@@ -11,9 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from bpe.config import BPEConfig, layers_to_cells_per_stage
 from bpe.mip.evaluators import SettingResult
+from bpe.mip.knobs import precision_of_bits
 from bpe.mip.search import MIPResult, frontier
 from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
+from bpe.plotting import new_figure, save_figure
 
 __all__ = ["mip_document", "write_mip", "importance_plot", "frontier_plot", "tabular_config"]
 
@@ -21,9 +24,6 @@ __all__ = ["mip_document", "write_mip", "importance_plot", "frontier_plot", "tab
 def tabular_config(setting: Mapping[str, Any]) -> dict[str, Any]:
     """A recorded DARTS-space setting as :class:`~bpe.config.BPEConfig` fields (layers -> cells
     per stage, float_bits -> precision, cutout_length -> cutout, data_fraction as is)."""
-    from bpe.config import BPEConfig, layers_to_cells_per_stage
-    from bpe.mip.knobs import precision_of_bits
-
     fields: dict[str, Any] = {}
     for key in ("epochs", "batch_size", "channels", "image_size", "data_fraction"):
         if key in setting:
@@ -97,8 +97,6 @@ def mip_document(result: MIPResult, *, provenance: Mapping[str, Any]) -> dict[st
 
 def importance_plot(doc: Mapping[str, Any], path: str | Path) -> Path:
     """Bars of each knob's importance (mean +- std over forest seeds), one panel per round."""
-    from bpe.plotting import new_figure, save_figure
-
     rounds = [r for r in doc["rounds"] if r.get("importances")]
     n = max(1, len(rounds))
     cols = min(n, 3)
@@ -123,8 +121,6 @@ def importance_plot(doc: Mapping[str, Any], path: str | Path) -> Path:
 
 def frontier_plot(doc: Mapping[str, Any], path: str | Path, *, unit: str = "") -> Path:
     """Rho against cost per arch (log x) of every measured setting; the front and the chosen one marked."""
-    from bpe.plotting import new_figure, save_figure
-
     traj = [t for t in doc["trajectory"] if t["spearman"] is not None]
     fig, ax = new_figure(figsize=(6.5, 4.3), dpi=120)
     rounds = sorted({t["extra"].get("round", 0) for t in traj})

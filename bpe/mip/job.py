@@ -11,11 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from bpe.benchmarks import load_truth
+from bpe.config import BPEConfig
+from bpe.data import DatasetSpec, load_arrays
 from bpe.errors import BPEError
 from bpe.mip.evaluators import LiveEvaluator, TabularEvaluator, read_tabular_records
 from bpe.mip.export import mip_document, mip_outputs, write_mip
-from bpe.mip.knobs import KnobSpace
+from bpe.mip.knobs import KnobGrid, KnobSpace
 from bpe.mip.search import MIPSettings, run_mip
+from bpe.spaces import get_space
 
 __all__ = ["parse_duration", "sample_truth_archs", "mip_live", "mip_tabular", "mip_settings",
            "live_evaluator_from_document"]
@@ -42,8 +46,6 @@ def sample_truth_archs(truth: Any, metric: str, n: int, seed: int, *, space: str
                        exclude: Sequence[str] = ()) -> list[str]:
     """``n`` archs drawn without replacement (seeded) among those the truth has a value for
     (any arch of the space for a truth that trains its own), leaving out ``exclude``."""
-    from bpe.spaces import get_space
-
     if not isinstance(n, int) or n < 3:
         raise BPEError(f"--archs must be at least 3 to compute a rank correlation with an interval, got {n}")
     if hasattr(truth, "archs"):
@@ -71,9 +73,7 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     Every input is checked (data files, truth and metric, sample size, output path) before any
     training.  Returns the ``bpe.json`` document and the paths written.
     """
-    from bpe.benchmarks import load_truth
-    from bpe.data import load_arrays
-    from bpe.training import resolve_device
+    from bpe.training import resolve_device  # torch-heavy
 
     out = mip_outputs(out)
     if "precision" in knobs.names and "fp16" in knobs["precision"].values and resolve_device(device).type != "cuda":
@@ -129,11 +129,6 @@ def live_evaluator_from_document(doc: dict[str, Any], *, runner: Any, archs: Seq
     """The live evaluator a ``bpe.json`` of a live MIP run was measured with: same knob grids,
     base config, dataset, truth and metric; ``archs`` (default: the run's own sample) may be
     another sample, e.g. to re-measure its settings on other architectures."""
-    from bpe.benchmarks import load_truth
-    from bpe.config import BPEConfig
-    from bpe.data import DatasetSpec
-    from bpe.mip.knobs import KnobGrid
-
     m = doc.get("measured", {})
     if doc.get("kind") != "bpe-mip" or m.get("cost_unit") != "seconds":
         raise BPEError("this is not the bpe.json of a live MIP run (kind bpe-mip, cost in seconds)")

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from bpe.errors import BPEError, ConfigError
 from bpe.mip.cost import CostModel
@@ -285,8 +286,6 @@ class _Run:
 
     def measure(self, proposals: list[dict[str, Any]], rnd: int, label: str) -> tuple[list[int], bool, list]:
         indices, exhausted, skipped = [], False, []
-        from tqdm.auto import tqdm
-
         bar = tqdm(total=len(proposals), desc=label, unit="setting", disable=not self.progress, dynamic_ncols=True)
         self.budget_blocked = False
         try:

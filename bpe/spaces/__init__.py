@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from bpe.errors import BPEError
+from bpe.spaces import nb201
 
 __all__ = ["SPACES", "get_space"]
 
@@ -14,7 +15,5 @@ SPACES = ("nb201",)
 def get_space(name: str) -> ModuleType:
     """The module of a search space by name (``nb201``)."""
     if name == "nb201":
-        from bpe.spaces import nb201
-
         return nb201
     raise BPEError(f"unknown search space '{name}'; choose one of {', '.join(SPACES)}")
