@@ -93,23 +93,21 @@ def evaluate_estimator(
     }
 
 
-def seed_noise(estimator: Estimator, records: Sequence[Any], *, n_archs: int, runner: Runner,
-               scores: Sequence[float | None] = ()) -> dict[str, Any] | None:
-    """Seed-to-seed noise of a trained estimator: its first ``n_archs`` archs trained again with
-    the next seed.  Returns the mean absolute score difference, the spread (std) of the scores
-    over all archs (``scores``, default: those of ``records``), and their ratio
-    (``noise_to_spread``: near or above 1, the ranking is mostly
-    noise); ``None`` for estimators without a training seed."""
+def seed_noise(estimator: Estimator, archs: Sequence[str], scores: Sequence[float | None], *, n_archs: int,
+               runner: Runner) -> dict[str, Any] | None:
+    """Seed-to-seed noise of a trained estimator: the first ``n_archs`` of ``archs`` with a
+    score trained again with the next seed.  Returns the mean absolute score difference, the
+    spread (std) of ``scores`` over all archs, and their ratio (``noise_to_spread``: near or
+    above 1, the ranking is mostly noise); ``None`` for estimators without a training seed."""
     if n_archs < 1 or not hasattr(estimator, "with_seed"):
         return None
-    first = [r for r in records if r.ok][:n_archs]
+    first = [(a, s) for a, s in zip(archs, scores) if s is not None][:n_archs]
     if len(first) < 2:
         return None
     seed = estimator.config.seed
-    again = runner.run(estimator.with_seed(seed + 1), [r.arch for r in first], desc="seed noise")
-    diffs = [abs(a.score - b.score) for a, b in zip(first, again) if b.ok]
-    values = [v for v in scores if v is not None] or [r.score for r in records if r.ok]
-    spread = float(np.std(values))
+    again = runner.run(estimator.with_seed(seed + 1), [a for a, _ in first], desc="seed noise")
+    diffs = [abs(s - r.score) for (_, s), r in zip(first, again) if r.ok]
+    spread = float(np.std([s for s in scores if s is not None]))
     mean_diff = float(np.mean(diffs)) if diffs else math.nan
     return {"n_archs": len(diffs), "seeds": [seed, seed + 1], "mean_abs_diff": mean_diff, "score_std": spread,
             "noise_to_spread": mean_diff / spread if spread > 0 else math.nan,
@@ -187,9 +185,9 @@ def evaluate_job(estimator_spec: str, *, dataset: Any, truth_spec: str, metric: 
             confirm(plan)
     result = evaluate_estimator(estimator, truth, sample, metric=metric, runner=runner, seed=seed)
     if noise_archs and hasattr(estimator, "with_seed"):
-        done = runner.run(estimator, sample[:noise_archs], desc="first archs")  # cached: no extra training
-        result["seed_noise"] = seed_noise(estimator, done, n_archs=noise_archs, runner=runner,
-                                          scores=[r["score"] for r in result["records"]])
+        records = result["records"]
+        result["seed_noise"] = seed_noise(estimator, [r["arch"] for r in records], [r["score"] for r in records],
+                                          n_archs=noise_archs, runner=runner)
     result.update(space=space, dataset=dataset.name if reads_data else truth_dataset, data_dir=dataset.data_dir,
                   truth_source=truth_spec, arch_seed=seed, provenance=run_provenance())
     if estimator_spec == "oracle":
