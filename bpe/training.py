@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -186,6 +186,7 @@ def train_and_evaluate(
     device: str | torch.device = "auto",
     num_threads: int | None = None,
     eval_every_epoch: bool = False,
+    on_epoch: Callable[[dict[str, float]], bool] | None = None,
 ) -> TrainResult:
     """Train ``arch`` under ``config`` on ``data.train_*`` and evaluate on ``data.valid_*``.
 
@@ -201,10 +202,16 @@ def train_and_evaluate(
             (``None`` keeps the current one; an estimator's evaluation always runs with
             :data:`bpe.estimators.base.EVAL_THREADS`).
         eval_every_epoch: also record validation accuracy after every epoch in ``history``.
+        on_epoch: called with each epoch's ``history`` record once its validation accuracy is
+            known (needs ``eval_every_epoch``; the record also holds ``seconds``, the run's wall
+            time so far); returning True stops training there, and the run reports that epoch's
+            validation accuracy (multi-fidelity search: a pruned trial).
     """
+    if on_epoch is not None and not eval_every_epoch:
+        raise ValueError("on_epoch needs eval_every_epoch=True (it reads each epoch's validation accuracy)")
     dev = resolve_device(device)
     autocast = _autocast(config.precision, dev)  # validates precision vs device early
-    run = dict(space=space, dev=dev, autocast=autocast, eval_every_epoch=eval_every_epoch)
+    run = dict(space=space, dev=dev, autocast=autocast, eval_every_epoch=eval_every_epoch, on_epoch=on_epoch)
     if num_threads is None:
         return _train_and_evaluate(arch, config, data, **run)
     with torch_threads(num_threads):
@@ -212,7 +219,8 @@ def train_and_evaluate(
 
 
 def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, space: str, dev: torch.device,
-                        autocast: Any, eval_every_epoch: bool) -> TrainResult:
+                        autocast: Any, eval_every_epoch: bool,
+                        on_epoch: Callable[[dict[str, float]], bool] | None = None) -> TrainResult:
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
@@ -230,6 +238,7 @@ def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
     train_loss: float | None = None
     epochs_run = 0
     error: str | None = None
+    stopped = False
 
     for epoch in range(config.epochs):
         model.train()
@@ -262,9 +271,19 @@ def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
             eval_seconds += time.perf_counter() - t0
             record.update(valid_accuracy=acc, valid_loss=vloss)
         history.append(record)
+        if on_epoch is not None and epochs_run < config.epochs:
+            record["seconds"] = time.perf_counter() - start
+            if on_epoch(record):
+                stopped = True
+                break
 
     valid_acc = valid_loss = None
-    if error is None:
+    if stopped:
+        valid_acc, valid_loss = history[-1]["valid_accuracy"], history[-1]["valid_loss"]
+        error = nonfinite_loss(valid_loss, "validation")
+        if error is not None:
+            valid_acc = None
+    elif error is None:
         t0 = time.perf_counter()
         valid_acc, valid_loss = evaluate_model(
             model, data.valid_x, data.valid_y, mean=mean, std=std,
@@ -276,6 +295,9 @@ def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
             valid_acc = None
         elif history:
             history[-1].update(valid_accuracy=valid_acc, valid_loss=valid_loss)
+            if on_epoch is not None:
+                history[-1]["seconds"] = time.perf_counter() - start
+                on_epoch(history[-1])
     if error is not None:
         log.warning("training failed: %s", error)
     return TrainResult(

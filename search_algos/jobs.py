@@ -16,6 +16,7 @@ from bpe.estimators.cached import CachedEstimator
 from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
 from search_algos.base import create_algorithm, get_algorithm_class
 from search_algos.budget import parse_budget
+from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method
 from search_algos.options import algorithm_options
 from search_algos.orchestrate import oneshot_experiment, sample_based_experiment
 from search_algos.runs import best_so_far_plot
@@ -66,11 +67,13 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
     if budget_spec is None:
         raise BPEError("sample-based search needs --budget: N (evaluations), Ns (wall seconds) or Ns-simulated")
     budget = parse_budget(budget_spec)
+    fidelity = [a for a in algos if a in available_fidelity_methods()]
     for algo in algos:
-        get_algorithm_class(algo)  # an unknown name is reported (with a suggestion) before any work
+        if algo not in fidelity:
+            get_algorithm_class(algo)  # an unknown name is reported (with a suggestion) before any work
     options = algorithm_options(option_items, algos)
-    for algo, opts in options.items():
-        create_algorithm(algo, **opts)  # out-of-range options fail here, before any work
+    for algo, opts in options.items():  # out-of-range options fail here, before any work
+        (create_fidelity_method if algo in fidelity else create_algorithm)(algo, **opts)
     if estimator_spec == "oracle" and truth is None:
         raise BPEError("--estimator oracle needs --truth PATH.csv (the table it looks rewards up in)")
     if budget.simulated_seconds is not None and estimator_spec != "oracle":
@@ -84,6 +87,7 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
     else:
         cached = CachedEstimator(estimator, runner.cache)
         factory = lambda: cached  # noqa: E731
+    curves = EpochCurves(estimator, runner.cache) if fidelity else None  # checks it is a proxy setting
     prescreen = None
     if prescreen_spec:
         if algos != ["random"]:
@@ -99,7 +103,7 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
     result, all_results = sample_based_experiment(
         algos, factory, budget, runs=runs, seed=seed, space=space,
         jobs=1 if estimator_spec == "oracle" else runner.jobs, truth=truth, prescreen=prescreen, pool=pool,
-        algorithm_options=options, progress=progress)
+        algorithm_options=options, progress=progress, curves=curves)
     differences = published_differences(estimator_spec if estimator_spec == "oracle" else estimator.describe(),
                                          budget, runs)
     for row in result["summary"].values():

@@ -44,6 +44,7 @@ class SearchStep:
     evaluations: int
     seconds: float
     simulated_seconds: float
+    epochs: int | None = None  # multi-fidelity search: epochs the arch trained (None: not a fidelity)
 
 
 @dataclass

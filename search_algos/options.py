@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from bpe.errors import BPEError
-from search_algos.base import algorithm_options as registered
+from search_algos.base import algorithm_options as sample_based_options
 from search_algos.base import check_options
+from search_algos.fidelity import available_fidelity_methods, fidelity_options
 
 __all__ = ["parse_value", "key_values", "algorithm_options"]
 
@@ -36,6 +37,11 @@ def key_values(items: Sequence[str], flag: str, example: str) -> list[tuple[str,
             raise BPEError(f"{flag} takes {example}, got '{item}'")
         pairs.append((key, parse_value(value.strip())))
     return pairs
+
+
+def registered(algo: str) -> dict[str, Any]:
+    """The options of a registered driver: sample-based or multi-fidelity."""
+    return fidelity_options(algo) if algo in available_fidelity_methods() else sample_based_options(algo)
 
 
 def algorithm_options(items: Sequence[str], algos: Sequence[str],

@@ -7,11 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from bpe.benchmarks import Benchmark
 from bpe.config import BPEConfig
 from bpe.data import TensorSplit
+from bpe.errors import BPEError
 from bpe.estimators.base import Estimator
 from search_algos.budget import Budget
+from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method, fidelity_search
 from search_algos.loop import SearchResult
 from search_algos.runs import PUBLISHED, TRUE_METRICS, run_many, summarize, true_accuracy
 from search_algos.two_stage import two_stage_search
@@ -36,12 +40,14 @@ def sample_based_experiment(
     pool: int = 100,
     algorithm_options: dict[str, dict[str, Any]] | None = None,
     progress: bool = True,
+    curves: EpochCurves | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[SearchResult]]]:
     """Run ``runs`` seeded searches (seeds ``seed, seed+1, ...``) of every algorithm.
 
     With ``prescreen`` every run is a two-stage search (``pool`` random archs scored by
     ``prescreen``, the budget's rest spent on the best of them).  ``algorithm_options`` maps an
-    algorithm name to its constructor options.  Returns the results dict (``summary`` and
+    algorithm name to its constructor options.  A multi-fidelity method (``hyperband``, ``sha``)
+    trains through ``curves`` under the same budget.  Returns the results dict (``summary`` and
     ``runs``, each run with ``true_accuracy`` when ``truth`` is given) and the raw results per
     algorithm (for the best-so-far plot).
     """
@@ -54,6 +60,12 @@ def sample_based_experiment(
             results = [two_stage_search(prescreen, estimator_factory(), budget, pool=pool, seed=seed + r, space=space)
                        for r in range(runs)]
             algo = results[0].algorithm
+        elif algo in available_fidelity_methods():
+            if curves is None:
+                raise BPEError(f"{algo} trains architectures epoch by epoch: it needs a proxy-training estimator")
+            results = [fidelity_search(create_fidelity_method(algo, space=space, seed=seed + r, **options.get(algo, {})),
+                                       curves, budget)
+                       for r in tqdm(range(runs), desc=algo, unit="run", disable=not progress)]
         else:
             results = run_many(algo, estimator_factory, budget, runs=runs, seed=seed, space=space, jobs=jobs,
                                progress=progress, algorithm_options=options.get(algo))
@@ -66,7 +78,8 @@ def sample_based_experiment(
                              "n_evaluations": r.spent.evaluations})
         summary[algo] = {"true_accuracy": summarize(accs), "published": PUBLISHED.get(algo),
                          "options": options.get(algo, {}),
-                         "mean_evaluations": float(sum(r.spent.evaluations for r in results) / len(results))}
+                         "mean_evaluations": float(sum(r.spent.evaluations for r in results) / len(results)),
+                         "mean_seconds": float(sum(r.spent.seconds for r in results) / len(results))}
     result = {"algorithms": list(all_results), "estimator": estimator_factory().describe(),
               "budget": budget.describe(), "runs_per_algorithm": runs, "seed": seed, "summary": summary,
               "runs": runs_out}

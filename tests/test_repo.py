@@ -66,6 +66,8 @@ LOCAL_IMPORT_MODULES: dict[str, tuple[str, str]] = {
     "bpe.estimators.proxy": ("torch", "proxy training"),
     "bpe.estimators.zero_cost": ("torch", "training-free scorers"),
     "bpe.estimators.meco": ("torch", "MeCo scorer"),
+    "bpe.estimators.zico": ("torch", "ZiCo scorer"),
+    "bpe.estimators.swap": ("torch", "SWAP scorers"),
     "bpe.estimators.renas": ("torch", "ranking predictor"),
     "search_algos.oneshot": ("torch", "one-shot supernets"),
     "bpe.scoring": ("pandas", "bpe.predictors reads a scores CSV through it"),

@@ -18,8 +18,10 @@ def register(sub, parents) -> None:
                     "and (with a truth table) its NB201 accuracies; a summary and a best-so-far PNG.",
     )
     p.add_argument("--algo", required=True,
-                   help="comma-separated sample-based drivers (random, rea, reinforce), or one one-shot method "
-                        "(darts = darts-v1, darts-v2, gdas) whose supernet trains under the --estimator BPEConfig")
+                   help="comma-separated sample-based drivers (random, rea, reinforce) and multi-fidelity methods "
+                        "(hyperband, sha: archs trained epoch by epoch under the --estimator BPEConfig, the worst "
+                        "pruned at each rung), or one one-shot method (darts = darts-v1, darts-v2, gdas) whose "
+                        "supernet trains under the --estimator BPEConfig")
     p.add_argument("--estimator", required=True,
                    help="'oracle' (truth-table lookup with simulated cost), a scorer name, a preset or a BPEConfig JSON")
     add_data_args(p)
@@ -35,7 +37,8 @@ def register(sub, parents) -> None:
     p.add_argument("--pool", type=positive, default=100, help="archs scored by --prescreen (default: 100)")
     p.add_argument("--algo-opt", action="append", default=[], metavar="[ALGO.]KEY=VALUE",
                    help="driver option, repeatable (e.g. rea.population=20, reinforce.learning_rate=0.01, "
-                        "gdas.arch_learning_rate=0.003); without ALGO. it goes to every --algo that has it")
+                        "hyperband.reduction_factor=3, hyperband.min_epochs=1, gdas.arch_learning_rate=0.003); "
+                        "without ALGO. it goes to every --algo that has it")
     p.add_argument("--runs", type=positive, default=1, help="independent runs per algorithm (default: 1)")
     p.add_argument("--seed", type=nonneg, default=0, help="seed of the first run (run r uses seed + r)")
     add_run_args(p)

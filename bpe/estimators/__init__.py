@@ -28,7 +28,7 @@ __all__ = [
 def _load_builtin() -> None:
     # Importing the modules runs their @register_estimator decorators.  Local: an import cycle (each
     # imports register_estimator from here) and torch-heavy; loaded on the registry's first lookup.
-    from bpe.estimators import meco, oracle, proxy, renas, zero_cost  # noqa: F401
+    from bpe.estimators import meco, oracle, proxy, renas, swap, zero_cost, zico  # noqa: F401
 
 
 _REGISTRY: Registry = Registry("estimator", EstimatorError, _load_builtin)

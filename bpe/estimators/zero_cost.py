@@ -14,6 +14,9 @@ name           score (higher = better)                                         c
 ``grad_norm``  Σ_layers ‖∂L/∂W‖₂ over conv and linear weights                   1 fwd+bwd
 ``params``     parameters (millions)                                            none
 ``flops``      multiply-accumulates of one image (millions)                     1 forward
+``zico``       Σ_layers log Σ_w mean|g|/std(g), g = ∂L/∂w, 2 mini-batches      2 fwd+bwd
+``swap``       distinct on/off patterns of ReLU units (16 images), 32 inits    32 forwards
+``swap_reg``   swap · exp(−(P−μ)²/σ), P = params (millions), μ = σ = 1.5       32 forwards
 =============  ==============================================================  ============
 
 A scorer that produces a non-finite value records a failure with the reason (never a
