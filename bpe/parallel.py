@@ -108,7 +108,10 @@ class Runner:
             raise BPEError(f"jobs must be a positive integer, got {self.jobs!r}")
 
     def run(self, estimator: Estimator, archs: Sequence[Any], *, desc: str = "evaluating") -> list[EvalRecord]:
-        """Scored records for ``archs`` in order: cached ones read from disk, the rest computed."""
+        """Scored records for ``archs`` in order: cached ones read from disk, the rest computed (a
+        ``population`` estimator, a vote, scores them together)."""
+        if estimator.population:
+            return estimator.score_population([str(a) for a in archs], self)
         return [estimator.finalize(r) for r in self.measure(estimator, archs, desc=desc)]
 
     def measure(self, estimator: Estimator, archs: Sequence[Any], *, desc: str = "evaluating") -> list[EvalRecord]:

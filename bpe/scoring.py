@@ -18,7 +18,7 @@ from bpe.archlists import resolve_archs
 from bpe.benchmarks import Benchmark, load_truth
 from bpe.data import load_arrays
 from bpe.errors import BPEError
-from bpe.estimators import estimator_from_spec
+from bpe.estimators import estimator_from_spec, parse_spec, split_specs
 from bpe.estimators.base import Estimator
 from bpe.metrics import rank_summary
 from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
@@ -42,7 +42,10 @@ SECONDS_SUFFIX = "_seconds"
 
 
 def estimator_label(spec: str) -> str:
-    """The column name of an estimator spec: a config file's stem, else the spec itself."""
+    """The column name of an estimator spec: a config file's stem, a vote as ``vote:a+b``, else
+    the spec itself."""
+    if spec.startswith("vote:"):
+        return "vote:" + "+".join(parse_spec(spec)[1]["members"])
     path = Path(spec)
     return path.stem if path.suffix in (".json", ".pt") or path.is_file() else spec
 
@@ -266,15 +269,17 @@ def best_of_n(scores: Sequence[float], truths: Sequence[float], n: int, runs: in
     return picked
 
 
-def score_job(specs: Sequence[str], *, dataset: Any, archs: str | int, seed: int, runner: Runner,
+def score_job(specs: str | Sequence[str], *, dataset: Any, archs: str | int, seed: int, runner: Runner,
               out: str | Path, space: str = "nb201", device: str = "auto", truth_spec: str | None = None,
               options: dict[str, Any] | None = None) -> tuple[pd.DataFrame, list[Path], list[Estimator], list[str]]:
     """``bpe score``: check the outputs, the arch sample, the estimators and the data, then score.
 
     ``options`` (batch size, repeats, seed, sizes; ``None`` = the scorer's default) go to the
-    training-free scorers.  Returns the table, the paths written, the estimators and their labels.
+    training-free scorers.  ``specs``: a list, or the CLI's comma-separated text (see
+    :func:`bpe.estimators.split_specs`: a vote takes the names after it).  Returns the table, the
+    paths written, the estimators and their labels.
     """
-    specs = [s.strip() for s in specs if s.strip()]
+    specs = split_specs(specs) if isinstance(specs, str) else [s.strip() for s in specs if s.strip()]
     if not specs or len(set(specs)) != len(specs):
         raise BPEError(f"--estimator needs distinct comma-separated names, got '{','.join(specs)}'")
     labels = unique_labels(specs)

@@ -80,6 +80,9 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
         raise BPEError("a simulated-seconds budget needs --estimator oracle (only a benchmark records training time)")
     estimator = estimator_from_spec(estimator_spec, dataset=dataset, truth=truth, metric=metric, space=space,
                                     device=device)
+    if estimator.population:
+        raise BPEError(f"{estimator.describe()} ranks archs scored together, and a search scores them one by one: "
+                       "use it as --prescreen (with --algo random), or search with one of its scorers")
     if estimator_spec == "oracle":
         estimator.epochs = oracle_epochs
     if estimator_spec == "oracle" or estimator.cheap:
@@ -103,7 +106,7 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
     result, all_results = sample_based_experiment(
         algos, factory, budget, runs=runs, seed=seed, space=space,
         jobs=1 if estimator_spec == "oracle" else runner.jobs, truth=truth, prescreen=prescreen, pool=pool,
-        algorithm_options=options, progress=progress, curves=curves)
+        algorithm_options=options, progress=progress, curves=curves, runner=runner)
     differences = published_differences(estimator_spec if estimator_spec == "oracle" else estimator.describe(),
                                          budget, runs)
     for row in result["summary"].values():

@@ -14,6 +14,7 @@ from bpe.config import BPEConfig
 from bpe.data import TensorSplit
 from bpe.errors import BPEError
 from bpe.estimators.base import Estimator
+from bpe.parallel import Runner
 from search_algos.budget import Budget
 from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method, fidelity_search
 from search_algos.loop import SearchResult
@@ -41,15 +42,16 @@ def sample_based_experiment(
     algorithm_options: dict[str, dict[str, Any]] | None = None,
     progress: bool = True,
     curves: EpochCurves | None = None,
+    runner: Runner | None = None,
 ) -> tuple[dict[str, Any], dict[str, list[SearchResult]]]:
     """Run ``runs`` seeded searches (seeds ``seed, seed+1, ...``) of every algorithm.
 
     With ``prescreen`` every run is a two-stage search (``pool`` random archs scored by
     ``prescreen``, the budget's rest spent on the best of them).  ``algorithm_options`` maps an
     algorithm name to its constructor options.  A multi-fidelity method (``hyperband``, ``sha``)
-    trains through ``curves`` under the same budget.  Returns the results dict (``summary`` and
-    ``runs``, each run with ``true_accuracy`` when ``truth`` is given) and the raw results per
-    algorithm (for the best-so-far plot).
+    trains through ``curves`` under the same budget; ``runner`` scores a vote's prescreen pool.
+    Returns the results dict (``summary`` and ``runs``, each run with ``true_accuracy`` when
+    ``truth`` is given) and the raw results per algorithm (for the best-so-far plot).
     """
     options = algorithm_options or {}
     all_results: dict[str, list[SearchResult]] = {}
@@ -57,7 +59,8 @@ def sample_based_experiment(
     summary: dict[str, Any] = {}
     for algo in algorithms:
         if prescreen is not None:
-            results = [two_stage_search(prescreen, estimator_factory(), budget, pool=pool, seed=seed + r, space=space)
+            results = [two_stage_search(prescreen, estimator_factory(), budget, pool=pool, seed=seed + r, space=space,
+                                        runner=runner)
                        for r in range(runs)]
             algo = results[0].algorithm
         elif algo in available_fidelity_methods():

@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from bpe.estimators.base import Estimator
+from bpe.parallel import Runner
 from search_algos.base import SearchAlgorithm, create_algorithm
 from search_algos.budget import Budget, Spent
-from search_algos.loop import SearchResult, run_search
+from search_algos.loop import SearchResult, SearchStep, run_search
 
 __all__ = ["RankedList", "two_stage_search"]
 
@@ -33,14 +34,18 @@ class RankedList(SearchAlgorithm):
 
 
 def two_stage_search(cheap: Estimator, dear: Estimator, budget: Budget, *, pool: int, seed: int = 0,
-                     space: str = "nb201") -> SearchResult:
+                     space: str = "nb201", runner: Runner | None = None) -> SearchResult:
     """Stage 1: ``pool`` random archs (without replacement) scored by ``cheap``; stage 2: the
     pool in descending cheap score evaluated by ``dear`` until ``budget`` runs out.  Both
-    stages are charged to ``budget``; evaluations count in both."""
+    stages are charged to ``budget``; evaluations count in both.  A ``population`` estimator (a
+    vote) scores the pool at once through ``runner`` (its members' cache)."""
     spent = Spent()
     stage_budget = Budget(evaluations=min(pool, budget.evaluations or pool), seconds=budget.seconds,
                           simulated_seconds=budget.simulated_seconds)
-    first = run_search(create_algorithm("random", space=space, seed=seed), cheap, stage_budget, spent=spent)
+    if cheap.population:
+        first = _score_pool(cheap, stage_budget, seed, space, runner or Runner(progress=False), spent)
+    else:
+        first = run_search(create_algorithm("random", space=space, seed=seed), cheap, stage_budget, spent=spent)
     ranked = sorted((s for s in first.history if s.score is not None), key=lambda s: -s.score)
     second = run_search(RankedList([s.arch for s in ranked], space=space, seed=seed), dear, budget, spent=spent)
     return SearchResult(
@@ -53,3 +58,24 @@ def two_stage_search(cheap: Estimator, dear: Estimator, budget: Budget, *, pool:
         stopped_by=second.stopped_by,
         history=first.history + second.history,
     )
+
+
+def _score_pool(cheap: Estimator, budget: Budget, seed: int, space: str, runner: Runner, spent: Spent) -> SearchResult:
+    """Stage 1 for an estimator that ranks archs together: the random driver's first
+    ``budget.evaluations`` archs scored at once, charged in full."""
+    order = create_algorithm("random", space=space, seed=seed)
+    archs = []
+    for _ in range(budget.evaluations or 0):
+        try:
+            archs.append(str(order.ask()))
+        except StopIteration:
+            break
+    history = []
+    for record in runner.run(cheap, archs, desc=f"{cheap.name} pool"):
+        spent.evaluations += 1
+        spent.seconds += record.cost.seconds
+        spent.simulated_seconds += record.cost.simulated_seconds
+        history.append(SearchStep(record.arch, record.score, record.status, record.error, False, spent.evaluations,
+                                  spent.seconds, spent.simulated_seconds))
+    return SearchResult(algorithm=cheap.name, seed=seed, budget=budget.describe(), arch=None, score=None,
+                        spent=spent, stopped_by="pool scored", history=history)

@@ -72,6 +72,7 @@ LOCAL_IMPORT_MODULES: dict[str, tuple[str, str]] = {
     "search_algos.oneshot": ("torch", "one-shot supernets"),
     "bpe.scoring": ("pandas", "bpe.predictors reads a scores CSV through it"),
     "bpe.estimators.oracle": ("cycle", "bpe.estimators"),  # registers itself; the registry loads it lazily
+    "bpe.estimators.vote": ("cycle", "bpe.estimators"),
     "search_algos.drivers": ("cycle", "search_algos.base"),  # the same for the search drivers
 }
 

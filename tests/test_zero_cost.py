@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from bpe.data import DatasetSpec
-from bpe.estimators import available_estimators, create_estimator
+from bpe.estimators import available_estimators, create_estimator, get_estimator_class
 from bpe.estimators.zero_cost import (
     TrainingFreeEstimator,
     epe_nas_score,
@@ -21,8 +21,7 @@ from bpe.estimators.zero_cost import (
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 TINY = dict(channels=4, cells_per_stage=1, image_size=8, batch_size=8)
-SCORERS = [n for n in available_estimators() if issubclass(
-    type(create_estimator(n)) if n not in ("oracle", "bpe") else object, TrainingFreeEstimator)]
+SCORERS = [n for n in available_estimators() if issubclass(get_estimator_class(n), TrainingFreeEstimator)]
 
 
 def tiny(name, **kw):

@@ -16,7 +16,8 @@ def register(sub, parents) -> None:
                     "(a config file's column is its stem).",
     )
     p.add_argument("--estimator", required=True,
-                   help="comma-separated names (naswot,synflow,...), presets or BPEConfig JSON files")
+                   help="comma-separated names (naswot,synflow,...), presets or BPEConfig JSON files; "
+                        "vote:NAME,NAME,... (last) or vote:NAME+NAME is the rank-average of those scorers")
     add_data_args(p)
     p.add_argument("--archs", default="100",
                    help="number of archs (default: 100), 'all', or a file of archs (one per line, # comments, or a "
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     options = {"batch_size": args.batch_size, "repeats": args.repeats, "seed": args.init_seed,
                "channels": args.channels, "cells_per_stage": args.cells_per_stage, "image_size": args.image_size}
     frame, paths, estimators, labels = score_job(
-        args.estimator.split(","), dataset=DatasetSpec(args.dataset, args.data_dir), archs=args.archs,
+        args.estimator, dataset=DatasetSpec(args.dataset, args.data_dir), archs=args.archs,
         seed=args.seed, runner=runner_from_args(args), out=args.out, space=args.space, device=args.device,
         truth_spec=args.truth, options=options)
     print(f"scored {len(frame)} archs of {args.space} on {args.dataset} with "

@@ -23,12 +23,13 @@ __all__ = [
     "available_estimators",
     "create_estimator",
     "register_estimator",
+    "split_specs",
 ]
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register_estimator decorators.  Local: an import cycle (each
     # imports register_estimator from here) and torch-heavy; loaded on the registry's first lookup.
-    from bpe.estimators import meco, oracle, proxy, renas, swap, zero_cost, zico  # noqa: F401
+    from bpe.estimators import meco, oracle, proxy, renas, swap, vote, zero_cost, zico  # noqa: F401
 
 
 _REGISTRY: Registry = Registry("estimator", EstimatorError, _load_builtin)
@@ -77,7 +78,10 @@ def estimator_from_spec(
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """(registered name, context fields) of a CLI-style estimator spec: ``PATH.pt`` or
     ``renas:PATH`` (a saved predictor), a BPEConfig JSON file or a ``bpe.json`` (proxy
-    training), a preset name, or a registered name."""
+    training), a preset name, ``vote:NAME,NAME,...`` (a rank-average; members may also be joined
+    by ``+``), or a registered name."""
+    if spec.startswith("vote:"):
+        return "vote", {"members": tuple(m.strip() for m in spec[5:].replace("+", ",").split(",") if m.strip())}
     if spec.startswith("renas:") or spec.endswith(".pt"):
         return "renas", {"path": spec.split(":", 1)[1] if spec.startswith("renas:") else spec}
     if spec.endswith(".json") or Path(spec).is_file():
@@ -85,3 +89,14 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if spec in PRESETS:
         return "bpe", {"config": PRESETS[spec]}
     return spec, {}
+
+
+def split_specs(text: str) -> list[str]:
+    """A comma-separated list of estimator specs; a ``vote:`` spec takes every name after it
+    (``params,vote:naswot,synflow`` is ``params`` and a vote of two; put a vote last, or join its
+    members with ``+``: ``vote:naswot+synflow,params``)."""
+    parts = [p.strip() for p in text.split(",")]
+    for i, part in enumerate(parts):
+        if part.startswith("vote:") and "+" not in part:
+            return [p for p in parts[:i] if p] + [",".join(p for p in parts[i:] if p)]
+    return [p for p in parts if p]

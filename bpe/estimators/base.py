@@ -7,7 +7,7 @@ import math
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 from bpe.records import Cost, EvalRecord  # re-exported: ``from bpe.estimators.base import EvalRecord`` keeps working
@@ -69,6 +69,9 @@ class Estimator(ABC):
     name: ClassVar[str] = ""
     #: True when scores come from a lookup or are otherwise cheap and need no disk cache.
     cheap: ClassVar[bool] = False
+    #: True when a score is relative to the archs scored together (a vote): runners call
+    #: :meth:`score_population` with the whole sample instead of scoring archs one by one.
+    population: ClassVar[bool] = False
 
     @classmethod
     def from_context(cls, context: Any) -> Estimator:
@@ -124,6 +127,10 @@ class Estimator(ABC):
         if record.ok and (record.score is None or not math.isfinite(record.score)):
             return EvalRecord.failure(arch_str, f"non-finite score {record.score}", record.cost.seconds)
         return record
+
+    def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
+        """Scored records of ``archs`` taken together (only for ``population`` estimators)."""
+        raise NotImplementedError(f"{self.name} scores archs one by one")
 
     def score(self, arch: Any) -> float:
         """The score of ``arch``; raises ``RuntimeError`` when the evaluation failed."""

@@ -25,6 +25,7 @@ class EstimatorContext:
         options: sizes and settings (batch size, repeats, seed, channels, ...; ``None`` values
             mean the estimator's default).
         workdir: where a tiny test instance may write files.
+        members: the specs of the scorers of a vote.
     """
 
     dataset: Any = None
@@ -36,6 +37,7 @@ class EstimatorContext:
     path: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     workdir: Path | None = None
+    members: tuple[str, ...] = ()
 
     def given_options(self) -> dict[str, Any]:
         """The options that were set (``None`` dropped)."""

@@ -1,0 +1,106 @@
+"""A vote: the rank-average of several registered scorers (Abdelfattah et al. 2021, Sec. 5.3;
+Lopes et al. 2022), ``vote:swap_reg,naswot,synflow`` (or ``vote:swap_reg+naswot+synflow``).
+
+A rank only exists within a population, so a vote scores the archs it is given together:
+each member scores every arch (through the runner, so through the cache), each member's scores
+are ranked among the archs it scored (average ranks for ties, divided by the number scored, so
+a rank lies in (0, 1] and 1 is the best), and an arch's vote is the mean of its ranks over the
+members that scored it.  An arch no member scored fails.  Its cost is the sum of its members'
+costs.  Scored alone, an arch ranks first in every member: a vote cannot guide a search that
+scores one arch at a time, so ``bpe search`` refuses it as the search estimator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.stats import rankdata
+
+from bpe.errors import EstimatorError
+from bpe.estimators import estimator_from_spec, get_estimator_class, register_estimator
+from bpe.estimators.base import Estimator
+from bpe.parallel import Runner
+from bpe.records import Cost, EvalRecord
+
+__all__ = ["Vote", "rank_average"]
+
+
+def rank_average(columns: Sequence[Sequence[float | None]]) -> list[float | None]:
+    """Per row, the mean over columns of its normalised rank within the column: average ranks
+    for ties, rank / (scores in the column), so the best of a column has rank 1.  ``None`` scores
+    are left out of their column's ranking and of the row's mean; a row with no score is ``None``."""
+    n = len(columns[0]) if columns else 0
+    sums, counts = np.zeros(n), np.zeros(n)
+    for column in columns:
+        values = np.array([np.nan if v is None else float(v) for v in column])
+        ok = np.isfinite(values)
+        if not ok.any():
+            continue
+        ranks = rankdata(values[ok]) / ok.sum()
+        sums[ok] += ranks
+        counts[ok] += 1
+    return [float(s / c) if c else None for s, c in zip(sums, counts)]
+
+
+@register_estimator("vote")
+class Vote(Estimator):
+    """Rank-average of ``members`` over the archs scored together (see the module doc).
+
+    Args:
+        members: the estimators that vote (at least two, distinct).
+    """
+
+    cheap = True  # nothing of its own to cache: its members are cached
+    population: ClassVar[bool] = True
+
+    def __init__(self, members: Sequence[Estimator]) -> None:
+        if len(members) < 2:
+            raise EstimatorError(f"a vote needs at least two scorers, got {len(members)}; e.g. vote:naswot,synflow")
+        names = [m.describe() for m in members]
+        if len(set(names)) < len(names):
+            raise EstimatorError(f"a vote lists the same scorer twice ({', '.join(names)}); give each once")
+        if any(getattr(m, "population", False) for m in members):
+            raise EstimatorError("a vote cannot contain another vote; list the scorers in one vote")
+        self.members = list(members)
+
+    @classmethod
+    def from_context(cls, context: Any) -> Vote:
+        if not context.members:
+            raise EstimatorError("a vote lists its scorers: vote:NAME,NAME,... (e.g. vote:swap_reg,naswot,synflow)")
+        return cls([estimator_from_spec(spec, dataset=context.dataset, truth=context.truth, metric=context.metric,
+                                        space=context.space, device=context.device, options=dict(context.options))
+                    for spec in context.members])
+
+    @classmethod
+    def tiny(cls, context: Any) -> Vote:
+        return cls([get_estimator_class(name).tiny(context) for name in ("params", "naswot")])
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"estimator": self.name, "members": [m.fingerprint() for m in self.members]}
+
+    def describe(self) -> str:
+        return f"vote({', '.join(m.describe() for m in self.members)})"
+
+    def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
+        """The vote of each of ``archs`` among them: every member scores all, through ``runner``."""
+        per_member = [runner.run(m, archs, desc=m.name) for m in self.members]
+        votes = rank_average([[r.score if r.ok else None for r in records] for records in per_member])
+        out = []
+        for i, arch in enumerate(archs):
+            records = [records[i] for records in per_member]
+            cost = Cost(seconds=sum(r.cost.seconds for r in records),
+                        simulated_seconds=sum(r.cost.simulated_seconds for r in records),
+                        forward_passes=sum(r.cost.forward_passes for r in records))
+            info = {"members": {m.name: r.score for m, r in zip(self.members, records)}}
+            if votes[i] is None:
+                errors = "; ".join(f"{r.error}" for r in records)
+                out.append(EvalRecord(arch=arch, score=None, status="failed", cost=cost,
+                                      error=f"no member of the vote scored it ({errors})", info=info))
+            else:
+                out.append(EvalRecord(arch=arch, score=votes[i], status="ok", cost=cost, info=info))
+        return out
+
+    def _evaluate(self, arch: str) -> EvalRecord:
+        return self.score_population([arch], Runner(progress=False))[0]
