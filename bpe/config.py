@@ -31,6 +31,7 @@ __all__ = [
     "KNOBS",
     "Knob",
     "PRESETS",
+    "HYBRIDS",
     "REPORTS",
     "get_preset",
     "layers_to_cells_per_stage",
@@ -44,6 +45,11 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 #: ``tse`` (training-speed estimate, Ru et al. 2021: the sum of the per-epoch mean training
 #: losses over all epochs, negated) and ``tse_e1`` (the same over the last epoch only).
 REPORTS = ("valid_accuracy", "valid_loss", "tse", "tse_e1")
+
+#: Training-free scores a proxy may blend with its own signal (``hybrid``): the score of an arch
+#: becomes the mean of its rank under the proxy and its rank under the scorer, within the archs
+#: scored together.  ``none`` keeps the proxy's signal alone.
+HYBRIDS = ("none", "meco", "swap_reg", "zico", "naswot", "synflow", "epe_nas", "jacob_cov")
 
 
 @dataclass(frozen=True)
@@ -104,12 +110,13 @@ KNOBS: dict[str, Knob] = {
     "precision": Knob(str, choices=PRECISIONS),
     "data_fraction": Knob(float, 0.0, 1.0, low_exclusive=True),
     "report": Knob(str, choices=REPORTS),
+    "hybrid": Knob(str, choices=HYBRIDS),
     "seed": Knob(int, 0, 2**32 - 1),
 }
 
 #: Fields that choose what is read off a training run, not how it trains (left out of the
 #: training cache key, so switching between them costs no training).
-REPORT_FIELDS = ("report",)
+REPORT_FIELDS = ("report", "hybrid")
 
 
 @dataclass(frozen=True)
@@ -133,6 +140,8 @@ class BPEConfig:
         data_fraction: fraction of the train split used for training (class-balanced);
             the validation split is subsampled by the same fraction.
         report: what the run reports as the score, one of :data:`REPORTS`.
+        hybrid: a training-free scorer whose rank is averaged with the run's (:data:`HYBRIDS`;
+            ``none``: the run's signal alone).  A hybrid ranks the archs scored together.
         seed: seed of weight init, batch order and augmentation.
     """
 
@@ -148,6 +157,7 @@ class BPEConfig:
     precision: str = "fp32"
     data_fraction: float = 1.0
     report: str = "valid_accuracy"
+    hybrid: str = "none"
     seed: int = 0
 
     def __post_init__(self) -> None:

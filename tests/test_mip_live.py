@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from bpe.cli import main
+from bpe.config import REPORT_FIELDS
 from bpe.spaces import nb201
 
 TINY_KNOBS = {
@@ -83,7 +84,7 @@ def test_live_mip_exports_a_file_that_evaluate_and_search_take(tmp_path, capsys)
     # the same archs (the truth's own sample order differs from `evaluate`'s, so compare as sets)
     if set(r["arch"] for r in ev["records"]) == set(doc["measured"]["archs"]):
         assert ev["spearman"] == pytest.approx(doc["measured"]["spearman"], abs=1e-9)
-    assert ev["estimator"]["config"] == {k: v for k, v in doc["config"].items() if k != "report"}
+    assert ev["estimator"]["config"] == {k: v for k, v in doc["config"].items() if k not in REPORT_FIELDS}
 
     se_out = tmp_path / "se.json"
     assert main(["search", "--algo", "random", "--estimator", str(out), "--dataset", "digits", "--budget", "2",
@@ -255,3 +256,49 @@ def test_tabular_cap_below_cheapest_and_wrong_cap_flag(tmp_path, sentinel):
                            tmp_path)
     one_line(code, err, "--max-cost")
     assert sentinel.read_text() == '{"sentinel": 1}\n'
+
+
+def test_hybrid_knob_is_read_off_the_same_trainings_and_a_baseline_is_compared(tmp_path, capsys):
+    """``hybrid`` is a derived knob (every value from one training per setting); a hybrid's rho is
+    the rank-average of the proxy's score and MeCo's; ``--baseline meco`` is measured first and
+    the chosen setting is judged against it."""
+    from bpe.data import DatasetSpec
+    from bpe.estimators import estimator_from_spec
+    from bpe.estimators.vote import rank_average
+    from bpe.metrics import rank_summary
+
+    knobs = {**TINY_KNOBS, "report": ["valid_accuracy"], "hybrid": {"values": ["none", "meco"], "cost": "none"}}
+    out = tmp_path / "bpe.json"
+    argv = mip_argv(tmp_path, out, tmp_path / "c", "--baseline", "meco", "--rounds", "1")
+    argv[argv.index("--knobs") + 1] = write(tmp_path / "knobs.json", knobs)
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    hybrids = [t for t in doc["trajectory"] if t["setting"]["hybrid"] == "meco"]
+    plain = {json.dumps({k: v for k, v in t["setting"].items() if k != "hybrid"}, sort_keys=True): t
+             for t in doc["trajectory"] if t["setting"]["hybrid"] == "none"}
+    assert hybrids and len(hybrids) == len(plain)
+    archs = doc["measured"]["archs"]
+    meco = estimator_from_spec("meco", dataset=DatasetSpec("digits"), device="cpu")
+    meco_scores = [meco.evaluate(a).score for a in archs]
+    truths = [r["truth"] for r in _records(tmp_path, archs)]
+    for h in hybrids[:1]:
+        p = plain[json.dumps({k: v for k, v in h["setting"].items() if k != "hybrid"}, sort_keys=True)]
+        proxy = estimator_from_spec(write(tmp_path / "p.json", p["config"]), dataset=DatasetSpec("digits"),
+                                    device="cpu")
+        scores = rank_average([[proxy.evaluate(a).score for a in archs], meco_scores])
+        assert h["spearman"] == pytest.approx(rank_summary(scores, truths)["spearman"])
+        assert h["cost_per_arch"] > p["cost_per_arch"]  # the scorer's seconds are added
+    b = doc["baseline"]
+    assert b["baseline_spearman"] == pytest.approx(rank_summary(meco_scores, truths)["spearman"])
+    assert b["worth"] == (doc["measured"]["spearman_ci95"][0] > b["baseline_spearman_ci95"][1])
+    assert "baseline" in capsys.readouterr().out
+
+
+def _records(tmp_path, archs):
+    from bpe.benchmarks import load_truth
+    from bpe.config import BPEConfig
+    from bpe.data import DatasetSpec
+
+    truth = load_truth("reference", dataset=DatasetSpec("digits"), reference_config=BPEConfig(**TINY_REFERENCE),
+                       device="cpu")
+    return [{"truth": truth.query(a, truth.check_metric(None))} for a in archs]

@@ -26,8 +26,8 @@ def register(sub, parents) -> None:
     p.add_argument("--archs", type=int, default=40, help="live: archs in the fixed sample (default: 40)")
     p.add_argument("--arch-seed", type=nonneg, default=0, help="live: seed of the arch sample (default: 0)")
     p.add_argument("--knobs", default=None,
-                   help="knob grids: a preset (cpu, paper, digits) or a JSON file (default: digits for the digits "
-                        "dataset, else cpu)")
+                   help="knob grids: a preset (cpu, cpu-hybrid, paper, digits) or a JSON file (default: digits for "
+                        "the digits dataset, else cpu)")
     p.add_argument("--base-config", default=None,
                    help="BPEConfig (preset or JSON) for the fields that are not knobs (default: the knob preset's)")
     p.add_argument("--rounds", type=positive, default=None, help="most rounds (default: until one knob is left)")
@@ -48,6 +48,9 @@ def register(sub, parents) -> None:
     p.add_argument("--budget", default=None,
                    help="live: total wall time (e.g. 3h, 90m, 600s); tabular: most lookups (default: no limit)")
     p.add_argument("--seed", type=nonneg, default=0, help="seed of the setting sampler (default: 0)")
+    p.add_argument("--baseline", default=None,
+                   help="live: a training-free scorer (e.g. meco) scored on the same archs first; the chosen setting "
+                        "is worth its cost only where its rho interval lies above the scorer's")
     add_run_args(p)
     p.add_argument("--out", default="results/bpe.json",
                    help="NAME.json, or a folder/ (default: results/bpe.json); NAME_importance.png and "
@@ -64,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         tabular=tabular, per_round=args.per_round, initial=args.initial, min_agreement=args.min_agreement,
         rounds=args.rounds, importance=args.importance, forest_seeds=args.forest_seeds, prune_rule=args.prune_rule,
         max_seconds_per_arch=args.max_seconds_per_arch, max_cost=args.max_cost, over_cap=args.over_cap,
-        budget=args.budget, seed=args.seed)
+        budget=args.budget, seed=args.seed, baseline=args.baseline)
 
     def event(text: str) -> None:
         if not args.quiet:
@@ -104,5 +107,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"chosen: {m['name']}  spearman {m['spearman']:.4f} [95% CI {lo}, {hi}]  kendall "
               f"{m['kendall']:.4f} on {m['n_archs']} archs (tuned on them)  cost/arch {m['cost_per_arch']:.4g} "
               f"{m['cost_unit']}  ({doc['mip']['n_settings_measured']} settings measured)")
+    if doc.get("baseline") and m is not None:
+        b = doc["baseline"]
+        print(f"baseline {b['baseline']}: spearman {b['baseline_spearman']:.4f} [95% CI "
+              f"{b['baseline_spearman_ci95'][0]:.3f}, {b['baseline_spearman_ci95'][1]:.3f}] at "
+              f"{b['baseline_cost_per_arch']:.3g} s/arch: the chosen setting is "
+              + ("worth its cost (its interval lies above)" if b["worth"] else "NOT worth its cost (its interval does "
+                 f"not lie above; {b['n_settings_above_baseline']} measured setting(s) do)"))
     print("wrote " + ", ".join(map(str, paths)))
     return 0

@@ -13,8 +13,9 @@ import torch
 
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, prepare_split
-from bpe.estimators import register_estimator
+from bpe.estimators import estimator_from_spec, register_estimator
 from bpe.estimators.base import Estimator
+from bpe.estimators.vote import Vote
 from bpe.records import Cost, EvalRecord
 from bpe.training import steps_per_epoch, train_and_evaluate
 
@@ -67,6 +68,8 @@ class ProxyTrainingEstimator(Estimator):
         self.dataset = dataset if dataset is not None else DatasetSpec("digits")
         self.space = space
         self.device = device
+        #: a hybrid's score is a rank among the archs scored together (see :meth:`score_population`)
+        self.population = self.config.hybrid != "none"
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -127,10 +130,22 @@ class ProxyTrainingEstimator(Estimator):
                            data_fraction=0.3)
         return cls(config, DatasetSpec("digits"), space=context.space, device="cpu")
 
-    def with_report(self, report: str) -> ProxyTrainingEstimator:
-        """The same estimator reporting ``report`` (shares the cached training runs)."""
-        return ProxyTrainingEstimator(self.config.replace(report=report), self.dataset, space=self.space,
+    def with_report(self, report: str, hybrid: str | None = None) -> ProxyTrainingEstimator:
+        """The same estimator reporting ``report`` (and blended with ``hybrid`` when given): it
+        shares the cached training runs."""
+        changes = {"report": report} if hybrid is None else {"report": report, "hybrid": hybrid}
+        return ProxyTrainingEstimator(self.config.replace(**changes), self.dataset, space=self.space,
                                       device=self.device)
+
+    def hybrid_scorer(self) -> Estimator:
+        """The training-free scorer of ``config.hybrid`` at its own default size, on the same data."""
+        return estimator_from_spec(self.config.hybrid, dataset=self.dataset, space=self.space, device=self.device)
+
+    def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
+        """A hybrid's scores: the vote of the proxy's own signal and ``config.hybrid``'s score
+        (:class:`~bpe.estimators.vote.Vote`: mean normalised rank), each through ``runner``."""
+        return Vote([self.with_report(self.config.report, "none"), self.hybrid_scorer()]).score_population(
+            archs, runner)
 
     def with_seed(self, seed: int) -> ProxyTrainingEstimator:
         """The same setting trained with another seed (to measure its seed-to-seed noise)."""
@@ -139,7 +154,8 @@ class ProxyTrainingEstimator(Estimator):
 
     def describe(self) -> str:
         c = self.config
-        reported = "" if c.report == "valid_accuracy" else f", report={c.report}"
+        reported = ("" if c.report == "valid_accuracy" else f", report={c.report}") + (
+            "" if c.hybrid == "none" else f", hybrid={c.hybrid}")
         return (
             f"bpe(epochs={c.epochs}, C={c.channels}, N={c.cells_per_stage}, {c.image_size}px, "
             f"batch={c.batch_size}, lr={c.learning_rate}, data={c.data_fraction:g}, {c.precision}, "

@@ -12,6 +12,7 @@ architecture, from one of two evaluators behind one interface.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from bpe.errors import DataError
+from bpe.estimators import estimator_from_spec
+from bpe.estimators.vote import rank_average
 from bpe.metrics import rank_summary
 from bpe.mip.knobs import TABULAR_KNOBS, KnobGrid, KnobSpace
 
@@ -97,14 +100,19 @@ class SettingEvaluator(ABC):
         return None
 
     @abstractmethod
-    def evaluate(self, setting: Mapping[str, Any], *, report_values: Sequence[Any] = (),
+    def evaluate(self, setting: Mapping[str, Any], *, variants: Sequence[Mapping[str, Any]] = (),
                  desc: str = "") -> list[SettingResult]:
-        """Measure one setting; for a live space one result per value in ``report_values``
-        of the derived knob (all from the same training), else one result."""
+        """Measure one setting; for a live space one result per entry of ``variants`` (values of
+        the derived knobs, ``report`` and ``hybrid``: all read off the same training), else one
+        result."""
 
     def recorded_cost(self, setting: Mapping[str, Any]) -> float | None:
         """The cost of a setting known without measuring it (recorded data), else ``None``."""
         return None
+
+    def scorer_result(self, name: str) -> SettingResult:
+        """How a training-free scorer ranks the same archs (the baseline a setting must beat)."""
+        raise DataError(f"a {type(self).__name__} has no archs to score with {name}: a baseline needs live MIP")
 
     def describe(self) -> dict[str, Any]:
         """Provenance of the measurements (truth, archs, data)."""
@@ -152,23 +160,38 @@ class LiveEvaluator(SettingEvaluator):
         record = self.runner.measure(self.estimator(setting), [arch], desc="probe")[0]
         return record.cost.seconds
 
-    def evaluate(self, setting: Mapping[str, Any], *, report_values: Sequence[Any] = (),
+    def evaluate(self, setting: Mapping[str, Any], *, variants: Sequence[Mapping[str, Any]] = (),
                  desc: str = "") -> list[SettingResult]:
         estimator = self.estimator(setting)
         truths = self.truths()
         raw = self.runner.measure(estimator, self.archs, desc=desc or estimator.describe())
         ok_seconds = [r.cost.seconds for r in raw if r.ok]  # a transient failure costs ~0 s: not a cost figure
         cost = float(np.mean(ok_seconds or [r.cost.seconds for r in raw]))
-        reports = list(report_values) or [estimator.config.report]
         results = []
-        for report in reports:
-            est = estimator.with_report(report)
+        for variant in list(variants) or [{}]:
+            est = estimator.with_report(variant.get("report", estimator.config.report),
+                                        variant.get("hybrid", estimator.config.hybrid))
             scored = [est.finalize(r) for r in raw]
-            variant = {**setting, "report": report} if "report" in self.knobs.names else dict(setting)
-            results.append(_summary(variant, [r.score if r.ok else None for r in scored], truths, cost,
+            seconds = cost
+            if est.population:  # a hybrid: the proxy's rank averaged with a training-free score's
+                scorer = self.runner.run(est.hybrid_scorer(), self.archs, desc=est.config.hybrid)
+                votes = rank_average([[r.score if r.ok else None for r in scored],
+                                      [r.score if r.ok else None for r in scorer]])
+                scored = [dataclasses.replace(r, score=v, status="ok" if v is not None else "failed")
+                          for r, v in zip(scored, votes)]
+                seconds = cost + float(np.mean([r.cost.seconds for r in scorer]))
+            named = {**setting, **{k: v for k, v in variant.items() if k in self.knobs.names}}
+            results.append(_summary(named, [r.score if r.ok else None for r in scored], truths, seconds,
                                     seed=self.seed, name=est.describe(), config=est.config.to_dict()))
             results[-1].extra.update(n_failed=sum(not r.ok for r in scored), first_arch_seconds=raw[0].cost.seconds)
         return results
+
+    def scorer_result(self, name: str) -> SettingResult:
+        scorer = estimator_from_spec(name, dataset=self.dataset, space=self.space, device=self.device)
+        records = self.runner.run(scorer, self.archs, desc=name)
+        seconds = float(np.mean([r.cost.seconds for r in records]))
+        return _summary({"scorer": name}, [r.score if r.ok else None for r in records], self.truths(), seconds,
+                        seed=self.seed, name=scorer.describe())
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "live", "metric": self.metric, "truth": self.truth.fingerprint(),
@@ -289,7 +312,7 @@ class TabularEvaluator(SettingEvaluator):
         name = setting.get("_name")
         return None if name is None else float(self.records.settings.loc[name, self.records.cost_column])
 
-    def evaluate(self, setting: Mapping[str, Any], *, report_values: Sequence[Any] = (),
+    def evaluate(self, setting: Mapping[str, Any], *, variants: Sequence[Mapping[str, Any]] = (),
                  desc: str = "") -> list[SettingResult]:
         name = setting["_name"]
         if name not in self._memo:  # a lookup is a pure function of the records

@@ -90,6 +90,7 @@ def mip_document(result: MIPResult, *, provenance: Mapping[str, Any]) -> dict[st
         "rounds": result.rounds,
         "cost_model": result.cost_model,
         "frontier": [result.trajectory.index(r) for r in front],
+        "baseline": None if result.baseline is None else {**result.baseline.to_dict(), **result.worth_its_cost()},
         "trajectory": [_result_entry(i, r) for i, r in enumerate(result.trajectory)],
     }
     return _clean(doc)

@@ -15,6 +15,7 @@ from bpe.benchmarks import load_truth
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, load_arrays
 from bpe.errors import BPEError
+from bpe.estimators import get_estimator_class
 from bpe.mip.evaluators import LiveEvaluator, TabularEvaluator, read_tabular_records
 from bpe.mip.export import mip_document, mip_outputs, write_mip
 from bpe.mip.knobs import KnobGrid, KnobSpace
@@ -148,7 +149,7 @@ def mip_settings(*, tabular: bool, per_round: int | None = None, initial: int | 
                  min_agreement: float = 0.5, rounds: int | None = None, importance: str = "fanova",
                  forest_seeds: int = 10, prune_rule: str = "within-noise", max_seconds_per_arch: float | None = None,
                  max_cost: float | None = None, over_cap: str | None = None, budget: str | None = None,
-                 seed: int = 0) -> MIPSettings:
+                 seed: int = 0, baseline: str | None = None) -> MIPSettings:
     """The :class:`MIPSettings` of ``bpe mip``'s options, each checked (live caps are seconds per
     arch and budgets wall time; tabular caps are the records' unit and budgets lookups)."""
     if seed < 0:
@@ -157,6 +158,11 @@ def mip_settings(*, tabular: bool, per_round: int | None = None, initial: int | 
         raise BPEError("--max-seconds-per-arch is for live runs; a tabular run's cap is --max-cost (the records' unit)")
     if not tabular and max_cost is not None:
         raise BPEError("--max-cost is for --tabular runs; a live run's cap is --max-seconds-per-arch")
+    if baseline is not None:
+        if tabular:
+            raise BPEError("--baseline scores the archs of a live run; recorded settings have no archs to score")
+        if get_estimator_class(baseline).population or not hasattr(get_estimator_class(baseline), "needs_data"):
+            raise BPEError(f"--baseline takes one training-free scorer (e.g. meco), got '{baseline}'")
     limit: float | int | None = None
     if budget is not None:
         if tabular:
@@ -171,4 +177,4 @@ def mip_settings(*, tabular: bool, per_round: int | None = None, initial: int | 
         per_round=per_round if per_round is not None else (5 if tabular else 4), initial=initial,
         min_agreement=min_agreement, rounds=rounds, importance=importance, forest_seeds=forest_seeds,
         prune_rule=prune_rule, max_cost=max_cost if tabular else max_seconds_per_arch,
-        skip_over_cap=over_cap == "skip", budget=limit, seed=seed)
+        skip_over_cap=over_cap == "skip", budget=limit, seed=seed, baseline=baseline)

@@ -276,9 +276,17 @@ def _preset_digits() -> tuple[list[KnobGrid], BPEConfig]:
     return grids, BPEConfig(image_size=8, cells_per_stage=1, learning_rate=0.05)
 
 
-#: Named live knob spaces: ``cpu`` (NB201 on a laptop CPU, the default), ``paper`` (the BPE
+def _preset_cpu_hybrid() -> tuple[list[KnobGrid], BPEConfig]:
+    # The cpu grids plus what the proxy may blend with: its own signal alone, or rank-averaged with MeCo.
+    grids, base = _preset_cpu_nb201()
+    return [*grids, KnobGrid("hybrid", ("none", "meco"), "none", "categorical")], base
+
+
+#: Named live knob spaces: ``cpu`` (NB201 on a laptop CPU, the default), ``cpu-hybrid`` (the same
+#: plus the ``hybrid`` knob: the proxy alone or rank-averaged with MeCo), ``paper`` (the BPE
 #: authors' grids, for GPU users), ``digits`` (the embedded default).
-KNOB_PRESETS = {"cpu": _preset_cpu_nb201, "paper": _preset_paper, "digits": _preset_digits}
+KNOB_PRESETS = {"cpu": _preset_cpu_nb201, "cpu-hybrid": _preset_cpu_hybrid, "paper": _preset_paper,
+                "digits": _preset_digits}
 
 #: How the BPE paper's recorded knobs move the cost (tabular records' columns).
 TABULAR_KNOBS: dict[str, KnobGrid] = {

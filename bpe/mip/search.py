@@ -28,6 +28,7 @@ rest of the round is filled with the unmeasured records that break the fewest pr
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -69,6 +70,9 @@ class MIPSettings:
         budget: total spend allowed (live: wall seconds, estimated as cost per arch x archs /
             jobs; tabular: lookups); ``None``: no limit.
         seed: seed of the setting sampler.
+        baseline: a training-free scorer measured on the same archs before round 1 (live
+            only): a setting is worth its seconds only where its rho interval lies above the
+            scorer's (``worth_its_cost`` in the result); ``None``: no baseline.
     """
 
     per_round: int = 4
@@ -82,6 +86,7 @@ class MIPSettings:
     skip_over_cap: bool = True
     budget: float | None = None
     seed: int = 0
+    baseline: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.per_round, int) or self.per_round < 1:
@@ -130,6 +135,21 @@ class MIPResult:
     settings: MIPSettings
     knobs: dict[str, Any] = field(default_factory=dict)
     n_measured: int = 0
+    baseline: SettingResult | None = None
+
+    def worth_its_cost(self) -> dict[str, Any] | None:
+        """Whether the chosen setting ranks better than the baseline scorer: its rho interval
+        lies wholly above the scorer's (``None`` without a baseline or a choice)."""
+        if self.baseline is None or self.chosen is None:
+            return None
+        ours, theirs = self.chosen.spearman_ci95, self.baseline.spearman_ci95
+        worth = bool(ours[0] is not None and theirs[1] is not None and ours[0] > theirs[1])
+        above = [r for r in self.trajectory if r.spearman_ci95[0] is not None and theirs[1] is not None
+                 and r.spearman_ci95[0] > theirs[1]]
+        return {"worth": worth, "baseline": self.baseline.name, "baseline_spearman": self.baseline.spearman,
+                "baseline_spearman_ci95": theirs, "baseline_cost_per_arch": self.baseline.cost_per_arch,
+                "chosen_spearman_ci95": ours, "n_settings_above_baseline": len(above),
+                "rule": "the chosen setting's 95% interval of rho lies above the baseline's"}
 
 
 def choose(results: Sequence[SettingResult], max_cost: float | None) -> SettingResult | None:
@@ -208,11 +228,12 @@ class _Run:
         return pred is not None and pred > self.cfg.max_cost
 
     # -- proposals --------------------------------------------------------------------
-    def report_values(self) -> list[Any]:
-        for name in self.knobs.names:
-            if self.knobs.derived(name):
-                return [self.fixed[name]] if name in self.fixed else list(self.knobs[name].values)
-        return []
+    def derived_variants(self) -> list[dict[str, Any]]:
+        """Every combination of the derived knobs' values (a pruned one at its value): all read
+        off one training of a setting."""
+        names = [n for n in self.knobs.names if self.knobs.derived(n)]
+        values = [[self.fixed[n]] if n in self.fixed else list(self.knobs[n].values) for n in names]
+        return [dict(zip(names, combo)) for combo in itertools.product(*values)] if names else []
 
     def _canonical(self, setting: dict[str, Any]) -> dict[str, Any]:
         for name in self.knobs.names:  # derived knobs are not trained: one training per setting
@@ -316,7 +337,7 @@ class _Run:
                 skipped.append({"setting": dict(setting), "reason": "first arch over cap", "estimated_cost": probe,
                                 "predicted_cost": pred})
                 continue
-            results = self.ev.evaluate(setting, report_values=self.report_values(), desc=desc)
+            results = self.ev.evaluate(setting, variants=self.derived_variants(), desc=desc)
             self.seen.add(self.key(setting))
             cost = results[0].cost_per_arch
             self.spent += self.charge(cost)
@@ -404,6 +425,12 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
     cfg = settings or MIPSettings()
     run = _Run(evaluator, cfg, parallel=parallel, progress=progress, on_event=on_event)
     _preflight(run)
+    baseline = None
+    if cfg.baseline is not None:  # the training-free frontier a setting must beat
+        baseline = evaluator.scorer_result(cfg.baseline)
+        run.say(f"baseline {baseline.name}: rho {baseline.spearman:.3f} [{baseline.spearman_ci95[0]:.2f}, "
+                f"{baseline.spearman_ci95[1]:.2f}] at {baseline.cost_per_arch:.3g} s/arch; a setting is worth its "
+                "cost only where its interval lies above this one")
     rounds: list[dict[str, Any]] = []
     stop = "one knob left"
     rnd = 0
@@ -450,7 +477,7 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
     model.update(run.cost.holdout_error([s for s, _ in run.measured], [c for _, c in run.measured]))
     return MIPResult(chosen=chosen, trajectory=run.results, rounds=rounds, fixed=dict(run.fixed), cost_model=model,
                      spent=run.spent, stop_reason=stop, settings=cfg, knobs=run.knobs.to_dict(),
-                     n_measured=len(run.measured))
+                     n_measured=len(run.measured), baseline=baseline)
 
 
 def _preflight(run: _Run) -> None:
