@@ -181,3 +181,29 @@ def test_last_epoch_accuracy_equals_the_plain_proxy_score(tmp_path):
     done = [s for s in result.history if s.status == "ok"]
     assert done
     assert done[0].score == pytest.approx(est.evaluate(done[0].arch).score, abs=1e-9)
+
+
+# -- the CLI -----------------------------------------------------------------------------------
+def test_bpe_search_hyperband_writes_runs_and_rejects_bad_input(tmp_path, capsys):
+    from bpe.cli import main
+
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"epochs": 3, "batch_size": 64, "learning_rate": 0.05, "cells_per_stage": 1,
+                                  "channels": 4, "image_size": 8, "data_fraction": 0.2}))
+    base = ["search", "--estimator", str(config), "--budget", "4", "--cache-dir", str(tmp_path / "c"), "-q",
+            "--device", "cpu"]
+    assert main([*base, "--algo", "hyperband,sha", "--algo-opt", "hyperband.reduction_factor=2",
+                 "--out", str(tmp_path / "s.json")]) == 0
+    doc = json.loads((tmp_path / "s.json").read_text())
+    assert {r["algorithm"] for r in doc["runs"]} == {"hyperband", "sha"}
+    assert doc["summary"]["hyperband"]["options"] == {"reduction_factor": 2}
+    assert all(r["n_evaluations"] == 4 for r in doc["runs"])
+    capsys.readouterr()
+    for argv, needle in (([*base, "--algo", "hyperband", "--algo-opt", "hyperband.reduction_factor=1"],
+                          "reduction_factor"),
+                         ([*base[:2], "naswot", *base[3:], "--algo", "hyperband"], "BPEConfig"),
+                         ([*base, "--algo", "hyperbnd"], "did you mean")):
+        assert main([*argv, "--out", str(tmp_path / "bad.json")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "bad.json").exists()

@@ -99,3 +99,14 @@ def test_search_refuses_a_vote_and_takes_it_as_prescreen(tmp_path):
                            budget_spec="13", out=f"{tmp_path}/b/", **common)
     run = result["runs"][0]
     assert run["n_evaluations"] == 13 and run["algorithm"].startswith("two-stage(vote")
+
+
+@pytest.mark.parametrize("spec,needle", [("vote:naswot", "at least two"), ("vote:naswot,naswt", "did you mean"),
+                                         ("vote:", "lists its scorers")])
+def test_cli_bad_vote_is_one_line_exit_2(spec, needle, tmp_path, capsys):
+    from bpe.cli import main
+
+    assert main(["score", "--estimator", spec, "--archs", "3", "--out", str(tmp_path / "s.csv"), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0], err
+    assert not (tmp_path / "s.csv").exists()
