@@ -99,8 +99,8 @@ def seed_noise(estimator: Estimator, archs: Sequence[str], scores: Sequence[floa
     score trained again with the next seed.  Returns the mean absolute score difference, the
     spread (std) of ``scores`` over all archs, and their ratio (``noise_to_spread``: near or
     above 1, the ranking is mostly noise); ``None`` for estimators without a training seed."""
-    if n_archs < 1 or not hasattr(estimator, "with_seed"):
-        return None
+    if n_archs < 1 or not hasattr(estimator, "with_seed") or estimator.population:
+        return None  # a hybrid's score is a rank among all archs: a few retrained ones are not comparable
     first = [(a, s) for a, s in zip(archs, scores) if s is not None][:n_archs]
     if len(first) < 2:
         return None

@@ -55,9 +55,17 @@ def main() -> None:
     m = doc["measured"]
     truth = load_truth(str(reference_data_dir() / "nb201" / "nb201_groundtruth.csv"))
     metric = truth.check_metric(m["metric"])
+    tuned = list(m["archs"])  # every arch any given setting was chosen on stays out of the held-out sample
+    for path in (args.hybrid, args.random):
+        if path:
+            other = json.loads(Path(path).read_text())["measured"]
+            if other["metric"] != m["metric"]:
+                raise SystemExit(f"{path} was measured against {other['metric']}, {args.mip} against {m['metric']}")
+            tuned += [a for a in other["archs"] if a not in tuned]
     exclude = list(m["archs"])
     for other in args.disjoint_from:
         exclude += sample_truth_archs(truth, metric, args.archs, other, exclude=m["archs"])
+    exclude += [a for a in tuned if a not in exclude]
     archs = sample_truth_archs(truth, metric, args.archs, args.seed, exclude=exclude)
     dataset = DatasetSpec("cifar10", str(reference_data_dir() / "cifar10"))
     runner = Runner(jobs=args.jobs, cache=EvalCache(default_cache_dir()))

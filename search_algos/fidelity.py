@@ -18,7 +18,9 @@ name and the trial number, both fixed by the seed) and trains only what was not 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -83,6 +85,12 @@ class FidelitySearch(ABC):
     def pruner(self, max_epochs: int) -> Any:
         """The Optuna pruner for trials of at most ``max_epochs`` epochs."""
 
+    def check(self, max_epochs: int) -> None:
+        """Refuse a first rung at or beyond the last epoch (nothing could ever be stopped)."""
+        if self.min_epochs >= max_epochs:
+            raise BPEError(f"{self.name}.min_epochs ({self.min_epochs}) must be below the setting's epochs "
+                           f"({max_epochs}): raise epochs in the BPEConfig or lower min_epochs")
+
 
 @register_fidelity_method("sha")
 class SuccessiveHalving(FidelitySearch):
@@ -109,41 +117,62 @@ class Hyperband(FidelitySearch):
 
 @dataclass
 class Curve:
-    """An arch's validation accuracy after each epoch and the run's wall seconds at that epoch
-    (cumulative); ``error`` when the training failed (a non-finite loss)."""
+    """An arch's per-epoch measurements: validation accuracy and loss, mean training loss, and the
+    run's wall seconds at that epoch (cumulative); ``error`` when the training failed (a
+    non-finite loss), with ``error_seconds`` the time of the epoch that failed."""
 
     accuracies: list[float] = field(default_factory=list)
+    valid_losses: list[float] = field(default_factory=list)
+    train_losses: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     error: str | None = None
+    error_seconds: float = 0.0
 
     def epoch_cost(self, epoch: int) -> float:
         """Seconds of epoch ``epoch`` (1-based)."""
         return self.seconds[epoch - 1] - (self.seconds[epoch - 2] if epoch > 1 else 0.0)
 
+    def signal(self, epoch: int, report: str) -> float | None:
+        """What the proxy setting reports after ``epoch`` epochs (its ``report``: validation
+        accuracy, negated validation loss, TSE or TSE-E1 over the epochs so far)."""
+        from bpe.estimators.proxy import reported_score  # torch-heavy module; the function is not
+
+        return reported_score(report, self.accuracies[epoch - 1], self.valid_losses[epoch - 1],
+                              self.train_losses[:epoch])
+
+    def to_info(self) -> dict[str, Any]:
+        return {"curve": self.accuracies, "valid_losses": self.valid_losses, "train_losses": self.train_losses,
+                "seconds": self.seconds, "error_seconds": self.error_seconds}
+
 
 class EpochCurves:
-    """Per-epoch validation accuracies of archs under one proxy setting, cached epoch by epoch.
+    """Per-epoch measurements of archs under one proxy setting, cached epoch by epoch.  What a
+    trial reports after each epoch is what the setting reports (``config.report``).
 
     Args:
-        estimator: a proxy-training estimator (``bpe``); its config's ``epochs`` is the largest fidelity.
+        estimator: a proxy-training estimator; its config's ``epochs`` is the largest fidelity.
         cache: where the curves are kept (``None``: nothing is kept).
     """
 
     def __init__(self, estimator: Any, cache: EvalCache | None) -> None:
-        if getattr(estimator, "name", None) != "bpe":
-            raise BPEError("multi-fidelity search trains architectures: --estimator must be a BPEConfig JSON file "
-                           "or a preset")
+        config = getattr(estimator, "config", None)
+        if config is None or not hasattr(config, "epochs") or getattr(estimator, "population", False):
+            raise BPEError("multi-fidelity search trains architectures epoch by epoch: --estimator must be a "
+                           "BPEConfig JSON file or a preset (without a hybrid)")
         self.estimator = estimator
         self.cache = cache
-        self.max_epochs = int(estimator.config.epochs)
+        self.max_epochs = int(config.epochs)
+        self.report = config.report
         self.fingerprint = {**estimator.fingerprint(), "estimator": "bpe-epoch-curve"}
 
     def cached(self, arch: str) -> Curve:
         """What the cache holds of ``arch``'s curve (possibly empty or partial)."""
         record = self.cache.get(self.fingerprint, arch) if self.cache is not None else None
-        if record is None:
+        if record is None or "train_losses" not in record.info:
             return Curve()
-        return Curve(list(record.info.get("curve", [])), list(record.info.get("seconds", [])), record.error)
+        info = record.info
+        return Curve(list(info["curve"]), list(info["valid_losses"]), list(info["train_losses"]),
+                     list(info["seconds"]), record.error, float(info.get("error_seconds", 0.0)))
 
     def _store(self, arch: str, curve: Curve) -> None:
         if self.cache is None:
@@ -152,16 +181,17 @@ class EpochCurves:
         self.cache.put(self.fingerprint, EvalRecord(
             arch=arch, score=curve.accuracies[-1] if curve.accuracies and curve.error is None else None,
             status="failed" if curve.error else "ok",
-            cost=Cost(seconds=curve.seconds[-1] if curve.seconds else 0.0, epochs=len(curve.accuracies)),
-            error=curve.error, info={"curve": curve.accuracies, "seconds": curve.seconds, "complete": complete}))
+            cost=Cost(seconds=(curve.seconds[-1] if curve.seconds else 0.0) + curve.error_seconds,
+                      epochs=len(curve.accuracies)),
+            error=curve.error, info={**curve.to_info(), "complete": complete}))
 
     def train(self, arch: str, known: Curve, on_new_epoch: Any) -> Curve:
         """Train ``arch`` from scratch; epochs beyond ``known`` are appended to the curve, stored,
-        and passed to ``on_new_epoch(epoch, accuracy, seconds)``, which returns True to stop."""
+        and passed to ``on_new_epoch(epoch, curve, seconds)``, which returns True to stop."""
         from bpe.training import train_and_evaluate  # torch-heavy
 
         est = self.estimator
-        curve = Curve(list(known.accuracies), list(known.seconds))
+        curve = Curve(*(list(v) for v in (known.accuracies, known.valid_losses, known.train_losses, known.seconds)))
         offset = {"seconds": 0.0}  # this run's clock against the recorded one, for epochs replayed
 
         def on_epoch(record: dict[str, float]) -> bool:
@@ -170,9 +200,11 @@ class EpochCurves:
                 offset["seconds"] = known.seconds[epoch - 1] - record["seconds"]
                 return False
             curve.accuracies.append(float(record["valid_accuracy"]))
+            curve.valid_losses.append(float(record["valid_loss"]))
+            curve.train_losses.append(float(record["train_loss"]))
             curve.seconds.append(float(record["seconds"]) + offset["seconds"])
             self._store(arch, curve)
-            return bool(on_new_epoch(epoch, curve.accuracies[-1], curve.epoch_cost(epoch)))
+            return bool(on_new_epoch(epoch, curve, curve.epoch_cost(epoch)))
 
         data = prepare_split(est.dataset, est.config.data_fraction)
         with torch_threads(EVAL_THREADS):
@@ -180,26 +212,39 @@ class EpochCurves:
                                         eval_every_epoch=True, on_epoch=on_epoch)
         if result.status != "ok":
             curve.error = result.error
+            curve.error_seconds = max(0.0, result.seconds + offset["seconds"] - (curve.seconds[-1] if curve.seconds
+                                                                                 else 0.0))
             self._store(arch, curve)
         return curve
 
 
 class _TrialRun:
-    """One trial's epochs: each is charged to the budget and reported to the pruner."""
+    """One trial's epochs: each is charged to the budget and its signal reported to the pruner."""
 
-    def __init__(self, trial: Any, budget: Budget, spent: Spent, max_epochs: int) -> None:
-        self.trial, self.budget, self.spent, self.max_epochs = trial, budget, spent, max_epochs
-        self.pruned = self.over = False
+    def __init__(self, trial: Any, budget: Budget, spent: Spent, max_epochs: int, report: str) -> None:
+        self.trial, self.budget, self.spent, self.max_epochs, self.report_name = trial, budget, spent, max_epochs, report
+        self.pruned = self.over = self.unusable = False
         self.epochs, self.last = 0, None
 
-    def report(self, epoch: int, accuracy: float, cost: float) -> bool:
-        """Charge and report one epoch; True stops the trial (pruned, or the budget is spent)."""
+    def charge(self, cost: float) -> bool:
+        """Charge ``cost`` seconds; False (and nothing charged) when the budget cannot pay."""
         if not self.budget.allows(self.spent, seconds=cost):
             self.over = True
-            return True
+            return False
         self.spent.seconds += cost
-        self.epochs, self.last = epoch, accuracy
-        self.trial.report(accuracy, epoch)
+        return True
+
+    def report(self, epoch: int, curve: Curve, cost: float) -> bool:
+        """Charge and report one epoch; True stops the trial (pruned, no usable signal, or the
+        budget is spent)."""
+        if not self.charge(cost):
+            return True
+        value = curve.signal(epoch, self.report_name)
+        if value is None or not math.isfinite(value):
+            self.unusable = True
+            return True
+        self.epochs, self.last = epoch, value
+        self.trial.report(value, epoch)
         if epoch < self.max_epochs and self.trial.should_prune():
             self.pruned = True
             return True
@@ -208,16 +253,26 @@ class _TrialRun:
 
 def fidelity_search(method: FidelitySearch, curves: EpochCurves, budget: Budget) -> SearchResult:
     """Run ``method`` until ``budget`` is spent (evaluations: archs started; seconds: epochs
-    trained, cached epochs at their recorded cost).  An epoch that would overrun the seconds
-    budget is not counted and ends the search."""
+    trained, cached epochs at their recorded cost, a failed epoch included).  An epoch that would
+    overrun the seconds budget is not counted, nor is its arch, and it ends the search.  An
+    exception while training one arch (other than bad input) fails that trial, uncached, and the
+    search goes on."""
     import optuna
     from optuna.trial import TrialState
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    max_epochs = curves.max_epochs
-    study = optuna.create_study(direction="maximize", study_name=f"bpe-{method.name}-seed{method.seed}",
-                                sampler=optuna.samplers.RandomSampler(seed=method.seed),
-                                pruner=method.pruner(max_epochs))
+    method.check(curves.max_epochs)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial otherwise; restored below
+    try:
+        study = optuna.create_study(direction="maximize", study_name=f"bpe-{method.name}-seed{method.seed}",
+                                    sampler=optuna.samplers.RandomSampler(seed=method.seed),
+                                    pruner=method.pruner(curves.max_epochs))
+        return _search(method, curves, budget, study, TrialState)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _search(method: FidelitySearch, curves: EpochCurves, budget: Budget, study: Any, states: Any) -> SearchResult:
     order = create_algorithm("random", space=method.space, seed=method.seed)
     spent = Spent()
     history: list[SearchStep] = []
@@ -235,24 +290,35 @@ def fidelity_search(method: FidelitySearch, curves: EpochCurves, budget: Budget)
         trial = study.ask()
         trial.set_user_attr("arch", arch)
         spent.evaluations += 1
-        run = _TrialRun(trial, budget, spent, max_epochs)
+        run = _TrialRun(trial, budget, spent, curves.max_epochs, curves.report)
         known = curves.cached(arch)
         stop = False
-        for epoch, accuracy in enumerate(known.accuracies, start=1):
-            if run.report(epoch, accuracy, known.epoch_cost(epoch)):
+        for epoch in range(1, len(known.accuracies) + 1):
+            if run.report(epoch, known, known.epoch_cost(epoch)):
                 stop = True
                 break
-        error = known.error
-        if not stop and error is None and len(known.accuracies) < max_epochs:
-            error = curves.train(arch, known, run.report).error
-        if error is not None:
-            study.tell(trial, state=TrialState.FAIL)
-            status, score = "failed", None
-        elif run.over:  # its epochs so far are charged; it has no result
-            study.tell(trial, state=TrialState.FAIL)
+        curve = known
+        if not stop and known.error is None and len(known.accuracies) < curves.max_epochs:
+            try:
+                curve = curves.train(arch, known, run.report)
+            except BPEError:
+                raise
+            except Exception as err:  # one arch's fault (e.g. out of memory): a failed trial, not cached
+                log.warning("%s: training %s failed: %s", method.name, arch, err)
+                curve = dataclasses.replace(known, error=f"{type(err).__name__}: {err}")
+        error = curve.error
+        if error is not None and not stop:
+            run.charge(curve.error_seconds)  # the epoch that failed cost its time too
+        if run.over:  # its arch is not counted; the epochs it trained before are
+            study.tell(trial, state=states.FAIL)
+            spent.evaluations -= 1
             status, score, stopped_by = "stopped", None, "budget: seconds"
+        elif error is not None or run.unusable or run.last is None:
+            study.tell(trial, state=states.FAIL)
+            status, score = "failed", None
+            error = error or f"no usable {curves.report} after epoch {run.epochs + 1}"
         elif run.pruned:
-            study.tell(trial, state=TrialState.PRUNED)
+            study.tell(trial, state=states.PRUNED)
             status, score = "pruned", None
         else:
             study.tell(trial, run.last)

@@ -95,6 +95,8 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
         cached = CachedEstimator(estimator, runner.cache)
         factory = lambda: cached  # noqa: E731
     curves = EpochCurves(estimator, runner.cache) if fidelity else None  # checks it is a proxy setting
+    for algo in fidelity:
+        create_fidelity_method(algo, **options.get(algo, {})).check(curves.max_epochs)
     prescreen = None
     if prescreen_spec:
         if algos != ["random"]:

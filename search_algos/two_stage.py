@@ -62,7 +62,8 @@ def two_stage_search(cheap: Estimator, dear: Estimator, budget: Budget, *, pool:
 
 def _score_pool(cheap: Estimator, budget: Budget, seed: int, space: str, runner: Runner, spent: Spent) -> SearchResult:
     """Stage 1 for an estimator that ranks archs together: the random driver's first
-    ``budget.evaluations`` archs scored at once, charged in full."""
+    ``budget.evaluations`` archs scored at once (their ranks are among all of them), then charged
+    in order until the budget runs out; the archs beyond it are not counted nor used."""
     order = create_algorithm("random", space=space, seed=seed)
     archs = []
     for _ in range(budget.evaluations or 0):
@@ -71,11 +72,16 @@ def _score_pool(cheap: Estimator, budget: Budget, seed: int, space: str, runner:
         except StopIteration:
             break
     history = []
+    stopped_by = "pool scored"
     for record in runner.run(cheap, archs, desc=f"{cheap.name} pool"):
+        cost = record.cost
+        if not budget.allows(spent, evaluations=1, seconds=cost.seconds, simulated=cost.simulated_seconds):
+            stopped_by = "budget: seconds" if budget.seconds is not None else "budget: simulated seconds"
+            break  # the same rule as the search loop: an evaluation that overruns is not counted
         spent.evaluations += 1
-        spent.seconds += record.cost.seconds
-        spent.simulated_seconds += record.cost.simulated_seconds
+        spent.seconds += cost.seconds
+        spent.simulated_seconds += cost.simulated_seconds
         history.append(SearchStep(record.arch, record.score, record.status, record.error, False, spent.evaluations,
                                   spent.seconds, spent.simulated_seconds))
     return SearchResult(algorithm=cheap.name, seed=seed, budget=budget.describe(), arch=None, score=None,
-                        spent=spent, stopped_by="pool scored", history=history)
+                        spent=spent, stopped_by=stopped_by, history=history)

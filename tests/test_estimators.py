@@ -51,6 +51,15 @@ def test_conformance(name, table, tmp_path):
     est = make(name, table, tmp_path)
     assert isinstance(est, Estimator) and est.name == name
     arch = table.archs()[0]
+    if est.population:  # scores archs together (a vote): through a runner, never one by one
+        archs = table.archs()[:4]
+        records = Runner(progress=False).run(est, archs)
+        assert [r.arch for r in records] == archs and all(r.ok and math.isfinite(r.score) for r in records)
+        assert [r.score for r in Runner(progress=False).run(est, archs)] == [r.score for r in records]
+        with pytest.raises(EstimatorError, match="together"):
+            est.evaluate(arch)
+        json.dumps(est.fingerprint())
+        return
     rec = est.evaluate(arch)
     assert isinstance(rec, EvalRecord) and rec.ok and math.isfinite(rec.score)
     assert rec.arch == arch and rec.cost.seconds >= 0

@@ -3,6 +3,7 @@ simulation of the asynchronous rule, budget accounting, and resume through the e
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import zlib
 
@@ -22,7 +23,7 @@ class SyntheticCurves(EpochCurves):
     """Each arch's accuracy is a constant drawn from its string; each epoch costs 1 s; no cache."""
 
     def __init__(self, max_epochs: int) -> None:
-        self.max_epochs, self.cache, self.trained = max_epochs, None, []
+        self.max_epochs, self.cache, self.trained, self.report = max_epochs, None, [], "valid_accuracy"
 
     @staticmethod
     def value(arch: str) -> float:
@@ -36,8 +37,10 @@ class SyntheticCurves(EpochCurves):
         curve = Curve()
         for epoch in range(1, self.max_epochs + 1):
             curve.accuracies.append(self.value(arch))
+            curve.valid_losses.append(1.0)
+            curve.train_losses.append(1.0)
             curve.seconds.append(float(epoch))
-            if on_new_epoch(epoch, curve.accuracies[-1], 1.0):
+            if on_new_epoch(epoch, curve, 1.0):
                 break
         return curve
 
@@ -93,6 +96,63 @@ def test_seconds_budget_counts_epochs_and_stops_before_overrun():
     assert result.history[-1].status == "stopped"
 
 
+class FaultyCurves(SyntheticCurves):
+    """Arch 2 raises, arch 3's training diverges after 2 epochs (the failing epoch costs 0.5 s)."""
+
+    calls = 0
+
+    def train(self, arch, known, on_new_epoch):
+        self.calls += 1
+        if self.calls == 2:
+            raise RuntimeError("out of memory")
+        if self.calls == 3:
+            curve = Curve([99.0, 99.5], [1.0, 1.0], [1.0, 1.0], [1.0, 2.0])  # the best so far: never pruned
+            for epoch in (1, 2):
+                if on_new_epoch(epoch, curve, 1.0):
+                    return curve
+            return dataclasses.replace(curve, error="non-finite training loss (nan) in epoch 3", error_seconds=0.5)
+        return super().train(arch, known, on_new_epoch)
+
+
+def test_a_failing_trial_is_recorded_charged_and_the_search_goes_on():
+    curves = FaultyCurves(max_epochs=9)
+    result = fidelity_search(create_fidelity_method("sha", seed=0), curves, Budget(evaluations=4))
+    statuses = [s.status for s in result.history]
+    assert statuses[1] == "failed" and "out of memory" in result.history[1].error
+    assert statuses[2] == "failed" and "non-finite" in result.history[2].error
+    assert len(result.history) == 4 and result.history[2].epochs == 2
+    # every epoch reported costs 1 s; the epoch in which arch 3 failed costs its 0.5 s too
+    assert result.spent.seconds == pytest.approx(sum(s.epochs for s in result.history) + 0.5)
+
+
+def test_the_reported_signal_is_the_settings_report():
+    """With report tse_e1 a trial reports the negated training loss of each epoch, not accuracy."""
+
+    class TSECurves(SyntheticCurves):
+        def train(self, arch, known, on_new_epoch):
+            self.trained.append(arch)
+            curve = Curve()
+            for epoch in range(1, self.max_epochs + 1):
+                curve.accuracies.append(0.0)  # useless accuracy: only the training loss carries signal
+                curve.valid_losses.append(1.0)
+                curve.train_losses.append(self.value(arch) / epoch)
+                curve.seconds.append(float(epoch))
+                if on_new_epoch(epoch, curve, 1.0):
+                    break
+            return curve
+
+    curves = TSECurves(max_epochs=3)
+    curves.report = "tse_e1"
+    result = fidelity_search(create_fidelity_method("sha", seed=0), curves, Budget(evaluations=12))
+    done = [s for s in result.history if s.status == "ok"]
+    assert done and all(s.score == pytest.approx(-curves.value(s.arch) / 3) for s in done)
+
+
+def test_first_rung_at_or_beyond_the_last_epoch_is_refused():
+    with pytest.raises(BPEError, match="min_epochs"):
+        fidelity_search(create_fidelity_method("hyperband", min_epochs=3), SyntheticCurves(3), Budget(evaluations=2))
+
+
 def test_options_are_checked():
     with pytest.raises(BPEError, match="reduction_factor"):
         create_fidelity_method("hyperband", reduction_factor=1)
@@ -116,7 +176,7 @@ def tiny_estimator(epochs: int = 3) -> ProxyTrainingEstimator:
     return ProxyTrainingEstimator(config, DatasetSpec("digits"), device="cpu")
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):  # like a kill: not an evaluation's fault
     pass
 
 
@@ -134,11 +194,11 @@ def test_resume_after_a_kill_replays_the_cache_and_finishes_the_same_search(tmp_
     calls = {"epochs": 0}
 
     def killed_after_five_epochs(self, arch, known, on_new_epoch):
-        def counting(epoch, acc, cost):
+        def counting(epoch, curve, cost):
             calls["epochs"] += 1
             if calls["epochs"] == 5:
                 raise Interrupted  # the process dies in the middle of a trial
-            return on_new_epoch(epoch, acc, cost)
+            return on_new_epoch(epoch, curve, cost)
         return real_train(self, arch, known, counting)
 
     monkeypatch.setattr(EpochCurves, "train", killed_after_five_epochs)

@@ -56,6 +56,9 @@ class ReferenceBenchmark(Benchmark):
         if self.config.report != "valid_accuracy":
             raise ConfigError(f"a reference truth is the validation accuracy; its config reports "
                               f"'{self.config.report}': drop 'report' from --reference-config")
+        if self.config.hybrid != "none":
+            raise ConfigError(f"a reference truth is the validation accuracy; its config blends in "
+                              f"'{self.config.hybrid}' (hybrid): drop 'hybrid' from --reference-config")
         self.estimator = ProxyTrainingEstimator(self.config, dataset, space=space, device=device)
         self._records: dict[str, Any] = {}
 

@@ -107,12 +107,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"chosen: {m['name']}  spearman {m['spearman']:.4f} [95% CI {lo}, {hi}]  kendall "
               f"{m['kendall']:.4f} on {m['n_archs']} archs (tuned on them)  cost/arch {m['cost_per_arch']:.4g} "
               f"{m['cost_unit']}  ({doc['mip']['n_settings_measured']} settings measured)")
-    if doc.get("baseline") and m is not None:
+    if doc.get("baseline"):
         b = doc["baseline"]
-        print(f"baseline {b['baseline']}: spearman {b['baseline_spearman']:.4f} [95% CI "
-              f"{b['baseline_spearman_ci95'][0]:.3f}, {b['baseline_spearman_ci95'][1]:.3f}] at "
-              f"{b['baseline_cost_per_arch']:.3g} s/arch: the chosen setting is "
-              + ("worth its cost (its interval lies above)" if b["worth"] else "NOT worth its cost (its interval does "
-                 f"not lie above; {b['n_settings_above_baseline']} measured setting(s) do)"))
+        lo, hi = (f"{v:.3f}" if v is not None else "n/a" for v in b["baseline_spearman_ci95"])
+        rho = "n/a" if b["baseline_spearman"] is None else f"{b['baseline_spearman']:.4f}"
+        verdict = ("worth its cost (its interval lies above)" if b["worth"] else
+                   f"NOT worth its cost ({b['n_settings_above_baseline']} setting(s) within the cap lie above)"
+                   if b["worth"] is False else f"not judged: {b['reason']}")
+        print(f"baseline {b['baseline']}: spearman {rho} [95% CI {lo}, {hi}] at {b['baseline_cost_per_arch']:.3g} "
+              f"s/arch; the chosen setting is {verdict}")
     print("wrote " + ", ".join(map(str, paths)))
     return 0

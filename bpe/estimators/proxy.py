@@ -15,7 +15,7 @@ from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, prepare_split
 from bpe.estimators import estimator_from_spec, register_estimator
 from bpe.estimators.base import Estimator
-from bpe.estimators.vote import Vote
+from bpe.estimators.vote import rank_blend
 from bpe.records import Cost, EvalRecord
 from bpe.training import steps_per_epoch, train_and_evaluate
 
@@ -142,10 +142,10 @@ class ProxyTrainingEstimator(Estimator):
         return estimator_from_spec(self.config.hybrid, dataset=self.dataset, space=self.space, device=self.device)
 
     def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
-        """A hybrid's scores: the vote of the proxy's own signal and ``config.hybrid``'s score
-        (:class:`~bpe.estimators.vote.Vote`: mean normalised rank), each through ``runner``."""
-        return Vote([self.with_report(self.config.report, "none"), self.hybrid_scorer()]).score_population(
-            archs, runner)
+        """A hybrid's scores: the mean of each arch's rank under the proxy's own signal and under
+        ``config.hybrid``'s score (:func:`~bpe.estimators.vote.rank_blend`), each through ``runner``."""
+        proxy = runner.run(self.with_report(self.config.report, "none"), archs, desc=self.name)
+        return rank_blend(proxy, runner.run(self.hybrid_scorer(), archs, desc=self.config.hybrid), self.config.hybrid)
 
     def with_seed(self, seed: int) -> ProxyTrainingEstimator:
         """The same setting trained with another seed (to measure its seed-to-seed noise)."""

@@ -6,12 +6,14 @@ each member scores every arch (through the runner, so through the cache), each m
 are ranked among the archs it scored (average ranks for ties, divided by the number scored, so
 a rank lies in (0, 1] and 1 is the best), and an arch's vote is the mean of its ranks over the
 members that scored it.  An arch no member scored fails.  Its cost is the sum of its members'
-costs.  Scored alone, an arch ranks first in every member: a vote cannot guide a search that
-scores one arch at a time, so ``bpe search`` refuses it as the search estimator.
+costs.  Scored alone, an arch would rank first in every member: a vote cannot guide a search that
+scores one arch at a time, so ``bpe search`` refuses it as the search estimator, and scoring a
+single arch is an error.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -21,10 +23,9 @@ from scipy.stats import rankdata
 from bpe.errors import EstimatorError
 from bpe.estimators import estimator_from_spec, get_estimator_class, register_estimator
 from bpe.estimators.base import Estimator
-from bpe.parallel import Runner
 from bpe.records import Cost, EvalRecord
 
-__all__ = ["Vote", "rank_average"]
+__all__ = ["Vote", "rank_average", "rank_blend"]
 
 
 def rank_average(columns: Sequence[Sequence[float | None]]) -> list[float | None]:
@@ -42,6 +43,28 @@ def rank_average(columns: Sequence[Sequence[float | None]]) -> list[float | None
         sums[ok] += ranks
         counts[ok] += 1
     return [float(s / c) if c else None for s, c in zip(sums, counts)]
+
+
+def rank_blend(primary: Sequence[EvalRecord], other: Sequence[EvalRecord], name: str) -> list[EvalRecord]:
+    """A hybrid's records: per arch the mean of its normalised rank under ``primary`` (a proxy)
+    and under ``other`` (a training-free scorer called ``name``), both ranked among the archs
+    where the proxy has a score.  An arch whose proxy failed fails (a failure is never turned
+    into a score by the other member); one whose scorer failed keeps its proxy rank alone.  The
+    cost is the sum of both."""
+    ok = [p.ok for p in primary]
+    votes = rank_average([[p.score if p.ok else None for p in primary],
+                          [o.score if o.ok and k else None for o, k in zip(other, ok)]])
+    out = []
+    for p, o, v in zip(primary, other, votes):
+        cost = Cost(seconds=p.cost.seconds + o.cost.seconds, epochs=p.cost.epochs,
+                    simulated_seconds=p.cost.simulated_seconds + o.cost.simulated_seconds,
+                    forward_passes=p.cost.forward_passes + o.cost.forward_passes)
+        info = {**p.info, "members": {"proxy": p.score, name: o.score}}
+        if not p.ok:
+            out.append(dataclasses.replace(p, cost=cost, info=info))
+        else:
+            out.append(dataclasses.replace(p, score=v, cost=cost, info=info))
+    return out
 
 
 @register_estimator("vote")
@@ -103,4 +126,5 @@ class Vote(Estimator):
         return out
 
     def _evaluate(self, arch: str) -> EvalRecord:
-        return self.score_population([arch], Runner(progress=False))[0]
+        raise EstimatorError(f"{self.describe()} ranks archs scored together; score a sample of them "
+                             "(bpe score/evaluate, or a runner), not one arch")

@@ -12,7 +12,6 @@ architecture, from one of two evaluators behind one interface.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -25,7 +24,7 @@ import pandas as pd
 
 from bpe.errors import DataError
 from bpe.estimators import estimator_from_spec
-from bpe.estimators.vote import rank_average
+from bpe.estimators.vote import rank_blend
 from bpe.metrics import rank_summary
 from bpe.mip.knobs import TABULAR_KNOBS, KnobGrid, KnobSpace
 
@@ -175,10 +174,7 @@ class LiveEvaluator(SettingEvaluator):
             seconds = cost
             if est.population:  # a hybrid: the proxy's rank averaged with a training-free score's
                 scorer = self.runner.run(est.hybrid_scorer(), self.archs, desc=est.config.hybrid)
-                votes = rank_average([[r.score if r.ok else None for r in scored],
-                                      [r.score if r.ok else None for r in scorer]])
-                scored = [dataclasses.replace(r, score=v, status="ok" if v is not None else "failed")
-                          for r, v in zip(scored, votes)]
+                scored = rank_blend(scored, scorer, est.config.hybrid)
                 seconds = cost + float(np.mean([r.cost.seconds for r in scorer]))
             named = {**setting, **{k: v for k, v in variant.items() if k in self.knobs.names}}
             results.append(_summary(named, [r.score if r.ok else None for r in scored], truths, seconds,
