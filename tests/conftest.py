@@ -42,3 +42,15 @@ def tiny_config():
     from bpe.config import BPEConfig
 
     return BPEConfig(epochs=1, batch_size=32, channels=2, cells_per_stage=1, image_size=8, data_fraction=0.3)
+
+
+@pytest.fixture(autouse=True)
+def _no_confirmation_threshold(monkeypatch):
+    """The reference-training confirmation asks above an *estimated* cost, timed on the machine
+    running the tests: a loaded machine must not turn a tiny training into a refusal.  The test
+    of the confirmation itself sets its own threshold."""
+    import math
+
+    import bpe.cli.evaluate as command
+
+    monkeypatch.setattr(command, "CONFIRM_SECONDS", math.inf)
