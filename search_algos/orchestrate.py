@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from bpe.benchmarks import Benchmark
 from bpe.config import BPEConfig
 from bpe.data import TensorSplit
@@ -18,7 +16,7 @@ from bpe.parallel import Runner
 from search_algos.budget import Budget
 from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method, fidelity_search
 from search_algos.loop import SearchResult
-from search_algos.runs import PUBLISHED, TRUE_METRICS, run_many, summarize, true_accuracy
+from search_algos.runs import PUBLISHED, TRUE_METRICS, parallel_runs, run_many, summarize, true_accuracy
 from search_algos.two_stage import two_stage_search
 
 __all__ = ["ACCURACY_KEYS", "sample_based_experiment", "oneshot_experiment", "summary_table"]
@@ -66,9 +64,11 @@ def sample_based_experiment(
         elif algo in available_fidelity_methods():
             if curves is None:
                 raise BPEError(f"{algo} trains architectures epoch by epoch: it needs a proxy-training estimator")
-            results = [fidelity_search(create_fidelity_method(algo, space=space, seed=seed + r, **options.get(algo, {})),
-                                       curves, budget)
-                       for r in tqdm(range(runs), desc=algo, unit="run", disable=not progress)]
+            opts = options.get(algo, {})
+            results = parallel_runs(
+                lambda r, algo=algo, opts=opts: fidelity_search(
+                    create_fidelity_method(algo, space=space, seed=seed + r, **opts), curves, budget),
+                runs, jobs=jobs, desc=algo, progress=progress)
         else:
             results = run_many(algo, estimator_factory, budget, runs=runs, seed=seed, space=space, jobs=jobs,
                                progress=progress, algorithm_options=options.get(algo))

@@ -21,7 +21,7 @@ from search_algos.base import create_algorithm
 from search_algos.budget import Budget
 from search_algos.loop import SearchResult, run_search
 
-__all__ = ["TRUE_METRICS", "PUBLISHED", "run_many", "true_accuracy", "summarize", "best_so_far_plot"]
+__all__ = ["TRUE_METRICS", "PUBLISHED", "run_many", "parallel_runs", "true_accuracy", "summarize", "best_so_far_plot"]
 
 #: Keys of ``true_accuracy`` -> NB201 table columns (200-epoch, v1_1 release).
 TRUE_METRICS = {
@@ -66,8 +66,15 @@ def run_many(
         algo = create_algorithm(algorithm, space=space, seed=seed + r, **(algorithm_options or {}))
         return run_search(algo, estimator_factory(), budget)
 
+    return parallel_runs(one, runs, jobs=jobs, desc=algorithm, progress=progress)
+
+
+def parallel_runs(one: Callable[[int], SearchResult], runs: int, *, jobs: int = 1, desc: str = "",
+                  progress: bool = True) -> list[SearchResult]:
+    """``[one(0), ..., one(runs - 1)]``, in worker processes when ``jobs > 1`` (each exits with
+    this process), returned in run order whatever order they finish in."""
     if jobs == 1:
-        return [one(r) for r in tqdm(range(runs), desc=algorithm, unit="run", disable=not progress)]
+        return [one(r) for r in tqdm(range(runs), desc=desc, unit="run", disable=not progress)]
 
     from joblib import Parallel, delayed  # ~0.2 s: only jobs > 1 needs it
 
@@ -79,7 +86,7 @@ def run_many(
 
     done: dict[int, SearchResult] = {}
     results = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(indexed)(r) for r in range(runs))
-    for r, result in tqdm(results, total=runs, desc=algorithm, unit="run", disable=not progress):
+    for r, result in tqdm(results, total=runs, desc=desc, unit="run", disable=not progress):
         done[r] = result  # runs finish in any order; they are returned in seed order
     return [done[r] for r in range(runs)]
 

@@ -267,3 +267,15 @@ def test_bpe_search_hyperband_writes_runs_and_rejects_bad_input(tmp_path, capsys
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and needle in err[0], err
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_runs_in_parallel_find_what_runs_in_sequence_find(tmp_path):
+    from search_algos.orchestrate import sample_based_experiment
+
+    def run(jobs, cache):
+        est = tiny_estimator(epochs=2)
+        _, results = sample_based_experiment(["sha"], lambda: est, Budget(evaluations=3), runs=2, jobs=jobs,
+                                             curves=EpochCurves(est, EvalCache(tmp_path / cache)), progress=False)
+        return [steps(r) for r in results["sha"]]
+
+    assert run(2, "a") == run(1, "b")
