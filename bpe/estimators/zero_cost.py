@@ -191,15 +191,18 @@ class TrainingFreeEstimator(Estimator):
         return int(self.batch_size or self.default_batch_size)
 
     # inputs --------------------------------------------------------------------------
-    def _batches(self, dev: torch.device) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], int]:
-        """``repeats`` seeded mini-batches from the train split, and the number of classes."""
+    def _batches(self, dev: torch.device, size: int | None = None) -> tuple[list[tuple[torch.Tensor, torch.Tensor]],
+                                                                             int]:
+        """``repeats`` seeded mini-batches of ``size`` images (default: the batch size) from the
+        train split, consecutive slices of one seeded permutation (wrapping around its end), and
+        the number of classes."""
         data = prepare_split(self.dataset, 1.0)
         gen = torch.Generator().manual_seed(self.seed)
         order = torch.randperm(len(data.train_y), generator=gen)
-        bs = min(self._batch_size(), len(order))
+        bs = min(size or self._batch_size(), len(order))
         out = []
         for r in range(self.repeats):
-            idx = order[(r * bs) % len(order):][:bs]
+            idx = order.roll(-((r * bs) % len(order)))[:bs]
             x = normalize(data.train_x[idx], data.mean, data.std, self.image_size).to(dev)
             out.append((x, data.train_y[idx].to(dev)))
         return out, data.num_classes
@@ -222,9 +225,11 @@ class TrainingFreeEstimator(Estimator):
         batches, data_classes = self._batches(dev) if self.needs_data else ([], 10)
         num_classes = self.num_classes or data_classes
         values = []
+        params = None
         try:
             for x, y in batches or [(None, None)]:
                 net = self._network(arch, num_classes, dev)
+                params = count_params(net)  # before scoring: a scorer may change the net (synflow drops BN)
                 values.append(self._score_batch(net, x, y, num_classes))
                 net.zero_grad(set_to_none=True)
         except ScoreUndefined as err:
@@ -236,7 +241,7 @@ class TrainingFreeEstimator(Estimator):
         if not math.isfinite(score):
             return EvalRecord(arch=arch, score=None, status="failed", cost=cost,
                               error=f"{self.name} produced a non-finite value ({score})")
-        return EvalRecord(arch=arch, score=score, status="ok", cost=cost, info={"device": str(dev)})
+        return EvalRecord(arch=arch, score=score, status="ok", cost=cost, info={"device": str(dev), "params": params})
 
 
 @register_estimator("naswot")

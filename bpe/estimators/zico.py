@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bpe.data import DatasetSpec, normalize, prepare_split
+from bpe.data import DatasetSpec, prepare_split
 from bpe.errors import ConfigError
 from bpe.estimators import register_estimator
 from bpe.estimators.zero_cost import TrainingFreeEstimator, _loss
@@ -85,20 +85,13 @@ class ZiCo(TrainingFreeEstimator):
         return (f"{self.name}(batches={self.batches}x{self._batch_size()}, C={self.channels}, "
                 f"N={self.cells_per_stage}, {self.image_size}px)")
 
-    def _batches(self, dev: torch.device) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], int]:
+    def _batches(self, dev: torch.device, size: int | None = None) -> tuple[list[tuple[torch.Tensor, torch.Tensor]],
+                                                                             int]:
         """``repeats`` groups of ``batches`` seeded mini-batches, each group stacked in one tensor
         (its first mini-batch is the base class's first batch)."""
-        data = prepare_split(self.dataset, 1.0)
-        gen = torch.Generator().manual_seed(self.seed)
-        order = torch.randperm(len(data.train_y), generator=gen)
-        bs = max(1, min(self._batch_size(), len(order) // self.batches))
-        group = bs * self.batches
-        out = []
-        for r in range(self.repeats):
-            idx = order.roll(-((r * group) % len(order)))[:group]
-            x = normalize(data.train_x[idx], data.mean, data.std, self.image_size).to(dev)
-            out.append((x, data.train_y[idx].to(dev)))
-        return out, data.num_classes
+        n_train = len(prepare_split(self.dataset, 1.0).train_y)
+        bs = max(1, min(self._batch_size(), n_train // self.batches))
+        return super()._batches(dev, size=bs * self.batches)
 
     def _score_batch(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> float:
         layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
