@@ -15,7 +15,6 @@ become 1 cell per stage and BPE-2's 16 layers become 5 (the NB201 benchmark sett
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import hashlib
 import json
 import math
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bpe.errors import ConfigError
+from bpe.registry import did_you_mean
 
 __all__ = [
     "BPEConfig",
@@ -186,10 +186,8 @@ class BPEConfig:
         unknown = [k for k in data if k not in names]
         if unknown:
             key = unknown[0]
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(
-                f"{source}: unknown key '{key}'{hint} (allowed: {', '.join(names)})"
+                f"{source}: unknown key '{key}'{did_you_mean(key, names)} (allowed: {', '.join(names)})"
             )
         values = {}
         for key, value in data.items():

@@ -7,6 +7,7 @@ can both depend on it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,6 +33,13 @@ class Cost:
     def to_dict(self) -> dict[str, Any]:
         """Plain dict."""
         return asdict(self)
+
+    @classmethod
+    def total(cls, costs: Iterable[Cost]) -> Cost:
+        """The sum of several evaluations' costs (a vote's or a hybrid's members)."""
+        costs = list(costs)
+        return cls(seconds=sum(c.seconds for c in costs), simulated_seconds=sum(c.simulated_seconds for c in costs),
+                   epochs=sum(c.epochs for c in costs), forward_passes=sum(c.forward_passes for c in costs))
 
 
 @dataclass

@@ -4,12 +4,18 @@ duplicate name is an error, and a lookup of an unknown name suggests the closest
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Generic, TypeVar
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "did_you_mean"]
 
 T = TypeVar("T", bound=type)
+
+
+def did_you_mean(name: str, names: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``names`` to an unknown ``name``, else ``""``."""
+    close = difflib.get_close_matches(str(name), list(names), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 class Registry(Generic[T]):
@@ -47,7 +53,6 @@ class Registry(Generic[T]):
         """The class registered under ``name``; unknown names raise ``error`` with a suggestion."""
         names = self.names()
         if name not in self._entries:
-            close = difflib.get_close_matches(name, names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise self.error(f"unknown {self.kind} '{name}'{hint} (available: {', '.join(names)}{extra_hint})")
+            raise self.error(f"unknown {self.kind} '{name}'{did_you_mean(name, names)} "
+                             f"(available: {', '.join(names)}{extra_hint})")
         return self._entries[name]

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec
 from bpe.estimators.cached import CachedEstimator
 from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
+from bpe.registry import did_you_mean
 from search_algos.base import available_algorithms, create_algorithm
 from search_algos.budget import parse_budget
 from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method
@@ -72,9 +72,8 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
     known = [*available_algorithms(), *available_fidelity_methods(), *ONESHOT_ALIASES]
     for algo in algos:  # an unknown name is reported (with a suggestion) before any work
         if algo not in known:
-            close = difflib.get_close_matches(algo, known, n=1)
-            raise BPEError(f"unknown search algorithm '{algo}'" + (f"; did you mean '{close[0]}'?" if close else "")
-                           + f" (available: {', '.join(known)})")
+            raise BPEError(f"unknown search algorithm '{algo}'{did_you_mean(algo, known)} "
+                           f"(available: {', '.join(known)})")
     options = algorithm_options(option_items, algos)
     for algo, opts in options.items():  # out-of-range options fail here, before any work
         (create_fidelity_method if algo in fidelity else create_algorithm)(algo, **opts)

@@ -8,9 +8,10 @@ from typing import Any
 
 from bpe.estimators.base import Estimator
 from bpe.parallel import Runner
+from bpe.records import EvalRecord
 from search_algos.base import SearchAlgorithm, create_algorithm
 from search_algos.budget import Budget, Spent
-from search_algos.loop import SearchResult, SearchStep, run_search
+from search_algos.loop import SearchResult, run_search
 
 __all__ = ["RankedList", "two_stage_search"]
 
@@ -60,10 +61,28 @@ def two_stage_search(cheap: Estimator, dear: Estimator, budget: Budget, *, pool:
     )
 
 
+class _Scored(Estimator):
+    """Serves records already scored together (a vote's pool), so the search loop charges them."""
+
+    def __init__(self, estimator: Estimator, records: list[EvalRecord]) -> None:
+        self.name, self._fingerprint = estimator.name, estimator.fingerprint()
+        self.records = {r.arch: r for r in records}
+
+    def fingerprint(self) -> dict[str, Any]:
+        return self._fingerprint
+
+    def evaluate(self, arch: Any) -> EvalRecord:
+        return self.records[str(arch)]
+
+    def _evaluate(self, arch: str) -> EvalRecord:
+        return self.records[arch]
+
+
 def _score_pool(cheap: Estimator, budget: Budget, seed: int, space: str, runner: Runner, spent: Spent) -> SearchResult:
     """Stage 1 for an estimator that ranks archs together: the random driver's first
     ``budget.evaluations`` archs scored at once (their ranks are among all of them), then charged
-    in order until the budget runs out; the archs beyond it are not counted nor used."""
+    in order by the search loop until the budget runs out; the archs beyond it are not counted
+    nor used."""
     order = create_algorithm("random", space=space, seed=seed)
     archs = []
     for _ in range(budget.evaluations or 0):
@@ -71,17 +90,5 @@ def _score_pool(cheap: Estimator, budget: Budget, seed: int, space: str, runner:
             archs.append(str(order.ask()))
         except StopIteration:
             break
-    history = []
-    stopped_by = "pool scored"
-    for record in runner.run(cheap, archs, desc=f"{cheap.name} pool"):
-        cost = record.cost
-        if not budget.allows(spent, evaluations=1, seconds=cost.seconds, simulated=cost.simulated_seconds):
-            stopped_by = "budget: seconds" if budget.seconds is not None else "budget: simulated seconds"
-            break  # the same rule as the search loop: an evaluation that overruns is not counted
-        spent.evaluations += 1
-        spent.seconds += cost.seconds
-        spent.simulated_seconds += cost.simulated_seconds
-        history.append(SearchStep(record.arch, record.score, record.status, record.error, False, spent.evaluations,
-                                  spent.seconds, spent.simulated_seconds))
-    return SearchResult(algorithm=cheap.name, seed=seed, budget=budget.describe(), arch=None, score=None,
-                        spent=spent, stopped_by=stopped_by, history=history)
+    records = runner.run(cheap, archs, desc=f"{cheap.name} pool")
+    return run_search(RankedList(archs, space=space, seed=seed), _Scored(cheap, records), budget, spent=spent)

@@ -56,9 +56,7 @@ def rank_blend(primary: Sequence[EvalRecord], other: Sequence[EvalRecord], name:
                           [o.score if o.ok and k else None for o, k in zip(other, ok)]])
     out = []
     for p, o, v in zip(primary, other, votes):
-        cost = Cost(seconds=p.cost.seconds + o.cost.seconds, epochs=p.cost.epochs,
-                    simulated_seconds=p.cost.simulated_seconds + o.cost.simulated_seconds,
-                    forward_passes=p.cost.forward_passes + o.cost.forward_passes)
+        cost = Cost.total([p.cost, o.cost])
         info = {**p.info, "members": {"proxy": p.score, name: o.score}}
         if not p.ok:
             out.append(dataclasses.replace(p, cost=cost, info=info))
@@ -113,9 +111,7 @@ class Vote(Estimator):
         out = []
         for i, arch in enumerate(archs):
             records = [records[i] for records in per_member]
-            cost = Cost(seconds=sum(r.cost.seconds for r in records),
-                        simulated_seconds=sum(r.cost.simulated_seconds for r in records),
-                        forward_passes=sum(r.cost.forward_passes for r in records))
+            cost = Cost.total(r.cost for r in records)
             info = {"members": {m.name: r.score for m, r in zip(self.members, records)}}
             if votes[i] is None:
                 errors = "; ".join(f"{r.error}" for r in records)

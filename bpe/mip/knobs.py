@@ -17,7 +17,6 @@ A shorthand list or a missing ``cost``/``scale`` takes the preset's description 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -29,6 +28,7 @@ import numpy as np
 
 from bpe.config import KNOBS, REPORT_FIELDS, REPORTS, BPEConfig
 from bpe.errors import ConfigError
+from bpe.registry import did_you_mean
 
 __all__ = ["KnobGrid", "KnobSpace", "COSTS", "SCALES", "KNOB_PRESETS", "knob_preset", "load_knobs"]
 
@@ -131,9 +131,7 @@ class KnobSpace:
         fields = [f.name for f in dataclasses.fields(BPEConfig) if f.name != "seed"]
         for name, grid in self.grids.items():
             if name not in fields:
-                close = difflib.get_close_matches(name, fields, n=1)
-                hint = f"; did you mean '{close[0]}'?" if close else ""
-                raise ConfigError(f"unknown knob '{name}'{hint} (knobs: {', '.join(fields)})")
+                raise ConfigError(f"unknown knob '{name}'{did_you_mean(name, fields)} (knobs: {', '.join(fields)})")
             for value in grid.values:
                 if KNOBS[name].kind is float and isinstance(value, int):
                     value = float(value)
