@@ -14,6 +14,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bpe.errors import BPEError
 from bpe.spaces import get_space
 
@@ -33,8 +35,8 @@ def sample_archs(space: str, n: int, seed: int, *, minimum: int = 1, why: str = 
         raise BPEError(f"--seed must be an integer >= 0, got {seed}")
     if not isinstance(n, int) or n < minimum:
         raise BPEError(f"--archs must be at least {minimum}{why}, got {n}")
-    if n > mod.NUM_ARCHS:
-        raise BPEError(f"--archs must be at most {mod.NUM_ARCHS} (the size of {space}), got {n}")
+    if n > mod.size:
+        raise BPEError(f"--archs must be at most {mod.size} (the size of {space}), got {n}")
     return [str(a) for a in mod.sample_nested(n, seed)]
 
 
@@ -90,11 +92,21 @@ def read_arch_list(path: str | Path, space: str) -> list[str]:
     return unique
 
 
-def resolve_archs(spec: str | int, space: str, seed: int, *, minimum: int = 1, why: str = "") -> list[str]:
-    """What ``--archs`` names: a number (seeded, nested sample), ``all`` or an arch-list file."""
+def resolve_archs(spec: str | int, space: str, seed: int, *, minimum: int = 1, why: str = "",
+                  truth: Any = None) -> list[str]:
+    """What ``--archs`` names: a number (seeded, nested sample), ``all`` or an arch-list file.
+
+    In a space that cannot be listed (DARTS) with a ``truth`` that lists its archs (a benchmark
+    with ``archs()``, such as the BPE paper's 100 cells), ``all`` is every arch of the truth and a
+    number is that many of them (the first of one seeded permutation, nested across numbers);
+    otherwise ``all`` is the whole space and a number a sample of the space."""
     text = str(spec)
+    mod = get_space(space)
+    listed = None
+    if not mod.enumerable and truth is not None and hasattr(truth, "archs"):
+        listed = [str(mod.to_arch(a)) for a in truth.archs()]
     if text == "all":
-        return [str(a) for a in get_space(space).enumerate_archs()]
+        return listed if listed is not None else [str(a) for a in mod.enumerate_archs()]
     try:
         n = int(text)
     except ValueError:
@@ -108,4 +120,10 @@ def resolve_archs(spec: str | int, space: str, seed: int, *, minimum: int = 1, w
                            f"of archs)") from None
         raise BPEError(f"--archs takes a number, 'all' or a file of archs (one per line, or a CSV with an "
                        f"'arch' column), got '{text}'") from None
+    if listed is not None:
+        if not isinstance(seed, int) or seed < 0:
+            raise BPEError(f"--seed must be an integer >= 0, got {seed}")
+        if not minimum <= n <= len(listed):
+            raise BPEError(f"--archs must be within {minimum}..{len(listed)} (the archs the truth lists{why}), got {n}")
+        return [listed[i] for i in np.random.default_rng(seed).permutation(len(listed))[:n]]
     return sample_archs(space, n, seed, minimum=minimum, why=why)

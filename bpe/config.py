@@ -1,15 +1,16 @@
 """``BPEConfig``: the proxy-training knobs of a budgeted performance estimator.
 
 A BPE is a reduced training setting.  Its knobs are those of the BPE paper (Zheng et al.,
-CVPR 2020): epochs, batch size, learning rate, layers (here: cells per stage), float
-precision, initial channels, cutout and image size, plus data fraction, the optimiser's
-weight decay and momentum, and the seed.
+CVPR 2020): epochs, batch size, learning rate, layers, float precision, initial channels,
+cutout and image size, plus data fraction, the optimiser's weight decay and momentum, the
+auxiliary-head loss weight and drop-path probability (DARTS-style training), and the seed.
 
-Mapping the paper's DARTS ``layers`` to NAS-Bench-201 ``cells_per_stage``: a DARTS network
-of ``L`` layers has two reduction cells and ``L - 2`` normal cells in three stages; NB201 has
-``3 * N`` normal cells and two residual reduction blocks.  We use
-``N = max(1, round((L - 2) / 3))`` (:func:`layers_to_cells_per_stage`), so BPE-1's 6 layers
-become 1 cell per stage and BPE-2's 16 layers become 5 (the NB201 benchmark setting).
+Depth is the paper's ``layers``; each search space maps it to its own structure
+(:meth:`bpe.spaces.base.SearchSpace.net_size`).  DARTS uses it as is; NAS-Bench-201 uses
+``N = max(1, round((L - 2) / 3))`` cells per stage (:func:`bpe.spaces.nb201.layers_to_cells_per_stage`), so
+BPE-1's 6 layers become 1 cell per stage and BPE-2's 16 become 5 (the benchmark's).  Config
+files written before ``layers`` existed hold ``cells_per_stage``; they load as
+``layers = 3 N + 2``, which maps back to the same ``N``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ __all__ = [
     "HYBRIDS",
     "REPORTS",
     "get_preset",
-    "layers_to_cells_per_stage",
     "load_config",
 ]
 
@@ -103,7 +103,7 @@ KNOBS: dict[str, Knob] = {
     "learning_rate": Knob(float, 0.0, 10.0, low_exclusive=True),
     "weight_decay": Knob(float, 0.0, 1.0),
     "momentum": Knob(float, 0.0, 1.0, high_exclusive=True),
-    "cells_per_stage": Knob(int, 1, 32),
+    "layers": Knob(int, 1, 100),
     "channels": Knob(int, 1, 1024),
     "image_size": Knob(int, 4, 256),
     "cutout": Knob(int, 0, 256),
@@ -111,8 +111,14 @@ KNOBS: dict[str, Knob] = {
     "data_fraction": Knob(float, 0.0, 1.0, low_exclusive=True),
     "report": Knob(str, choices=REPORTS),
     "hybrid": Knob(str, choices=HYBRIDS),
+    "auxiliary_weight": Knob(float, 0.0, 10.0),
+    "drop_path": Knob(float, 0.0, 1.0, high_exclusive=True),
     "seed": Knob(int, 0, 2**32 - 1),
 }
+
+#: Fields added after evaluations were first cached, with the value that reproduces the training
+#: of before: at that value they are left out of the training cache key, so old entries stay valid.
+LATER_FIELDS: dict[str, Any] = {"auxiliary_weight": 0.0, "drop_path": 0.0}
 
 #: Fields that choose what is read off a training run, not how it trains (left out of the
 #: training cache key, so switching between them costs no training).
@@ -132,7 +138,8 @@ class BPEConfig:
         learning_rate: initial SGD learning rate.
         weight_decay: L2 weight decay.
         momentum: SGD (Nesterov) momentum.
-        cells_per_stage: NB201 cells per stage ``N`` (the paper's ``layers``).
+        layers: the paper's depth knob; each space maps it to its structure (DARTS: cells;
+            NB201: ``max(1, round((layers - 2) / 3))`` cells per stage).
         channels: initial channels ``C`` (stages use C, 2C, 4C).
         image_size: side in pixels; images are resized to it after augmentation.
         cutout: cutout square side in pixels at ``image_size`` scale (0 = off).
@@ -142,6 +149,10 @@ class BPEConfig:
         report: what the run reports as the score, one of :data:`REPORTS`.
         hybrid: a training-free scorer whose rank is averaged with the run's (:data:`HYBRIDS`;
             ``none``: the run's signal alone).  A hybrid ranks the archs scored together.
+        auxiliary_weight: weight of the auxiliary head's loss (networks that have one: DARTS;
+            0 = no auxiliary head).
+        drop_path: final drop-path probability, reached linearly over the epochs (networks
+            with drop-path: DARTS; 0 = off).
         seed: seed of weight init, batch order and augmentation.
     """
 
@@ -150,7 +161,7 @@ class BPEConfig:
     learning_rate: float = 0.1
     weight_decay: float = 5e-4
     momentum: float = 0.9
-    cells_per_stage: int = 1
+    layers: int = 5
     channels: int = 8
     image_size: int = 16
     cutout: int = 0
@@ -158,6 +169,8 @@ class BPEConfig:
     data_fraction: float = 1.0
     report: str = "valid_accuracy"
     hybrid: str = "none"
+    auxiliary_weight: float = 0.0
+    drop_path: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -183,6 +196,13 @@ class BPEConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source} must be a JSON object of BPEConfig fields, got {type(data).__name__}")
         names = [f.name for f in dataclasses.fields(cls)]
+        if "cells_per_stage" in data:  # a file written before `layers`: N cells per stage = 3 N + 2 layers
+            if "layers" in data:
+                raise ConfigError(f"{source}: give either layers or the older cells_per_stage, not both")
+            n = data["cells_per_stage"]
+            if isinstance(n, bool) or not isinstance(n, (int, float)) or not float(n).is_integer() or n < 1:
+                raise ConfigError(f"{source}: cells_per_stage must be an integer >= 1, got {n!r}")
+            data = {**{k: v for k, v in data.items() if k != "cells_per_stage"}, "layers": 3 * int(n) + 2}
         unknown = [k for k in data if k not in names]
         if unknown:
             key = unknown[0]
@@ -241,29 +261,24 @@ class BPEConfig:
         return {**fields, "hash": hashlib.sha256(blob).hexdigest()[:16]}
 
     def training_dict(self) -> dict[str, Any]:
-        """The fields that determine the training run (all but :data:`REPORT_FIELDS`)."""
-        return {k: v for k, v in self.to_dict().items() if k not in REPORT_FIELDS}
+        """The fields that determine the training run (all but :data:`REPORT_FIELDS`, and the
+        :data:`LATER_FIELDS` at their old value)."""
+        return {k: v for k, v in self.to_dict().items()
+                if k not in REPORT_FIELDS and not (k in LATER_FIELDS and v == LATER_FIELDS[k])}
 
 
-def layers_to_cells_per_stage(layers: int) -> int:
-    """Map the BPE paper's DARTS ``layers`` to NB201 cells per stage: ``max(1, round((L-2)/3))``."""
-    if layers < 1:
-        raise ConfigError(f"layers must be >= 1, got {layers}")
-    return max(1, round((layers - 2) / 3))
-
-
-#: The BPE paper's two released settings, adapted to NB201 (see module docstring).
+#: The BPE paper's two released settings (see module docstring).
 PRESETS: dict[str, BPEConfig] = {
     # bpe: the BPEConfig defaults (what `--estimator bpe` trains; `bpe config bpe` prints them).
     "bpe": BPEConfig(),
     # BPE-1: 10 epochs, batch 128, lr 0.03, 6 layers, fp32, 8 channels, no cutout, 16 px.
     "bpe-1": BPEConfig(
-        epochs=10, batch_size=128, learning_rate=0.03, cells_per_stage=layers_to_cells_per_stage(6),
+        epochs=10, batch_size=128, learning_rate=0.03, layers=6,
         channels=8, image_size=16, cutout=0, precision="fp32",
     ),
     # BPE-2: 30 epochs, 16 layers, 16 channels, otherwise as BPE-1.
     "bpe-2": BPEConfig(
-        epochs=30, batch_size=128, learning_rate=0.03, cells_per_stage=layers_to_cells_per_stage(16),
+        epochs=30, batch_size=128, learning_rate=0.03, layers=16,
         channels=16, image_size=16, cutout=0, precision="fp32",
     ),
 }

@@ -168,9 +168,9 @@ def evaluate_job(estimator_spec: str, *, dataset: Any, truth_spec: str, metric: 
     the paths written.
     """
     outputs = plan_outputs(out, suffixes=EVALUATE_OUTPUTS, default_stem="evaluate", command="bpe evaluate")
-    sample = resolve_archs(archs, space, seed, minimum=2, why=" to compute a rank correlation")
     dataset.fingerprint()  # a missing data folder is reported here
     truth = load_truth(truth_spec, dataset=dataset, space=space, device=device, reference_config=reference_config)
+    sample = resolve_archs(archs, space, seed, minimum=2, why=" to compute a rank correlation", truth=truth)
     metric = truth.check_metric(metric)
     estimator = estimator_from_spec(estimator_spec, dataset=dataset, truth=truth, metric=metric, space=space,
                                     device=device)

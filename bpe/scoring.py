@@ -287,8 +287,8 @@ def score_job(specs: str | Sequence[str], *, dataset: Any, archs: str | int, see
         if value is not None and value < (0 if key == "seed" else 1):
             raise BPEError(f"--{key.replace('_', '-')} must be {'>= 0' if key == 'seed' else 'positive'}, got {value}")
     outputs = plan_outputs(out, suffixes=SCORE_OUTPUTS, default_stem="scores", command="bpe score")
-    sample = resolve_archs(archs, space, seed)
     truth = load_truth(truth_spec, space=space) if truth_spec else None
+    sample = resolve_archs(archs, space, seed, truth=truth)
     estimators = [estimator_from_spec(s, dataset=dataset, truth=truth, space=space, device=device, options=options)
                   for s in specs]
     load_arrays(dataset)  # a missing or corrupt data file is reported before any work

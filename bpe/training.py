@@ -222,11 +222,13 @@ def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
                         autocast: Any, eval_every_epoch: bool,
                         on_epoch: Callable[[dict[str, float]], bool] | None = None) -> TrainResult:
     start = time.perf_counter()
+    space_ = get_space(space)
+    space_.check_config(config)
+    extras = {"auxiliary": True} if config.auxiliary_weight > 0 else {}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = get_space(space).build(
-            arch, channels=config.channels, cells_per_stage=config.cells_per_stage, num_classes=data.num_classes
-        ).to(dev)
+        model = space_.build(arch, num_classes=data.num_classes,
+                             **space_.net_size(channels=config.channels, layers=config.layers), **extras).to(dev)
     num_params = sum(p.numel() for p in model.parameters())
     stream = BatchStream(data.train_x, data.train_y, config=config, mean=data.mean, std=data.std, flip=data.flip,
                          generator=torch.Generator().manual_seed(config.seed), device=dev)
@@ -242,10 +244,14 @@ def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
 
     for epoch in range(config.epochs):
         model.train()
+        if config.drop_path > 0:  # DARTS's schedule: linear from 0 to drop_path over the epochs
+            model.set_drop_path(config.drop_path * epoch / config.epochs)
         loss_sum = torch.zeros((), device=dev)
         for xb, yb in stream.epoch():
             with autocast:
                 loss = F.cross_entropy(model(xb), yb)
+                if config.auxiliary_weight > 0:
+                    loss = loss + config.auxiliary_weight * F.cross_entropy(model.auxiliary_logits, yb)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()

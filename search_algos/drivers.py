@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import collections
-import functools
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,28 +12,19 @@ from search_algos.base import SearchAlgorithm, register_algorithm
 __all__ = ["RandomSearch", "RegularizedEvolution", "Reinforce"]
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _arch_at(from_index: Callable[[int], Any], index: int) -> Any:
-    """``from_index(index)``, built once: archs are immutable values, and a simulated search asks
-    ~10^5 of them from a space of ~10^4."""
-    return from_index(index)
-
-
 @register_algorithm("random")
 class RandomSearch(SearchAlgorithm):
-    """Uniform sampling without replacement (a seeded permutation of the space)."""
+    """Uniform sampling without replacement (the space's seeded random order)."""
 
     def __init__(self, space: str = "nb201", seed: int = 0) -> None:
         super().__init__(space, seed)
-        self._order = self.rng.permutation(self.space.NUM_ARCHS)
-        self._next = 0
+        self._order = self.space.random_order(self.rng)
 
     def ask(self) -> Any:
-        if self._next >= len(self._order):
-            raise StopIteration("random search has visited the whole space")
-        arch = _arch_at(self.space.from_index, int(self._order[self._next]))
-        self._next += 1
-        return arch
+        try:
+            return next(self._order)
+        except StopIteration:
+            raise StopIteration("random search has visited the whole space") from None
 
     def tell(self, arch: Any, score: float | None) -> None:
         pass
@@ -74,16 +63,21 @@ class RegularizedEvolution(SearchAlgorithm):
 
 @register_algorithm("reinforce")
 class Reinforce(SearchAlgorithm):
-    """REINFORCE with a categorical policy per edge (logits 6x5), Adam, and a bias-corrected
-    exponential moving-average reward baseline (NB201's settings: lr 0.001, momentum 0.9)."""
+    """REINFORCE with a categorical policy per decision of the space (NB201: the op of each edge,
+    logits 6x5; DARTS: each node's inputs and ops), Adam, and a bias-corrected exponential
+    moving-average reward baseline (NB201's settings: lr 0.001, momentum 0.9).  Decisions with
+    fewer choices than the largest have their missing choices masked out (probability 0)."""
 
     def __init__(self, space: str = "nb201", seed: int = 0, *, learning_rate: float = 1e-3,
                  baseline_momentum: float = 0.9) -> None:
         super().__init__(space, seed)
         if not learning_rate > 0 or not 0 <= baseline_momentum < 1:
             raise ValueError(f"need learning_rate > 0 and 0 <= baseline_momentum < 1, got {learning_rate}, {baseline_momentum}")
-        n_edges, n_ops = len(self.space.EDGES), len(self.space.OPS)
-        self.logits = np.zeros((n_edges, n_ops))
+        sizes = self.space.decisions()
+        n_ops = max(sizes)
+        self.logits = np.zeros((len(sizes), n_ops))
+        for d, n in enumerate(sizes):
+            self.logits[d, n:] = -np.inf
         self.learning_rate = learning_rate
         self.momentum = baseline_momentum
         self._ema_num = 0.0
@@ -100,7 +94,7 @@ class Reinforce(SearchAlgorithm):
         self._step = np.empty_like(self.logits)
 
     def probabilities(self) -> np.ndarray:
-        """Per-edge op probabilities (softmax of the logits)."""
+        """Per-decision choice probabilities (softmax of the logits; NB201: per-edge op probabilities)."""
         return self._policy().copy()
 
     def _policy(self) -> np.ndarray:
@@ -123,8 +117,7 @@ class Reinforce(SearchAlgorithm):
             codes = (cdf <= self.rng.random(len(p))[:, None]).sum(axis=1).tolist()
         else:  # rng.choice says what is wrong with the policy
             codes = [int(self.rng.choice(p.shape[1], p=row)) for row in p]
-        ops = self.space.OPS
-        return self.space.NB201Arch(tuple(ops[c] for c in codes))
+        return self.space.from_decisions(codes)
 
     def tell(self, arch: Any, score: float | None) -> None:
         if score is None:
@@ -134,7 +127,7 @@ class Reinforce(SearchAlgorithm):
         self._ema_den = self.momentum * self._ema_den + (1 - self.momentum)
         advantage = reward - self._ema_num / self._ema_den
         # grad = -(onehot - p) * advantage: the gradient of -advantage * log pi(arch)
-        grad = np.subtract(self._onehot[list(arch.op_codes)], self._policy(), out=self._grad)
+        grad = np.subtract(self._onehot[list(self.space.to_decisions(arch))], self._policy(), out=self._grad)
         np.negative(grad, out=grad)
         np.multiply(grad, advantage, out=grad)
         self._t += 1

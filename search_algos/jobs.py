@@ -62,7 +62,7 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
         if len(algos) != 1:
             raise BPEError("a one-shot method (darts, darts-v2, gdas) runs alone: pass it as the only --algo")
         result = _oneshot(ONESHOT_ALIASES[algos[0]], estimator_spec, dataset, truth, runs, seed, device,
-                          option_items, progress, on_start, on_run)
+                          option_items, progress, on_start, on_run, space=space)
         atomic_write_text(outputs.path(".json"), json_text(result))
         return result, outputs.finish([outputs.path(".json")])
     if budget_spec is None:
@@ -130,7 +130,8 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
 
 
 def _oneshot(method: str, estimator_spec: str, dataset: Any, truth: Any, runs: int, seed: int, device: str,
-             option_items: Sequence[str], progress: bool, on_start: Any, on_run: Any) -> dict[str, Any]:
+             option_items: Sequence[str], progress: bool, on_start: Any, on_run: Any,
+             space: str = "nb201") -> dict[str, Any]:
     from search_algos.oneshot import ONESHOT_ALIASES, oneshot_options  # torch-heavy
 
     if not (estimator_spec.endswith(".json") or estimator_spec in PRESETS):
@@ -145,7 +146,7 @@ def _oneshot(method: str, estimator_spec: str, dataset: Any, truth: Any, runs: i
         on_start(f"{method} x {runs} runs, supernet trained under {config.to_dict()}"
                  + (f", options {options}" if options else ""))
     result = oneshot_experiment(method, config, data, runs=runs, seed=seed, device=device, truth=truth,
-                                on_run=on_run, progress=progress, options=options)
+                                on_run=on_run, progress=progress, options=options, space=space)
     for row in result["summary"].values():
         if row.get("published"):
             row["published_note"] = ("the NAS-Bench-201 paper's one-shot rows come from its own supernet training "

@@ -1,8 +1,9 @@
-"""One-shot (weight-sharing) search on an NB201 supernet: DARTS (first and second order) and
-GDAS.  The supernet is trained under a :class:`~bpe.config.BPEConfig` (so a MIP-found
-setting budgets it) with the project's batch stream and optimiser; architecture parameters
-are learned on the validation split, weights on the train split, alternately.  The final
-cell is the argmax op of every edge (``none`` included, as in NB201's DARTS).
+"""One-shot (weight-sharing) search on any registered space's supernet (NB201, DARTS): DARTS
+(first and second order) and GDAS.  The supernet is trained under a :class:`~bpe.config.BPEConfig`
+(so a MIP-found setting budgets it) with the project's batch stream and optimiser; architecture
+parameters are learned on the validation split, weights on the train split, alternately.  The
+final cell is what the space's supernet derives from its logits (NB201: the argmax op of every
+edge, ``none`` included, as in NB201's DARTS; DARTS: the top-2 rule of the DARTS paper).
 """
 
 from __future__ import annotations
@@ -23,75 +24,17 @@ from tqdm.auto import tqdm
 from bpe.config import BPEConfig
 from bpe.data import TensorSplit
 from bpe.errors import ConfigError
-from bpe.spaces import nb201
-from bpe.spaces.nb201_model import build_stages, make_op
+from bpe.spaces import get_space
 from bpe.training import BatchStream, autocast_context, evaluate_model, nonfinite_loss, resolve_device, sgd_with_cosine
 from search_algos.base import keyword_options
 
 __all__ = ["ONESHOT_METHODS", "ONESHOT_ALIASES", "ONESHOT_STRATEGIES", "OneShotMethod", "DartsV1", "DartsV2", "GDAS",
-           "OneShotResult", "NB201SuperNet", "oneshot_search", "oneshot_options"]
+           "OneShotResult", "oneshot_search", "oneshot_options"]
 
 log = logging.getLogger(__name__)
 
 #: CLI names -> methods (``darts`` is the first-order version).
 ONESHOT_ALIASES = {"darts": "darts-v1", "darts-v1": "darts-v1", "darts-v2": "darts-v2", "gdas": "gdas"}
-
-
-class MixedCell(nn.Module):
-    """An NB201 cell with every op on every edge; node outputs are weighted sums over ops."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.edges = nn.ModuleList(
-            nn.ModuleList(make_op(op, channels, affine=False) for op in nb201.OPS) for _ in nb201.EDGES
-        )
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:
-        """``weights`` (6, 5): op weights per edge.  With ``index`` (GDAS) only the chosen op of
-        each edge runs, scaled by its (straight-through) weight."""
-        nodes = [x]
-        for target in range(1, nb201.NUM_NODES):
-            total = 0
-            for k, (source, t) in enumerate(nb201.EDGES):
-                if t != target:
-                    continue
-                if index is None:
-                    total = total + sum(w * op(nodes[source]) for w, op in zip(weights[k], self.edges[k]))
-                else:
-                    j = int(index[k])
-                    total = total + weights[k, j] * self.edges[k][j](nodes[source])
-            nodes.append(total)
-        return nodes[-1]
-
-
-class NB201SuperNet(nn.Module):
-    """The NB201 macro network with mixed cells and architecture logits ``alphas`` (6, 5)."""
-
-    def __init__(self, *, channels: int, cells_per_stage: int, num_classes: int) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels))
-        layers, c_prev = build_stages(channels, cells_per_stage, MixedCell)
-        self.cells = nn.ModuleList(layers)
-        self.lastact = nn.Sequential(nn.BatchNorm2d(c_prev), nn.ReLU(inplace=True))
-        self.classifier = nn.Linear(c_prev, num_classes)
-        self.alphas = nn.Parameter(1e-3 * torch.randn(len(nb201.EDGES), len(nb201.OPS)))
-
-    def weight_parameters(self) -> list[nn.Parameter]:
-        """Every parameter but the architecture logits."""
-        return [p for name, p in self.named_parameters() if name != "alphas"]
-
-    def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None, index: torch.Tensor | None = None) -> torch.Tensor:
-        weights = F.softmax(self.alphas, dim=-1) if weights is None else weights
-        x = self.stem(x)
-        for layer in self.cells:
-            x = layer(x, weights, index) if isinstance(layer, MixedCell) else layer(x)
-        x = self.lastact(x)
-        return self.classifier(x.mean(dim=(2, 3)))
-
-    def derive(self) -> nb201.NB201Arch:
-        """The argmax op of every edge."""
-        codes = self.alphas.detach().argmax(dim=-1).tolist()
-        return nb201.NB201Arch(tuple(nb201.OPS[c] for c in codes))
 
 
 @dataclass
@@ -129,11 +72,11 @@ def _gumbel_hard(alphas: torch.Tensor, tau: float, generator: torch.Generator) -
     gumbel = -torch.log(-torch.log(u))
     soft = F.softmax((F.log_softmax(alphas, dim=-1) + gumbel) / tau, dim=-1)
     index = soft.argmax(dim=-1)
-    hard = torch.zeros_like(soft).scatter_(-1, index[:, None], 1.0)
+    hard = torch.zeros_like(soft).scatter_(-1, index.unsqueeze(-1), 1.0)
     return hard - soft.detach() + soft, index
 
 
-def _unrolled_alpha_grad(net: NB201SuperNet, xt, yt, xv, yv, xi: float,
+def _unrolled_alpha_grad(net: nn.Module, xt, yt, xv, yv, xi: float,
                          autocast: AbstractContextManager | None = None) -> torch.Tensor:
     """Second-order DARTS: grad of L_val(w - xi*grad_w L_train(w, a), a) w.r.t. a, with the
     Hessian-vector product by central finite differences (Liu et al., 2019).  ``autocast``
@@ -208,20 +151,20 @@ class OneShotMethod(ABC):
         return {"tau": None}
 
     @abstractmethod
-    def arch_backward(self, net: NB201SuperNet, train_batch: tuple[torch.Tensor, torch.Tensor],
+    def arch_backward(self, net: nn.Module, train_batch: tuple[torch.Tensor, torch.Tensor],
                       valid_batch: tuple[torch.Tensor, torch.Tensor], *, xi: float, autocast: AbstractContextManager,
                       scale: Callable[[torch.Tensor], torch.Tensor]) -> None:
         """Put the gradient of one architecture step into ``net.alphas.grad``; ``xi`` is the current
         weight learning rate, ``scale`` the loss scaling (fp16) to apply before a backward pass."""
 
-    def weight_loss(self, net: NB201SuperNet, x: torch.Tensor, y: torch.Tensor, *,
+    def weight_loss(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
                     autocast: AbstractContextManager) -> torch.Tensor:
         """The loss of one weight step (the supernet with the current op weights, alphas fixed)."""
         weights = F.softmax(net.alphas.detach(), dim=-1)
         with autocast:
             return F.cross_entropy(net(x, weights), y)
 
-    def evaluated(self, net: NB201SuperNet) -> nn.Module:
+    def evaluated(self, net: nn.Module) -> nn.Module:
         """The network whose validation accuracy is reported at the end."""
         return net
 
@@ -280,10 +223,10 @@ class GDAS(OneShotMethod):
         with autocast:
             return F.cross_entropy(net(x, weights, index), y)
 
-    def evaluated(self, net: NB201SuperNet) -> nn.Module:
+    def evaluated(self, net: nn.Module) -> nn.Module:
         # GDAS trains single paths: evaluate the derived path, not the mixture
         index = net.alphas.detach().argmax(dim=-1)
-        return _FixedPath(net, F.one_hot(index, len(nb201.OPS)).float(), index)
+        return _FixedPath(net, F.one_hot(index, net.alphas.shape[-1]).to(net.alphas.dtype), index)
 
 
 #: The one-shot methods, in registration order.
@@ -292,7 +235,7 @@ ONESHOT_METHODS = tuple(ONESHOT_STRATEGIES)
 
 def oneshot_options() -> dict[str, Any]:
     """The tunable architecture-side options of :func:`oneshot_search` and their defaults."""
-    return keyword_options(oneshot_search, exclude=("device", "progress"))
+    return keyword_options(oneshot_search, exclude=("device", "progress", "space"))
 
 
 def oneshot_search(
@@ -300,6 +243,7 @@ def oneshot_search(
     config: BPEConfig,
     data: TensorSplit,
     *,
+    space: str = "nb201",
     device: str = "auto",
     arch_learning_rate: float = 3e-4,
     arch_weight_decay: float = 1e-3,
@@ -309,7 +253,8 @@ def oneshot_search(
 ) -> OneShotResult:
     """Run DARTS (``darts-v1``: first order, ``darts-v2``: second order) or GDAS.
 
-    Weights: SGD with a cosine schedule under ``config`` on ``data.train_*``; architecture:
+    ``space`` names the search space whose supernet is trained (``config.channels`` and
+    ``config.layers`` size it).  Weights: SGD with a cosine schedule under ``config`` on ``data.train_*``; architecture:
     Adam (lr ``arch_learning_rate``, betas (0.5, 0.999), weight decay ``arch_weight_decay``)
     on ``data.valid_*``.  GDAS anneals its Gumbel temperature from ``tau_max`` to ``tau_min``.
     ``config.precision`` is honoured: bf16 autocast on CPU and CUDA, fp16 autocast with loss
@@ -323,13 +268,14 @@ def oneshot_search(
     if config.precision == "fp16" and not strategy.supports_fp16:
         raise ConfigError(f"{method} cannot train in fp16 (its finite-difference Hessian takes unscaled gradients); "
                           "use precision bf16 or fp32")
+    space = get_space(space)
     dev = resolve_device(device)
     autocast = autocast_context(config.precision, dev)  # fp16 without CUDA fails here, before any work
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        net = NB201SuperNet(channels=config.channels, cells_per_stage=config.cells_per_stage,
-                            num_classes=data.num_classes).to(dev)
+        net = space.supernet(num_classes=data.num_classes,
+                             **space.net_size(channels=config.channels, layers=config.layers)).to(dev)
     train = BatchStream(data.train_x, data.train_y, config=config, mean=data.mean, std=data.std, flip=data.flip,
                         generator=torch.Generator().manual_seed(config.seed), device=dev)
     valid = BatchStream(data.valid_x, data.valid_y, config=config, mean=data.mean, std=data.std, flip=data.flip,
@@ -411,7 +357,7 @@ def _step(optimizer: torch.optim.Optimizer, scaler: Any) -> None:
 class _FixedPath(nn.Module):
     """The supernet with fixed op weights (and chosen indices) on every edge."""
 
-    def __init__(self, net: NB201SuperNet, weights: torch.Tensor, index: torch.Tensor) -> None:
+    def __init__(self, net: nn.Module, weights: torch.Tensor, index: torch.Tensor) -> None:
         super().__init__()
         self.net, self.weights, self.index = net, weights, index
 

@@ -101,8 +101,9 @@ def oneshot_experiment(
     on_run: Callable[[int, dict[str, Any]], None] | None = None,
     progress: bool = False,
     options: dict[str, Any] | None = None,
+    space: str = "nb201",
 ) -> dict[str, Any]:
-    """``runs`` one-shot searches (``config`` with seeds ``seed, seed+1, ...``); ``on_run(r, row)``
+    """``runs`` one-shot searches on ``space``'s supernet (``config`` with seeds ``seed, seed+1, ...``); ``on_run(r, row)``
     is called after each (for progress printing); ``progress`` shows a bar over epochs; ``options``
     go to :func:`~search_algos.oneshot.oneshot_search` (e.g. ``arch_learning_rate``).  A run whose
     supernet loss became non-finite is a row with ``status`` ``failed``, its ``error``, and no arch,
@@ -111,8 +112,8 @@ def oneshot_experiment(
 
     runs_out, accs = [], []
     for r in range(runs):
-        found = oneshot_search(method, config.replace(seed=seed + r), data, device=device, progress=progress,
-                               **(options or {}))
+        found = oneshot_search(method, config.replace(seed=seed + r), data, space=space, device=device,
+                               progress=progress, **(options or {}))
         acc = true_accuracy(truth, found.arch) if truth is not None else None
         accs.append(acc)
         row = {"algorithm": method, "seed": seed + r, "status": found.status, "error": found.error,
@@ -126,7 +127,8 @@ def oneshot_experiment(
                         "mean_seconds": float(sum(row["seconds"] for row in runs_out) / runs),
                         "n_failed": sum(row["status"] == "failed" for row in runs_out)}}
     summary[method]["options"] = options or {}
-    return {"algorithms": [method], "estimator": config.to_dict(), "runs_per_algorithm": runs, "seed": seed,
+    return {"algorithms": [method], "space": space, "estimator": config.to_dict(), "runs_per_algorithm": runs,
+            "seed": seed,
             "summary": summary, "runs": runs_out}
 
 

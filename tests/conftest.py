@@ -41,7 +41,7 @@ def tiny_config():
     """A proxy setting that trains in well under a second on digits."""
     from bpe.config import BPEConfig
 
-    return BPEConfig(epochs=1, batch_size=32, channels=2, cells_per_stage=1, image_size=8, data_fraction=0.3)
+    return BPEConfig(epochs=1, batch_size=32, channels=2, layers=5, image_size=8, data_fraction=0.3)
 
 
 @pytest.fixture(autouse=True)

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from bpe.config import KNOBS, PRESETS, BPEConfig, get_preset, layers_to_cells_per_stage, load_config
+from bpe.config import KNOBS, PRESETS, BPEConfig, get_preset, load_config
 from bpe.errors import ConfigError
+from bpe.spaces.nb201 import layers_to_cells_per_stage
 
 
 def test_defaults_valid_and_frozen():
@@ -79,8 +80,8 @@ def test_bad_json_and_missing_file(tmp_path):
 def test_presets_follow_the_paper():
     b1, b2 = get_preset("bpe-1"), get_preset("bpe-2")
     assert (b1.epochs, b1.batch_size, b1.learning_rate, b1.channels, b1.image_size, b1.cutout) == (10, 128, 0.03, 8, 16, 0)
-    assert (b2.epochs, b2.channels, b2.cells_per_stage) == (30, 16, 5)
-    assert b1.cells_per_stage == layers_to_cells_per_stage(6) == 1
+    assert (b2.epochs, b2.channels, b2.layers) == (30, 16, 16) and b1.layers == 6
+    assert layers_to_cells_per_stage(b2.layers) == 5 and layers_to_cells_per_stage(b1.layers) == 1
     assert layers_to_cells_per_stage(16) == 5 and layers_to_cells_per_stage(8) == 2
     assert load_config("bpe-2") is PRESETS["bpe-2"]
     with pytest.raises(ConfigError, match="unknown preset"):

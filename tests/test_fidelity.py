@@ -171,7 +171,7 @@ def test_needs_a_proxy_training_estimator():
 
 # -- real (tiny) training through the cache ------------------------------------------------
 def tiny_estimator(epochs: int = 3) -> ProxyTrainingEstimator:
-    config = BPEConfig(epochs=epochs, batch_size=64, learning_rate=0.05, cells_per_stage=1, channels=4, image_size=8,
+    config = BPEConfig(epochs=epochs, batch_size=64, learning_rate=0.05, layers=5, channels=4, image_size=8,
                        data_fraction=0.2)
     return ProxyTrainingEstimator(config, DatasetSpec("digits"), device="cpu")
 

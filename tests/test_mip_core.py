@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpe.config import KNOBS, BPEConfig, layers_to_cells_per_stage
+from bpe.config import KNOBS, BPEConfig
 from bpe.errors import BPEError, ConfigError, DataError
 from bpe.mip import (
     KNOB_PRESETS,
@@ -800,7 +800,7 @@ def _check_document(doc, result, ev, tmp_path):
     assert config.batch_size == chosen.setting["batch_size"]
     assert config.channels == chosen.setting["channels"]
     assert config.image_size == chosen.setting["image_size"]
-    assert config.cells_per_stage == layers_to_cells_per_stage(chosen.setting["layers"])
+    assert config.layers == chosen.setting["layers"]
     assert config.precision == ("fp16" if chosen.setting["float_bits"] == 16 else "fp32")
     assert config.cutout == chosen.setting["cutout_length"]
     measured = doc["measured"]

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 from bpe.cli import main
-from bpe.config import REPORT_FIELDS
+from bpe.config import REPORT_FIELDS, BPEConfig
+from bpe.estimators.proxy import training_key
 from bpe.spaces import nb201
 
 TINY_KNOBS = {
@@ -84,7 +85,9 @@ def test_live_mip_exports_a_file_that_evaluate_and_search_take(tmp_path, capsys)
     # the same archs (the truth's own sample order differs from `evaluate`'s, so compare as sets)
     if set(r["arch"] for r in ev["records"]) == set(doc["measured"]["archs"]):
         assert ev["spearman"] == pytest.approx(doc["measured"]["spearman"], abs=1e-9)
-    assert ev["estimator"]["config"] == {k: v for k, v in doc["config"].items() if k not in REPORT_FIELDS}
+    # the evaluation's estimator is the exported setting: its training key (NB201 depth as cells per stage)
+    assert ev["estimator"]["config"] == training_key(BPEConfig.from_dict(doc["config"]), "nb201")
+    assert not set(REPORT_FIELDS) & set(ev["estimator"]["config"])
 
     se_out = tmp_path / "se.json"
     assert main(["search", "--algo", "random", "--estimator", str(out), "--dataset", "digits", "--budget", "2",
@@ -299,6 +302,6 @@ def _records(tmp_path, archs):
     from bpe.config import BPEConfig
     from bpe.data import DatasetSpec
 
-    truth = load_truth("reference", dataset=DatasetSpec("digits"), reference_config=BPEConfig(**TINY_REFERENCE),
+    truth = load_truth("reference", dataset=DatasetSpec("digits"), reference_config=BPEConfig.from_dict(TINY_REFERENCE),
                        device="cpu")
     return [{"truth": truth.query(a, truth.check_metric(None))} for a in archs]

@@ -14,7 +14,7 @@ from bpe.errors import BPEError, ConfigError
 from search_algos.oneshot import ONESHOT_METHODS, ONESHOT_STRATEGIES, OneShotMethod, oneshot_search
 from search_algos.orchestrate import oneshot_experiment
 
-CONFIG = BPEConfig(epochs=1, batch_size=32, channels=2, cells_per_stage=1, image_size=8, data_fraction=0.2)
+CONFIG = BPEConfig(epochs=1, batch_size=32, channels=2, layers=5, image_size=8, data_fraction=0.2)
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +85,19 @@ def test_darts_v2_rejects_fp16(digits):
 def test_fp16_on_cuda(method, digits):
     result = oneshot_search(method, CONFIG.replace(precision="fp16"), digits, device="cuda")
     assert result.ok and math.isfinite(result.supernet_valid_accuracy)
+
+
+@pytest.mark.parametrize("method", ONESHOT_METHODS)
+def test_every_method_searches_the_darts_space(method, digits):
+    """The one loop trains the DARTS supernet (2 x 14 edges x 8 ops) too: the derived cell is a
+    DARTS genotype by the top-2 rule, and a seeded run is reproducible."""
+    from bpe.spaces import get_space
+
+    config = CONFIG.replace(layers=3, data_fraction=0.1)
+    found = oneshot_search(method, config, digits, space="darts", device="cpu")
+    assert found.ok, found.error
+    genotype = get_space("darts").parse(found.arch)
+    assert str(genotype) == found.arch
+    assert torch.tensor(found.probabilities).shape == (2, 14, 8)
+    again = oneshot_search(method, config, digits, space="darts", device="cpu")
+    assert again.arch == found.arch

@@ -15,7 +15,7 @@ from bpe.errors import BPEError
 from bpe.estimators import create_estimator, estimator_from_spec
 from bpe.estimators.renas import RankingPredictor, _best_epoch, pairwise_logistic_loss
 from bpe.spaces import nb201
-from bpe.spaces.nb201_features import N_CHANNELS, feature_tensor, live_edges
+from bpe.spaces.nb201.features import N_CHANNELS, feature_tensor, live_edges
 
 ARCHS = [str(a) for a in nb201.sample(120, 0)]
 

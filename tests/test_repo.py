@@ -62,7 +62,12 @@ LOCAL_IMPORT_PACKAGES = frozenset({
 LOCAL_IMPORT_MODULES: dict[str, tuple[str, str]] = {
     "bpe.training": ("torch", "the training loop"),
     "bpe.flops": ("torch", "MAC counting with forward hooks"),
-    "bpe.spaces.nb201_model": ("torch", "the NB201 network modules"),
+    "bpe.spaces.nb201.model": ("torch", "the NB201 network modules"),
+    "bpe.spaces.nb201.supernet": ("torch", "the NB201 supernet"),
+    "bpe.spaces.darts.model": ("torch", "the DARTS network modules"),
+    "bpe.spaces.darts.supernet": ("torch", "the DARTS supernet"),
+    "bpe.spaces.nb201": ("cycle", "bpe.spaces.base"),  # spaces register themselves; the registry loads them lazily
+    "bpe.spaces.darts": ("cycle", "bpe.spaces.base"),
     "bpe.estimators.proxy": ("torch", "proxy training"),
     "bpe.estimators.zero_cost": ("torch", "training-free scorers"),
     "bpe.estimators.meco": ("torch", "MeCo scorer"),

@@ -30,7 +30,7 @@ def test_deterministic_for_a_seed(digits, tiny_config):
 
 
 def test_learns_something(digits):
-    cfg = BPEConfig(epochs=8, batch_size=32, learning_rate=0.05, channels=8, cells_per_stage=1, image_size=8,
+    cfg = BPEConfig(epochs=8, batch_size=32, learning_rate=0.05, channels=8, layers=5, image_size=8,
                     data_fraction=0.3)
     r = train_and_evaluate(ARCH, cfg, digits, device="cpu", eval_every_epoch=True)
     assert r.status == "ok" and r.epochs_run == 8 and len(r.history) == 8
@@ -89,7 +89,7 @@ def test_score_does_not_depend_on_jobs():
     from bpe.parallel import Runner
     from bpe.spaces import nb201
 
-    config = BPEConfig(epochs=1, batch_size=64, channels=16, cells_per_stage=1, image_size=16, data_fraction=0.2,
+    config = BPEConfig(epochs=1, batch_size=64, channels=16, layers=5, image_size=16, data_fraction=0.2,
                        report="valid_loss")
     est = create_estimator("bpe", config=config, dataset=DatasetSpec("digits"), device="cpu")
     archs = [str(a) for a in nb201.sample(3, 0)]

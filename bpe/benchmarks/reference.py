@@ -21,11 +21,11 @@ __all__ = ["ReferenceBenchmark", "REFERENCE_CONFIGS", "reference_config"]
 #: Default reference budgets per dataset (much larger than typical proxies).
 REFERENCE_CONFIGS: dict[str, BPEConfig] = {
     # digits (8x8): the Quickstart's ground truth (all the data, 30 epochs, two cells per stage:
-    # about 4 CPU-seconds per arch, so a live MIP run fits in the Quickstart's few minutes).
-    "digits": BPEConfig(epochs=30, batch_size=64, learning_rate=0.05, cells_per_stage=2, channels=8,
+    # 8 layers = NB201 N=2; about 4 CPU-seconds per arch, so a live MIP run fits in the Quickstart's few minutes).
+    "digits": BPEConfig(epochs=30, batch_size=64, learning_rate=0.05, layers=8, channels=8,
                         image_size=8, data_fraction=1.0, seed=0),
     # CIFAR-scale data: a reduced NB201 recipe (use the NB201 table where one exists).
-    "default": BPEConfig(epochs=50, batch_size=256, learning_rate=0.1, cells_per_stage=5, channels=16,
+    "default": BPEConfig(epochs=50, batch_size=256, learning_rate=0.1, layers=17, channels=16,
                          image_size=32, data_fraction=1.0, seed=0),
 }
 
@@ -114,9 +114,9 @@ class ReferenceBenchmark(Benchmark):
         steps = steps_per_epoch(len(split.train_y), cfg.batch_size)
         device = resolve_device(self.estimator.device)
         torch.manual_seed(0)
-        net = get_space(self.estimator.space).build(todo[0], channels=cfg.channels,
-                                                     cells_per_stage=cfg.cells_per_stage,
-                                                     num_classes=split.num_classes).to(device)
+        space = get_space(self.estimator.space)
+        net = space.build(todo[0], num_classes=split.num_classes,
+                          **space.net_size(channels=cfg.channels, layers=cfg.layers)).to(device)
         opt = torch.optim.SGD(net.parameters(), lr=0.01)
         x = torch.randn(cfg.batch_size, 3, cfg.image_size, cfg.image_size, device=device)
         y = torch.randint(0, split.num_classes, (cfg.batch_size,), device=device)

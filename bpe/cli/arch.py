@@ -15,8 +15,10 @@ def register(sub, parents) -> None:
                                 help="validate arch strings; print the canonical form, the benchmark's index and size")
     check.add_argument("archs", nargs="+")
     check.add_argument("--space", default="nb201")
-    check.add_argument("--channels", type=positive, default=16)
-    check.add_argument("--cells-per-stage", type=positive, default=5)
+    check.add_argument("--channels", type=positive, default=None,
+                       help="network channels (default: the space's fully trained network)")
+    check.add_argument("--layers", type=positive, default=None,
+                       help="network layers (default: the space's fully trained network; NB201: 17 = 5 cells per stage)")
     check.set_defaults(func=run_check)
     sample = commands.add_parser("sample", parents=parents,
                                  help="print N archs sampled uniformly without replacement (nested across N)")
@@ -29,13 +31,15 @@ def register(sub, parents) -> None:
 def run_check(args: argparse.Namespace) -> int:
     from bpe.spaces import get_space
 
-    mod = get_space(args.space)
+    space = get_space(args.space)
+    channels = args.channels or space.eval_size["channels"]
+    layers = args.layers or space.eval_size["layers"]
     for text in args.archs:
-        arch = mod.parse(text)
-        net = mod.build(arch, channels=args.channels, cells_per_stage=args.cells_per_stage, num_classes=10)
+        arch = space.parse(text)
+        net = space.build(arch, num_classes=10, **space.net_size(channels=channels, layers=layers))
         params = sum(p.numel() for p in net.parameters()) / 1e6
-        index = f"{args.space} index {mod.benchmark_index(arch)}\t" if hasattr(mod, "benchmark_index") else ""
-        print(f"{arch}\t{index}{params:.6f} M params (C={args.channels}, N={args.cells_per_stage})")
+        index = f"{args.space} index {space.benchmark_index(arch)}\t" if hasattr(space, "benchmark_index") else ""
+        print(f"{arch}\t{index}{params:.6f} M params ({space.describe_size(channels=channels, layers=layers)})")
     return 0
 
 

@@ -61,7 +61,7 @@ def confirm_reference(args: argparse.Namespace):
         cfg = plan["config"]
         minutes = plan["seconds"] / 60
         print(f"reference truth: training {plan['n_to_train']} of {plan['n_archs']} archs ({cfg['epochs']} epochs, "
-              f"C{cfg['channels']} N{cfg['cells_per_stage']}, {cfg['image_size']}px, data {cfg['data_fraction']}), "
+              f"C{cfg['channels']} L{cfg['layers']}, {cfg['image_size']}px, data {cfg['data_fraction']}), "
               f"estimated {minutes:.1f} CPU-minutes ({plan['seconds_per_arch']:.2g} s/arch, a timing of a few steps) "
               f"before --jobs")
         if plan["seconds"] <= CONFIRM_SECONDS or args.yes:

@@ -26,9 +26,12 @@ def register(sub, parents) -> None:
     p.add_argument("--batch-size", type=positive, default=None, help="scorer mini-batch (default: the method's own)")
     p.add_argument("--repeats", type=positive, default=None, help="mini-batches averaged per arch (default: 1)")
     p.add_argument("--init-seed", type=nonneg, default=None, help="seed of weight init and batch choice (default: 0)")
-    p.add_argument("--channels", type=positive, default=None, help="scored network's channels (default: 16)")
+    p.add_argument("--channels", type=positive, default=None,
+                   help="scored network's channels (default: the space's fully trained network; NB201 16, DARTS 36)")
+    p.add_argument("--layers", type=positive, default=None,
+                   help="scored network's layers (default: the space's fully trained network; NB201 17, DARTS 20)")
     p.add_argument("--cells-per-stage", type=positive, default=None,
-                   help="scored network's cells per stage (default: 5)")
+                   help="NB201's shorthand for --layers 3N+2 (default: 5)")
     p.add_argument("--image-size", type=positive, default=None, help="scored input size in pixels (default: 32)")
     p.add_argument("--truth", default=None, help="needed only for --estimator oracle")
     add_run_args(p)
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     from bpe.scoring import SECONDS_SUFFIX, score_job
 
     options = {"batch_size": args.batch_size, "repeats": args.repeats, "seed": args.init_seed,
-               "channels": args.channels, "cells_per_stage": args.cells_per_stage, "image_size": args.image_size}
+               "channels": args.channels, "layers": args.layers, "cells_per_stage": args.cells_per_stage,
+               "image_size": args.image_size}
     frame, paths, estimators, labels = score_job(
         args.estimator, dataset=DatasetSpec(args.dataset, args.data_dir), archs=args.archs,
         seed=args.seed, runner=runner_from_args(args), out=args.out, space=args.space, device=args.device,

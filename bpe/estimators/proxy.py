@@ -17,9 +17,10 @@ from bpe.estimators import estimator_from_spec, register_estimator
 from bpe.estimators.base import Estimator
 from bpe.estimators.vote import rank_blend
 from bpe.records import Cost, EvalRecord
+from bpe.spaces import get_space
 from bpe.training import steps_per_epoch, train_and_evaluate
 
-__all__ = ["ProxyTrainingEstimator", "reported_score"]
+__all__ = ["ProxyTrainingEstimator", "reported_score", "training_key"]
 
 
 def reported_score(report: str, valid_accuracy: float | None, valid_loss: float | None,
@@ -40,6 +41,15 @@ def reported_score(report: str, valid_accuracy: float | None, valid_loss: float 
     if report == "tse_e1":
         return -float(train_losses[-1])
     raise ValueError(f"unknown report '{report}'")
+
+
+def training_key(config: BPEConfig, space: str) -> dict[str, Any]:
+    """What determines a proxy training run of ``config`` in ``space``: the config's training
+    fields with ``layers`` as the space builds it (NB201: ``cells_per_stage``, so layers that give
+    the same network share one run)."""
+    key = config.training_dict()
+    key.pop("layers")
+    return {**key, **get_space(space).size_key(channels=config.channels, layers=config.layers)}
 
 
 @register_estimator("bpe")
@@ -68,6 +78,7 @@ class ProxyTrainingEstimator(Estimator):
         self.dataset = dataset if dataset is not None else DatasetSpec("digits")
         self.space = space
         self.device = device
+        get_space(space).check_config(self.config)  # a training feature the space lacks: before any work
         #: a hybrid's score is a rank among the archs scored together (see :meth:`score_population`)
         self.population = self.config.hybrid != "none"
 
@@ -75,7 +86,7 @@ class ProxyTrainingEstimator(Estimator):
         return {
             "estimator": self.name,
             "space": self.space,
-            "config": self.config.training_dict(),
+            "config": training_key(self.config, self.space),
             "data": self.dataset.fingerprint(),
         }
 
@@ -126,7 +137,7 @@ class ProxyTrainingEstimator(Estimator):
 
     @classmethod
     def tiny(cls, context: Any) -> ProxyTrainingEstimator:
-        config = BPEConfig(epochs=1, batch_size=64, learning_rate=0.05, cells_per_stage=1, channels=4, image_size=8,
+        config = BPEConfig(epochs=1, batch_size=64, learning_rate=0.05, layers=5, channels=4, image_size=8,
                            data_fraction=0.3)
         return cls(config, DatasetSpec("digits"), space=context.space, device="cpu")
 
@@ -157,7 +168,8 @@ class ProxyTrainingEstimator(Estimator):
         reported = ("" if c.report == "valid_accuracy" else f", report={c.report}") + (
             "" if c.hybrid == "none" else f", hybrid={c.hybrid}")
         return (
-            f"bpe(epochs={c.epochs}, C={c.channels}, N={c.cells_per_stage}, {c.image_size}px, "
+            f"bpe(epochs={c.epochs}, {get_space(self.space).describe_size(channels=c.channels, layers=c.layers)}, "
+            f"{c.image_size}px, "
             f"batch={c.batch_size}, lr={c.learning_rate}, data={c.data_fraction:g}, {c.precision}, "
             f"cutout={c.cutout}{reported})"
         )

@@ -1,6 +1,6 @@
 """ReNAS-style relativistic performance predictor (Xu et al., CVPR 2021).
 
-A small CNN maps an architecture's feature tensor (:mod:`bpe.spaces.nb201_features`) to a
+A small CNN maps an architecture's feature tensor (:mod:`bpe.spaces.nb201.features`) to a
 scalar and is trained to *rank*: the pairwise logistic loss over every ordered pair in a batch,
 ``mean_{i≠j} log(1 + exp(−(o_i − o_j)·sign(y_i − y_j)))``.  ``loss="mse"`` trains the same
 network by regression on standardized targets (the baseline).  scikit-learn conventions:
@@ -28,7 +28,7 @@ from bpe.estimators import register_estimator
 from bpe.estimators.base import Estimator
 from bpe.metrics import bootstrap_ci, kendall, spearman
 from bpe.records import Cost, EvalRecord
-from bpe.spaces.nb201_features import N_CHANNELS, feature_tensor
+from bpe.spaces.nb201.features import N_CHANNELS, feature_tensor
 
 __all__ = ["RankingPredictor", "RenasEstimator", "holdout_evaluation", "pairwise_logistic_loss"]
 

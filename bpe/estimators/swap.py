@@ -133,8 +133,7 @@ class SWAP(TrainingFreeEstimator):
         return {**super().fingerprint(), "estimator": "swap", "reinits": self.reinits}
 
     def describe(self) -> str:
-        return (f"{self.name}(batch={self._batch_size()}, reinits={self.reinits}, C={self.channels}, "
-                f"N={self.cells_per_stage}, {self.image_size}px)")
+        return f"{self.name}(batch={self._batch_size()}, reinits={self.reinits}, {self.describe_net()})"
 
     @torch.no_grad()
     def _score_batch(self, net: nn.Module, x: torch.Tensor, y: Any, num_classes: int) -> float:

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bpe.data import DatasetSpec, normalize, prepare_split
+from bpe.errors import EstimatorError
 from bpe.estimators import register_estimator
 from bpe.estimators.base import Estimator
 from bpe.flops import count_macs, count_params
@@ -129,7 +130,10 @@ class TrainingFreeEstimator(Estimator):
         repeats: mini-batches scored and averaged.
         seed: seed of weight init and batch choice.
         device: ``auto``, ``cpu`` or ``cuda``.
-        channels, cells_per_stage, image_size: the scored network (NB201 benchmark: 16, 5, 32).
+        channels, layers, image_size: the scored network (default: the space's fully trained
+            network, :attr:`~bpe.spaces.base.SearchSpace.eval_size`, at 32 px; NB201: 16 channels,
+            17 layers = 5 cells per stage; DARTS: 36 channels, 20 layers).
+        cells_per_stage: NB201's shorthand for ``layers = 3 * cells_per_stage + 2``.
         num_classes: classifier outputs (default: the dataset's classes).
         space: search-space name.
     """
@@ -144,7 +148,7 @@ class TrainingFreeEstimator(Estimator):
 
     @classmethod
     def tiny(cls, context: Any) -> TrainingFreeEstimator:
-        return cls(dataset=DatasetSpec("digits"), device="cpu", space=context.space, channels=4, cells_per_stage=1,
+        return cls(dataset=DatasetSpec("digits"), device="cpu", space=context.space, channels=4, layers=5,
                    image_size=8, batch_size=8)
 
     def __init__(
@@ -155,19 +159,25 @@ class TrainingFreeEstimator(Estimator):
         repeats: int = 1,
         seed: int = 0,
         device: str = "auto",
-        channels: int = 16,
-        cells_per_stage: int = 5,
+        channels: int | None = None,
+        layers: int | None = None,
         image_size: int = 32,
         num_classes: int | None = None,
         space: str = "nb201",
+        cells_per_stage: int | None = None,
     ) -> None:
         self.dataset = dataset if dataset is not None else DatasetSpec("digits")
         self.batch_size = batch_size
         self.repeats = repeats
         self.seed = seed
         self.device = device
-        self.channels = channels
-        self.cells_per_stage = cells_per_stage
+        defaults = get_space(space).eval_size
+        if cells_per_stage is not None:
+            if layers is not None:
+                raise EstimatorError("give layers or cells_per_stage (NB201's shorthand), not both")
+            layers = 3 * int(cells_per_stage) + 2
+        self.channels = int(channels if channels is not None else defaults["channels"])
+        self.layers = int(layers if layers is not None else defaults["layers"])
         self.image_size = image_size
         self.num_classes = num_classes
         self.space = space
@@ -180,12 +190,21 @@ class TrainingFreeEstimator(Estimator):
             "batch_size": self._batch_size(),
             "repeats": self.repeats,
             "seed": self.seed,
-            "net": [self.channels, self.cells_per_stage, self.image_size, self.num_classes],
+            "net": [self.channels, *self._size_key().values(), self.image_size, self.num_classes],
             "data": self.dataset.fingerprint() if self.needs_data else None,
         }
 
+    def _size_key(self) -> dict[str, Any]:
+        """The network depth as it enters cache keys (NB201: cells per stage, as before layers existed)."""
+        return get_space(self.space).size_key(channels=self.channels, layers=self.layers)
+
+    def describe_net(self) -> str:
+        """``C=16, N=5, 32px``: the scored network."""
+        size = get_space(self.space).describe_size(channels=self.channels, layers=self.layers)
+        return f"{size}, {self.image_size}px"
+
     def describe(self) -> str:
-        return f"{self.name}(batch={self._batch_size()}, C={self.channels}, N={self.cells_per_stage}, {self.image_size}px)"
+        return f"{self.name}(batch={self._batch_size()}, {self.describe_net()})"
 
     def _batch_size(self) -> int:
         return int(self.batch_size or self.default_batch_size)
@@ -210,9 +229,9 @@ class TrainingFreeEstimator(Estimator):
     def _network(self, arch: str, num_classes: int, dev: torch.device) -> nn.Module:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            net = get_space(self.space).build(
-                arch, channels=self.channels, cells_per_stage=self.cells_per_stage, num_classes=num_classes
-            )
+            space = get_space(self.space)
+            net = space.build(arch, num_classes=num_classes,
+                              **space.net_size(channels=self.channels, layers=self.layers))
         return net.to(dev).train()
 
     # scoring ---------------------------------------------------------------------------

@@ -82,8 +82,7 @@ class ZiCo(TrainingFreeEstimator):
         return {**super().fingerprint(), "batches": self.batches}
 
     def describe(self) -> str:
-        return (f"{self.name}(batches={self.batches}x{self._batch_size()}, C={self.channels}, "
-                f"N={self.cells_per_stage}, {self.image_size}px)")
+        return f"{self.name}(batches={self.batches}x{self._batch_size()}, {self.describe_net()})"
 
     def _batches(self, dev: torch.device, size: int | None = None) -> tuple[list[tuple[torch.Tensor, torch.Tensor]],
                                                                              int]:

@@ -22,8 +22,8 @@ __all__ = ["CostModel", "PRIOR_EXPONENTS"]
 
 #: Prior log2-exponent of cost per unit of each knob's encoding (knobs not listed: 0).
 PRIOR_EXPONENTS: dict[str, float] = {
-    "epochs": 1.0, "data_fraction": 1.0, "image_size": 2.0, "channels": 2.0, "cells_per_stage": 1.0,
-    "layers": 1.0,
+    "epochs": 1.0, "data_fraction": 1.0, "image_size": 2.0, "channels": 2.0, "layers": 1.0,
+    "cells_per_stage": 1.0,  # knob spaces written before `layers`
 }
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from bpe.benchmarks.records_folder import TabularRecords, read_records_folder
 from bpe.errors import DataError
 from bpe.estimators import estimator_from_spec
 from bpe.estimators.vote import rank_blend
@@ -195,82 +195,12 @@ class LiveEvaluator(SettingEvaluator):
                 "archs": list(self.archs)}
 
 
-@dataclass
-class TabularRecords:
-    """Recorded settings: knob values and cost per setting, per-arch accuracies, the truth."""
-
-    settings: Any  # pandas DataFrame, index = setting name
-    accuracies: Any  # DataFrame, rows = archs (truth order), columns = setting names
-    truth: np.ndarray
-    knob_columns: list[str]
-    cost_column: str
-    path: str
-
-
-SETTINGS_FILE, ACCURACIES_FILE, TRUTH_FILE = "settings.csv", "accuracies.csv", "ground_truth.csv"
-
-
 def read_tabular_records(folder: str | Path, *, knob_columns: Sequence[str] | None = None,
                          cost_column: str = "gpu_hours_per_net") -> TabularRecords:
-    """Read and check a tabular record folder (``settings.csv``, ``accuracies.csv``,
-    ``ground_truth.csv``); every problem is a :class:`~bpe.errors.DataError` naming the fix."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"tabular folder {folder} does not exist; pass --tabular DIR with {SETTINGS_FILE}, "
-                        f"{ACCURACIES_FILE} and {TRUTH_FILE}")
-    frames = {}
-    for name in (SETTINGS_FILE, ACCURACIES_FILE, TRUTH_FILE):
-        path = folder / name
-        if not path.is_file():
-            raise DataError(f"{folder} lacks {name}; a tabular folder needs {SETTINGS_FILE}, {ACCURACIES_FILE} "
-                            f"and {TRUTH_FILE}")
-        try:
-            frames[name] = pd.read_csv(path)
-        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
-            raise DataError(f"cannot read {path} as CSV ({err}); fix or replace the file") from None
-    settings, acc, gt = frames[SETTINGS_FILE], frames[ACCURACIES_FILE], frames[TRUTH_FILE]
-    acc.columns = [str(c) for c in acc.columns]
-    if "setting" in settings.columns:
-        settings["setting"] = settings["setting"].astype(str)  # numeric names are names, not numbers
-    for frame, name, cols in ((settings, SETTINGS_FILE, ["setting", cost_column]),
-                              (acc, ACCURACIES_FILE, ["arch_id"]), (gt, TRUTH_FILE, ["arch_id", "accuracy"])):
-        missing = [c for c in cols if c not in frame.columns]
-        if missing:
-            raise DataError(f"{folder / name} lacks the column(s) {', '.join(missing)}")
-    if knob_columns is None:
-        knob_columns = [c for c in TABULAR_KNOBS if c in settings.columns]
-    missing = [c for c in knob_columns if c not in settings.columns]
-    if missing or not knob_columns:
-        raise DataError(f"{folder / SETTINGS_FILE} lacks the knob column(s) {', '.join(missing) or '(none found)'}")
-    if settings["setting"].duplicated().any():
-        raise DataError(f"{folder / SETTINGS_FILE} names a setting twice: "
-                        f"{settings['setting'][settings['setting'].duplicated()].iloc[0]}")
-    bad = [c for c in [*knob_columns, cost_column] if not pd.api.types.is_numeric_dtype(settings[c])
-           or settings[c].isna().any()]
-    if bad:
-        raise DataError(f"{folder / SETTINGS_FILE}: column {bad[0]} must hold a number in every row")
-    for frame, name, cols in ((acc, ACCURACIES_FILE, [c for c in acc.columns if c != "arch_id"]),
-                              (gt, TRUTH_FILE, ["accuracy"])):
-        for col in cols:
-            if not pd.api.types.is_numeric_dtype(frame[col]):
-                value = next(v for v in frame[col] if pd.isna(pd.to_numeric(v, errors="coerce")) and not pd.isna(v))
-                raise DataError(f"{folder / name}: column {col} holds the non-number {value!r}; "
-                                f"accuracies must be numbers (leave a cell empty for a missing one)")
-    names = [str(s) for s in settings["setting"]]
-    absent = [n for n in names if n not in acc.columns]
-    if absent:
-        raise DataError(f"{folder / ACCURACIES_FILE} has no column for setting(s) {', '.join(absent[:5])} "
-                        f"listed in {SETTINGS_FILE}")
-    acc_ids, gt_ids = set(acc["arch_id"]), set(gt["arch_id"])
-    if acc_ids != gt_ids or acc["arch_id"].duplicated().any() or gt["arch_id"].duplicated().any():
-        only_acc, only_gt = sorted(acc_ids - gt_ids)[:3], sorted(gt_ids - acc_ids)[:3]
-        raise DataError(f"{ACCURACIES_FILE} and {TRUTH_FILE} in {folder} list different architectures "
-                        f"(only in {ACCURACIES_FILE}: {only_acc}; only in {TRUTH_FILE}: {only_gt}; or a repeated "
-                        f"arch_id); both need one row per arch_id")
-    acc = acc.set_index("arch_id").loc[list(gt["arch_id"])]
-    return TabularRecords(settings=settings.set_index("setting"), accuracies=acc[names],
-                          truth=gt["accuracy"].to_numpy(dtype=float), knob_columns=list(knob_columns),
-                          cost_column=cost_column, path=str(folder))
+    """A record folder (:func:`~bpe.benchmarks.records_folder.read_records_folder`) with MIP's
+    known knob columns (:data:`~bpe.mip.knobs.TABULAR_KNOBS`) as the default knobs."""
+    return read_records_folder(folder, knob_columns=knob_columns, cost_column=cost_column,
+                               known_knobs=tuple(TABULAR_KNOBS))
 
 
 class TabularEvaluator(SettingEvaluator):

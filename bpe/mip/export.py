@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from bpe.config import BPEConfig, layers_to_cells_per_stage
+from bpe.benchmarks.records_folder import setting_config
 from bpe.mip.evaluators import SettingResult
-from bpe.mip.knobs import precision_of_bits
 from bpe.mip.search import MIPResult, frontier
 from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.plotting import new_figure, save_figure
@@ -22,21 +21,9 @@ __all__ = ["mip_document", "write_mip", "importance_plot", "frontier_plot", "tab
 
 
 def tabular_config(setting: Mapping[str, Any]) -> dict[str, Any]:
-    """A recorded DARTS-space setting as :class:`~bpe.config.BPEConfig` fields (layers -> cells
-    per stage, float_bits -> precision, cutout_length -> cutout, data_fraction as is)."""
-    fields: dict[str, Any] = {}
-    for key in ("epochs", "batch_size", "channels", "image_size", "data_fraction"):
-        if key in setting:
-            fields[key] = setting[key]
-    if "learning_rate" in setting:
-        fields["learning_rate"] = float(setting["learning_rate"])
-    if "layers" in setting:
-        fields["cells_per_stage"] = layers_to_cells_per_stage(int(setting["layers"]))
-    if "float_bits" in setting:
-        fields["precision"] = precision_of_bits(setting["float_bits"])
-    if "cutout_length" in setting:
-        fields["cutout"] = int(setting["cutout_length"])
-    return BPEConfig.from_dict(fields, source="recorded setting").to_dict()
+    """A recorded DARTS-space setting as :class:`~bpe.config.BPEConfig` fields (float_bits ->
+    precision, cutout_length -> cutout, the rest as is)."""
+    return setting_config(setting).to_dict()
 
 
 def _clean(value: Any) -> Any:

@@ -234,7 +234,7 @@ def _preset_cpu_nb201() -> tuple[list[KnobGrid], BPEConfig]:
         KnobGrid("epochs", (2, 4, 7, 10, 15, 20), "increasing", "log"),
         KnobGrid("batch_size", (64, 128, 256), "decreasing", "log"),
         KnobGrid("learning_rate", (0.1, 0.05, 0.2), "none", "log"),
-        KnobGrid("cells_per_stage", (1, 2), "increasing", "log"),
+        KnobGrid("layers", (5, 8), "increasing", "log"),  # NB201: 1 and 2 cells per stage
         KnobGrid("channels", (4, 8, 16), "increasing", "log"),
         KnobGrid("image_size", (8, 12, 16, 24), "increasing", "log"),
         KnobGrid("cutout", (0, 4), "order", "linear"),
@@ -246,12 +246,12 @@ def _preset_cpu_nb201() -> tuple[list[KnobGrid], BPEConfig]:
 
 
 def _preset_paper() -> tuple[list[KnobGrid], BPEConfig]:
-    # The BPE authors' released sweep (references.md), layers mapped to NB201 cells per stage.
+    # The BPE authors' released sweep (references.md; layers as they recorded them).
     grids = [
         KnobGrid("epochs", (10, 15, 20, 25, 30, 50, 100, 300), "increasing", "log"),
         KnobGrid("batch_size", (96, 128, 256, 512, 1024), "decreasing", "log"),
         KnobGrid("learning_rate", (0.03, 0.025, 0.06, 0.1), "none", "log"),
-        KnobGrid("cells_per_stage", (1, 2, 3, 4, 5, 6, 7), "increasing", "log"),
+        KnobGrid("layers", (6, 8, 10, 12, 14, 16, 20, 24), "increasing", "log"),
         KnobGrid("channels", (8, 10, 12, 14, 16, 24, 36, 64), "increasing", "log"),
         KnobGrid("image_size", (16, 32), "increasing", "log"),
         KnobGrid("cutout", (0, 16), "order", "linear"),
@@ -271,7 +271,7 @@ def _preset_digits() -> tuple[list[KnobGrid], BPEConfig]:
         KnobGrid("data_fraction", (0.5, 1.0), "increasing", "log"),
         KnobGrid("report", REPORTS, "none", "categorical"),
     ]
-    return grids, BPEConfig(image_size=8, cells_per_stage=1, learning_rate=0.05)
+    return grids, BPEConfig(image_size=8, layers=5, learning_rate=0.05)
 
 
 def _preset_cpu_hybrid() -> tuple[list[KnobGrid], BPEConfig]:
@@ -338,9 +338,3 @@ def load_knobs(spec: str | Path | Mapping[str, Any], *, preset: str = "cpu", bas
     except ConfigError as err:
         text = str(err)
         raise ConfigError(text if text.startswith(source) else f"{source}: {text}") from None
-
-
-def precision_of_bits(bits: int) -> str:
-    """The BPE paper's ``float_bits`` as a :class:`BPEConfig` precision (16 -> fp16)."""
-    return "fp16" if int(bits) == 16 else "fp32"
-

@@ -26,7 +26,7 @@ N_CHANNELS = len(nb201.OPS) + 2 * 3 + 1
 def op_costs(channels: int = 16, image_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
     """(MACs in millions, parameters in thousands) of each op (rows) in each stage (columns)."""
     from bpe.flops import count_macs, count_params  # torch-heavy
-    from bpe.spaces.nb201_model import make_op  # torch-heavy
+    from bpe.spaces.nb201.model import make_op  # torch-heavy
 
     macs = np.zeros((len(nb201.OPS), 3))
     params = np.zeros((len(nb201.OPS), 3))

@@ -6,7 +6,7 @@ The canonical string ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` lists, for nodes 1,
 the op on the edge from each earlier node.  Our enumeration index is the base-5 number of
 the op indices in string order (first edge most significant) and is called the
 *enumeration* index; the benchmark's own index (the row of its official file and tables) is
-:func:`benchmark_index` (its order ships with the package as ``nb201_official_order.npy``).
+:func:`benchmark_index` (its order ships with the package as ``official_order.npy``).
 """
 
 from __future__ import annotations
@@ -15,14 +15,17 @@ import itertools
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cache, cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from bpe.errors import ArchStringError
+from bpe.errors import ArchStringError, ConfigError
+from bpe.spaces.base import SearchSpace, register_space
 
 __all__ = [
+    "NB201Space",
+    "layers_to_cells_per_stage",
     "OPS",
     "EDGES",
     "NUM_ARCHS",
@@ -143,8 +146,10 @@ def to_arch(arch: NB201Arch | str) -> NB201Arch:
     return arch if isinstance(arch, NB201Arch) else parse(arch)
 
 
+@cache
 def from_index(index: int) -> NB201Arch:
-    """Inverse of :attr:`NB201Arch.index`."""
+    """Inverse of :attr:`NB201Arch.index` (built once per index: archs are immutable values, and a
+    simulated search asks ~10^5 of them from a space of ~10^4)."""
     if not 0 <= int(index) < NUM_ARCHS:
         raise ArchStringError(f"NB201 index must be in 0..{NUM_ARCHS - 1}, got {index}")
     digits = []
@@ -158,7 +163,7 @@ def from_index(index: int) -> NB201Arch:
 @lru_cache(maxsize=1)
 def _official_order() -> tuple[np.ndarray, np.ndarray]:
     """(benchmark index -> enumeration index, enumeration index -> benchmark index)."""
-    to_enum = np.load(Path(__file__).with_name("nb201_official_order.npy")).astype(np.int64)
+    to_enum = np.load(Path(__file__).with_name("official_order.npy")).astype(np.int64)
     to_bench = np.empty_like(to_enum)
     to_bench[to_enum] = np.arange(len(to_enum))
     return to_enum, to_bench
@@ -246,8 +251,115 @@ def build(
     ``channels=16, cells_per_stage=5, num_classes=10`` is the benchmark model, whose
     parameter count matches the table's ``v11_params_cifar10_MB``.
     """
-    from bpe.spaces.nb201_model import NB201Network  # torch imported only when building
+    from bpe.spaces.nb201.model import NB201Network  # torch imported only when building
 
     return NB201Network(
         to_arch(arch), channels=channels, cells_per_stage=cells_per_stage, num_classes=num_classes
     )
+
+
+def layers_to_cells_per_stage(layers: int) -> int:
+    """The BPE paper's DARTS ``layers`` as NB201 cells per stage ``N``.
+
+    A DARTS network of ``L`` layers has two reduction cells and ``L - 2`` normal cells in
+    three stages; NB201 has ``3 * N`` normal cells and two residual reduction blocks, so
+    ``N = max(1, round((L - 2) / 3))``: BPE-1's 6 layers give 1 cell per stage, BPE-2's 16
+    give 5 (the benchmark's).  ``3 * N + 2`` layers give back ``N``.
+    """
+    if layers < 1:
+        raise ConfigError(f"layers must be >= 1, got {layers}")
+    return max(1, round((layers - 2) / 3))
+
+
+@register_space("nb201")
+class NB201Space(SearchSpace):
+    """NAS-Bench-201 behind the search-space contract (the module functions, as an object).
+
+    Decisions: the op (5 choices) of each of the 6 edges, in string order.  Sampling,
+    mutation and neighbours are the module's functions (the same draws as before the
+    contract existed, so seeded searches and samples are unchanged).
+    """
+
+    enumerable = True
+    eval_size = {"channels": 16, "layers": 17}  # the benchmark network: C=16, N=5
+    OPS = OPS
+    EDGES = EDGES
+
+    def parse(self, text: str) -> NB201Arch:
+        return parse(text)
+
+    def arch_type(self) -> type:
+        return NB201Arch
+
+    @property
+    def size(self) -> int:
+        return NUM_ARCHS
+
+    def enumerate_archs(self) -> Iterator[NB201Arch]:
+        return enumerate_archs()
+
+    def random_arch(self, rng: np.random.Generator) -> NB201Arch:
+        return from_index(int(rng.integers(NUM_ARCHS)))
+
+    def random_order(self, rng: np.random.Generator | int) -> Iterator[NB201Arch]:
+        """A seeded permutation of the whole space."""
+        for i in np.random.default_rng(rng).permutation(NUM_ARCHS):
+            yield from_index(int(i))
+
+    def sample(self, n: int, rng: np.random.Generator | int) -> list[NB201Arch]:
+        return sample(n, rng)
+
+    def sample_nested(self, n: int, seed: int) -> list[NB201Arch]:
+        return sample_nested(n, seed)
+
+    def decisions(self) -> tuple[int, ...]:
+        return (len(OPS),) * len(EDGES)
+
+    def decision_names(self) -> tuple[str, ...]:
+        return tuple(f"edge {s}->{t}" for s, t in EDGES)
+
+    def to_decisions(self, arch: NB201Arch | str) -> tuple[int, ...]:
+        return to_arch(arch).op_codes
+
+    def from_decisions(self, codes: Sequence[int]) -> NB201Arch:
+        return NB201Arch(tuple(OPS[int(c)] for c in codes))
+
+    def mutate(self, arch: NB201Arch | str, rng: np.random.Generator | int) -> NB201Arch:
+        return mutate(arch, rng)
+
+    def neighbours(self, arch: NB201Arch | str) -> list[NB201Arch]:
+        return neighbours(arch)
+
+    def encode(self, archs):  # noqa: ANN001, ANN201 - as the module function
+        return encode(archs)
+
+    # the benchmark's own index (arch lists may give it)
+    def index(self, arch: NB201Arch | str) -> int:
+        """The enumeration index of ``arch``."""
+        return to_arch(arch).index
+
+    def from_index(self, index: int) -> NB201Arch:
+        """Inverse of :meth:`index`."""
+        return from_index(index)
+
+    def benchmark_index(self, arch: NB201Arch | str) -> int:
+        """NAS-Bench-201's own index of ``arch``."""
+        return benchmark_index(arch)
+
+    def from_benchmark_index(self, index: int) -> NB201Arch:
+        """The arch at NAS-Bench-201's own ``index``."""
+        return from_benchmark_index(index)
+
+    def build(self, arch: NB201Arch | str, *, num_classes: int = 10, channels: int = 16, cells_per_stage: int = 5):
+        return build(arch, channels=channels, cells_per_stage=cells_per_stage, num_classes=num_classes)
+
+    def net_size(self, *, channels: int, layers: int) -> dict[str, int]:
+        return {"channels": channels, "cells_per_stage": layers_to_cells_per_stage(layers)}
+
+    def describe_size(self, *, channels: int, layers: int) -> str:
+        return f"C={channels}, N={layers_to_cells_per_stage(layers)}"
+
+    def supernet(self, *, num_classes: int = 10, channels: int = 16, cells_per_stage: int = 5):
+        from bpe.spaces.nb201.supernet import NB201SuperNet  # torch-heavy
+
+        return NB201SuperNet(channels=channels, cells_per_stage=cells_per_stage, num_classes=num_classes)
