@@ -60,7 +60,9 @@ def read_arch_list(path: str | Path, space: str) -> list[str]:
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
     column = "arch"
-    if lines and "," in lines[0]:  # a CSV: arch strings themselves hold no commas
+    header = [c.strip().strip('"') for c in lines[0].split(",")] if lines else []
+    if len(header) > 1 and any(c in ARCH_COLUMNS for c in header):  # a CSV with an arch column (a DARTS
+        # genotype holds commas too, so a comma alone does not make a CSV)
         import pandas as pd  # heavy (~0.3 s): only a CSV list needs it
 
         try:

@@ -249,6 +249,14 @@ class BPEConfig:
             data = data["config"]
         return cls.from_dict(data, source=source)
 
+    def merged(self, changes: Mapping[str, Any], *, source: str = "config") -> BPEConfig:
+        """This config with ``changes`` (a mapping of fields, checked as :meth:`from_dict` checks
+        them; the older ``cells_per_stage`` replaces ``layers``)."""
+        base = self.to_dict()
+        if "cells_per_stage" in changes:
+            base.pop("layers")
+        return BPEConfig.from_dict({**base, **changes}, source=source)
+
     def replace(self, **changes: Any) -> BPEConfig:
         """A copy with some fields changed (validated)."""
         return dataclasses.replace(self, **changes)

@@ -234,6 +234,20 @@ def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
                          generator=torch.Generator().manual_seed(config.seed), device=dev)
     optimizer, scheduler = sgd_with_cosine(model.parameters(), config, config.epochs * stream.steps_per_epoch)
     scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
+    # drop-path masks come from torch's global generator: seed it for the run (only when used, so a
+    # run without drop-path draws nothing from it and is unchanged)
+    dropping = torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []) if config.drop_path > 0 \
+        else nullcontext()
+    with dropping:
+        if config.drop_path > 0:
+            torch.manual_seed(config.seed + 1)
+        return _epochs(model, config, data, stream, optimizer, scheduler, scaler, dev=dev, autocast=autocast,
+                       start=start, num_params=num_params, eval_every_epoch=eval_every_epoch, on_epoch=on_epoch)
+
+
+def _epochs(model: Any, config: BPEConfig, data: TensorSplit, stream: Any, optimizer: Any, scheduler: Any,
+            scaler: Any, *, dev: torch.device, autocast: Any, start: float, num_params: int, eval_every_epoch: bool,
+            on_epoch: Callable[[dict[str, float]], bool] | None) -> TrainResult:
     mean, std = stream.mean, stream.std
     eval_seconds = 0.0
     history: list[dict[str, float]] = []
@@ -241,7 +255,6 @@ def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
     epochs_run = 0
     error: str | None = None
     stopped = False
-
     for epoch in range(config.epochs):
         model.train()
         if config.drop_path > 0:  # DARTS's schedule: linear from 0 to drop_path over the epochs

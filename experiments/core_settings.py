@@ -57,12 +57,12 @@ def main() -> None:
             if r.get(key):
                 print(f"  {key}: {r[key]}")
         c = r["estimator"]["config"]
-        rows.append((Path(config).stem, c["epochs"], c["channels"], c["layers"], c["image_size"],
+        rows.append((Path(config).stem, c["epochs"], c["channels"], c["cells_per_stage"], c["image_size"],
                      c["data_fraction"], r["spearman"], r["spearman_ci95"], r["kendall"], r["seconds_per_arch"],
                      r["n_archs"], (r.get("seed_noise") or {}).get("noise_to_spread")))
     print(f"\n{tag}: NB201 archs, CIFAR-10 (train on a class-balanced fraction of a "
           f"25k/25k split), truth {args.metric}\n")
-    print("| setting | epochs | C | layers | px | data | Spearman [95% CI] | Kendall | CPU s/arch | n | seed noise / spread |")
+    print("| setting | epochs | C | N | px | data | Spearman [95% CI] | Kendall | CPU s/arch | n | seed noise / spread |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for name, e, ch, n, px, f, rho, ci, tau, sec, npairs, noise in sorted(rows, key=lambda r: (r[9], r[0])):
         noise_text = "-" if noise is None else f"{noise:.2f}"

@@ -27,8 +27,8 @@ class SearchAlgorithm(ABC):
     name: ClassVar[str] = ""
 
     def __init__(self, space: str = "nb201", seed: int = 0) -> None:
-        self.space_name = space
         self.space = get_space(space)
+        self.space_name = self.space.name
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 

@@ -15,6 +15,7 @@ from bpe.estimators import estimator_from_spec
 from bpe.estimators.cached import CachedEstimator
 from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.registry import did_you_mean
+from bpe.spaces import ListedSpace, get_space
 from search_algos.base import available_algorithms, create_algorithm
 from search_algos.budget import parse_budget
 from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method
@@ -108,8 +109,11 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
         on_start(f"{', '.join(algos)} x {runs} runs, estimator {estimator.describe()}, budget {budget.describe()}"
                  + (f", options {options}" if options else "")
                  + (f", prescreen {prescreen.describe()} on {pool} archs" if prescreen else ""))
+    search_space = get_space(space)
+    if not search_space.enumerable and truth is not None and hasattr(truth, "archs"):
+        search_space = ListedSpace(search_space, truth.archs())  # search the truth's cells (the BPE paper's 100)
     result, all_results = sample_based_experiment(
-        algos, factory, budget, runs=runs, seed=seed, space=space,
+        algos, factory, budget, runs=runs, seed=seed, space=search_space,
         jobs=1 if estimator_spec == "oracle" else runner.jobs, truth=truth, prescreen=prescreen, pool=pool,
         algorithm_options=options, progress=progress, curves=curves, runner=runner)
     differences = published_differences(estimator_spec if estimator_spec == "oracle" else estimator.describe(),

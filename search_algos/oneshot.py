@@ -268,6 +268,8 @@ def oneshot_search(
     if config.precision == "fp16" and not strategy.supports_fp16:
         raise ConfigError(f"{method} cannot train in fp16 (its finite-difference Hessian takes unscaled gradients); "
                           "use precision bf16 or fp32")
+    if config.auxiliary_weight > 0 or config.drop_path > 0:
+        raise ConfigError("a supernet has no auxiliary head or drop-path: set auxiliary_weight and drop_path to 0")
     space = get_space(space)
     dev = resolve_device(device)
     autocast = autocast_context(config.precision, dev)  # fp16 without CUDA fails here, before any work

@@ -225,9 +225,9 @@ def test_derive_pairs_top2_rule_ignores_none():
 
 def test_derived_cells_build_an_evaluation_network():
     net = DARTSSuperNet(**TINY)
-    normal, reduce = net.derive()
+    genotype = net.derive()
+    normal, reduce = genotype.normal, genotype.reduce
     assert len(normal) == len(reduce) == 8 and all(op != "none" for op, _ in normal + reduce)
-    genotype = SimpleNamespace(normal=normal, reduce=reduce, normal_concat=(2, 3, 4, 5), reduce_concat=(2, 3, 4, 5))
     child = DARTSNetwork(genotype, **TINY).eval()
     with torch.no_grad():
         assert child(_x(8)).shape == (2, 10)

@@ -266,6 +266,8 @@ def test_paper_cells_are_served_by_genotype_with_every_setting(paper):
     bpe1 = paper.setting_config("test5")
     assert (bpe1.epochs, bpe1.batch_size, bpe1.learning_rate, bpe1.layers, bpe1.channels, bpe1.image_size,
             bpe1.precision, bpe1.cutout) == (10, 128, 0.03, 6, 8, 16, "fp32", 0)
+    # under the paper's recipe (its AugmentConfig), which the recorded knobs do not hold
+    assert (bpe1.auxiliary_weight, bpe1.drop_path, bpe1.weight_decay) == (0.4, 0.2, 3e-4)
 
 
 def test_paper_truth_specs_and_their_errors(paper, data_dir, tmp_path):
@@ -279,3 +281,58 @@ def test_paper_truth_specs_and_their_errors(paper, data_dir, tmp_path):
     with pytest.raises(TruthError, match="not among the 100 cells"):
         paper.query(get_space("darts").sample(1, 99)[0])
     assert math.isfinite(paper.query(paper.archs()[5], "test32"))
+
+
+def test_darts_genotype_lists_are_read_one_per_line(tmp_path):
+    from bpe.archlists import read_arch_list
+
+    archs = get_space("darts").sample(3, 0)
+    path = tmp_path / "cells.txt"
+    path.write_text("# three cells\n" + "\n".join(map(str, archs)) + "\n")
+    assert read_arch_list(path, "darts") == [str(a) for a in archs]
+
+
+def test_old_knob_grids_and_settings_with_cells_per_stage_still_work():
+    from bpe.mip.knobs import load_knobs
+
+    knobs = load_knobs({"cells_per_stage": [1, 2], "epochs": [1, 2]})
+    assert knobs["layers"].values == (5, 8)
+    assert knobs.to_config({"cells_per_stage": 2, "epochs": 1}).layers == 8
+    assert BPEConfig().merged({"cells_per_stage": 2}).layers == 8
+
+
+def test_drop_path_runs_are_reproducible():
+    from bpe.data import DatasetSpec, prepare_split
+    from bpe.training import train_and_evaluate
+
+    data = prepare_split(DatasetSpec("digits"), 0.2)
+    arch = get_space("darts").sample(1, 3)[0]
+    config = BPEConfig(epochs=1, batch_size=64, channels=4, layers=4, image_size=8, drop_path=0.3)
+    first = train_and_evaluate(arch, config, data, space="darts", device="cpu", num_threads=1)
+    torch.rand(5)  # the global generator moves on between runs
+    second = train_and_evaluate(arch, config, data, space="darts", device="cpu", num_threads=1)
+    assert first.train_loss == second.train_loss and first.valid_accuracy == second.valid_accuracy
+
+
+def test_listed_space_searches_only_the_listed_cells():
+    from bpe.spaces import ListedSpace
+    from search_algos.base import create_algorithm
+
+    darts = get_space("darts")
+    cells = darts.sample(20, 4)
+    listed = ListedSpace(darts, cells)
+    keys = {str(c) for c in cells}
+    assert listed.size == 20 and listed.enumerable
+    for name in ("random", "rea", "reinforce"):
+        algo = create_algorithm(name, space=listed, seed=0)
+        asked = []
+        for step in range(20):
+            asked.append(str(algo.ask()))
+            algo.tell(asked[-1], float(step % 7))
+        assert set(asked) <= keys
+        if name == "random":  # without replacement: every cell once, then the space is exhausted
+            assert sorted(asked) == sorted(keys)
+            with pytest.raises(StopIteration):
+                algo.ask()
+    with pytest.raises(ArchStringError, match="not among the 20 listed"):
+        listed.parse(str(darts.sample(1, 99)[0]))

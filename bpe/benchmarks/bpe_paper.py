@@ -60,11 +60,18 @@ class BPEPaperBenchmark(Benchmark):
     """
 
     default_metric = TRUTH_METRIC
+    #: The space of the recorded cells.
+    space = "darts"
+    #: The paper's training recipe beyond the recorded knobs (its ``AugmentConfig``): auxiliary
+    #: head weight 0.4, drop-path 0.2, weight decay 3e-4 (and gradient clipping at 5, which our
+    #: one training loop does not do).
+    RECIPE = {"auxiliary_weight": 0.4, "drop_path": 0.2, "weight_decay": 3e-4}
 
     def __init__(self, folder: str | Path, *, space: str = "darts") -> None:
         self.folder = Path(folder)
-        if space != "darts":
-            raise TruthError(f"the BPE paper's records are DARTS cells: pass --space darts (got --space {space})")
+        if space != self.space:
+            raise TruthError(f"the BPE paper's records are {self.space} cells: pass --space {self.space} "
+                             f"(got --space {space})")
         try:
             self.records = read_records_folder(self.folder)
         except DataError as err:  # names the file and the fix
@@ -72,7 +79,7 @@ class BPEPaperBenchmark(Benchmark):
         if self.records.genotypes is None:
             raise TruthError(f"{self.folder / TRUTH_FILE} has no 'genotype' column; it is needed to know each "
                              f"arch_id's cell")
-        mod = get_space(space)
+        mod = get_space(self.space)
         keys = []
         for arch_id, text in zip(self.records.arch_ids, self.records.genotypes):
             try:
@@ -107,11 +114,12 @@ class BPEPaperBenchmark(Benchmark):
         return [str(s) for s in self.records.settings.index]
 
     def setting_config(self, setting: str) -> BPEConfig:
-        """A recorded setting as a :class:`BPEConfig` (see :func:`recorded_config`)."""
+        """A recorded setting as a :class:`BPEConfig` (:func:`recorded_config`) under the paper's
+        training recipe (:data:`RECIPE`)."""
         if setting not in self.settings():
             raise TruthError(f"no recorded setting '{setting}' in {self.folder / SETTINGS_FILE}; "
                              f"choose one of {', '.join(self.settings())}")
-        return recorded_config(self.records, setting)
+        return recorded_config(self.records, setting).replace(**self.RECIPE)
 
     def setting_info(self, setting: str) -> dict[str, Any]:
         """A recorded setting's row (knobs, reported Spearman, GPU-hours per net, GPU)."""
@@ -123,7 +131,7 @@ class BPEPaperBenchmark(Benchmark):
             row = self._row.get(arch)
             if row is not None:
                 return row
-        key = str(get_space("darts").to_arch(arch))
+        key = str(get_space(self.space).to_arch(arch))
         try:
             return self._row[key]
         except KeyError:

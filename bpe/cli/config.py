@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.set:
         changes = dict(key_values(args.set, "--set", "KEY=VALUE (e.g. epochs=20)"))
-        config = BPEConfig.from_dict({**config.to_dict(), **changes}, source="--set")
+        config = config.merged(changes, source="--set")
     text = config.to_json()
     if outputs is not None:
         atomic_write_text(outputs.main, text)

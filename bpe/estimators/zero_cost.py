@@ -173,6 +173,8 @@ class TrainingFreeEstimator(Estimator):
         self.device = device
         defaults = get_space(space).eval_size
         if cells_per_stage is not None:
+            if "cells_per_stage" not in get_space(space).net_size(channels=1, layers=5):
+                raise EstimatorError(f"cells_per_stage is NB201's depth; the {space} space takes layers")
             if layers is not None:
                 raise EstimatorError("give layers or cells_per_stage (NB201's shorthand), not both")
             layers = 3 * int(cells_per_stage) + 2

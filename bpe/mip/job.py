@@ -18,7 +18,7 @@ from bpe.errors import BPEError
 from bpe.estimators import get_estimator_class
 from bpe.mip.evaluators import LiveEvaluator, TabularEvaluator, read_tabular_records
 from bpe.mip.export import mip_document, mip_outputs, write_mip
-from bpe.mip.knobs import KnobGrid, KnobSpace
+from bpe.mip.knobs import KnobGrid, KnobSpace, upgrade_grid
 from bpe.mip.search import MIPSettings, run_mip
 from bpe.spaces import get_space
 
@@ -133,7 +133,7 @@ def live_evaluator_from_document(doc: dict[str, Any], *, runner: Any, archs: Seq
     m = doc.get("measured", {})
     if doc.get("kind") != "bpe-mip" or m.get("cost_unit") != "seconds":
         raise BPEError("this is not the bpe.json of a live MIP run (kind bpe-mip, cost in seconds)")
-    grids = [KnobGrid(k, tuple(g["values"]), g["cost"], g["scale"]) for k, g in doc["knobs"].items()]
+    grids = [KnobGrid(*upgrade_grid(k, g["values"]), g["cost"], g["scale"]) for k, g in doc["knobs"].items()]
     base = BPEConfig.from_dict({k: v for k, v in doc["config"].items() if k not in doc["knobs"]})
     folder = data_dir or m.get("data_dir")
     if not folder:

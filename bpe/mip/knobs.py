@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,8 +173,8 @@ class KnobSpace:
         """The :class:`BPEConfig` of a live setting (raises :class:`ConfigError` when invalid)."""
         if self.base is None:
             raise ConfigError("a tabular knob space has no BPEConfig")
-        values = {k: (float(v) if KNOBS[k].kind is float else v) for k, v in setting.items()}
-        return BPEConfig.from_dict({**self.base.to_dict(), **values}, source="setting")
+        values = {k: (float(v) if k in KNOBS and KNOBS[k].kind is float else v) for k, v in setting.items()}
+        return self.base.merged(values, source="setting")
 
     def valid(self, setting: Mapping[str, Any]) -> bool:
         """True when a live setting makes a valid config (always for tabular spaces)."""
@@ -199,7 +199,20 @@ class KnobSpace:
         return {name: grid.to_dict() for name, grid in self.grids.items()}
 
 
+def upgrade_grid(name: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """A knob grid written before ``layers`` existed: ``cells_per_stage`` N becomes ``layers`` 3N+2
+    (the same NB201 networks); any other grid is returned as it is."""
+    if name == "cells_per_stage":
+        return "layers", tuple(3 * int(v) + 2 for v in values)
+    return name, tuple(values)
+
+
 def _grid_from_json(name: str, spec: Any, preset: Mapping[str, KnobGrid], source: str) -> KnobGrid:
+    if name == "cells_per_stage" and isinstance(spec, (list, Mapping)):
+        values = spec if isinstance(spec, list) else spec.get("values")
+        if isinstance(values, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+            name, new = upgrade_grid(name, values)
+            spec = list(new) if isinstance(spec, list) else {**spec, "values": list(new)}
     known = preset.get(name)
     if isinstance(spec, list):
         spec = {"values": spec}

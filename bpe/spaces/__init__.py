@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from bpe.spaces.base import SearchSpace, available_spaces, get_space, register_space
+from bpe.spaces.base import ListedSpace, SearchSpace, available_spaces, get_space, register_space
 
-__all__ = ["SearchSpace", "available_spaces", "get_space", "register_space"]
+__all__ = ["ListedSpace", "SearchSpace", "available_spaces", "get_space", "register_space"]

@@ -23,7 +23,7 @@ import numpy as np
 from bpe.errors import ArchStringError, BPEError, ConfigError
 from bpe.registry import Registry
 
-__all__ = ["SearchSpace", "register_space", "get_space", "available_spaces"]
+__all__ = ["SearchSpace", "ListedSpace", "register_space", "get_space", "available_spaces"]
 
 
 class SearchSpace(ABC):
@@ -192,6 +192,110 @@ class SearchSpace(ABC):
         and ``derive()`` returning an arch of this space."""
 
 
+class ListedSpace(SearchSpace):
+    """A space restricted to a listed set of its archs (a tabular benchmark's cells, such as the BPE
+    paper's 100 DARTS cells), so that the search drivers run over exactly those.
+
+    Sampling draws from the list without replacement.  A proposal a driver builds from decisions
+    (REINFORCE) becomes the listed arch nearest to it in decisions (the first in list order on a
+    tie); mutation mutates in the full space and moves to the listed arch nearest to the child
+    (other than the parent); neighbours are the listed archs nearest to an arch.  Networks and
+    encodings are the full space's.
+
+    Args:
+        base: the full space.
+        archs: the listed archs (arch values or strings of ``base``), at least two.
+    """
+
+    def __init__(self, base: SearchSpace, archs: Sequence[Any]) -> None:
+        self.base = base
+        self.name = base.name  # type: ignore[misc]  # an instance, named as its space
+        self.enumerable = True  # type: ignore[misc]
+        self.eval_size = base.eval_size  # type: ignore[misc]
+        self.training_features = base.training_features  # type: ignore[misc]
+        self._archs = list(dict.fromkeys(base.to_arch(a) for a in archs))
+        if len(self._archs) < 2:
+            raise BPEError(f"a listed {base.name} space needs at least 2 archs, got {len(self._archs)}")
+        self._keys = {str(a): i for i, a in enumerate(self._archs)}
+        self._codes = np.array([base.to_decisions(a) for a in self._archs])
+
+    def parse(self, text: str) -> Any:
+        arch = self.base.parse(text)
+        if str(arch) not in self._keys:
+            raise ArchStringError(f"{arch} is not among the {len(self._archs)} listed {self.name} archs")
+        return arch
+
+    def to_arch(self, arch: Any) -> Any:
+        return self.parse(arch) if isinstance(arch, str) else self.parse(str(self.base.to_arch(arch)))
+
+    def arch_type(self) -> type:
+        return self.base.arch_type()
+
+    @property
+    def size(self) -> int:
+        return len(self._archs)
+
+    def enumerate_archs(self) -> Iterator[Any]:
+        return iter(list(self._archs))
+
+    def random_arch(self, rng: np.random.Generator) -> Any:
+        return self._archs[int(rng.integers(len(self._archs)))]
+
+    def random_order(self, rng: np.random.Generator | int) -> Iterator[Any]:
+        for i in np.random.default_rng(rng).permutation(len(self._archs)):
+            yield self._archs[int(i)]
+
+    def decisions(self) -> tuple[int, ...]:
+        return self.base.decisions()
+
+    def decision_names(self) -> tuple[str, ...]:
+        return self.base.decision_names()
+
+    def to_decisions(self, arch: Any) -> tuple[int, ...]:
+        return self.base.to_decisions(self.to_arch(arch))
+
+    def _distances(self, codes: Sequence[int]) -> np.ndarray:
+        return (self._codes != np.asarray(codes)[None, :]).sum(axis=1)
+
+    def from_decisions(self, codes: Sequence[int]) -> Any:
+        """The listed arch nearest to ``codes`` (fewest differing decisions; first in list order on a tie)."""
+        return self._archs[int(np.argmin(self._distances(codes)))]
+
+    def _nearest(self, codes: Sequence[int], exclude: str) -> list[int]:
+        d = self._distances(codes)
+        d[self._keys[exclude]] = np.iinfo(d.dtype).max
+        return [int(i) for i in np.flatnonzero(d == d.min())]
+
+    def mutate(self, arch: Any, rng: np.random.Generator | int) -> Any:
+        """The full space's mutation (one decision changed), projected to the listed arch nearest to
+        it other than ``arch`` (ties drawn uniformly)."""
+        rng = np.random.default_rng(rng)
+        arch = self.to_arch(arch)
+        child = self.base.mutate(arch, rng)
+        nearest = self._nearest(self.base.to_decisions(child), str(arch))
+        return self._archs[nearest[int(rng.integers(len(nearest)))]]
+
+    def neighbours(self, arch: Any) -> list[Any]:
+        """The listed archs nearest to ``arch`` (``arch`` itself excluded)."""
+        arch = self.to_arch(arch)
+        return [self._archs[i] for i in self._nearest(self.base.to_decisions(arch), str(arch))]
+
+    def encode(self, archs: Sequence[Any] | Any) -> np.ndarray:
+        return self.base.encode(archs)
+
+    def build(self, arch: Any, *, num_classes: int = 10, **size: Any) -> Any:
+        return self.base.build(arch, num_classes=num_classes, **size)
+
+    def net_size(self, *, channels: int, layers: int) -> dict[str, Any]:
+        return self.base.net_size(channels=channels, layers=layers)
+
+    def describe_size(self, *, channels: int, layers: int) -> str:
+        return self.base.describe_size(channels=channels, layers=layers)
+
+    def supernet(self, *, num_classes: int = 10, **size: Any) -> Any:
+        return self.base.supernet(num_classes=num_classes, **size)
+
+
 def _load_builtin() -> None:
     # the built-in spaces register themselves on import
     from bpe.spaces import darts, nb201  # noqa: F401
@@ -208,9 +312,11 @@ def available_spaces() -> list[str]:
     return _REGISTRY.names()
 
 
-def get_space(name: str) -> SearchSpace:
+def get_space(name: str | SearchSpace) -> SearchSpace:
     """The search space registered under ``name`` (one shared instance; unknown names raise
-    :class:`~bpe.errors.BPEError` with a suggestion)."""
+    :class:`~bpe.errors.BPEError` with a suggestion); a space object is returned as it is."""
+    if isinstance(name, SearchSpace):
+        return name
     space = _INSTANCES.get(name)
     if space is None:
         space = _INSTANCES[name] = _REGISTRY.get(name)()

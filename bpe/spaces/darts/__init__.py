@@ -125,20 +125,4 @@ class DartsSpace(SearchSpace):
         size is 16 channels, 8 layers); ``derive()`` gives a :class:`DartsGenotype` by the top-2 rule."""
         from bpe.spaces.darts.supernet import DARTSSuperNet  # torch-heavy
 
-        net = DARTSSuperNet(channels=channels, layers=layers, num_classes=num_classes)
-        return _GenotypeSuperNet.wrap(net)
-
-
-class _GenotypeSuperNet:
-    """Makes a DARTS supernet's ``derive()`` return a :class:`DartsGenotype`."""
-
-    @staticmethod
-    def wrap(net: Any) -> Any:
-        plain = net.derive
-
-        def derive() -> DartsGenotype:
-            normal, reduce = plain()
-            return DartsGenotype.from_cells(normal, reduce)
-
-        net.derive = derive
-        return net
+        return DARTSSuperNet(channels=channels, layers=layers, num_classes=num_classes)

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from bpe.errors import ArchStringError, ConfigError
@@ -94,8 +95,6 @@ class AuxiliaryHead(nn.Module):
     def __init__(self, channels: int, num_classes: int) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.ReLU(inplace=False),
-            nn.AdaptiveAvgPool2d(2),
             nn.Conv2d(channels, 128, 1, bias=False),
             nn.BatchNorm2d(128),
             nn.ReLU(inplace=True),
@@ -106,6 +105,12 @@ class AuxiliaryHead(nn.Module):
         self.classifier = nn.Linear(768, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(x)
+        size = x.shape[-1]
+        # DARTS (and the BPE paper's code): a 5x5 average pool to 2x2 on the 7 or 8 px map of
+        # 32 px images; any other size (proxy resolutions) pools adaptively to 2x2
+        x = (F.avg_pool2d(x, 5, stride=size - 5, count_include_pad=False) if size in (7, 8)
+             else F.adaptive_avg_pool2d(x, 2))
         return self.classifier(self.features(x).flatten(1))
 
 

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from bpe.errors import ConfigError
+from bpe.spaces.darts.genotype import DartsGenotype
 from bpe.spaces.darts.ops import PRIMITIVES, FactorizedReduce, StdConv, make_op
 
 __all__ = ["DARTSSuperNet", "SearchCell", "MixedOp", "EDGES", "NUM_EDGES", "derive_pairs", "CellPairs"]
@@ -131,9 +132,9 @@ class DARTSSuperNet(nn.Module):
             s0, s1 = s1, cell(s0, s1, weights[kind], None if rows is None else rows[kind])
         return self.classifier(self.pool(s1).flatten(1))
 
-    def derive(self) -> tuple[CellPairs, CellPairs]:
-        """The discrete cells of the current logits (see :func:`derive_pairs`)."""
-        return derive_pairs(F.softmax(self.alphas.detach(), dim=-1))
+    def derive(self) -> DartsGenotype:
+        """The genotype of the current logits (the top-2 rule, :func:`derive_pairs`)."""
+        return DartsGenotype.from_cells(*derive_pairs(F.softmax(self.alphas.detach(), dim=-1)))
 
     def derive_from(self, probabilities: Any) -> tuple[CellPairs, CellPairs]:
         """The discrete cells of given op probabilities of shape (2, 14, 8) (see :func:`derive_pairs`)."""
