@@ -14,7 +14,7 @@ def register(sub, parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpe.config import BPEConfig, load_config
+    from bpe.config import load_config
     from bpe.outputs import atomic_write_text, plan_outputs
     from search_algos.options import key_values
 
