@@ -80,6 +80,16 @@ def test_zico_deterministic_and_seeded():
         tiny("zico", batches=1)
 
 
+def test_zico_with_the_authors_augmented_batches():
+    plain, aug = tiny("zico"), tiny("zico", augment=True)
+    assert "augment" not in plain.fingerprint() and aug.fingerprint()["augment"] is True
+    a = aug.score(ARCH)
+    assert a == tiny("zico", augment=True).score(ARCH)  # seeded
+    assert a != plain.score(ARCH)  # other images: another score
+    with pytest.raises(ConfigError):
+        tiny("zico", augment="yes")
+
+
 # -- SWAP ---------------------------------------------------------------------------------
 def test_swap_count_by_hand():
     # 3 images.  Tensor a: unit 0 active on images 0 and 2 (pattern 101), unit 1 on image 1 (010).

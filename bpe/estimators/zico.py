@@ -17,7 +17,8 @@ network; the only published script uses ``--batch_size 128``.  The repository ha
 NAS-Bench-201 script.
 
 What we do: the same quantity, with 2 mini-batches of 128 images (``batches`` and
-``batch_size`` options), seeded and un-augmented, from the train split (the authors' loader is
+``batch_size`` options), seeded and un-augmented (``augment=True``: with the training
+augmentation, random crop and flip, seeded, as the authors' loader gives them), from the train split (the authors' loader is
 shuffled without a seed and augmented, so their exact batches are not reproducible), the same
 batches for every architecture.  Differences that only matter at the last bits: we compute in
 float64 (they use float32) and call a weight's std zero when its gradient is exactly the same in
@@ -36,7 +37,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bpe.data import DatasetSpec, prepare_split
+from bpe.data import DatasetSpec, augment_batch, prepare_split
 from bpe.errors import ConfigError
 from bpe.estimators import register_estimator
 from bpe.estimators.zero_cost import TrainingFreeEstimator, _loss
@@ -71,26 +72,36 @@ class ZiCo(TrainingFreeEstimator):
 
     default_batch_size = 128
 
-    def __init__(self, dataset: DatasetSpec | None = None, *, batches: int = 2, **kwargs: Any) -> None:
+    def __init__(self, dataset: DatasetSpec | None = None, *, batches: int = 2, augment: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(dataset, **kwargs)
         if not isinstance(batches, int) or batches < 2:
             raise ConfigError(f"zico needs at least 2 mini-batches (a std over batches), got {batches!r}")
+        if not isinstance(augment, bool):
+            raise ConfigError(f"zico's augment is true or false, got {augment!r}")
         self.batches = batches
+        self.augment = augment
         self.cost_passes = 2 * batches  # forward + backward of every mini-batch
 
     def fingerprint(self) -> dict[str, Any]:
-        return {**super().fingerprint(), "batches": self.batches}
+        augmented = {"augment": True} if self.augment else {}  # un-augmented keys stay as they were
+        return {**super().fingerprint(), "batches": self.batches, **augmented}
 
     def describe(self) -> str:
-        return f"{self.name}(batches={self.batches}x{self._batch_size()}, {self.describe_net()})"
+        return (f"{self.name}(batches={self.batches}x{self._batch_size()}{', augmented' if self.augment else ''}, "
+                f"{self.describe_net()})")
 
     def _batches(self, dev: torch.device, size: int | None = None) -> tuple[list[tuple[torch.Tensor, torch.Tensor]],
                                                                              int]:
         """``repeats`` groups of ``batches`` seeded mini-batches, each group stacked in one tensor
         (its first mini-batch is the base class's first batch)."""
-        n_train = len(prepare_split(self.dataset, 1.0).train_y)
-        bs = max(1, min(self._batch_size(), n_train // self.batches))
-        return super()._batches(dev, size=bs * self.batches)
+        data = prepare_split(self.dataset, 1.0)
+        bs = max(1, min(self._batch_size(), len(data.train_y) // self.batches))
+        batches, classes = super()._batches(dev, size=bs * self.batches)
+        if self.augment:
+            gen = torch.Generator().manual_seed(self.seed + 1)
+            batches = [(augment_batch(x, gen, flip=data.flip), y) for x, y in batches]
+        return batches, classes
 
     def _score_batch(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> float:
         layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
