@@ -23,6 +23,9 @@ def predictor_targets(*, space: str, truth_spec: str | None = None, metric: str 
                       targets_path: str | None = None, column: str | None = None) -> tuple[list[str], list[float]]:
     """(archs, targets) from a truth table and metric, or from ``targets_path``: a ``bpe
     evaluate`` results JSON (its scores) or a ``bpe score`` CSV (its ``column``)."""
+    if not hasattr(get_space(space), "predictor_features"):
+        raise BPEError(f"the ranking predictor reads NB201's cell features; the {space} space has none yet "
+                       f"(use --space nb201)")
     if targets_path:
         path = Path(targets_path)
         if not path.is_file():

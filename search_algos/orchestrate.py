@@ -79,7 +79,7 @@ def sample_based_experiment(
             accs.append(acc)
             runs_out.append({**r.to_dict(with_history=False), "true_accuracy": acc,
                              "n_evaluations": r.spent.evaluations})
-        summary[algo] = {"true_accuracy": summarize(accs), "published": PUBLISHED.get(algo),
+        summary[algo] = {"true_accuracy": summarize(accs), "published": _published(algo, accs),
                          "options": options.get(algo, {}),
                          "mean_evaluations": float(sum(r.spent.evaluations for r in results) / len(results)),
                          "mean_seconds": float(sum(r.spent.seconds for r in results) / len(results))}
@@ -123,7 +123,7 @@ def oneshot_experiment(
         runs_out.append(row)
         if on_run is not None:
             on_run(r, row)
-    summary = {method: {"true_accuracy": summarize(accs), "published": PUBLISHED.get(method.split("-")[0]),
+    summary = {method: {"true_accuracy": summarize(accs), "published": _published(method.split("-")[0], accs),
                         "mean_seconds": float(sum(row["seconds"] for row in runs_out) / runs),
                         "n_failed": sum(row["status"] == "failed" for row in runs_out)}}
     summary[method]["options"] = options or {}
@@ -132,16 +132,25 @@ def oneshot_experiment(
             "summary": summary, "runs": runs_out}
 
 
+def _published(algo: str, accs: Sequence[dict[str, float] | None]) -> Any:
+    """NAS-Bench-201's published row of ``algo``, only for runs judged by NB201's accuracies."""
+    judged = [a for a in accs if a]
+    return PUBLISHED.get(algo) if judged and set(ACCURACY_KEYS) <= set(judged[0]) else None
+
+
 def summary_table(summary: dict[str, Any]) -> str:
     """Markdown table: mean ± std of each true accuracy per algorithm, with the published row below."""
-    lines = ["| algorithm | " + " | ".join(ACCURACY_KEYS) + " | evaluations/run |",
-             "|---|" + "---|" * (len(ACCURACY_KEYS) + 1)]
+    present = [k for row in summary.values() for k in row["true_accuracy"]]  # another truth: its own metric
+    keys = ([k for k in ACCURACY_KEYS if k in present] + [k for k in dict.fromkeys(present) if k not in ACCURACY_KEYS]
+            or list(ACCURACY_KEYS))
+    lines = ["| algorithm | " + " | ".join(keys) + " | evaluations/run |",
+             "|---|" + "---|" * (len(keys) + 1)]
     for algo, s in summary.items():
         acc = s["true_accuracy"]
-        cells = [f"{acc[k]['mean']:.2f} ± {acc[k]['std']:.2f}" if k in acc else "-" for k in ACCURACY_KEYS]
+        cells = [f"{acc[k]['mean']:.2f} ± {acc[k]['std']:.2f}" if k in acc else "-" for k in keys]
         evals = f"{s['mean_evaluations']:.1f}" if "mean_evaluations" in s else "-"
         lines.append(f"| {algo} | " + " | ".join(cells) + f" | {evals} |")
-        if s.get("published") and acc:
+        if s.get("published") and acc and keys == list(ACCURACY_KEYS):
             lines.append(f"| {algo} (published) | " + " | ".join(
                 f"{m:.2f} ± {sd:.2f}" for m, sd in (s["published"][k] for k in ACCURACY_KEYS)) + " | |")
     return "\n".join(lines)

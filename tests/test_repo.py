@@ -68,6 +68,7 @@ LOCAL_IMPORT_MODULES: dict[str, tuple[str, str]] = {
     "bpe.spaces.darts.supernet": ("torch", "the DARTS supernet"),
     "bpe.spaces.nb201": ("cycle", "bpe.spaces.base"),  # spaces register themselves; the registry loads them lazily
     "bpe.spaces.darts": ("cycle", "bpe.spaces.base"),
+    "bpe.spaces.nb201.features": ("cycle", "bpe.spaces.nb201"),
     "bpe.estimators.proxy": ("torch", "proxy training"),
     "bpe.estimators.zero_cost": ("torch", "training-free scorers"),
     "bpe.estimators.meco": ("torch", "MeCo scorer"),

@@ -336,3 +336,32 @@ def test_listed_space_searches_only_the_listed_cells():
                 algo.ask()
     with pytest.raises(ArchStringError, match="not among the 20 listed"):
         listed.parse(str(darts.sample(1, 99)[0]))
+
+
+# -- the CLI on the DARTS space ----------------------------------------------------------------
+
+def test_cli_scores_evaluates_and_searches_the_papers_cells(tmp_path, data_dir):
+    from bpe.cli import main
+
+    folder = str(data_dir / "bpe_paper")
+    out = tmp_path / "ev.json"
+    # --archs all is the truth's 100 cells
+    assert main(["evaluate", "--space", "darts", "--estimator", "oracle", "--truth", folder, "--metric", "test5",
+                 "--archs", "all", "--out", str(out), "--quiet", "--no-plot"]) == 0
+    assert json.loads(out.read_text())["n_archs"] == 100
+    sc = tmp_path / "sc.csv"
+    assert main(["score", "--space", "darts", "--estimator", "params", "--dataset", "digits", "--truth", folder,
+                 "--archs", "6", "--channels", "4", "--layers", "5", "--image-size", "8", "--out", str(sc),
+                 "--quiet"]) == 0
+    frame = __import__("pandas").read_csv(sc)
+    assert len(frame) == 6 and frame["params"].notna().all()
+    assert set(frame["arch"]) <= set(BPEPaperBenchmark(folder).archs())
+    se = tmp_path / "se.json"
+    assert main(["search", "--space", "darts", "--algo", "random,rea,reinforce", "--estimator", "oracle",
+                 "--truth", folder, "--metric", "accuracy", "--budget", "15", "--runs", "3", "--out", str(se),
+                 "--quiet"]) == 0
+    doc = json.loads(se.read_text())
+    cells = set(BPEPaperBenchmark(folder).archs())
+    assert all(r["arch"] in cells for r in doc["runs"])
+    assert main(["evaluate", "--space", "dart", "--estimator", "oracle", "--truth", folder, "--archs", "all",
+                 "--out", str(tmp_path / "x.json"), "--quiet"]) == 2

@@ -350,6 +350,13 @@ class NB201Space(SearchSpace):
         """The arch at NAS-Bench-201's own ``index``."""
         return from_benchmark_index(index)
 
+    def predictor_features(self, archs: Sequence[NB201Arch | str], *, channels: int = 16,
+                           image_size: int = 32) -> np.ndarray:
+        """The ranking predictor's feature tensor (:func:`bpe.spaces.nb201.features.feature_tensor`)."""
+        from bpe.spaces.nb201.features import feature_tensor  # imports this module: a cycle at the top
+
+        return feature_tensor(archs, channels=channels, image_size=image_size)
+
     def build(self, arch: NB201Arch | str, *, num_classes: int = 10, channels: int = 16, cells_per_stage: int = 5):
         return build(arch, channels=channels, cells_per_stage=cells_per_stage, num_classes=num_classes)
 
