@@ -50,6 +50,14 @@ def _from_index(space: str, value: Any, where: str) -> str:
         raise BPEError(f"{where}: '{value}' is not a benchmark index (an integer)") from None
 
 
+def _is_arch(text: str, space: str) -> bool:
+    try:
+        get_space(space).parse(text)
+    except BPEError:
+        return False
+    return True
+
+
 def read_arch_list(path: str | Path, space: str) -> list[str]:
     """Archs listed in ``path`` (see the module doc), validated, each once, in file order."""
     path = Path(path)
@@ -60,9 +68,8 @@ def read_arch_list(path: str | Path, space: str) -> list[str]:
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
     column = "arch"
-    header = [c.strip().strip('"') for c in lines[0].split(",")] if lines else []
-    if len(header) > 1 and any(c in ARCH_COLUMNS for c in header):  # a CSV with an arch column (a DARTS
-        # genotype holds commas too, so a comma alone does not make a CSV)
+    if lines and "," in lines[0] and not _is_arch(lines[0], space):  # a CSV (a DARTS genotype holds commas
+        # too: a first line that is an arch of the space makes a plain list)
         import pandas as pd  # heavy (~0.3 s): only a CSV list needs it
 
         try:
