@@ -23,9 +23,6 @@ def predictor_targets(*, space: str, truth_spec: str | None = None, metric: str 
                       targets_path: str | None = None, column: str | None = None) -> tuple[list[str], list[float]]:
     """(archs, targets) from a truth table and metric, or from ``targets_path``: a ``bpe
     evaluate`` results JSON (its scores) or a ``bpe score`` CSV (its ``column``)."""
-    if not hasattr(get_space(space), "predictor_features"):
-        raise BPEError(f"the ranking predictor reads NB201's cell features; the {space} space has none yet "
-                       f"(use --space nb201)")
     if targets_path:
         path = Path(targets_path)
         if not path.is_file():
@@ -76,28 +73,29 @@ def _check(epochs: int, seed: int) -> None:
 
 
 def fit_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int, loss: str, epochs: int,
-            out: str | Path) -> tuple[Any, Path]:
+            out: str | Path, space: str = "nb201") -> tuple[Any, Path]:
     """Fit a predictor on ``train_size`` seeded archs and save it to ``out`` (``.pt``)."""
     from bpe.estimators.renas import RankingPredictor  # torch-heavy
 
     _check(epochs, seed)
     outputs = plan_outputs(out, suffixes=(".pt",), default_stem="predictor", command="bpe predictor fit")
     train, _ = training_split(targets, train_size, seed, need_rest=False)
-    predictor = RankingPredictor(loss, seed=seed, epochs=epochs).fit([archs[i] for i in train],
+    predictor = RankingPredictor(loss, seed=seed, epochs=epochs, space=space).fit([archs[i] for i in train],
                                                                       [targets[i] for i in train])
     predictor.save(outputs.main)
     return predictor, outputs.main
 
 
 def holdout_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int, loss: str,
-                epochs: int, out: str | Path, provenance: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+                epochs: int, out: str | Path, provenance: dict[str, Any], space: str = "nb201") -> tuple[dict[str, Any], Path]:
     """Fit on ``train_size`` seeded archs, rank all the others, write the results JSON."""
     from bpe.estimators.renas import holdout_evaluation  # torch-heavy
 
     _check(epochs, seed)
     outputs = plan_outputs(out, suffixes=(".json",), default_stem="predictor", command="bpe predictor evaluate")
     training_split(targets, train_size, seed, need_rest=True)  # the sizes are checked before any work
-    result = holdout_evaluation(archs, targets, train_size=train_size, seed=seed, loss=loss, epochs=epochs)
+    result = holdout_evaluation(archs, targets, train_size=train_size, seed=seed, loss=loss, epochs=epochs,
+                                space=space)
     result.pop("predictor")
     result.update(provenance)
     atomic_write_text(outputs.main, json_text(result))

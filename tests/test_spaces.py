@@ -363,5 +363,32 @@ def test_cli_scores_evaluates_and_searches_the_papers_cells(tmp_path, data_dir):
     doc = json.loads(se.read_text())
     cells = set(BPEPaperBenchmark(folder).archs())
     assert all(r["arch"] in cells for r in doc["runs"])
+    ts = tmp_path / "ts.json"  # two-stage: a training-free prescreen of listed cells, then the estimator
+    assert main(["search", "--space", "darts", "--algo", "random", "--prescreen", "params", "--pool", "10",
+                 "--estimator", "oracle", "--truth", folder, "--metric", "accuracy", "--budget", "15", "--runs", "1",
+                 "--dataset", "digits", "--out", str(ts), "--quiet"]) == 0
+    assert json.loads(ts.read_text())["runs"][0]["arch"] in cells
     assert main(["evaluate", "--space", "dart", "--estimator", "oracle", "--truth", folder, "--archs", "all",
                  "--out", str(tmp_path / "x.json"), "--quiet"]) == 2
+
+
+def test_ranking_predictor_runs_on_the_darts_space(tmp_path, data_dir):
+    """Without NB201's cell features the predictor ranks from the decision encoding (an MLP trunk):
+    fit on some of the paper's cells, saved, loaded back as an estimator, same predictions."""
+    from bpe.cli import main
+    from bpe.estimators.renas import RankingPredictor
+
+    folder = str(data_dir / "bpe_paper")
+    paper = BPEPaperBenchmark(folder)
+    archs = paper.archs()
+    targets = [paper.query(a) for a in archs]
+    pred = RankingPredictor(space="darts", epochs=20, seed=0).fit(archs[:40], targets[:40])
+    scores = pred.predict(archs[40:])
+    assert scores.shape == (60,) and np.isfinite(scores).all()
+    path = pred.save(tmp_path / "p.pt")
+    again = RankingPredictor.load(path)
+    assert again.space == "darts" and np.allclose(again.predict(archs[40:]), scores)
+    out = tmp_path / "ev.json"
+    assert main(["predictor", "evaluate", "--space", "darts", "--truth", folder, "--metric", "accuracy",
+                 "--train-size", "30", "--epochs", "20", "--seed", "0", "--out", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text())["n_test"] == 70

@@ -38,14 +38,14 @@ def run(args: argparse.Namespace) -> int:
                                        targets_path=args.targets, column=args.column)
     if args.predictor_command == "fit":
         predictor, out = fit_job(archs, targets, train_size=args.train_size, seed=args.seed, loss=args.loss,
-                                 epochs=args.epochs, out=args.out)
+                                 epochs=args.epochs, out=args.out, space=args.space)
         print(f"trained a {args.loss} predictor on {args.train_size} archs ({len(predictor.history_)} epochs); "
               f"wrote {out}")
         print(f"use it with: bpe search --estimator {out} ...  or  bpe evaluate --estimator {out} ...")
         return 0
     result, out = holdout_job(archs, targets, train_size=args.train_size, seed=args.seed, loss=args.loss,
-                              epochs=args.epochs, out=args.out,
-                              provenance={"metric": args.metric, "truth": args.truth})
+                              epochs=args.epochs, out=args.out, space=args.space,
+                              provenance={"metric": args.metric, "truth": args.truth, "space": args.space})
     print(f"{args.loss} predictor, {result['train_size']} training archs (seed {args.seed}): "
           f"kendall {result['kendall']:.4f}, spearman {result['spearman']:.4f} on {result['n_test']} remaining archs; "
           f"fit {result['fit_seconds']:.1f} s, scoring them {result['predict_seconds']:.2f} s")

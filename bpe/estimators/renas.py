@@ -28,7 +28,8 @@ from bpe.estimators import register_estimator
 from bpe.estimators.base import Estimator
 from bpe.metrics import bootstrap_ci, kendall, spearman
 from bpe.records import Cost, EvalRecord
-from bpe.spaces.nb201.features import N_CHANNELS, feature_tensor
+from bpe.spaces import get_space
+from bpe.spaces.nb201.features import N_CHANNELS
 
 __all__ = ["RankingPredictor", "RenasEstimator", "holdout_evaluation", "pairwise_logistic_loss"]
 
@@ -58,16 +59,22 @@ def _best_epoch(valid_kendall: Sequence[float], window: int) -> int:
 
 
 class _RankNet(nn.Module):
-    """Two conv layers over the cell's feature tensor; the optional per-arch extra inputs
-    (e.g. a training-free score) join the flattened maps before the fully connected layers."""
+    """Two conv layers over the cell's feature tensor (NB201), or, for a space without one, two
+    fully connected layers over its decision encoding (``flat``: its width); the optional
+    per-arch extra inputs (e.g. a training-free score) join before the fully connected head."""
 
-    def __init__(self, hidden: int, n_extra: int = 0) -> None:
+    def __init__(self, hidden: int, n_extra: int = 0, flat: int | None = None) -> None:
         super().__init__()
-        self.trunk = nn.Sequential(
-            nn.Conv2d(N_CHANNELS, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.Flatten(),
-        )
-        self.head = nn.Sequential(nn.Linear(64 * 16 + n_extra, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        if flat is None:
+            self.trunk = nn.Sequential(
+                nn.Conv2d(N_CHANNELS, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                nn.Conv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), nn.ReLU(), nn.Flatten(),
+            )
+            width = 64 * 16
+        else:
+            self.trunk = nn.Sequential(nn.Linear(flat, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU())
+            width = 64
+        self.head = nn.Sequential(nn.Linear(width + n_extra, hidden), nn.ReLU(), nn.Linear(hidden, 1))
 
     def forward(self, x: torch.Tensor, extra: torch.Tensor) -> torch.Tensor:
         return self.head(torch.cat([self.trunk(x), extra], dim=1)).squeeze(1)
@@ -92,13 +99,15 @@ class RankingPredictor:
         patience: epochs without a held-out Kendall improvement before stopping.
         hidden: width of the fully connected layer.
         seed: seed of the held-out split, the initialisation and the batch order.
-        channels, image_size: the network size the FLOPs/params features describe.
+        channels, image_size: the network size the FLOPs/params features describe (NB201).
+        space: the search space; one with cell features (NB201's ``predictor_features``) feeds
+            them to the conv trunk, any other its one-hot decision encoding to an MLP trunk.
     """
 
     def __init__(self, loss: str = "pairwise", *, epochs: int = 300, batch_size: int = 64,
                  learning_rate: float = 1e-3, weight_decay: float = 1e-4, valid_fraction: float = 0.2,
                  patience: int = 60, min_valid: int = 50, smooth: int = 1, hidden: int = 64, seed: int = 0,
-                 channels: int = 16, image_size: int = 32) -> None:
+                 channels: int = 16, image_size: int = 32, space: str = "nb201") -> None:
         self.loss = loss
         self.epochs = epochs
         self.batch_size = batch_size
@@ -112,6 +121,7 @@ class RankingPredictor:
         self.seed = seed
         self.channels = channels
         self.image_size = image_size
+        self.space = space
 
     # -- helpers -------------------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -121,9 +131,19 @@ class RankingPredictor:
         return {p.name: getattr(self, p.name) for p in params
                 if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
+    def _raw(self, archs: Sequence[Any]) -> np.ndarray:
+        """The space's cell features (NB201) or its decision encoding (any other space)."""
+        space = get_space(self.space)
+        if hasattr(space, "predictor_features"):
+            return space.predictor_features(archs, channels=self.channels, image_size=self.image_size)
+        return space.encode(list(archs)).astype(np.float32)
+
+    def _flat(self) -> int | None:
+        return None if hasattr(get_space(self.space), "predictor_features") else int(sum(get_space(self.space).decisions()))
+
     def _features(self, archs: Sequence[Any]) -> torch.Tensor:
-        x = feature_tensor(archs, channels=self.channels, image_size=self.image_size)
-        return torch.from_numpy((x - self.mean_) / self.std_)
+        x = self._raw(archs)
+        return torch.from_numpy(((x - self.mean_) / self.std_).astype(np.float32))
 
     def _extra(self, extra: Any, n: int) -> np.ndarray:
         """Per-arch extra inputs as an (n, k) float array (k = 0 when none)."""
@@ -165,16 +185,17 @@ class RankingPredictor:
             raise BPEError(f"a ranking predictor needs at least 2 archs with finite targets, got {len(archs)}")
         if np.ptp(y) == 0:
             raise BPEError("all targets are equal: there is no ranking to learn")
-        raw = feature_tensor(archs, channels=self.channels, image_size=self.image_size)
-        self.mean_ = raw.mean(axis=(0, 2, 3), keepdims=True)[0]  # training-set statistics only
-        self.std_ = raw.std(axis=(0, 2, 3), keepdims=True)[0] + 1e-6
+        raw = self._raw(archs)
+        axes = (0, 2, 3) if raw.ndim == 4 else (0,)  # per channel (cell features) or per column
+        self.mean_ = raw.mean(axis=axes, keepdims=True)[0]  # training-set statistics only
+        self.std_ = raw.std(axis=axes, keepdims=True)[0] + 1e-6
         self.y_mean_, self.y_std_ = float(y.mean()), float(y.std() + 1e-12)
         self.n_extra_ = e.shape[1]
         finite = [col[np.isfinite(col)] for col in e.T]
         self.extra_fill_ = np.array([np.median(c) if len(c) else 0.0 for c in finite])
         self.extra_mean_ = np.array([c.mean() if len(c) else 0.0 for c in finite])
         self.extra_std_ = np.array([c.std() + 1e-12 if len(c) else 1.0 for c in finite])
-        x = torch.from_numpy((raw - self.mean_) / self.std_)
+        x = torch.from_numpy(((raw - self.mean_) / self.std_).astype(np.float32))
         ex = self._standardized_extra(e, len(y))
         t = torch.from_numpy((y - self.y_mean_) / self.y_std_).float()
         rng = np.random.default_rng(self.seed)
@@ -200,7 +221,7 @@ class RankingPredictor:
         Kendall tau last improved, when ``valid`` is given)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            model = _RankNet(self.hidden, ex.shape[1])
+            model = _RankNet(self.hidden, ex.shape[1], self._flat())
             gen = torch.Generator().manual_seed(self.seed)
             opt = torch.optim.Adam(model.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
             best, stale, history = -math.inf, 0, []
@@ -277,7 +298,7 @@ class RankingPredictor:
             self.mean_, self.std_ = blob["mean"], blob["std"]
             self.y_mean_, self.y_std_ = blob["y_mean"], blob["y_std"]
             self.n_extra_, self.extra_fill_, self.extra_mean_, self.extra_std_ = blob["extra"]
-            self.model_ = _RankNet(self.hidden, self.n_extra_)
+            self.model_ = _RankNet(self.hidden, self.n_extra_, self._flat())
             self.model_.load_state_dict(blob["state"])
         except Exception as err:  # unpickling errors come in many types
 
