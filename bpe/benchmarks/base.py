@@ -3,12 +3,28 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bpe.errors import TruthError
+from bpe.spaces import get_space
 
-__all__ = ["Benchmark"]
+__all__ = ["Benchmark", "arch_row"]
+
+
+def arch_row(rows: Mapping[str, int], space: str, arch: Any, *, what: str, where: str) -> int:
+    """The row of ``arch`` in ``rows`` (keyed by canonical string; a canonical string, the usual
+    case in search loops, needs no parsing).  An arch not there raises :class:`TruthError`
+    ``"<what> <canonical string> is not <where>"``."""
+    if type(arch) is str:
+        row = rows.get(arch)
+        if row is not None:
+            return row
+    key = str(get_space(space).to_arch(arch))
+    try:
+        return rows[key]
+    except KeyError:
+        raise TruthError(f"{what} {key} is not {where}") from None
 
 
 class Benchmark(ABC):

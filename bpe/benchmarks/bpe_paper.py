@@ -19,7 +19,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bpe.benchmarks.base import Benchmark
+from bpe.benchmarks.base import Benchmark, arch_row
 from bpe.benchmarks.records_folder import (
     ACCURACIES_FILE,
     SETTINGS_FILE,
@@ -127,15 +127,8 @@ class BPEPaperBenchmark(Benchmark):
         return {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
 
     def _index(self, arch: Any) -> int:
-        if type(arch) is str:
-            row = self._row.get(arch)
-            if row is not None:
-                return row
-        key = str(get_space(self.space).to_arch(arch))
-        try:
-            return self._row[key]
-        except KeyError:
-            raise TruthError(f"cell {key} is not among the {len(self._row)} cells of {self.folder}") from None
+        return arch_row(self._row, self.space, arch, what="cell",
+                        where=f"among the {len(self._row)} cells of {self.folder}")
 
     def query(self, arch: Any, metric: str | None = None) -> float:
         metric = self.check_metric(metric)

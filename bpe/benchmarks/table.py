@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bpe.archlists import ARCH_COLUMNS as ARCH_LIST_COLUMNS
-from bpe.benchmarks.base import Benchmark
+from bpe.benchmarks.base import Benchmark, arch_row
 from bpe.errors import ArchStringError, TruthError
 from bpe.spaces import get_space
 
@@ -88,15 +88,7 @@ class TableBenchmark(Benchmark):
         return super().check_metric(metric)
 
     def _index(self, arch: Any) -> int:
-        if type(arch) is str:  # a canonical string (the usual case: search loops) needs no parsing
-            row = self._row.get(arch)
-            if row is not None:
-                return row
-        key = str(get_space(self.space).to_arch(arch))
-        try:
-            return self._row[key]
-        except KeyError:
-            raise TruthError(f"arch {key} is not in truth table {self.path}") from None
+        return arch_row(self._row, self.space, arch, what="arch", where=f"in truth table {self.path}")
 
     def query(self, arch: Any, metric: str | None = None) -> float:
         metric = self.check_metric(metric)

@@ -103,10 +103,9 @@ class SearchSpace(ABC):
 
     def sample_nested(self, n: int, seed: int) -> list[Any]:
         """The first ``n`` archs of one order seeded by ``seed``: samples of one seed are nested
-        (the sample of 50 is the start of the sample of 100), so growing one reuses work."""
-        self._check_count(n)
-        order = self.random_order(np.random.default_rng(seed))
-        return [next(order) for _ in range(n)]
+        (the sample of 50 is the start of the sample of 100), so growing one reuses work.  Here
+        that is :meth:`sample` itself, which takes the start of one seeded order."""
+        return self.sample(n, seed)
 
     # -- decisions: what a policy chooses, what mutation changes ------------------------------
     @abstractmethod
@@ -220,13 +219,15 @@ class ListedSpace(SearchSpace):
         self._codes = np.array([base.to_decisions(a) for a in self._archs])
 
     def parse(self, text: str) -> Any:
-        arch = self.base.parse(text)
+        return self.to_arch(self.base.parse(text))
+
+    def to_arch(self, arch: Any) -> Any:
+        """``arch`` (an arch or a string) when it is listed; an arch value is checked by its key,
+        not parsed again."""
+        arch = self.base.to_arch(arch)
         if str(arch) not in self._keys:
             raise ArchStringError(f"{arch} is not among the {len(self._archs)} listed {self.name} archs")
         return arch
-
-    def to_arch(self, arch: Any) -> Any:
-        return self.parse(arch) if isinstance(arch, str) else self.parse(str(self.base.to_arch(arch)))
 
     def arch_type(self) -> type:
         return self.base.arch_type()

@@ -114,6 +114,37 @@ class AuxiliaryHead(nn.Module):
         return self.classifier(self.features(x).flatten(1))
 
 
+def build_cells(make_cell: Any, *, channels: int, layers: int, num_classes: int,
+                stem_multiplier: int) -> tuple[nn.Sequential, list[nn.Module], list[int]]:
+    """The DARTS macro skeleton shared by the evaluation network and the supernet.
+
+    Checks the sizes, builds the stem (3x3 conv to ``stem_multiplier * channels``, BN) and
+    ``layers`` cells, reductions at ``layers // 3`` and ``2 * layers // 3`` doubling the
+    channels; ``make_cell(c_pp, c_p, c, reduction=..., reduction_prev=...)`` returns a cell and
+    its output channels.  Returns the stem, the cells and each cell's output channels.
+    """
+    for name, value in (("channels", channels), ("layers", layers), ("num_classes", num_classes),
+                        ("stem_multiplier", stem_multiplier)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    c_stem = stem_multiplier * channels
+    stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
+    c_pp, c_p, c = c_stem, c_stem, channels
+    reductions = {layers // 3, 2 * layers // 3}
+    reduction_prev = False
+    cells, outputs = [], []
+    for i in range(layers):
+        reduction = i in reductions
+        if reduction:
+            c *= 2
+        cell, c_out = make_cell(c_pp, c_p, c, reduction=reduction, reduction_prev=reduction_prev)
+        cells.append(cell)
+        outputs.append(c_out)
+        reduction_prev = reduction
+        c_pp, c_p = c_p, c_out
+    return stem, cells, outputs
+
+
 class DARTSNetwork(nn.Module):
     """The DARTS evaluation network built from ``genotype`` (see the module docstring).
 
@@ -133,10 +164,6 @@ class DARTSNetwork(nn.Module):
     def __init__(self, genotype: Any, *, channels: int, layers: int, num_classes: int, auxiliary: bool = False,
                  stem_multiplier: int = 3) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("layers", layers), ("num_classes", num_classes),
-                            ("stem_multiplier", stem_multiplier)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         normal, reduce = tuple(genotype.normal), tuple(genotype.reduce)
         normal_concat, reduce_concat = tuple(genotype.normal_concat), tuple(genotype.reduce_concat)
         _check_cell(normal, normal_concat, "normal")
@@ -145,28 +172,18 @@ class DARTSNetwork(nn.Module):
         self.auxiliary_position: int | None = 2 * layers // 3 if auxiliary else None
         self.auxiliary_logits: torch.Tensor | None = None
 
-        c_stem = stem_multiplier * channels
-        self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
-        c_pp, c_p, c = c_stem, c_stem, channels
-        reductions = {layers // 3, 2 * layers // 3}
-        reduction_prev = False
-        cells = []
-        c_aux = None
-        for i in range(layers):
-            reduction = i in reductions
-            if reduction:
-                c *= 2
+        def make_cell(c_pp: int, c_p: int, c: int, *, reduction: bool, reduction_prev: bool) -> tuple[nn.Module, int]:
             pairs, concat = (reduce, reduce_concat) if reduction else (normal, normal_concat)
             cell = DARTSCell(pairs, concat, c_pp, c_p, c, reduction=reduction, reduction_prev=reduction_prev)
-            cells.append(cell)
-            reduction_prev = reduction
-            c_pp, c_p = c_p, c * cell.multiplier
-            if i == self.auxiliary_position:
-                c_aux = c_p
+            return cell, c * cell.multiplier
+
+        self.stem, cells, outputs = build_cells(make_cell, channels=channels, layers=layers, num_classes=num_classes,
+                                                stem_multiplier=stem_multiplier)
         self.cells = nn.ModuleList(cells)
-        self.auxiliary_head = AuxiliaryHead(c_aux, num_classes) if auxiliary else None
+        self.auxiliary_head = (AuxiliaryHead(outputs[self.auxiliary_position], num_classes) if auxiliary
+                               else None)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
+        self.classifier = nn.Linear(outputs[-1], num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features before the classifier (also sets ``auxiliary_logits``)."""

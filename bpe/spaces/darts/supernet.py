@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bpe.errors import ConfigError
 from bpe.spaces.darts.genotype import DartsGenotype
+from bpe.spaces.darts.model import build_cells
 from bpe.spaces.darts.ops import PRIMITIVES, FactorizedReduce, StdConv, make_op
 
 __all__ = ["DARTSSuperNet", "SearchCell", "MixedOp", "EDGES", "NUM_EDGES", "derive_pairs", "CellPairs"]
@@ -90,26 +90,15 @@ class DARTSSuperNet(nn.Module):
 
     def __init__(self, *, channels: int, layers: int, num_classes: int, stem_multiplier: int = 3) -> None:
         super().__init__()
-        for name, value in (("channels", channels), ("layers", layers), ("num_classes", num_classes),
-                            ("stem_multiplier", stem_multiplier)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        c_stem = stem_multiplier * channels
-        self.stem = nn.Sequential(nn.Conv2d(3, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem))
-        c_pp, c_p, c = c_stem, c_stem, channels
-        reductions = {layers // 3, 2 * layers // 3}
-        reduction_prev = False
-        cells = []
-        for i in range(layers):
-            reduction = i in reductions
-            if reduction:
-                c *= 2
-            cells.append(SearchCell(c_pp, c_p, c, reduction=reduction, reduction_prev=reduction_prev))
-            reduction_prev = reduction
-            c_pp, c_p = c_p, NUM_NODES * c
+
+        def make_cell(c_pp: int, c_p: int, c: int, *, reduction: bool, reduction_prev: bool) -> tuple[nn.Module, int]:
+            return SearchCell(c_pp, c_p, c, reduction=reduction, reduction_prev=reduction_prev), NUM_NODES * c
+
+        self.stem, cells, outputs = build_cells(make_cell, channels=channels, layers=layers, num_classes=num_classes,
+                                                stem_multiplier=stem_multiplier)
         self.cells = nn.ModuleList(cells)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
+        self.classifier = nn.Linear(outputs[-1], num_classes)
         self.alphas = nn.Parameter(1e-3 * torch.randn(2, NUM_EDGES, len(PRIMITIVES)))
 
     def weight_parameters(self) -> list[nn.Parameter]:
