@@ -113,12 +113,13 @@ KNOBS: dict[str, Knob] = {
     "hybrid": Knob(str, choices=HYBRIDS),
     "auxiliary_weight": Knob(float, 0.0, 10.0),
     "drop_path": Knob(float, 0.0, 1.0, high_exclusive=True),
+    "grad_clip": Knob(float, 0.0, 1000.0),
     "seed": Knob(int, 0, 2**32 - 1),
 }
 
 #: Fields added after evaluations were first cached, with the value that reproduces the training
 #: of before: at that value they are left out of the training cache key, so old entries stay valid.
-LATER_FIELDS: dict[str, Any] = {"auxiliary_weight": 0.0, "drop_path": 0.0}
+LATER_FIELDS: dict[str, Any] = {"auxiliary_weight": 0.0, "drop_path": 0.0, "grad_clip": 0.0}
 
 #: Fields that choose what is read off a training run, not how it trains (left out of the
 #: training cache key, so switching between them costs no training).
@@ -153,6 +154,7 @@ class BPEConfig:
             0 = no auxiliary head).
         drop_path: final drop-path probability, reached linearly over the epochs (networks
             with drop-path: DARTS; 0 = off).
+        grad_clip: largest global gradient norm per step (DARTS's protocol: 5; 0 = no clipping).
         seed: seed of weight init, batch order and augmentation.
     """
 
@@ -171,6 +173,7 @@ class BPEConfig:
     hybrid: str = "none"
     auxiliary_weight: float = 0.0
     drop_path: float = 0.0
+    grad_clip: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:

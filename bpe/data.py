@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 DATASETS = ("cifar10", "cifar100", "imagenet16-120", "folder", "digits")
 _NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16-120": 120, "digits": 10}
+#: What a run is evaluated on: a held-out part of the train images, or the test set.
+HOLDOUTS = ("valid", "test")
+
 ARRAY_FILES = ("train_x.npy", "train_y.npy", "test_x.npy", "test_y.npy")
 
 
@@ -66,6 +69,9 @@ class DatasetSpec:
         split_seed: seed of the train/valid split and of data-fraction subsets (kept
             apart from the training seed so every arch sees the same images).
         download: allow torchvision to download CIFAR when no arrays are found.
+        holdout: ``valid`` (the search protocol: train and validate on a split of the train
+            images) or ``test`` (the final-evaluation protocol: train on all train images,
+            evaluate on the test set; ``valid_fraction`` is then unused).
     """
 
     name: str
@@ -73,8 +79,11 @@ class DatasetSpec:
     valid_fraction: float = 0.5
     split_seed: int = 0
     download: bool = True
+    holdout: str = "valid"
 
     def __post_init__(self) -> None:
+        if self.holdout not in HOLDOUTS:
+            raise DataError(f"unknown holdout '{self.holdout}'; choose one of {', '.join(HOLDOUTS)}")
         if self.name not in DATASETS:
             raise DataError(f"unknown dataset '{self.name}'; choose one of {', '.join(DATASETS)}")
         if not 0.0 < self.valid_fraction < 1.0:
@@ -100,6 +109,7 @@ class DatasetSpec:
             "valid_fraction": self.valid_fraction,
             "split_seed": self.split_seed,
             "content": self._content,
+            **({"holdout": self.holdout} if self.holdout != "valid" else {}),  # old cache keys stay valid
         }
 
     @cached_property
@@ -306,25 +316,33 @@ def class_balanced_subset(indices: np.ndarray, labels: np.ndarray, fraction: flo
 
 @lru_cache(maxsize=4)
 def prepare_split(spec: DatasetSpec, data_fraction: float = 1.0) -> TensorSplit:
-    """Train/valid tensors for ``spec`` with ``data_fraction`` of each (cached per process)."""
+    """Train and held-out tensors for ``spec`` (``valid_*``: the validation split, or the test set
+    when ``spec.holdout`` is ``test``), ``data_fraction`` of the train and validation images (cached
+    per process)."""
     import torch
 
     data = load_arrays(spec)
-    train_idx, valid_idx = class_balanced_split(data.train_y, spec.valid_fraction, spec.split_seed)
-    train_idx = class_balanced_subset(train_idx, data.train_y, data_fraction, spec.split_seed + 1)
-    valid_idx = class_balanced_subset(valid_idx, data.train_y, data_fraction, spec.split_seed + 2)
 
-    def to_tensor(idx: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(data.train_x[idx].transpose(0, 3, 1, 2)))
+    def to_tensor(x: np.ndarray, idx: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x[idx].transpose(0, 3, 1, 2)))
 
-    train_x = to_tensor(train_idx)
+    if spec.holdout == "test":  # final evaluation: all train images (data_fraction of them), the whole test set
+        train_idx = class_balanced_subset(np.arange(len(data.train_y)), data.train_y, data_fraction,
+                                          spec.split_seed + 1)
+        hold_x, hold_y, hold_idx = data.test_x, data.test_y, np.arange(len(data.test_y))
+    else:
+        train_idx, valid_idx = class_balanced_split(data.train_y, spec.valid_fraction, spec.split_seed)
+        train_idx = class_balanced_subset(train_idx, data.train_y, data_fraction, spec.split_seed + 1)
+        hold_idx = class_balanced_subset(valid_idx, data.train_y, data_fraction, spec.split_seed + 2)
+        hold_x, hold_y = data.train_x, data.train_y
+    train_x = to_tensor(data.train_x, train_idx)
     mean = train_x.float().mean(dim=(0, 2, 3)) / 255.0
     std = (train_x.float() / 255.0).std(dim=(0, 2, 3)).clamp_min(1e-3)
     return TensorSplit(
         train_x=train_x,
         train_y=torch.from_numpy(data.train_y[train_idx]),
-        valid_x=to_tensor(valid_idx),
-        valid_y=torch.from_numpy(data.train_y[valid_idx]),
+        valid_x=to_tensor(hold_x, hold_idx),
+        valid_y=torch.from_numpy(hold_y[hold_idx]),
         mean=mean,
         std=std,
         num_classes=data.num_classes,

@@ -1,6 +1,7 @@
 """Search at equal CPU cost on NAS-Bench-201: REA with the found BPE, REA with the best
 training-free scorer, Hyperband over architectures (epochs of the found setting as the
-fidelity), and two-stage search (scorer prescreen, then the BPE on the best of the pool).
+fidelity), two-stage search (scorer prescreen, then the BPE on the best of the pool), and random
+search with the found BPE alone (``random-bpe``, the two-stage search without its prescreen).
 
     python experiments/equal_cost_search.py --bpe experiments/mip/nb201_cpu60.json --budget 600s --runs 3
 
@@ -46,6 +47,7 @@ def main() -> None:
     rea = [f"rea.population={args.population}"]
     methods = {
         "rea-bpe": dict(algos=["rea"], estimator_spec=args.bpe, option_items=rea),
+        "random-bpe": dict(algos=["random"], estimator_spec=args.bpe),
         "rea-scorer": dict(algos=["rea"], estimator_spec=args.scorer, option_items=rea),
         "hyperband": dict(algos=["hyperband"], estimator_spec=args.bpe),
         "two-stage": dict(algos=["random"], estimator_spec=args.bpe, prescreen_spec=args.scorer, pool=args.pool),

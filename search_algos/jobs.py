@@ -48,8 +48,10 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
                device: str = "auto", oracle_epochs: int = 12, prescreen_spec: str | None = None, pool: int = 100,
                option_items: Sequence[str] = (), progress: bool = True,
                on_start: Callable[[str], None] | None = None,
-               on_run: Callable[[int, dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], list[Path]]:
-    """Run ``runs`` seeded searches of each of ``algos`` (or one one-shot method) and write the results."""
+               on_run: Callable[[int, dict[str, Any]], None] | None = None,
+               keep_evaluated: bool = False) -> tuple[dict[str, Any], list[Path]]:
+    """Run ``runs`` seeded searches of each of ``algos`` (or one one-shot method) and write the results
+    (``keep_evaluated``: every run also lists the archs it evaluated and what each cost)."""
     from search_algos.oneshot import ONESHOT_ALIASES  # torch-heavy
 
     algos = [a.strip() for a in algos if a.strip()]
@@ -115,7 +117,7 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
     result, all_results = sample_based_experiment(
         algos, factory, budget, runs=runs, seed=seed, space=search_space,
         jobs=1 if estimator_spec == "oracle" else runner.jobs, truth=truth, prescreen=prescreen, pool=pool,
-        algorithm_options=options, progress=progress, curves=curves, runner=runner)
+        algorithm_options=options, progress=progress, curves=curves, runner=runner, keep_evaluated=keep_evaluated)
     differences = published_differences(estimator_spec if estimator_spec == "oracle" else estimator.describe(),
                                          budget, runs)
     for row in result["summary"].values():

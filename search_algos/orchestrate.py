@@ -19,7 +19,7 @@ from search_algos.loop import SearchResult
 from search_algos.runs import PUBLISHED, TRUE_METRICS, parallel_runs, run_many, summarize, true_accuracy
 from search_algos.two_stage import two_stage_search
 
-__all__ = ["ACCURACY_KEYS", "sample_based_experiment", "oneshot_experiment", "summary_table"]
+__all__ = ["ACCURACY_KEYS", "evaluated_archs", "sample_based_experiment", "oneshot_experiment", "summary_table"]
 
 #: Columns of the summary table, in the NB201 paper's order.
 ACCURACY_KEYS = tuple(TRUE_METRICS)
@@ -41,6 +41,7 @@ def sample_based_experiment(
     progress: bool = True,
     curves: EpochCurves | None = None,
     runner: Runner | None = None,
+    keep_evaluated: bool = False,
 ) -> tuple[dict[str, Any], dict[str, list[SearchResult]]]:
     """Run ``runs`` seeded searches (seeds ``seed, seed+1, ...``) of every algorithm.
 
@@ -48,7 +49,9 @@ def sample_based_experiment(
     ``prescreen``, the budget's rest spent on the best of them).  ``algorithm_options`` maps an
     algorithm name to its constructor options.  A multi-fidelity method (``hyperband``, ``sha``)
     trains through ``curves`` under the same budget; ``runner`` scores a vote's prescreen pool.
-    Returns the results dict (``summary`` and ``runs``, each run with ``true_accuracy`` when
+    ``keep_evaluated`` adds to every run the archs it evaluated, in order, each with the budget
+    seconds its evaluation was charged (for cost accounting; off by default to keep the JSON of
+    thousands of simulated runs small).  Returns the results dict (``summary`` and ``runs``, each run with ``true_accuracy`` when
     ``truth`` is given) and the raw results per algorithm (for the best-so-far plot).
     """
     options = algorithm_options or {}
@@ -77,8 +80,10 @@ def sample_based_experiment(
         for r in results:
             acc = true_accuracy(truth, r.arch) if truth is not None else None
             accs.append(acc)
-            runs_out.append({**r.to_dict(with_history=False), "true_accuracy": acc,
-                             "n_evaluations": r.spent.evaluations})
+            row = {**r.to_dict(with_history=False), "true_accuracy": acc, "n_evaluations": r.spent.evaluations}
+            if keep_evaluated:
+                row["evaluated"] = evaluated_archs(r)
+            runs_out.append(row)
         summary[algo] = {"true_accuracy": summarize(accs), "published": _published(algo, accs),
                          "options": options.get(algo, {}),
                          "mean_evaluations": float(sum(r.spent.evaluations for r in results) / len(results)),
@@ -87,6 +92,17 @@ def sample_based_experiment(
               "budget": budget.describe(), "runs_per_algorithm": runs, "seed": seed, "summary": summary,
               "runs": runs_out}
     return result, all_results
+
+
+def evaluated_archs(result: SearchResult) -> list[dict[str, Any]]:
+    """The archs a run evaluated (repeats left out), in order, each with the seconds its
+    evaluation was charged and its score."""
+    out, before = [], 0.0
+    for step in result.history:
+        if not step.repeat:
+            out.append({"arch": step.arch, "seconds": step.seconds - before, "score": step.score})
+        before = step.seconds
+    return out
 
 
 def oneshot_experiment(

@@ -57,8 +57,10 @@ def add_seed_arg(p: argparse.ArgumentParser, what: str = "the arch sample") -> N
                         "seeded permutation, so growing --archs reuses the cache")
 
 
-def add_data_args(p: argparse.ArgumentParser) -> None:
-    from bpe.data import DATASETS
+def add_data_args(p: argparse.ArgumentParser, *, holdout: bool = False) -> None:
+    """``--space``, ``--dataset``, ``--data-dir``, ``--device`` (and ``--holdout`` where a command
+    may evaluate on the test set)."""
+    from bpe.data import DATASETS, HOLDOUTS
 
     p.add_argument("--space", default="nb201", help="search space (default: nb201)")
     p.add_argument("--dataset", default="digits", choices=DATASETS,
@@ -66,6 +68,18 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", default=None,
                    help="array folder (train_x.npy, ...) or torchvision root; CIFAR is downloaded when absent")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: auto)")
+    if holdout:
+        p.add_argument("--holdout", default="valid", choices=HOLDOUTS,
+                       help="valid: train on half the train images, report on the other half (the search "
+                            "protocol); test: train on all train images, report on the test set (final "
+                            "evaluation of a found arch) (default: valid)")
+
+
+def dataset_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~bpe.data.DatasetSpec` the data arguments name."""
+    from bpe.data import DatasetSpec
+
+    return DatasetSpec(args.dataset, args.data_dir, holdout=getattr(args, "holdout", "valid"))
 
 
 def add_run_args(p: argparse.ArgumentParser) -> None:

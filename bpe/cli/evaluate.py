@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bpe.cli.common import add_data_args, add_run_args, add_seed_arg, nonneg, runner_from_args
+from bpe.cli.common import add_data_args, add_run_args, add_seed_arg, dataset_from_args, nonneg, runner_from_args
 from bpe.errors import BPEError
 
 #: Estimated reference training above which a non-interactive run needs --yes.
@@ -77,12 +77,11 @@ def confirm_reference(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from bpe.config import load_config
-    from bpe.data import DatasetSpec
     from bpe.evaluate import evaluate_job
 
     runner = runner_from_args(args)
     result, paths = evaluate_job(
-        args.estimator, dataset=DatasetSpec(args.dataset, args.data_dir), truth_spec=args.truth, metric=args.metric,
+        args.estimator, dataset=dataset_from_args(args), truth_spec=args.truth, metric=args.metric,
         archs=args.archs, seed=args.seed, runner=runner, out=args.out, plot=not args.no_plot, space=args.space,
         device=args.device, reference_config=load_config(args.reference_config) if args.reference_config else None,
         allow_mismatch=args.allow_mismatch, confirm=confirm_reference(args), noise_archs=args.noise_archs)

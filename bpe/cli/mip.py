@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from bpe.cli.common import add_data_args, add_run_args, nonneg, positive, runner_from_args
+from bpe.cli.common import add_data_args, add_run_args, dataset_from_args, nonneg, positive, runner_from_args
 
 
 def register(sub, parents) -> None:
@@ -79,7 +79,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         from bpe.cli.evaluate import confirm_reference
         from bpe.config import load_config
-        from bpe.data import DatasetSpec
         from bpe.mip.knobs import load_knobs
 
         base = load_config(args.base_config) if args.base_config else None
@@ -88,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"MIP over {len(knobs)} knobs ({', '.join(knobs.names)}) on {args.archs} archs of {args.space}, "
               f"{args.dataset}, truth {args.truth}; {settings.per_round} settings per round, {args.jobs} job(s)")
         doc, paths = mip_live(
-            knobs=knobs, dataset=DatasetSpec(args.dataset, args.data_dir), truth_spec=args.truth, metric=args.metric,
+            knobs=knobs, dataset=dataset_from_args(args), truth_spec=args.truth, metric=args.metric,
             n_archs=args.archs, arch_seed=args.arch_seed, settings=settings, runner=runner_from_args(args),
             out=args.out, space=args.space, device=args.device,
             reference_config=load_config(args.reference_config) if args.reference_config else None,

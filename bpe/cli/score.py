@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import argparse
 
-from bpe.cli.common import add_data_args, add_run_args, add_seed_arg, nonneg, positive, runner_from_args
+from bpe.cli.common import (
+    add_data_args,
+    add_run_args,
+    add_seed_arg,
+    dataset_from_args,
+    nonneg,
+    positive,
+    runner_from_args,
+)
 
 
 def register(sub, parents) -> None:
@@ -18,7 +26,7 @@ def register(sub, parents) -> None:
     p.add_argument("--estimator", required=True,
                    help="comma-separated names (naswot,synflow,...), presets or BPEConfig JSON files; "
                         "vote:NAME,NAME,... (last) or vote:NAME+NAME is the rank-average of those scorers")
-    add_data_args(p)
+    add_data_args(p, holdout=True)
     p.add_argument("--archs", default="100",
                    help="number of archs (default: 100), 'all', or a file of archs (one per line, # comments, or a "
                         "CSV with an arch/arch_str/net_str/index column)")
@@ -41,14 +49,13 @@ def register(sub, parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpe.data import DatasetSpec
     from bpe.scoring import SECONDS_SUFFIX, score_job
 
     options = {"batch_size": args.batch_size, "repeats": args.repeats, "seed": args.init_seed,
                "channels": args.channels, "layers": args.layers, "cells_per_stage": args.cells_per_stage,
                "image_size": args.image_size}
     frame, paths, estimators, labels = score_job(
-        args.estimator, dataset=DatasetSpec(args.dataset, args.data_dir), archs=args.archs,
+        args.estimator, dataset=dataset_from_args(args), archs=args.archs,
         seed=args.seed, runner=runner_from_args(args), out=args.out, space=args.space, device=args.device,
         truth_spec=args.truth, options=options)
     print(f"scored {len(frame)} archs of {args.space} on {args.dataset} with "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bpe.cli.common import add_data_args, add_run_args, nonneg, positive, runner_from_args
+from bpe.cli.common import add_data_args, add_run_args, dataset_from_args, nonneg, positive, runner_from_args
 from bpe.errors import BPEError
 
 
@@ -48,7 +48,6 @@ def register(sub, parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpe.data import DatasetSpec
 
     try:
         from search_algos.jobs import search_job
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
               + (f", cifar10 test {acc['cifar10_test']:.2f}" if acc else "") + ")")
 
     result, paths = search_job(
-        algos=args.algo.split(","), estimator_spec=args.estimator, dataset=DatasetSpec(args.dataset, args.data_dir),
+        algos=args.algo.split(","), estimator_spec=args.estimator, dataset=dataset_from_args(args),
         truth_spec=args.truth, metric=args.metric, budget_spec=args.budget, runs=args.runs, seed=args.seed,
         runner=runner_from_args(args), out=args.out, space=args.space, device=args.device,
         oracle_epochs=args.oracle_epochs, prescreen_spec=args.prescreen, pool=args.pool, option_items=args.algo_opt,
