@@ -2,7 +2,7 @@
 DARTS space with BPE-1 as the estimator; writes the found cell, and times the DARTS final-training
 protocol on it, so that a user with a GPU finishes the experiment with one command.
 
-    python experiments/darts_search_half.py [--budget 20] [--seed 0]
+    python experiments/darts_search_half.py [--budget 12] [--population 5] [--seed 0]
 
 The estimator is ``experiments/configs/darts_bpe1_df0.1.json``: the paper's BPE-1 (10 epochs,
 batch 128, lr 0.03, 6 layers, 8 channels, 16 px, fp32) under its recipe (auxiliary head 0.4,
@@ -45,7 +45,8 @@ def main() -> None:
     parser.add_argument("--estimator", default=str(HERE / "configs" / "darts_bpe1_df0.1.json"))
     parser.add_argument("--final", default=str(HERE / "configs" / "darts_final_600ep.json"))
     parser.add_argument("--algo", default="rea")
-    parser.add_argument("--budget", default="20", help="evaluations (or Ns CPU seconds)")
+    parser.add_argument("--budget", default="12", help="evaluations (or Ns CPU seconds)")
+    parser.add_argument("--population", type=int, default=5, help="REA population (tournament 3)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timing-steps", type=int, default=4)
     parser.add_argument("--out-dir", default="results/darts_search_half")
@@ -60,7 +61,8 @@ def main() -> None:
     result, _ = search_job(algos=[args.algo], estimator_spec=args.estimator, dataset=dataset, truth_spec=None,
                            metric="accuracy", budget_spec=args.budget, runs=1, seed=args.seed, space="darts",
                            runner=Runner(jobs=1, cache=EvalCache(default_cache_dir()), progress=True),
-                           out=out / "search.json", device="cpu", on_start=print, keep_evaluated=True)
+                           out=out / "search.json", device="cpu", on_start=print, keep_evaluated=True,
+                           option_items=[f"rea.population={args.population}"] if args.algo == "rea" else [])
     run = result["runs"][0]
     cell = run["arch"]
     if cell is None:
