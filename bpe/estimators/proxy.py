@@ -18,7 +18,7 @@ from bpe.estimators.base import Estimator
 from bpe.estimators.vote import rank_blend
 from bpe.records import Cost, EvalRecord
 from bpe.spaces import get_space
-from bpe.training import steps_per_epoch, train_and_evaluate
+from bpe.training import layout_key, steps_per_epoch, train_and_evaluate
 
 __all__ = ["ProxyTrainingEstimator", "reported_score", "training_key"]
 
@@ -88,6 +88,7 @@ class ProxyTrainingEstimator(Estimator):
             "space": self.space,
             "config": training_key(self.config, self.space),
             "data": self.dataset.fingerprint(),
+            **layout_key(self.device),
         }
 
     def _evaluate(self, arch: str) -> EvalRecord:

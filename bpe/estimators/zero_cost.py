@@ -44,7 +44,7 @@ from bpe.estimators.base import Estimator
 from bpe.flops import count_macs, count_params
 from bpe.records import Cost, EvalRecord
 from bpe.spaces import get_space
-from bpe.training import resolve_device
+from bpe.training import layout_key, memory_format, resolve_device
 
 __all__ = [
     "TrainingFreeEstimator",
@@ -114,11 +114,42 @@ class ScoreUndefined(ArithmeticError):
 
 
 def _input_jacobian(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """∂Σy/∂x by one forward and backward pass that computes no weight gradients (the scorers
+    need only the input's)."""
     x = x.clone().requires_grad_(True)
-    net(x).sum().backward()
-    if x.grad is None:
+    frozen = [p for p in net.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    try:
+        out = net(x).sum()
+        if not out.requires_grad:
+            raise ScoreUndefined("the output does not depend on the input (no path through the cell)")
+        (grad,) = torch.autograd.grad(out, x, allow_unused=True)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    if grad is None:
         raise ScoreUndefined("the output does not depend on the input (no path through the cell)")
-    return x.grad.detach()
+    return grad.detach()
+
+
+def agreement_matrix(codes: torch.Tensor) -> torch.Tensor:
+    """``c c^T + (1-c)(1-c)^T`` of 0/1 codes ``(n, units)``, exactly, in float64: by an int8 x int8
+    -> int32 product where torch has one for the device (4x a float32 product on CPU here), else a
+    float32 product (exact for up to 2^24 units)."""
+    units = codes.shape[1]
+    active = codes.sum(1, dtype=torch.float64)
+    both = None
+    if codes.device.type == "cpu" and hasattr(torch, "_int_mm") and units < 2**31:
+        c8 = codes.to(torch.int8)
+        try:
+            both = torch._int_mm(c8, c8.T.contiguous()).double()
+        except RuntimeError:  # a shape or build without the int8 kernel
+            both = None
+    if both is None:
+        c = codes.float()
+        both = (c @ c.T).double()
+    return 2.0 * both - active[:, None] - active[None, :] + units
 
 
 class TrainingFreeEstimator(Estimator):
@@ -194,6 +225,7 @@ class TrainingFreeEstimator(Estimator):
             "seed": self.seed,
             "net": [self.channels, *self._size_key().values(), self.image_size, self.num_classes],
             "data": self.dataset.fingerprint() if self.needs_data else None,
+            **layout_key(self.device),
         }
 
     def _size_key(self) -> dict[str, Any]:
@@ -224,7 +256,8 @@ class TrainingFreeEstimator(Estimator):
         out = []
         for r in range(self.repeats):
             idx = order.roll(-((r * bs) % len(order)))[:bs]
-            x = normalize(data.train_x[idx], data.mean, data.std, self.image_size).to(dev)
+            x = normalize(data.train_x[idx], data.mean, data.std, self.image_size).to(
+                dev, memory_format=memory_format(dev))
             out.append((x, data.train_y[idx].to(dev)))
         return out, data.num_classes
 
@@ -234,7 +267,7 @@ class TrainingFreeEstimator(Estimator):
             space = get_space(self.space)
             net = space.build(arch, num_classes=num_classes,
                               **space.net_size(channels=self.channels, layers=self.layers))
-        return net.to(dev).train()
+        return net.to(dev, memory_format=memory_format(dev)).train()
 
     # scoring ---------------------------------------------------------------------------
     def _score_batch(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> float:
@@ -289,9 +322,10 @@ class NASWOT(TrainingFreeEstimator):
             if id(inp) in seen and seen[id(inp)][0] is inp:
                 kernel.add_(seen[id(inp)][1])
                 return
-            codes = (inp.reshape(n, -1) > 0).float()
-            active = codes.sum(1, dtype=torch.float64)
-            agree = 2.0 * (codes @ codes.T).double() - active[:, None] - active[None, :] + codes.shape[1]
+            # the order of units does not matter: read a channels-last map in its memory order (no copy)
+            flat = inp.permute(0, 2, 3, 1) if inp.dim() == 4 and inp.is_contiguous(memory_format=torch.channels_last) \
+                else inp
+            agree = agreement_matrix(flat.reshape(n, -1) > 0)
             if not module.inplace:  # an in-place ReLU changes its input: never reuse
                 seen[id(inp)] = (inp, agree)
             kernel.add_(agree)

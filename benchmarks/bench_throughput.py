@@ -1,0 +1,242 @@
+"""Proxy-training throughput against a plain PyTorch baseline and the machine's own ceiling.
+
+    python benchmarks/bench_throughput.py [--threads 1] [--fraction 0.05] [--epochs 2] [--archs 3]
+
+On the same archs and the same CIFAR-10 images, at the C8 N1 16 px proxy size and the NB201
+size (C16 N5 32 px), times:
+
+(a) the project's training loop (``bpe.training.train_and_evaluate``, as every evaluation runs);
+(b) a plain PyTorch baseline: a ``DataLoader`` over a ``TensorDataset`` of the uint8 images with
+    the standard torchvision transforms per image (to float, pad-4 random crop, horizontal flip,
+    resize, normalise), the same network (same seed), the same SGD + cosine schedule and batch;
+(c) the machine's ceiling at the same thread count: a large fp32 matmul and a large 3x3
+    convolution, GFLOP/s.
+
+Reports training images/s (validation excluded), the network's FLOPs per image for forward and
+backward (3 x 2 x the forward MACs, the usual estimate), the GFLOP/s this reaches and its fraction
+of the ceiling (the better of the matmul and the convolution), and the speed-up of (a) over (b).
+Then the variants a performance engineer would try on (a)'s step (``--variants``): channels-last
+memory format, bf16 autocast, ``torch.compile``, the optimizer's ``foreach`` path, each timed on
+the same batches.  Prints Markdown tables; ``--out`` writes the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from bpe.config import BPEConfig
+from bpe.data import DatasetSpec, augment_batch, normalize, prepare_split
+from bpe.flops import count_macs
+from bpe.spaces import get_space
+from bpe.training import sgd_with_cosine, steps_per_epoch, train_and_evaluate
+
+SIZES = {
+    "C8 N1 16px b128 (proxy)": dict(channels=8, layers=5, image_size=16, batch_size=128),
+    "C16 N5 32px b256 (NB201)": dict(channels=16, layers=17, image_size=32, batch_size=256),
+}
+
+
+def reference_data_dir() -> Path:
+    """``$BPE_DATA_DIR``, else ``shared/data`` beside the project root (the folder above benchmarks/)."""
+    return Path(os.environ.get("BPE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+# -- (c) the machine's ceiling ----------------------------------------------------------------
+def best_seconds(fn, repeats: int = 5) -> float:
+    fn()  # warm-up
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def ceiling() -> dict[str, float]:
+    """GFLOP/s of a 2048^3 fp32 matmul and of a 3x3 convolution (batch 32, 128 -> 128 channels, 32x32)."""
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    mm = 2 * n**3 / best_seconds(lambda: a @ b) / 1e9
+    x, w = torch.randn(32, 128, 32, 32), torch.randn(128, 128, 3, 3)
+    conv_flops = 2 * 32 * 128 * 32 * 32 * 128 * 9
+    conv = conv_flops / best_seconds(lambda: F.conv2d(x, w, padding=1)) / 1e9
+    return {"matmul_gflops": mm, "conv_gflops": conv}
+
+
+# -- (b) the plain PyTorch baseline -------------------------------------------------------------
+def plain_loader(data, size: int, batch: int, seed: int):
+    """A DataLoader over a TensorDataset, torchvision transforms per image (the textbook input pipeline)."""
+    from torch.utils.data import DataLoader, Dataset, TensorDataset
+    from torchvision.transforms import v2
+
+    transform = v2.Compose([
+        v2.ToDtype(torch.float32, scale=True),
+        v2.RandomCrop(32, padding=4),
+        v2.RandomHorizontalFlip(),
+        v2.Resize(size, antialias=True),
+        v2.Normalize(data.mean.tolist(), data.std.tolist()),
+    ])
+
+    class Transformed(Dataset):
+        def __init__(self, base):
+            self.base = base
+
+        def __len__(self):
+            return len(self.base)
+
+        def __getitem__(self, i):
+            x, y = self.base[i]
+            return transform(x), y
+
+    gen = torch.Generator().manual_seed(seed)
+    return DataLoader(Transformed(TensorDataset(data.train_x, data.train_y)), batch_size=batch, shuffle=True,
+                      drop_last=True, num_workers=0, generator=gen)
+
+
+def plain_train(arch: str, config: BPEConfig, data) -> float:
+    """Training images/s of the plain loop (same net, optimiser, schedule and batch as ours)."""
+    space = get_space("nb201")
+    torch.manual_seed(config.seed)
+    model = space.build(arch, num_classes=data.num_classes, **space.net_size(channels=config.channels,
+                                                                             layers=config.layers))
+    loader = plain_loader(data, config.image_size, config.batch_size, config.seed)
+    optimizer, scheduler = sgd_with_cosine(model.parameters(), config, config.epochs * len(loader))
+    model.train()
+    images = 0
+    t0 = time.perf_counter()
+    for _ in range(config.epochs):
+        for x, y in loader:
+            loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            images += len(y)
+    return images / (time.perf_counter() - t0)
+
+
+# -- (a) ours, and the variants of its step --------------------------------------------------------
+def ours_train(arch: str, config: BPEConfig, data) -> tuple[float, float]:
+    """Training images/s of ``train_and_evaluate`` (validation time excluded) and its data-prep share."""
+    result = train_and_evaluate(arch, config, data, device="cpu")
+    train_s = result.seconds - result.eval_seconds
+    images = result.epochs_run * steps_per_epoch(len(data.train_y), config.batch_size) * config.batch_size
+    return images / train_s, result.data_seconds / train_s
+
+
+def variant_train(arch: str, config: BPEConfig, data, variant: str, steps: int) -> float:
+    """Images/s of our step (the same augmentation on the same batches) under one variant."""
+    space = get_space("nb201")
+    torch.manual_seed(config.seed)
+    model = space.build(arch, num_classes=data.num_classes, **space.net_size(channels=config.channels,
+                                                                             layers=config.layers))
+    fmt = torch.channels_last if variant == "channels_last" else torch.contiguous_format
+    model = model.to(memory_format=fmt).train()
+    params = list(model.parameters())
+    optimizer = torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
+                                weight_decay=config.weight_decay, nesterov=True,
+                                foreach=True if variant == "foreach" else None)
+    step_model = torch.compile(model) if variant == "compile" else model
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if variant == "bf16" else nullcontext()
+    gen = torch.Generator().manual_seed(config.seed)
+    n, b = len(data.train_y), config.batch_size
+
+    def batch():
+        idx = torch.randint(0, n, (b,), generator=gen)
+        x = augment_batch(normalize(data.train_x[idx], data.mean, data.std), gen, size=config.image_size)
+        return x.contiguous(memory_format=fmt), data.train_y[idx]
+
+    def step(x, y):
+        with autocast:
+            loss = F.cross_entropy(step_model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    for _ in range(3 if variant == "compile" else 1):  # warm-up (compiles)
+        step(*batch())
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step(*batch())
+    return steps * b / (time.perf_counter() - t0)
+
+
+def flops_per_image(arch: str, config: BPEConfig) -> float:
+    """Forward + backward FLOPs of one image: 3 x 2 x forward MACs."""
+    space = get_space("nb201")
+    net = space.build(arch, num_classes=10, **space.net_size(channels=config.channels, layers=config.layers))
+    return 6.0 * count_macs(net, (1, 3, config.image_size, config.image_size))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1 = one evaluation per core, as --jobs runs)")
+    parser.add_argument("--fraction", type=float, default=0.05, help="of the 25k CIFAR-10 train split")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--archs", type=int, default=3, help="seeded NB201 archs, timed on each and averaged")
+    parser.add_argument("--sizes", default=",".join(SIZES))
+    parser.add_argument("--variants", default="baseline,channels_last,bf16,foreach,compile",
+                        help="variants of our step to time ('' for none)")
+    parser.add_argument("--variant-steps", type=int, default=20)
+    parser.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    data_dir = reference_data_dir() / "cifar10"
+    spec = DatasetSpec("cifar10", str(data_dir)) if data_dir.is_dir() else DatasetSpec("digits")
+    data = prepare_split(spec, args.fraction)
+    archs = [str(a) for a in get_space("nb201").sample(args.archs, 0)]
+    peak = ceiling()
+    top = max(peak.values())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {spec.name}, {len(data.train_y)} "
+          f"train images; {args.archs} archs x {args.epochs} epochs per size")
+    print(f"ceiling: matmul {peak['matmul_gflops']:.1f} GFLOP/s, 3x3 conv {peak['conv_gflops']:.1f} GFLOP/s\n")
+    rows, variants = [], []
+    for name in [s for s in args.sizes.split(",") if s]:
+        config = BPEConfig(epochs=args.epochs, data_fraction=args.fraction, learning_rate=0.1, **SIZES[name])
+        flops = float(np.mean([flops_per_image(a, config) for a in archs]))
+        ours_train(archs[0], config.replace(epochs=1), data)  # warm-up
+        ours = [ours_train(a, config, data) for a in archs]
+        plain = [plain_train(a, config, data) for a in archs]
+        ours_ips = float(np.mean([o[0] for o in ours]))
+        plain_ips = float(np.mean(plain))
+        row = {"size": name, "flops_per_image": flops, "ours_img_s": ours_ips, "plain_img_s": plain_ips,
+               "speedup": ours_ips / plain_ips, "data_share": float(np.mean([o[1] for o in ours])),
+               "ours_gflops": ours_ips * flops / 1e9, "plain_gflops": plain_ips * flops / 1e9}
+        row["ours_ceiling_fraction"] = row["ours_gflops"] / top
+        row["plain_ceiling_fraction"] = row["plain_gflops"] / top
+        rows.append(row)
+        for variant in [v for v in args.variants.split(",") if v]:
+            ips = float(np.mean([variant_train(a, config, data, variant, args.variant_steps) for a in archs]))
+            variants.append({"size": name, "variant": variant, "img_s": ips})
+    print("| size | FLOPs/img (fwd+bwd) | ours img/s | plain PyTorch img/s | ours / plain | ours GFLOP/s "
+          "| of ceiling | plain of ceiling | ours data prep |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['size']} | {r['flops_per_image'] / 1e6:.1f} M | {r['ours_img_s']:.0f} | {r['plain_img_s']:.0f} | "
+              f"{r['speedup']:.2f}x | {r['ours_gflops']:.2f} | {100 * r['ours_ceiling_fraction']:.1f}% | "
+              f"{100 * r['plain_ceiling_fraction']:.1f}% | {100 * r['data_share']:.1f}% |")
+    if variants:
+        print("\n| size | variant of our step | img/s | vs baseline step |")
+        print("|---|---|---|---|")
+        for v in variants:
+            base = next(x["img_s"] for x in variants if x["size"] == v["size"] and x["variant"] == "baseline") \
+                if any(x["variant"] == "baseline" for x in variants) else math.nan
+            print(f"| {v['size']} | {v['variant']} | {v['img_s']:.0f} | {v['img_s'] / base:.2f}x |")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"ceiling": peak, "threads": args.threads, "rows": rows,
+                                              "variants": variants, "archs": archs}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

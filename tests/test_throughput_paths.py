@@ -1,0 +1,67 @@
+"""The faster paths keep the results: the int8 agreement kernel of NASWOT, the Jacobian pass
+without weight gradients, and the channels-last layout on CPU (in the cache keys)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bpe.config import BPEConfig
+from bpe.data import DatasetSpec
+from bpe.estimators import create_estimator
+from bpe.estimators.proxy import ProxyTrainingEstimator
+from bpe.estimators.zero_cost import _input_jacobian, agreement_matrix
+from bpe.spaces import get_space
+from bpe.training import layout_key, memory_format
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+@pytest.mark.parametrize("n, units", [(5, 7), (16, 300), (32, 4096)])
+def test_agreement_matrix_is_exact(n, units):
+    codes = torch.rand(n, units, generator=torch.Generator().manual_seed(units)) > 0.5
+    c = codes.double()
+    expected = c @ c.T + (1 - c) @ (1 - c).T
+    assert torch.equal(agreement_matrix(codes), expected)
+    assert agreement_matrix(codes).dtype == torch.float64
+
+
+def test_agreement_matrix_falls_back_to_a_float_product(monkeypatch):
+    codes = torch.rand(6, 50, generator=torch.Generator().manual_seed(1)) > 0.5
+    expected = agreement_matrix(codes)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no int8 kernel here")
+
+    monkeypatch.setattr(torch, "_int_mm", broken, raising=False)
+    assert torch.equal(agreement_matrix(codes), expected)
+
+
+def test_input_jacobian_matches_a_full_backward_and_leaves_the_weights_trainable():
+    space = get_space("nb201")
+    torch.manual_seed(0)
+    net = space.build(ARCH, num_classes=10, channels=4, cells_per_stage=1).train()
+    x = torch.randn(4, 3, 8, 8)
+    xr = x.clone().requires_grad_(True)
+    net(xr).sum().backward()
+    ours = _input_jacobian(net, x)
+    assert torch.allclose(ours, xr.grad, rtol=1e-5, atol=1e-7)
+    assert all(p.requires_grad for p in net.parameters())
+
+
+def test_cpu_runs_in_channels_last_and_says_so_in_the_cache_keys():
+    assert memory_format(torch.device("cpu")) == torch.channels_last
+    assert layout_key("cpu") == {"layout": "channels_last"}
+    est = ProxyTrainingEstimator(BPEConfig(epochs=1), DatasetSpec("digits"), device="cpu")
+    assert est.fingerprint()["layout"] == "channels_last"
+    assert create_estimator("naswot", device="cpu").fingerprint()["layout"] == "channels_last"
+
+
+def test_naswot_is_the_same_in_either_layout():
+    est = create_estimator("naswot", dataset=DatasetSpec("digits"), device="cpu", channels=4, cells_per_stage=1,
+                           image_size=8, batch_size=16)
+    (x, y), = est._batches(torch.device("cpu"))[0]
+    net = est._network(ARCH, 10, torch.device("cpu"))
+    in_cl = est._score_batch(net, x, y, 10)
+    flat = est._score_batch(net.to(memory_format=torch.contiguous_format), x.contiguous(), y, 10)
+    assert in_cl == pytest.approx(flat, rel=1e-9)
