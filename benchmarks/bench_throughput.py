@@ -15,9 +15,10 @@ size (C16 N5 32 px), times:
 Reports training images/s (validation excluded), the network's FLOPs per image for forward and
 backward (3 x 2 x the forward MACs, the usual estimate), the GFLOP/s this reaches and its fraction
 of the ceiling (the better of the matmul and the convolution), and the speed-up of (a) over (b).
-Then the variants a performance engineer would try on (a)'s step (``--variants``): channels-last
-memory format, bf16 autocast, ``torch.compile``, the optimizer's ``foreach`` path, each timed on
-the same batches.  Prints Markdown tables; ``--out`` writes the figures as JSON.
+Then the variants a performance engineer would try on (a)'s step (``--variants``): torch's default
+(contiguous) layout against channels-last, and on top of channels-last: bf16 autocast,
+``torch.compile``, the optimizer's ``foreach`` path; each timed on
+the same batches; and the validation pass at three batch sizes.  Prints Markdown tables; ``--out`` writes the figures as JSON.
 """
 
 from __future__ import annotations
@@ -42,8 +43,13 @@ from bpe.training import sgd_with_cosine, steps_per_epoch, train_and_evaluate
 
 SIZES = {
     "C8 N1 16px b128 (proxy)": dict(channels=8, layers=5, image_size=16, batch_size=128),
+    "C4 N1 8px b64 (found BPE)": dict(channels=4, layers=5, image_size=8, batch_size=64),
     "C16 N5 32px b256 (NB201)": dict(channels=16, layers=17, image_size=32, batch_size=256),
 }
+#: Steps each variant of our step is timed for, per size (the NB201 size takes seconds a step).
+VARIANT_STEPS = {"C8 N1 16px b128 (proxy)": 40, "C4 N1 8px b64 (found BPE)": 100, "C16 N5 32px b256 (NB201)": 3}
+#: Variants not tried at a size (compiling the NB201 network takes minutes on this CPU).
+SKIP = {("C16 N5 32px b256 (NB201)", "compile")}
 
 
 def reference_data_dir() -> Path:
@@ -140,7 +146,7 @@ def variant_train(arch: str, config: BPEConfig, data, variant: str, steps: int) 
     torch.manual_seed(config.seed)
     model = space.build(arch, num_classes=data.num_classes, **space.net_size(channels=config.channels,
                                                                              layers=config.layers))
-    fmt = torch.channels_last if variant == "channels_last" else torch.contiguous_format
+    fmt = torch.contiguous_format if variant == "contiguous" else torch.channels_last  # the rest build on channels-last
     model = model.to(memory_format=fmt).train()
     params = list(model.parameters())
     optimizer = torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
@@ -171,6 +177,26 @@ def variant_train(arch: str, config: BPEConfig, data, variant: str, steps: int) 
     return steps * b / (time.perf_counter() - t0)
 
 
+def eval_speed(arch: str, config: BPEConfig, data, batch: int) -> float:
+    """Validation images/s of ``evaluate_model`` with ``batch`` images per forward pass."""
+    import bpe.training as training
+
+    space = get_space("nb201")
+    dev = torch.device("cpu")
+    model = space.build(arch, num_classes=data.num_classes, **space.net_size(channels=config.channels,
+                                                                             layers=config.layers))
+    layout = training.memory_format(dev, channels=config.channels, image_size=config.image_size)
+    model = model.to(memory_format=layout)
+    saved, training.EVAL_BATCH = training.EVAL_BATCH, batch
+    try:
+        run = lambda: training.evaluate_model(model, data.valid_x, data.valid_y, mean=data.mean,  # noqa: E731
+                                              std=data.std, image_size=config.image_size, device=dev,
+                                              layout=layout)
+        return len(data.valid_y) / best_seconds(run, repeats=2)
+    finally:
+        training.EVAL_BATCH = saved
+
+
 def flops_per_image(arch: str, config: BPEConfig) -> float:
     """Forward + backward FLOPs of one image: 3 x 2 x forward MACs."""
     space = get_space("nb201")
@@ -185,9 +211,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--archs", type=int, default=3, help="seeded NB201 archs, timed on each and averaged")
     parser.add_argument("--sizes", default=",".join(SIZES))
-    parser.add_argument("--variants", default="baseline,channels_last,bf16,foreach,compile",
+    parser.add_argument("--variants", default="contiguous,channels_last,bf16,foreach,compile",
                         help="variants of our step to time ('' for none)")
-    parser.add_argument("--variant-steps", type=int, default=20)
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -200,7 +225,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {spec.name}, {len(data.train_y)} "
           f"train images; {args.archs} archs x {args.epochs} epochs per size")
     print(f"ceiling: matmul {peak['matmul_gflops']:.1f} GFLOP/s, 3x3 conv {peak['conv_gflops']:.1f} GFLOP/s\n")
-    rows, variants = [], []
+    rows, variants, evals = [], [], []
     for name in [s for s in args.sizes.split(",") if s]:
         config = BPEConfig(epochs=args.epochs, data_fraction=args.fraction, learning_rate=0.1, **SIZES[name])
         flops = float(np.mean([flops_per_image(a, config) for a in archs]))
@@ -215,9 +240,11 @@ def main() -> None:
         row["ours_ceiling_fraction"] = row["ours_gflops"] / top
         row["plain_ceiling_fraction"] = row["plain_gflops"] / top
         rows.append(row)
-        for variant in [v for v in args.variants.split(",") if v]:
-            ips = float(np.mean([variant_train(a, config, data, variant, args.variant_steps) for a in archs]))
+        for variant in [v for v in args.variants.split(",") if v and (name, v) not in SKIP]:
+            ips = float(np.mean([variant_train(a, config, data, variant, VARIANT_STEPS[name]) for a in archs]))
             variants.append({"size": name, "variant": variant, "img_s": ips})
+        evals.extend({"size": name, "eval_batch": b, "img_s": eval_speed(archs[0], config, data, b)}
+                     for b in (256, 1024, 4096))
     print("| size | FLOPs/img (fwd+bwd) | ours img/s | plain PyTorch img/s | ours / plain | ours GFLOP/s "
           "| of ceiling | plain of ceiling | ours data prep |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -226,16 +253,21 @@ def main() -> None:
               f"{r['speedup']:.2f}x | {r['ours_gflops']:.2f} | {100 * r['ours_ceiling_fraction']:.1f}% | "
               f"{100 * r['plain_ceiling_fraction']:.1f}% | {100 * r['data_share']:.1f}% |")
     if variants:
-        print("\n| size | variant of our step | img/s | vs baseline step |")
+        print("\n| size | variant of our step | img/s | vs contiguous fp32 |")
         print("|---|---|---|---|")
         for v in variants:
-            base = next(x["img_s"] for x in variants if x["size"] == v["size"] and x["variant"] == "baseline") \
-                if any(x["variant"] == "baseline" for x in variants) else math.nan
+            base = next(x["img_s"] for x in variants if x["size"] == v["size"] and x["variant"] == "contiguous") \
+                if any(x["variant"] == "contiguous" for x in variants) else math.nan
             print(f"| {v['size']} | {v['variant']} | {v['img_s']:.0f} | {v['img_s'] / base:.2f}x |")
+    print("\n| size | validation batch | validation img/s |")
+    print("|---|---|---|")
+    for e in evals:
+        print(f"| {e['size']} | {e['eval_batch']} | {e['img_s']:.0f} |")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps({"ceiling": peak, "threads": args.threads, "rows": rows,
-                                              "variants": variants, "archs": archs}, indent=2))
+                                              "variants": variants, "validation": evals, "archs": archs},
+                                             indent=2))
 
 
 if __name__ == "__main__":

@@ -78,19 +78,27 @@ def nonfinite_loss(loss: float, kind: str, epoch: int | None = None) -> str | No
     return f"non-finite {kind} loss ({loss}){where}; lower learning_rate or use fp32"
 
 
-def memory_format(device: torch.device) -> torch.memory_format:
-    """The layout of every network's weights and activations on ``device``: channels-last on CPU,
-    where oneDNN's convolutions run it 1.5-3x faster at the sizes MIP explores
-    (``benchmarks/bench_throughput.py``); torch's default elsewhere.  Results computed in one
-    layout are not bit-identical to the other's, so it is part of the cache keys
-    (:func:`layout_key`)."""
-    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+#: Channels-last pays on this CPU (oneDNN's convolutions) once a network's first stage holds this
+#: many activations per image (channels x pixels); below it torch's default layout is as fast or
+#: faster (``benchmarks/bench_throughput.py``).
+CHANNELS_LAST_MIN = 1024
 
 
-def layout_key(device: str | torch.device) -> dict[str, str]:
-    """The layout as it enters cache keys: ``{"layout": "channels_last"}`` on CPU, nothing on
-    other devices (whose entries keep their keys)."""
-    return {"layout": "channels_last"} if memory_format(resolve_device(device)) == torch.channels_last else {}
+def memory_format(device: torch.device, *, channels: int, image_size: int) -> torch.memory_format:
+    """The layout of a network's weights and activations on ``device``: channels-last on CPU for a
+    network with ``channels`` x ``image_size``^2 >= :data:`CHANNELS_LAST_MIN` (1.5-3x faster
+    there), torch's default otherwise and on other devices.  Results computed in one layout are not
+    bit-identical to the other's, so it is part of the cache keys (:func:`layout_key`)."""
+    if device.type == "cpu" and channels * image_size**2 >= CHANNELS_LAST_MIN:
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def layout_key(device: str | torch.device, *, channels: int, image_size: int) -> dict[str, str]:
+    """The layout as it enters cache keys: ``{"layout": "channels_last"}`` when it is used, nothing
+    otherwise (so the entries of runs in torch's default layout keep their keys)."""
+    fmt = memory_format(resolve_device(device), channels=channels, image_size=image_size)
+    return {"layout": "channels_last"} if fmt == torch.channels_last else {}
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -126,6 +134,7 @@ class BatchStream:
         self.n = len(y)
         self.batch = min(config.batch_size, self.n)
         self.steps_per_epoch = steps_per_epoch(self.n, config.batch_size)
+        self.layout = memory_format(device, channels=config.channels, image_size=config.image_size)
         self.seconds = 0.0
 
     def epoch(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -136,7 +145,7 @@ class BatchStream:
             idx = order[step * self.batch : (step + 1) * self.batch].to(self.device)
             xb = augment_batch(normalize(self.x[idx], self.mean, self.std), self.generator, flip=self.flip,
                                cutout=self.config.cutout, size=self.config.image_size
-                               ).contiguous(memory_format=memory_format(self.device))
+                               ).contiguous(memory_format=self.layout)
             yb = self.y[idx]
             self.seconds += time.perf_counter() - t0
             yield xb, yb
@@ -145,7 +154,8 @@ class BatchStream:
 def sgd_with_cosine(params: Iterable[torch.nn.Parameter], config: BPEConfig, total_steps: int):
     """SGD (Nesterov when momentum > 0) with a per-step cosine schedule to 0: (optimizer, scheduler)."""
     optimizer = torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
-                                weight_decay=config.weight_decay, nesterov=config.momentum > 0)
+                                weight_decay=config.weight_decay, nesterov=config.momentum > 0,
+                                foreach=True)  # one fused update for all tensors: bit-identical, fewer Python steps
     total = max(1, total_steps)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
@@ -179,13 +189,15 @@ def evaluate_model(
     image_size: int,
     device: torch.device,
     precision: str = "fp32",
+    layout: torch.memory_format = torch.contiguous_format,
 ) -> tuple[float, float]:
-    """(accuracy in percent, mean cross-entropy) of ``model`` in eval mode."""
+    """(accuracy in percent, mean cross-entropy) of ``model`` in eval mode, its inputs in ``layout``
+    (the model's own)."""
     model.eval()
     correct, loss_sum = 0, 0.0
     for start in range(0, len(y), EVAL_BATCH):
         xb = normalize(x_uint8[start : start + EVAL_BATCH].to(device), mean, std, image_size
-                       ).contiguous(memory_format=memory_format(device))
+                       ).contiguous(memory_format=layout)
         yb = y[start : start + EVAL_BATCH].to(device)
         with _autocast(precision, device):
             logits = model(xb)
@@ -246,7 +258,8 @@ def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
         torch.manual_seed(config.seed)
         model = space_.build(arch, num_classes=data.num_classes,
                              **space_.net_size(channels=config.channels, layers=config.layers), **extras
-                             ).to(dev, memory_format=memory_format(dev))
+                             ).to(dev, memory_format=memory_format(dev, channels=config.channels,
+                                                                   image_size=config.image_size))
     num_params = sum(p.numel() for p in model.parameters())
     stream = BatchStream(data.train_x, data.train_y, config=config, mean=data.mean, std=data.std, flip=data.flip,
                          generator=torch.Generator().manual_seed(config.seed), device=dev)
@@ -308,7 +321,7 @@ def _epochs(model: Any, config: BPEConfig, data: TensorSplit, stream: Any, optim
             t0 = time.perf_counter()
             acc, vloss = evaluate_model(
                 model, data.valid_x, data.valid_y, mean=mean, std=std,
-                image_size=config.image_size, device=dev, precision=config.precision,
+                image_size=config.image_size, device=dev, precision=config.precision, layout=stream.layout,
             )
             eval_seconds += time.perf_counter() - t0
             record.update(valid_accuracy=acc, valid_loss=vloss)
@@ -329,7 +342,7 @@ def _epochs(model: Any, config: BPEConfig, data: TensorSplit, stream: Any, optim
         t0 = time.perf_counter()
         valid_acc, valid_loss = evaluate_model(
             model, data.valid_x, data.valid_y, mean=mean, std=std,
-            image_size=config.image_size, device=dev, precision=config.precision,
+            image_size=config.image_size, device=dev, precision=config.precision, layout=stream.layout,
         )
         eval_seconds += time.perf_counter() - t0
         error = nonfinite_loss(valid_loss, "validation")

@@ -282,6 +282,7 @@ def oneshot_search(
                         generator=torch.Generator().manual_seed(config.seed), device=dev)
     valid = BatchStream(data.valid_x, data.valid_y, config=config, mean=data.mean, std=data.std, flip=data.flip,
                         generator=torch.Generator().manual_seed(config.seed + 1), device=dev)
+    net = net.to(memory_format=train.layout)  # the batches' layout (channels-last on CPU for all but tiny nets)
     w_opt, w_sched = sgd_with_cosine(net.weight_parameters(), config, config.epochs * train.steps_per_epoch)
     a_opt = torch.optim.Adam([net.alphas], lr=arch_learning_rate, betas=(0.5, 0.999), weight_decay=arch_weight_decay)
     # fp16: one loss scaler per optimiser (the two losses differ in scale); otherwise none
@@ -325,7 +326,7 @@ def oneshot_search(
     if error is None:
         acc, valid_loss = evaluate_model(strategy.evaluated(net), data.valid_x, data.valid_y, mean=train.mean,
                                          std=train.std, image_size=config.image_size, device=dev,
-                                         precision=config.precision)
+                                         precision=config.precision, layout=train.layout)
         error = nonfinite_loss(valid_loss, "supernet validation")
     if error is not None:
         log.warning("%s failed: %s", method, error)

@@ -49,16 +49,33 @@ def test_input_jacobian_matches_a_full_backward_and_leaves_the_weights_trainable
     assert all(p.requires_grad for p in net.parameters())
 
 
-def test_cpu_runs_in_channels_last_and_says_so_in_the_cache_keys():
-    assert memory_format(torch.device("cpu")) == torch.channels_last
-    assert layout_key("cpu") == {"layout": "channels_last"}
-    est = ProxyTrainingEstimator(BPEConfig(epochs=1), DatasetSpec("digits"), device="cpu")
-    assert est.fingerprint()["layout"] == "channels_last"
+def test_cpu_layout_follows_the_network_size_and_is_in_the_cache_keys():
+    from bpe.training import CHANNELS_LAST_MIN
+
+    cpu = torch.device("cpu")
+    assert memory_format(cpu, channels=16, image_size=32) == torch.channels_last
+    assert memory_format(cpu, channels=4, image_size=8) == torch.contiguous_format  # tiny: default is faster
+    assert 4 * 8**2 < CHANNELS_LAST_MIN <= 16 * 32**2
+    assert layout_key("cpu", channels=16, image_size=32) == {"layout": "channels_last"}
+    assert layout_key("cpu", channels=4, image_size=8) == {}  # old entries keep their keys
+    big = ProxyTrainingEstimator(BPEConfig(epochs=1, channels=16, image_size=32), DatasetSpec("digits"), device="cpu")
+    small = ProxyTrainingEstimator(BPEConfig(epochs=1, channels=4, image_size=8), DatasetSpec("digits"), device="cpu")
+    assert big.fingerprint()["layout"] == "channels_last" and "layout" not in small.fingerprint()
     assert create_estimator("naswot", device="cpu").fingerprint()["layout"] == "channels_last"
 
 
+@pytest.mark.parametrize("channels, image_size", [(4, 8), (16, 16)])
+def test_training_runs_in_either_layout(channels, image_size):
+    from bpe.data import prepare_split
+    from bpe.training import train_and_evaluate
+
+    config = BPEConfig(epochs=1, batch_size=32, channels=channels, layers=5, image_size=image_size, data_fraction=0.2)
+    result = train_and_evaluate(ARCH, config, prepare_split(DatasetSpec("digits"), 0.2), device="cpu", num_threads=1)
+    assert result.status == "ok" and result.valid_accuracy is not None
+
+
 def test_naswot_is_the_same_in_either_layout():
-    est = create_estimator("naswot", dataset=DatasetSpec("digits"), device="cpu", channels=4, cells_per_stage=1,
+    est = create_estimator("naswot", dataset=DatasetSpec("digits"), device="cpu", channels=16, cells_per_stage=1,
                            image_size=8, batch_size=16)
     (x, y), = est._batches(torch.device("cpu"))[0]
     net = est._network(ARCH, 10, torch.device("cpu"))

@@ -88,7 +88,7 @@ class ProxyTrainingEstimator(Estimator):
             "space": self.space,
             "config": training_key(self.config, self.space),
             "data": self.dataset.fingerprint(),
-            **layout_key(self.device),
+            **layout_key(self.device, channels=self.config.channels, image_size=self.config.image_size),
         }
 
     def _evaluate(self, arch: str) -> EvalRecord:

@@ -225,7 +225,7 @@ class TrainingFreeEstimator(Estimator):
             "seed": self.seed,
             "net": [self.channels, *self._size_key().values(), self.image_size, self.num_classes],
             "data": self.dataset.fingerprint() if self.needs_data else None,
-            **layout_key(self.device),
+            **layout_key(self.device, channels=self.channels, image_size=self.image_size),
         }
 
     def _size_key(self) -> dict[str, Any]:
@@ -257,7 +257,7 @@ class TrainingFreeEstimator(Estimator):
         for r in range(self.repeats):
             idx = order.roll(-((r * bs) % len(order)))[:bs]
             x = normalize(data.train_x[idx], data.mean, data.std, self.image_size).to(
-                dev, memory_format=memory_format(dev))
+                dev, memory_format=self._layout(dev))
             out.append((x, data.train_y[idx].to(dev)))
         return out, data.num_classes
 
@@ -267,7 +267,10 @@ class TrainingFreeEstimator(Estimator):
             space = get_space(self.space)
             net = space.build(arch, num_classes=num_classes,
                               **space.net_size(channels=self.channels, layers=self.layers))
-        return net.to(dev, memory_format=memory_format(dev)).train()
+        return net.to(dev, memory_format=self._layout(dev)).train()
+
+    def _layout(self, dev: torch.device) -> torch.memory_format:
+        return memory_format(dev, channels=self.channels, image_size=self.image_size)
 
     # scoring ---------------------------------------------------------------------------
     def _score_batch(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> float:
