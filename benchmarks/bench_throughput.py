@@ -177,6 +177,30 @@ def variant_train(arch: str, config: BPEConfig, data, variant: str, steps: int) 
     return steps * b / (time.perf_counter() - t0)
 
 
+def _one_worker(task: tuple[str, dict, float, int]) -> float:
+    """A worker process of the jobs-vs-threads test: our loop on one thread (data re-read here)."""
+    arch, config_dict, fraction, threads = task
+    torch.set_num_threads(threads)
+    data_dir = reference_data_dir() / "cifar10"
+    spec = DatasetSpec("cifar10", str(data_dir)) if data_dir.is_dir() else DatasetSpec("digits")
+    return ours_train(arch, BPEConfig.from_dict(config_dict), prepare_split(spec, fraction))[0]
+
+
+def jobs_vs_threads(arch: str, config: BPEConfig, fraction: float) -> dict[str, float]:
+    """Total training images/s of the machine's 2 cores used as 2 one-thread workers (``--jobs 2``)
+    against 1 worker with 2 threads."""
+    import multiprocessing as mp
+
+    task = (arch, config.to_dict(), fraction, 1)
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_one_worker, [task, task])  # warm-up: imports, data
+        two_jobs = sum(pool.map(_one_worker, [task, task]))
+    with mp.get_context("spawn").Pool(1) as pool:
+        pool.map(_one_worker, [(arch, config.to_dict(), fraction, 2)])
+        two_threads = pool.map(_one_worker, [(arch, config.to_dict(), fraction, 2)])[0]
+    return {"two_jobs_one_thread": two_jobs, "one_job_two_threads": two_threads}
+
+
 def eval_speed(arch: str, config: BPEConfig, data, batch: int) -> float:
     """Validation images/s of ``evaluate_model`` with ``batch`` images per forward pass."""
     import bpe.training as training
@@ -213,6 +237,8 @@ def main() -> None:
     parser.add_argument("--sizes", default=",".join(SIZES))
     parser.add_argument("--variants", default="contiguous,channels_last,bf16,foreach,compile",
                         help="variants of our step to time ('' for none)")
+    parser.add_argument("--jobs-vs-threads", action="store_true",
+                        help="also time 2 one-thread workers against 1 two-thread worker (uses both cores)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -222,10 +248,15 @@ def main() -> None:
     archs = [str(a) for a in get_space("nb201").sample(args.archs, 0)]
     peak = ceiling()
     top = max(peak.values())
+    torch.set_num_threads(2)
+    peak_two = ceiling()  # both cores, for the machine's total
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {spec.name}, {len(data.train_y)} "
           f"train images; {args.archs} archs x {args.epochs} epochs per size")
-    print(f"ceiling: matmul {peak['matmul_gflops']:.1f} GFLOP/s, 3x3 conv {peak['conv_gflops']:.1f} GFLOP/s\n")
-    rows, variants, evals = [], [], []
+    print(f"ceiling at {args.threads} thread(s): matmul {peak['matmul_gflops']:.1f} GFLOP/s, 3x3 conv "
+          f"{peak['conv_gflops']:.1f} GFLOP/s; at 2 threads: {peak_two['matmul_gflops']:.1f}, "
+          f"{peak_two['conv_gflops']:.1f}\n")
+    rows, variants, evals, parallel = [], [], [], []
     for name in [s for s in args.sizes.split(",") if s]:
         config = BPEConfig(epochs=args.epochs, data_fraction=args.fraction, learning_rate=0.1, **SIZES[name])
         flops = float(np.mean([flops_per_image(a, config) for a in archs]))
@@ -243,6 +274,8 @@ def main() -> None:
         for variant in [v for v in args.variants.split(",") if v and (name, v) not in SKIP]:
             ips = float(np.mean([variant_train(a, config, data, variant, VARIANT_STEPS[name]) for a in archs]))
             variants.append({"size": name, "variant": variant, "img_s": ips})
+        if args.jobs_vs_threads:
+            parallel.append({"size": name, **jobs_vs_threads(archs[0], config, args.fraction)})
         evals.extend({"size": name, "eval_batch": b, "img_s": eval_speed(archs[0], config, data, b)}
                      for b in (256, 1024, 4096))
     print("| size | FLOPs/img (fwd+bwd) | ours img/s | plain PyTorch img/s | ours / plain | ours GFLOP/s "
@@ -259,14 +292,20 @@ def main() -> None:
             base = next(x["img_s"] for x in variants if x["size"] == v["size"] and x["variant"] == "contiguous") \
                 if any(x["variant"] == "contiguous" for x in variants) else math.nan
             print(f"| {v['size']} | {v['variant']} | {v['img_s']:.0f} | {v['img_s'] / base:.2f}x |")
+    if parallel:
+        print("\n| size | 2 workers x 1 thread, img/s in all | 1 worker x 2 threads, img/s |")
+        print("|---|---|---|")
+        for p in parallel:
+            print(f"| {p['size']} | {p['two_jobs_one_thread']:.0f} | {p['one_job_two_threads']:.0f} |")
     print("\n| size | validation batch | validation img/s |")
     print("|---|---|---|")
     for e in evals:
         print(f"| {e['size']} | {e['eval_batch']} | {e['img_s']:.0f} |")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"ceiling": peak, "threads": args.threads, "rows": rows,
-                                              "variants": variants, "validation": evals, "archs": archs},
+        Path(args.out).write_text(json.dumps({"ceiling": peak, "ceiling_two_threads": peak_two, "threads": args.threads, "rows": rows,
+                                              "variants": variants, "validation": evals, "jobs_vs_threads": parallel,
+                                              "archs": archs},
                                              indent=2))
 
 
