@@ -303,10 +303,9 @@ def main() -> None:
         print(f"| {e['size']} | {e['eval_batch']} | {e['img_s']:.0f} |")
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"ceiling": peak, "ceiling_two_threads": peak_two, "threads": args.threads, "rows": rows,
-                                              "variants": variants, "validation": evals, "jobs_vs_threads": parallel,
-                                              "archs": archs},
-                                             indent=2))
+        figures = {"ceiling": peak, "ceiling_two_threads": peak_two, "threads": args.threads, "rows": rows,
+                   "variants": variants, "validation": evals, "jobs_vs_threads": parallel, "archs": archs}
+        Path(args.out).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
