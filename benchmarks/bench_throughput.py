@@ -8,7 +8,9 @@ size (C16 N5 32 px), times:
 (a) the project's training loop (``bpe.training.train_and_evaluate``, as every evaluation runs);
 (b) a plain PyTorch baseline: a ``DataLoader`` over a ``TensorDataset`` of the uint8 images with
     the standard torchvision transforms per image (to float, pad-4 random crop, horizontal flip,
-    resize, normalise), the same network (same seed), the same SGD + cosine schedule and batch;
+    resize, normalise), the same network (same seed), SGD (per-tensor, the textbook default) with
+    the same cosine schedule and batch, in torch's default layout; and again with the network and
+    batches in our layout, to separate the layout's gain from the rest;
 (c) the machine's ceiling at the same thread count: a large fp32 matmul and a large 3x3
     convolution, GFLOP/s.
 
@@ -39,7 +41,7 @@ from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, augment_batch, normalize, prepare_split
 from bpe.flops import count_macs
 from bpe.spaces import get_space
-from bpe.training import sgd_with_cosine, steps_per_epoch, train_and_evaluate
+from bpe.training import memory_format, steps_per_epoch, train_and_evaluate
 
 SIZES = {
     "C8 N1 16px b128 (proxy)": dict(channels=8, layers=5, image_size=16, batch_size=128),
@@ -47,9 +49,9 @@ SIZES = {
     "C16 N5 32px b256 (NB201)": dict(channels=16, layers=17, image_size=32, batch_size=256),
 }
 #: Steps each variant of our step is timed for, per size (the NB201 size takes seconds a step).
-VARIANT_STEPS = {"C8 N1 16px b128 (proxy)": 40, "C4 N1 8px b64 (found BPE)": 100, "C16 N5 32px b256 (NB201)": 3}
+VARIANT_STEPS = {"C8 N1 16px b128 (proxy)": 40, "C4 N1 8px b64 (found BPE)": 100, "C16 N5 32px b256 (NB201)": 5}
 #: Variants not tried at a size (compiling the NB201 network takes minutes on this CPU).
-SKIP = {("C16 N5 32px b256 (NB201)", "compile")}
+SKIP = {("C16 N5 32px b256 (NB201)", "cl+foreach+compile")}
 
 
 def reference_data_dir() -> Path:
@@ -85,10 +87,11 @@ def plain_loader(data, size: int, batch: int, seed: int):
     from torch.utils.data import DataLoader, Dataset, TensorDataset
     from torchvision.transforms import v2
 
+    side = data.train_x.shape[-1]
     transform = v2.Compose([
         v2.ToDtype(torch.float32, scale=True),
-        v2.RandomCrop(32, padding=4),
-        v2.RandomHorizontalFlip(),
+        v2.RandomCrop(side, padding=max(1, side // 8)),  # as ours: zero pad 1/8 of the side
+        v2.RandomHorizontalFlip(0.5 if data.flip else 0.0),
         v2.Resize(size, antialias=True),
         v2.Normalize(data.mean.tolist(), data.std.tolist()),
     ])
@@ -109,20 +112,25 @@ def plain_loader(data, size: int, batch: int, seed: int):
                       drop_last=True, num_workers=0, generator=gen)
 
 
-def plain_train(arch: str, config: BPEConfig, data) -> float:
-    """Training images/s of the plain loop (same net, optimiser, schedule and batch as ours)."""
+def plain_train(arch: str, config: BPEConfig, data, layout: torch.memory_format = torch.contiguous_format) -> float:
+    """Training images/s of the plain loop (same net, schedule and batch as ours; the textbook
+    optimiser, per-tensor SGD), its network and batches in ``layout``."""
     space = get_space("nb201")
     torch.manual_seed(config.seed)
     model = space.build(arch, num_classes=data.num_classes, **space.net_size(channels=config.channels,
                                                                              layers=config.layers))
+    model = model.to(memory_format=layout)
     loader = plain_loader(data, config.image_size, config.batch_size, config.seed)
-    optimizer, scheduler = sgd_with_cosine(model.parameters(), config, config.epochs * len(loader))
+    optimizer = torch.optim.SGD(model.parameters(), lr=config.learning_rate, momentum=config.momentum,
+                                weight_decay=config.weight_decay, nesterov=True)
+    total = config.epochs * len(loader)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda k: 0.5 * (1 + math.cos(math.pi * k / total)))
     model.train()
     images = 0
     t0 = time.perf_counter()
     for _ in range(config.epochs):
         for x, y in loader:
-            loss = F.cross_entropy(model(x), y)
+            loss = F.cross_entropy(model(x.contiguous(memory_format=layout)), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -146,14 +154,15 @@ def variant_train(arch: str, config: BPEConfig, data, variant: str, steps: int) 
     torch.manual_seed(config.seed)
     model = space.build(arch, num_classes=data.num_classes, **space.net_size(channels=config.channels,
                                                                              layers=config.layers))
-    fmt = torch.contiguous_format if variant == "contiguous" else torch.channels_last  # the rest build on channels-last
+    parts = set(variant.split("+"))  # default | cl, and any of foreach, bf16, compile
+    fmt = torch.channels_last if "cl" in parts else torch.contiguous_format
     model = model.to(memory_format=fmt).train()
     params = list(model.parameters())
     optimizer = torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
                                 weight_decay=config.weight_decay, nesterov=True,
-                                foreach=True if variant == "foreach" else None)
-    step_model = torch.compile(model) if variant == "compile" else model
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if variant == "bf16" else nullcontext()
+                                foreach=True if "foreach" in parts else None)
+    step_model = torch.compile(model) if "compile" in parts else model
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if "bf16" in parts else nullcontext()
     gen = torch.Generator().manual_seed(config.seed)
     n, b = len(data.train_y), config.batch_size
 
@@ -169,7 +178,7 @@ def variant_train(arch: str, config: BPEConfig, data, variant: str, steps: int) 
         loss.backward()
         optimizer.step()
 
-    for _ in range(3 if variant == "compile" else 1):  # warm-up (compiles)
+    for _ in range(3 if "compile" in parts else 2):  # warm-up (and compiling)
         step(*batch())
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -235,8 +244,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--archs", type=int, default=3, help="seeded NB201 archs, timed on each and averaged")
     parser.add_argument("--sizes", default=",".join(SIZES))
-    parser.add_argument("--variants", default="contiguous,channels_last,bf16,foreach,compile",
-                        help="variants of our step to time ('' for none)")
+    parser.add_argument("--variants", default="default,default+foreach,cl,cl+foreach,cl+foreach+bf16,cl+foreach+compile",
+                        help="variants of our step to time: default or cl (channels-last) layout, +foreach (SGD), +bf16 "
+                             "(autocast), +compile (torch.compile); '' for none")
     parser.add_argument("--jobs-vs-threads", action="store_true",
                         help="also time 2 one-thread workers against 1 two-thread worker (uses both cores)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
@@ -262,10 +272,15 @@ def main() -> None:
         flops = float(np.mean([flops_per_image(a, config) for a in archs]))
         ours_train(archs[0], config.replace(epochs=1), data)  # warm-up
         ours = [ours_train(a, config, data) for a in archs]
+        plain_train(archs[0], config.replace(epochs=1), data)  # warm-up
         plain = [plain_train(a, config, data) for a in archs]
+        layout = memory_format(torch.device("cpu"), channels=config.channels, image_size=config.image_size)
+        plain_ours_layout = [plain_train(a, config, data, layout) for a in archs]
         ours_ips = float(np.mean([o[0] for o in ours]))
         plain_ips = float(np.mean(plain))
         row = {"size": name, "flops_per_image": flops, "ours_img_s": ours_ips, "plain_img_s": plain_ips,
+               "plain_our_layout_img_s": float(np.mean(plain_ours_layout)),
+               "layout": "channels_last" if layout == torch.channels_last else "default",
                "speedup": ours_ips / plain_ips, "data_share": float(np.mean([o[1] for o in ours])),
                "ours_gflops": ours_ips * flops / 1e9, "plain_gflops": plain_ips * flops / 1e9}
         row["ours_ceiling_fraction"] = row["ours_gflops"] / top
@@ -278,19 +293,19 @@ def main() -> None:
             parallel.append({"size": name, **jobs_vs_threads(archs[0], config, args.fraction)})
         evals.extend({"size": name, "eval_batch": b, "img_s": eval_speed(archs[0], config, data, b)}
                      for b in (256, 1024, 4096))
-    print("| size | FLOPs/img (fwd+bwd) | ours img/s | plain PyTorch img/s | ours / plain | ours GFLOP/s "
-          "| of ceiling | plain of ceiling | ours data prep |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| size | FLOPs/img (fwd+bwd) | ours img/s (layout) | plain PyTorch img/s | ours / plain "
+          "| plain in our layout img/s | ours GFLOP/s | of ceiling | plain of ceiling | ours data prep |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['size']} | {r['flops_per_image'] / 1e6:.1f} M | {r['ours_img_s']:.0f} | {r['plain_img_s']:.0f} | "
-              f"{r['speedup']:.2f}x | {r['ours_gflops']:.2f} | {100 * r['ours_ceiling_fraction']:.1f}% | "
+        print(f"| {r['size']} | {r['flops_per_image'] / 1e6:.1f} M | {r['ours_img_s']:.0f} ({r['layout']}) | "
+              f"{r['plain_img_s']:.0f} | {r['speedup']:.2f}x | {r['plain_our_layout_img_s']:.0f} | "
+              f"{r['ours_gflops']:.2f} | {100 * r['ours_ceiling_fraction']:.1f}% | "
               f"{100 * r['plain_ceiling_fraction']:.1f}% | {100 * r['data_share']:.1f}% |")
     if variants:
-        print("\n| size | variant of our step | img/s | vs contiguous fp32 |")
+        print("\n| size | variant of our step | img/s | vs default layout, per-tensor SGD |")
         print("|---|---|---|---|")
         for v in variants:
-            base = next(x["img_s"] for x in variants if x["size"] == v["size"] and x["variant"] == "contiguous") \
-                if any(x["variant"] == "contiguous" for x in variants) else math.nan
+            base = next((x["img_s"] for x in variants if x["size"] == v["size"] and x["variant"] == "default"), math.nan)
             print(f"| {v['size']} | {v['variant']} | {v['img_s']:.0f} | {v['img_s'] / base:.2f}x |")
     if parallel:
         print("\n| size | 2 workers x 1 thread, img/s in all | 1 worker x 2 threads, img/s |")

@@ -104,12 +104,13 @@ class DatasetSpec:
     def fingerprint(self) -> dict:
         """Identity of the data for cache keys: name, split, and a content digest of the files
         (read once per spec: the digest is kept on it, and travels with it to workers)."""
-        return {
+        if self.holdout == "test":  # every train image, the test set: no validation split
+            return {"name": self.name, "holdout": "test", "split_seed": self.split_seed, "content": self._content}
+        return {  # the search protocol, as keyed before the holdout option existed
             "name": self.name,
             "valid_fraction": self.valid_fraction,
             "split_seed": self.split_seed,
             "content": self._content,
-            **({"holdout": self.holdout} if self.holdout != "valid" else {}),  # old cache keys stay valid
         }
 
     @cached_property
@@ -316,9 +317,10 @@ def class_balanced_subset(indices: np.ndarray, labels: np.ndarray, fraction: flo
 
 @lru_cache(maxsize=4)
 def prepare_split(spec: DatasetSpec, data_fraction: float = 1.0) -> TensorSplit:
-    """Train and held-out tensors for ``spec`` (``valid_*``: the validation split, or the test set
-    when ``spec.holdout`` is ``test``), ``data_fraction`` of the train and validation images (cached
-    per process)."""
+    """Train and held-out tensors for ``spec`` (cached per process).  Search protocol: the train
+    and validation splits of the train images, ``data_fraction`` of each.  ``spec.holdout ==
+    'test'``: ``data_fraction`` of every train image (twice the images of the search protocol at
+    the same fraction) and the whole test set, never thinned, as ``valid_*``."""
     import torch
 
     data = load_arrays(spec)

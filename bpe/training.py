@@ -27,7 +27,7 @@ from bpe.estimators.base import torch_threads
 from bpe.spaces import get_space
 
 __all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
-           "steps_per_epoch", "nonfinite_loss", "autocast_context", "memory_format", "layout_key"]
+           "steps_per_epoch", "nonfinite_loss", "autocast_context", "memory_format", "layout_key", "layout_name"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class TrainResult:
     num_params: int
     error: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    layout: str = "contiguous"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""
@@ -97,8 +98,15 @@ def memory_format(device: torch.device, *, channels: int, image_size: int) -> to
 def layout_key(device: str | torch.device, *, channels: int, image_size: int) -> dict[str, str]:
     """The layout as it enters cache keys: ``{"layout": "channels_last"}`` when it is used, nothing
     otherwise (so the entries of runs in torch's default layout keep their keys)."""
+    if isinstance(device, str) and device != "auto":
+        device = torch.device("cpu" if device == "cpu" else "cuda")  # no availability check: never raises
     fmt = memory_format(resolve_device(device), channels=channels, image_size=image_size)
     return {"layout": "channels_last"} if fmt == torch.channels_last else {}
+
+
+def layout_name(fmt: torch.memory_format) -> str:
+    """``channels_last`` or ``contiguous``: the layout a run used, as its record states it."""
+    return "channels_last" if fmt == torch.channels_last else "contiguous"
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -368,4 +376,5 @@ def _epochs(model: Any, config: BPEConfig, data: TensorSplit, stream: Any, optim
         num_params=num_params,
         error=error,
         history=history,
+        layout=layout_name(stream.layout),
     )

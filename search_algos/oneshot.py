@@ -310,7 +310,7 @@ def oneshot_search(
             else:
                 w_scaler.scale(loss).backward()
                 w_scaler.unscale_(w_opt)  # clip the true gradients
-            nn.utils.clip_grad_norm_(net.weight_parameters(), 5.0)
+            nn.utils.clip_grad_norm_(net.weight_parameters(), config.grad_clip or 5.0)  # DARTS's 5 unless set
             _step(w_opt, w_scaler)
             w_sched.step()
             losses.append(loss.item())

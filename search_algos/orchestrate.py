@@ -100,7 +100,7 @@ def evaluated_archs(result: SearchResult) -> list[dict[str, Any]]:
     out, before = [], 0.0
     for step in result.history:
         if not step.repeat:
-            out.append({"arch": step.arch, "seconds": step.seconds - before, "score": step.score})
+            out.append({"arch": step.arch, "seconds": step.seconds - before, "score": step.score, "epochs": step.epochs})
         before = step.seconds
     return out
 

@@ -32,7 +32,7 @@ def test_test_holdout_trains_on_every_train_image_and_reports_on_the_test_set():
 def test_holdout_enters_the_cache_key_only_when_it_is_the_test_set():
     valid, test = DatasetSpec("digits"), DatasetSpec("digits", holdout="test")
     assert "holdout" not in valid.fingerprint()  # entries cached before the option stay valid
-    assert test.fingerprint()["holdout"] == "test"
+    assert test.fingerprint()["holdout"] == "test" and "valid_fraction" not in test.fingerprint()
     with pytest.raises(BPEError, match="unknown holdout 'train'"):
         DatasetSpec("digits", holdout="train")
 

@@ -3,6 +3,8 @@ without weight gradients, and the channels-last layout on CPU (in the cache keys
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -17,7 +19,7 @@ from bpe.training import layout_key, memory_format
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
 
-@pytest.mark.parametrize("n, units", [(5, 7), (16, 300), (32, 4096)])
+@pytest.mark.parametrize("n, units", [(8, 1), (5, 7), (16, 300), (32, 4096)])
 def test_agreement_matrix_is_exact(n, units):
     codes = torch.rand(n, units, generator=torch.Generator().manual_seed(units)) > 0.5
     c = codes.double()
@@ -62,6 +64,23 @@ def test_cpu_layout_follows_the_network_size_and_is_in_the_cache_keys():
     small = ProxyTrainingEstimator(BPEConfig(epochs=1, channels=4, image_size=8), DatasetSpec("digits"), device="cpu")
     assert big.fingerprint()["layout"] == "channels_last" and "layout" not in small.fingerprint()
     assert create_estimator("naswot", device="cpu").fingerprint()["layout"] == "channels_last"
+    assert "layout" not in create_estimator("params", device="cpu").fingerprint()  # a count: layout-free
+    assert layout_key("cuda", channels=16, image_size=32) == {}  # no GPU check: a CPU-only coordinator can key GPU work
+
+
+def test_a_record_from_another_layout_is_not_reused(tmp_path):
+    from bpe.cache import EvalCache
+    from bpe.estimators.cached import CachedEstimator
+
+    big = ProxyTrainingEstimator(BPEConfig(epochs=1, batch_size=32, channels=16, layers=5, image_size=8,
+                                           data_fraction=0.2), DatasetSpec("digits"), device="cpu")
+    record = big.evaluate(ARCH)
+    assert record.info["layout"] == "channels_last" and big.reusable(record)
+    stale = dataclasses.replace(record, info={**record.info, "layout": "contiguous"})
+    assert not big.reusable(stale)
+    cache = EvalCache(tmp_path)
+    cache.put(big.fingerprint(), stale)
+    assert CachedEstimator(big, cache).evaluate(ARCH).info["layout"] == "channels_last"  # trained again
 
 
 @pytest.mark.parametrize("channels, image_size", [(4, 8), (16, 16)])

@@ -100,7 +100,7 @@ class ReferenceBenchmark(Benchmark):
         training steps of the first of them, scaled to the config's epochs and steps)."""
         import torch
 
-        from bpe.training import resolve_device, steps_per_epoch  # torch-heavy
+        from bpe.training import memory_format, resolve_device, steps_per_epoch  # torch-heavy
 
         fingerprint = self.estimator.fingerprint()
         todo = [str(a) for a in archs
@@ -116,9 +116,12 @@ class ReferenceBenchmark(Benchmark):
         torch.manual_seed(0)
         space = get_space(self.estimator.space)
         net = space.build(todo[0], num_classes=split.num_classes,
-                          **space.net_size(channels=cfg.channels, layers=cfg.layers)).to(device)
+                          **space.net_size(channels=cfg.channels, layers=cfg.layers))
+        layout = memory_format(device, channels=cfg.channels, image_size=cfg.image_size)  # as the training runs
+        net = net.to(device, memory_format=layout)
         opt = torch.optim.SGD(net.parameters(), lr=0.01)
-        x = torch.randn(cfg.batch_size, 3, cfg.image_size, cfg.image_size, device=device)
+        x = torch.randn(cfg.batch_size, 3, cfg.image_size, cfg.image_size, device=device).contiguous(
+            memory_format=layout)
         y = torch.randint(0, split.num_classes, (cfg.batch_size,), device=device)
         seconds = []
         for _ in range(timing_steps + 1):

@@ -102,6 +102,7 @@ class ProxyTrainingEstimator(Estimator):
             "eval_seconds": result.eval_seconds,
             "device": result.device,
             "threads": torch.get_num_threads(),
+            "layout": result.layout,
             "num_params": result.num_params,
             "n_train": len(data.train_y),
             "n_valid": len(data.valid_y),
@@ -118,8 +119,13 @@ class ProxyTrainingEstimator(Estimator):
         )
 
     def reusable(self, record: EvalRecord) -> bool:
-        # records written before the report knob lack the per-epoch training losses
-        return not record.ok or "train_losses" in record.info
+        # records written before the report knob lack the per-epoch training losses; a record
+        # trained in another layout than its key says (a worker whose device differs from the
+        # coordinating process's) is trained again
+        if record.ok and "train_losses" not in record.info:
+            return False
+        expected = layout_key(self.device, channels=self.config.channels, image_size=self.config.image_size)
+        return record.info.get("layout", "contiguous") == expected.get("layout", "contiguous")
 
     def finalize(self, record: EvalRecord) -> EvalRecord:
         if not record.ok or self.config.report == "valid_accuracy":

@@ -44,7 +44,7 @@ from bpe.estimators.base import Estimator
 from bpe.flops import count_macs, count_params
 from bpe.records import Cost, EvalRecord
 from bpe.spaces import get_space
-from bpe.training import layout_key, memory_format, resolve_device
+from bpe.training import layout_key, layout_name, memory_format, resolve_device
 
 __all__ = [
     "TrainingFreeEstimator",
@@ -118,9 +118,9 @@ def _input_jacobian(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     need only the input's)."""
     x = x.clone().requires_grad_(True)
     frozen = [p for p in net.parameters() if p.requires_grad]
-    for p in frozen:
-        p.requires_grad_(False)
     try:
+        for p in frozen:
+            p.requires_grad_(False)
         out = net(x).sum()
         if not out.requires_grad:
             raise ScoreUndefined("the output does not depend on the input (no path through the cell)")
@@ -140,10 +140,10 @@ def agreement_matrix(codes: torch.Tensor) -> torch.Tensor:
     units = codes.shape[1]
     active = codes.sum(1, dtype=torch.float64)
     both = None
-    if codes.device.type == "cpu" and hasattr(torch, "_int_mm") and units < 2**31:
+    if codes.device.type == "cpu" and hasattr(torch, "_int_mm") and 1 < units < 2**31:
         c8 = codes.to(torch.int8)
         try:
-            both = torch._int_mm(c8, c8.T.contiguous()).double()
+            both = torch._int_mm(c8, c8.T.clone(memory_format=torch.contiguous_format)).double()
         except RuntimeError:  # a shape or build without the int8 kernel
             both = None
     if both is None:
@@ -298,7 +298,13 @@ class TrainingFreeEstimator(Estimator):
         if not math.isfinite(score):
             return EvalRecord(arch=arch, score=None, status="failed", cost=cost,
                               error=f"{self.name} produced a non-finite value ({score})")
-        return EvalRecord(arch=arch, score=score, status="ok", cost=cost, info={"device": str(dev), "params": params})
+        return EvalRecord(arch=arch, score=score, status="ok", cost=cost,
+                          info={"device": str(dev), "params": params, "layout": layout_name(self._layout(dev))})
+
+    def reusable(self, record: EvalRecord) -> bool:
+        # a score computed in another layout than its key says (a worker on another device) is redone
+        expected = layout_key(self.device, channels=self.channels, image_size=self.image_size)
+        return not record.ok or record.info.get("layout", "contiguous") == expected.get("layout", "contiguous")
 
 
 @register_estimator("naswot")
@@ -474,6 +480,12 @@ class Params(TrainingFreeEstimator):
     def _score_batch(self, net, x, y, num_classes):
         return count_params(net) / 1e6
 
+    def fingerprint(self) -> dict[str, Any]:  # a count: the same in every layout, so not in its key
+        return {k: v for k, v in super().fingerprint().items() if k != "layout"}
+
+    def reusable(self, record: EvalRecord) -> bool:
+        return True
+
 
 @register_estimator("flops")
 class FLOPs(TrainingFreeEstimator):
@@ -485,3 +497,9 @@ class FLOPs(TrainingFreeEstimator):
 
     def _score_batch(self, net, x, y, num_classes):
         return count_macs(net, (1, 3, self.image_size, self.image_size)) / 1e6
+
+    def fingerprint(self) -> dict[str, Any]:  # a count: the same in every layout, so not in its key
+        return {k: v for k, v in super().fingerprint().items() if k != "layout"}
+
+    def reusable(self, record: EvalRecord) -> bool:
+        return True

@@ -100,7 +100,8 @@ class ZiCo(TrainingFreeEstimator):
         batches, classes = super()._batches(dev, size=bs * self.batches)
         if self.augment:
             gen = torch.Generator().manual_seed(self.seed + 1)
-            batches = [(augment_batch(x, gen, flip=data.flip), y) for x, y in batches]
+            batches = [(augment_batch(x, gen, flip=data.flip).contiguous(memory_format=self._layout(dev)), y)
+                       for x, y in batches]
         return batches, classes
 
     def _score_batch(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> float:
