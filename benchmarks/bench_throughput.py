@@ -19,8 +19,9 @@ backward (3 x 2 x the forward MACs, the usual estimate), the GFLOP/s this reache
 of the ceiling (the better of the matmul and the convolution), and the speed-up of (a) over (b).
 Then the variants a performance engineer would try on (a)'s step (``--variants``): torch's default
 (contiguous) layout against channels-last, and on top of channels-last: bf16 autocast,
-``torch.compile``, the optimizer's ``foreach`` path; each timed on
-the same batches; and the validation pass at three batch sizes.  Prints Markdown tables; ``--out`` writes the figures as JSON.
+``torch.compile``, the optimizer's ``foreach`` path; each timed on the first arch's batches; the
+validation pass at three batch sizes; and (``--jobs-vs-threads``) two one-thread workers against
+one two-thread worker.  Prints Markdown tables; ``--out`` writes the figures as JSON.
 """
 
 from __future__ import annotations
@@ -287,7 +288,7 @@ def main() -> None:
         row["plain_ceiling_fraction"] = row["plain_gflops"] / top
         rows.append(row)
         for variant in [v for v in args.variants.split(",") if v and (name, v) not in SKIP]:
-            ips = float(np.mean([variant_train(a, config, data, variant, VARIANT_STEPS[name]) for a in archs]))
+            ips = variant_train(archs[0], config, data, variant, VARIANT_STEPS[name])  # the first arch
             variants.append({"size": name, "variant": variant, "img_s": ips})
         if args.jobs_vs_threads:
             parallel.append({"size": name, **jobs_vs_threads(archs[0], config, args.fraction)})
