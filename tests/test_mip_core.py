@@ -931,10 +931,14 @@ def test_reference_truth_refuses_another_report():
 def test_old_cache_records_without_training_losses_are_measured_again():
     from bpe.estimators.base import EvalRecord
     from bpe.estimators.proxy import ProxyTrainingEstimator, reported_score
+    from bpe.training import layout_key
 
     est = ProxyTrainingEstimator(BPEConfig(report="tse"))
-    old = EvalRecord(arch="a", score=50.0, status="ok", info={"valid_loss": 1.0, "train_loss": 2.0})
-    new = EvalRecord(arch="a", score=50.0, status="ok", info={"valid_loss": 1.0, "train_losses": [3.0, 2.0]})
+    layout = layout_key(est.device, channels=est.config.channels, image_size=est.config.image_size).get(
+        "layout", "contiguous")  # the layout this machine trains the config in
+    old = EvalRecord(arch="a", score=50.0, status="ok", info={"valid_loss": 1.0, "train_loss": 2.0, "layout": layout})
+    new = EvalRecord(arch="a", score=50.0, status="ok",
+                     info={"valid_loss": 1.0, "train_losses": [3.0, 2.0], "layout": layout})
     assert not est.reusable(old) and est.reusable(new)
     assert est.finalize(new).score == pytest.approx(-5.0)
     assert est.with_report("tse_e1").finalize(new).score == pytest.approx(-2.0)
