@@ -14,11 +14,10 @@ costs nothing; a cached evaluation is still charged its recorded seconds):
 3. full training on this machine: ``--timing-archs`` archs spanning the space's MACs (smallest,
    middle, largest of a seeded sample) trained ``--timing-epochs`` epochs under the NAS-Bench-201
    protocol (``experiments/configs/nb201_full_protocol.json``: C=16, N=5, 32 px, the 25k train
-   split, batch 256), one thread each like every search evaluation.  Seconds per training epoch
-   are fitted linearly in MACs; the full-training cost of an arch is 200 of its epochs plus one
-   validation pass (what was measured), and a run's full-training cost is that summed over the
-   archs it evaluated.  Speed-up = full-training cost of a run's evaluations / CPU seconds the run
-   actually spent.
+   split, batch 256), one thread each like every search evaluation.  The full-training cost of an
+   evaluation is 200 epochs at the timed archs' mean seconds per epoch plus one validation pass
+   (the range uses their fastest and slowest epoch); a run's is that times the archs it evaluated.
+   Speed-up = full-training cost of a run's evaluations / CPU seconds the run actually spent.
 
 Prints the table (found arch's NB201 accuracies, mean ± std over seeds; the oracle rows; the
 published rows; CPU cost, full-training cost, speed-up and drop) and the arithmetic; writes
@@ -72,8 +71,8 @@ def timing_archs(space: Any, n: int, seed: int, config: Any, sample: int = 60) -
 
 
 def full_training_model(records: list[Any], macs: list[int], epochs: int) -> dict[str, Any]:
-    """Seconds per training epoch = a + b * MACs (least squares) and the mean validation pass,
-    from the timing runs; with the measured rows for the table."""
+    """Seconds per training epoch of the timed archs (their mean, min and max) and their mean
+    validation pass, with the measured rows for the table."""
     rows = []
     for rec, m in zip(records, macs):
         if not rec.ok:
@@ -82,18 +81,16 @@ def full_training_model(records: list[Any], macs: list[int], epochs: int) -> dic
         rows.append({"arch": rec.arch, "macs": int(m), "seconds": rec.cost.seconds, "eval_seconds": eval_s,
                      "epoch_seconds": (rec.cost.seconds - eval_s) / epochs, "params": rec.info["num_params"],
                      "threads": rec.info["threads"], "valid_accuracy": rec.score})
-    x = np.array([r["macs"] for r in rows], dtype=float)
-    y = np.array([r["epoch_seconds"] for r in rows])
-    b, a = np.polyfit(x, y, 1) if len(rows) > 1 else (0.0, float(y[0]))
-    for r in rows:
-        r["fitted_epoch_seconds"] = float(a + b * r["macs"])
-    return {"intercept_s": float(a), "slope_s_per_mac": float(b),
-            "eval_seconds": float(np.mean([r["eval_seconds"] for r in rows])), "measured": rows}
+    epoch = [r["epoch_seconds"] for r in rows]
+    return {"epoch_seconds": float(np.mean(epoch)), "epoch_seconds_min": float(min(epoch)),
+            "epoch_seconds_max": float(max(epoch)), "eval_seconds": float(np.mean([r["eval_seconds"] for r in rows])),
+            "measured": rows}
 
 
-def full_seconds(model: dict[str, Any], macs: int) -> float:
-    """Full-training CPU seconds of one arch: ``FULL_EPOCHS`` fitted epochs + one validation pass."""
-    return FULL_EPOCHS * (model["intercept_s"] + model["slope_s_per_mac"] * macs) + model["eval_seconds"]
+def full_seconds(model: dict[str, Any], which: str = "epoch_seconds") -> float:
+    """Full-training CPU seconds of one arch: ``FULL_EPOCHS`` epochs (the timed archs' mean, or
+    ``which`` = ``epoch_seconds_min``/``_max``) plus one validation pass."""
+    return FULL_EPOCHS * model[which] + model["eval_seconds"]
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -147,31 +144,24 @@ def main() -> None:
     estimator = ProxyTrainingEstimator(timing_config, dataset, space="nb201", device="cpu")
     records = runner.run(estimator, picked, desc=f"NB201 protocol, {args.timing_epochs} epochs")
     model = full_training_model(records, [macs_of(space, a, full_config) for a in picked], args.timing_epochs)
-    macs_memo: dict[str, int] = {}
-
-    def run_full_seconds(run: dict[str, Any]) -> float:
-        total = 0.0
-        for step in run["evaluated"]:
-            if step["arch"] not in macs_memo:
-                macs_memo[step["arch"]] = macs_of(space, step["arch"], full_config)
-            total += full_seconds(model, macs_memo[step["arch"]])
-        return total
-
     rows = []
     for algo in algos:
         bpe_runs = [r for r in found["runs"] if r["algorithm"] == algo]
         ora_runs = [r for r in oracle["runs"] if r["algorithm"] == algo]
         many_runs = [r for r in oracle_many["runs"] if r["algorithm"] == algo]
         spent = [r["spent"]["seconds"] for r in bpe_runs]
-        full = [run_full_seconds(r) for r in bpe_runs]
+        evaluated = [len(r["evaluated"]) for r in bpe_runs]
+        full = [n * full_seconds(model) for n in evaluated]
         speedups = [f / s for f, s in zip(full, spent)]
+        low = [n * full_seconds(model, "epoch_seconds_min") / s for n, s in zip(evaluated, spent)]
+        high = [n * full_seconds(model, "epoch_seconds_max") / s for n, s in zip(evaluated, spent)]
         acc, acc_oracle, acc_many = accuracy_cells(bpe_runs), accuracy_cells(ora_runs), accuracy_cells(many_runs)
         rows.append({
             "algorithm": algo, "bpe": acc, "oracle_same_seeds": acc_oracle, f"oracle_{args.oracle_runs}": acc_many,
             "published": PUBLISHED.get(algo),
             "evaluations": mean_std([r["n_evaluations"] for r in bpe_runs]),
             "cpu_seconds": mean_std(spent), "full_training_seconds": mean_std(full),
-            "speedup": mean_std(speedups),
+            "speedup": mean_std(speedups), "speedup_range": [float(np.mean(low)), float(np.mean(high))],
             "drop_vs_oracle_same_seeds": acc_oracle["cifar10_test"][0] - acc["cifar10_test"][0],
             f"drop_vs_oracle_{args.oracle_runs}": acc_many["cifar10_test"][0] - acc["cifar10_test"][0],
             "runs": [{"seed": r["seed"], "arch": r["arch"], "cifar10_test": r["true_accuracy"]["cifar10_test"],
@@ -181,6 +171,19 @@ def main() -> None:
 
     table = render_table(rows, args)
     print(table)
+    print("\nfull training on this machine (NB201 protocol, one thread, timed for "
+          f"{args.timing_epochs} epochs):")
+    for m in model["measured"]:
+        print(f"  {m['arch']}  {m['macs'] / 1e6:.1f} M MACs: {m['epoch_seconds']:.0f} s/epoch, validation pass "
+              f"{m['eval_seconds']:.0f} s")
+    per_eval = full_seconds(model)
+    print(f"  one full training = {FULL_EPOCHS} x {model['epoch_seconds']:.0f} s + {model['eval_seconds']:.0f} s = "
+          f"{per_eval:,.0f} s ({per_eval / 3600:.1f} CPU-hours; {FULL_EPOCHS} x {model['epoch_seconds_min']:.0f}-"
+          f"{model['epoch_seconds_max']:.0f} s for the fastest and slowest timed arch)")
+    for row in rows:
+        n = np.mean([r["evaluations"] for r in row["runs"]])
+        print(f"  {row['algorithm']}: {n:.0f} evaluations x {per_eval:,.0f} s = {row['full_training_seconds'][0]:,.0f} s "
+              f"against {row['cpu_seconds'][0]:,.0f} s spent: {row['speedup'][0]:,.0f}x")
     summary = {"bpe": args.bpe, "budget_evaluations": args.budget, "runs": args.runs,
                "oracle_runs": args.oracle_runs, "full_protocol": full_config.to_dict(),
                "full_training_model": model, "full_epochs": FULL_EPOCHS, "rows": rows,
@@ -200,7 +203,8 @@ def render_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         name = NAMES.get(row["algorithm"], row["algorithm"])
         cpu, full, sp = row["cpu_seconds"], row["full_training_seconds"], row["speedup"]
         lines.append(f"| {name} | found BPE ({args.runs} seeds) | " + " | ".join(fmt(row["bpe"][k]) for k in ACCURACY_KEYS)
-                     + f" | {cpu[0]:,.0f} | {full[0]:,.0f} | {sp[0]:,.0f}x | "
+                     + f" | {cpu[0]:,.0f} | {full[0]:,.0f} | {sp[0]:,.0f}x ({row['speedup_range'][0]:,.0f}-"
+                   f"{row['speedup_range'][1]:,.0f}) | "
                      f"{row['drop_vs_oracle_same_seeds']:+.2f} / {row['drop_vs_' + many]:+.2f} |")
         lines.append(f"| {name} | oracle, same seeds | " + " | ".join(fmt(row["oracle_same_seeds"][k]) for k in ACCURACY_KEYS)
                      + f" | | {full[0]:,.0f} | 1x | |")
