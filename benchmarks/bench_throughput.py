@@ -288,7 +288,11 @@ def main() -> None:
         row["plain_ceiling_fraction"] = row["plain_gflops"] / top
         rows.append(row)
         for variant in [v for v in args.variants.split(",") if v and (name, v) not in SKIP]:
-            ips = variant_train(archs[0], config, data, variant, VARIANT_STEPS[name])  # the first arch
+            try:
+                ips = variant_train(archs[0], config, data, variant, VARIANT_STEPS[name])  # the first arch
+            except Exception as err:  # e.g. torch.compile without a working C++ toolchain: say so, go on
+                print(f"{name}, {variant}: failed ({type(err).__name__}: {str(err).splitlines()[0][:120]})")
+                ips = math.nan
             variants.append({"size": name, "variant": variant, "img_s": ips})
         if args.jobs_vs_threads:
             parallel.append({"size": name, **jobs_vs_threads(archs[0], config, args.fraction)})
