@@ -10,7 +10,8 @@ costs nothing; a cached evaluation is still charged its recorded seconds):
 1. every algorithm, ``--runs`` seeds, ``--budget`` evaluations, the found setting trained for
    real on ``$BPE_DATA_DIR/cifar10``; each run keeps the archs it evaluated and what each cost;
 2. the same algorithms, seeds and number of evaluations with the oracle (the table's 200-epoch
-   ``v11_cifar10valid_valid``), and again over ``--oracle-runs`` seeds for a steadier mean;
+   ``v11_cifar10valid_valid``), and again over ``--oracle-runs`` seeds for a steadier mean; and
+   with the best training-free scorer (``--scorer``, MeCo), the comparison every table carries;
 3. full training on this machine: ``--timing-archs`` archs spanning the space's MACs (smallest,
    middle, largest of a seeded sample) trained ``--timing-epochs`` epochs under the NAS-Bench-201
    protocol (``experiments/configs/nb201_full_protocol.json``: C=16, N=5, 32 px, the 25k train
@@ -112,6 +113,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=25, help="evaluations per run (every algorithm)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--oracle-runs", type=int, default=100)
+    parser.add_argument("--scorer", default="meco", help="the best training-free scorer on NB201, searched alike")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--full-config", default=str(HERE / "configs" / "nb201_full_protocol.json"))
     parser.add_argument("--timing-archs", type=int, default=3)
@@ -138,6 +140,10 @@ def main() -> None:
     oracle_many, _ = search_job(estimator_spec="oracle", runs=args.oracle_runs,
                                 out=out / f"search-oracle-{args.oracle_runs}.json", **common)
 
+    print(f"## 2b. the same searches with the best training-free scorer ({args.scorer})", flush=True)
+    scored, _ = search_job(estimator_spec=args.scorer, runs=args.runs, out=out / f"search-{args.scorer}.json",
+                           **common)
+
     print("## 3. full training on this machine", flush=True)
     space = get_space("nb201")
     picked = timing_archs(space, args.timing_archs, args.seed, full_config)
@@ -149,6 +155,7 @@ def main() -> None:
         bpe_runs = [r for r in found["runs"] if r["algorithm"] == algo]
         ora_runs = [r for r in oracle["runs"] if r["algorithm"] == algo]
         many_runs = [r for r in oracle_many["runs"] if r["algorithm"] == algo]
+        scorer_runs = [r for r in scored["runs"] if r["algorithm"] == algo]
         spent = [r["spent"]["seconds"] for r in bpe_runs]
         evaluated = [len(r["evaluated"]) for r in bpe_runs]
         full = [n * full_seconds(model) for n in evaluated]
@@ -158,7 +165,8 @@ def main() -> None:
         acc, acc_oracle, acc_many = accuracy_cells(bpe_runs), accuracy_cells(ora_runs), accuracy_cells(many_runs)
         rows.append({
             "algorithm": algo, "bpe": acc, "oracle_same_seeds": acc_oracle, f"oracle_{args.oracle_runs}": acc_many,
-            "published": PUBLISHED.get(algo),
+            "published": PUBLISHED.get(algo), "scorer": accuracy_cells(scorer_runs),
+            "scorer_cpu_seconds": mean_std([r["spent"]["seconds"] for r in scorer_runs]),
             "evaluations": mean_std([r["n_evaluations"] for r in bpe_runs]),
             "cpu_seconds": mean_std(spent), "full_training_seconds": mean_std(full),
             "speedup": mean_std(speedups), "speedup_range": [float(np.mean(low)), float(np.mean(high))],
@@ -184,7 +192,7 @@ def main() -> None:
         n = np.mean([r["evaluations"] for r in row["runs"]])
         print(f"  {row['algorithm']}: {n:.0f} evaluations x {per_eval:,.0f} s = {row['full_training_seconds'][0]:,.0f} s "
               f"against {row['cpu_seconds'][0]:,.0f} s spent: {row['speedup'][0]:,.0f}x")
-    summary = {"bpe": args.bpe, "budget_evaluations": args.budget, "runs": args.runs,
+    summary = {"bpe": args.bpe, "scorer": args.scorer, "budget_evaluations": args.budget, "runs": args.runs,
                "oracle_runs": args.oracle_runs, "full_protocol": full_config.to_dict(),
                "full_training_model": model, "full_epochs": FULL_EPOCHS, "rows": rows,
                "provenance": run_provenance()}
@@ -198,7 +206,7 @@ def main() -> None:
 def render_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     many = f"oracle_{args.oracle_runs}"
     lines = ["| algorithm | estimator | " + " | ".join(ACCURACY_KEYS) + " | CPU s/run | full-training CPU s/run "
-             "| speed-up | C10-test drop |", "|---|---|" + "---|" * (len(ACCURACY_KEYS) + 4)]
+             "| speed-up (range) | C10-test drop vs oracle (same seeds / all seeds) |", "|---|---|" + "---|" * (len(ACCURACY_KEYS) + 4)]
     for row in rows:
         name = NAMES.get(row["algorithm"], row["algorithm"])
         cpu, full, sp = row["cpu_seconds"], row["full_training_seconds"], row["speedup"]
@@ -208,6 +216,9 @@ def render_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
                      f"{row['drop_vs_oracle_same_seeds']:+.2f} / {row['drop_vs_' + many]:+.2f} |")
         lines.append(f"| {name} | oracle, same seeds | " + " | ".join(fmt(row["oracle_same_seeds"][k]) for k in ACCURACY_KEYS)
                      + f" | | {full[0]:,.0f} | 1x | |")
+        lines.append(f"| {name} | {args.scorer} (training-free, {args.runs} seeds) | "
+                     + " | ".join(fmt(row["scorer"][k]) for k in ACCURACY_KEYS)
+                     + f" | {row['scorer_cpu_seconds'][0]:,.0f} | | | |")
         lines.append(f"| {name} | oracle, {args.oracle_runs} seeds | " + " | ".join(fmt(row[many][k]) for k in ACCURACY_KEYS)
                      + " | | | | |")
         if row["published"]:
