@@ -206,7 +206,8 @@ def main() -> None:
 def render_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     many = f"oracle_{args.oracle_runs}"
     lines = ["| algorithm | estimator | " + " | ".join(ACCURACY_KEYS) + " | CPU s/run | full-training CPU s/run "
-             "| speed-up (range) | C10-test drop vs oracle (same seeds / all seeds) |", "|---|---|" + "---|" * (len(ACCURACY_KEYS) + 4)]
+             "| speed-up (range) | C10-test drop vs oracle (same seeds / all seeds) |",
+             "|---|---|" + "---|" * (len(ACCURACY_KEYS) + 4)]
     for row in rows:
         name = NAMES.get(row["algorithm"], row["algorithm"])
         cpu, full, sp = row["cpu_seconds"], row["full_training_seconds"], row["speedup"]
