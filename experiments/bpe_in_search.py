@@ -199,7 +199,7 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "summary.json", json_text(summary))
     atomic_write_text(out / "table.md", table + "\n")
-    plot(rows, out / "search_cost.png")
+    plot(rows, out / "search_cost.png", args.scorer)
     print(f"wrote {out / 'summary.json'}, {out / 'table.md'}, {out / 'search_cost.png'}")
 
 
@@ -228,10 +228,11 @@ def render_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: list[dict[str, Any]], path: Path) -> Path:
+def plot(rows: list[dict[str, Any]], path: Path, scorer: str) -> Path:
     """CPU hours per run (log) against the found arch's CIFAR-10 test accuracy: each algorithm with
-    the found BPE (its real cost) and with the oracle (the full-training cost of the same evaluations)."""
-    fig, ax = new_figure((6.5, 4.2))
+    the found BPE (its real cost), with the oracle (the full-training cost of the same evaluations)
+    and with the training-free ``scorer`` (its real cost)."""
+    fig, ax = new_figure((7.0, 4.6))
     for i, row in enumerate(rows):
         color = f"C{i}"
         name = NAMES.get(row["algorithm"], row["algorithm"])
@@ -241,14 +242,17 @@ def plot(rows: list[dict[str, Any]], path: Path) -> Path:
         ax.errorbar([cpu], [b[0]], yerr=[b[1]], fmt="o", color=color, capsize=3, label=f"{name}, found BPE")
         ax.errorbar([full], [o[0]], yerr=[o[1]], fmt="s", color=color, mfc="none", capsize=3,
                     label=f"{name}, full training (oracle)")
+        m = row["scorer"]["cifar10_test"]
+        ax.errorbar([nudge * max(row["scorer_cpu_seconds"][0], 1e-3) / 3600], [m[0]], yerr=[m[1]], fmt="^",
+                    color=color, mfc="none", capsize=3, label=f"{name}, {scorer} (training-free)")
         ax.plot([cpu, full], [b[0], o[0]], color=color, lw=0.8, ls=":")
-        ax.annotate(f"{row['speedup'][0]:,.0f}x", ((cpu * full) ** 0.5, (b[0] + o[0]) / 2), color=color,
+        ax.annotate(f"{row['speedup'][0]:,.0f}x", ((cpu * full) ** 0.5, (b[0] + o[0]) / 2 + 0.12 * i), color=color,
                     fontsize=8, ha="center", va="bottom")
     ax.set_xscale("log")
     ax.set_xlabel("CPU hours per search on this machine (log)")
     ax.set_ylabel("found arch, NB201 CIFAR-10 test (%)")
     ax.set_title("Search with the found BPE vs with full training", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=6, loc="lower right", ncol=1)
     return save_figure(fig, path)
 
 
