@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-seconds-per-arch", type=float, default=None,
+                        help="skip settings predicted above this cost (as bpe mip's option)")
     args = parser.parse_args()
     data = reference_data_dir()
     dataset = DatasetSpec("cifar10", str(data / "cifar10")) if args.dataset == "cifar10" else DatasetSpec("digits")
@@ -52,7 +54,9 @@ def main() -> None:
         runner = Runner(jobs=args.jobs, cache=EvalCache(Path(tmp) / "cache"), progress=False)
         start = time.perf_counter()
         doc, _ = mip_live(knobs=knobs, dataset=dataset, truth_spec=truth, metric=None, n_archs=args.archs,
-                          arch_seed=0, settings=MIPSettings(per_round=args.per_round, rounds=1, seed=args.seed),
+                          arch_seed=0, settings=MIPSettings(per_round=args.per_round, rounds=1, seed=args.seed,
+                                               max_cost=args.max_seconds_per_arch,
+                                               skip_over_cap=args.max_seconds_per_arch is not None),
                           runner=runner, out=Path(tmp) / "bpe.json", plot=False)
         wall = time.perf_counter() - start
         trainings = sum(1 for _ in (Path(tmp) / "cache").rglob("*.json")) - sum(
