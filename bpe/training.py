@@ -27,7 +27,8 @@ from bpe.estimators.base import torch_threads
 from bpe.spaces import get_space
 
 __all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
-           "steps_per_epoch", "nonfinite_loss", "autocast_context", "memory_format", "layout_key", "layout_name"]
+           "steps_per_epoch", "nonfinite_loss", "autocast_context", "memory_format", "layout_key", "layout_name",
+           "planned_layout", "ran_in_planned_layout"]
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +96,32 @@ def memory_format(device: torch.device, *, channels: int, image_size: int) -> to
     return torch.contiguous_format
 
 
-def layout_key(device: str | torch.device, *, channels: int, image_size: int) -> dict[str, str]:
-    """The layout as it enters cache keys: ``{"layout": "channels_last"}`` when it is used, nothing
-    otherwise (so the entries of runs in torch's default layout keep their keys)."""
-    if isinstance(device, str) and device != "auto":
-        device = torch.device("cpu" if device == "cpu" else "cuda")  # no availability check: never raises
-    fmt = memory_format(resolve_device(device), channels=channels, image_size=image_size)
-    return {"layout": "channels_last"} if fmt == torch.channels_last else {}
-
-
 def layout_name(fmt: torch.memory_format) -> str:
     """``channels_last`` or ``contiguous``: the layout a run used, as its record states it."""
     return "channels_last" if fmt == torch.channels_last else "contiguous"
+
+
+def planned_layout(device: str | torch.device, *, channels: int, image_size: int) -> str:
+    """The name of the layout a run of this size on ``device`` will use, decided where the run is
+    planned (no CUDA availability check for ``cuda``: a CPU-only coordinator can plan GPU work)."""
+    if isinstance(device, str) and device != "auto":
+        device = torch.device("cpu" if device == "cpu" else "cuda")
+    return layout_name(memory_format(resolve_device(device), channels=channels, image_size=image_size))
+
+
+def layout_key(device: str | torch.device, *, channels: int, image_size: int) -> dict[str, str]:
+    """The layout as it enters cache keys: ``{"layout": "channels_last"}`` when it is used, nothing
+    otherwise (so the entries of runs in torch's default layout keep their keys)."""
+    name = planned_layout(device, channels=channels, image_size=image_size)
+    return {"layout": name} if name == "channels_last" else {}
+
+
+def ran_in_planned_layout(info: dict[str, Any], device: str | torch.device, *, channels: int,
+                          image_size: int) -> bool:
+    """Whether a record (its ``info``) was computed in the layout its cache key says (a record
+    without one predates layouts: torch's default).  A worker on another device than the
+    coordinating process's can differ; its record is then computed again."""
+    return info.get("layout", "contiguous") == planned_layout(device, channels=channels, image_size=image_size)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

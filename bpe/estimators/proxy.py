@@ -18,7 +18,7 @@ from bpe.estimators.base import Estimator
 from bpe.estimators.vote import rank_blend
 from bpe.records import Cost, EvalRecord
 from bpe.spaces import get_space
-from bpe.training import layout_key, steps_per_epoch, train_and_evaluate
+from bpe.training import layout_key, ran_in_planned_layout, steps_per_epoch, train_and_evaluate
 
 __all__ = ["ProxyTrainingEstimator", "reported_score", "training_key"]
 
@@ -124,8 +124,8 @@ class ProxyTrainingEstimator(Estimator):
         # coordinating process's) is trained again
         if record.ok and "train_losses" not in record.info:
             return False
-        expected = layout_key(self.device, channels=self.config.channels, image_size=self.config.image_size)
-        return record.info.get("layout", "contiguous") == expected.get("layout", "contiguous")
+        return ran_in_planned_layout(record.info, self.device, channels=self.config.channels,
+                                     image_size=self.config.image_size)
 
     def finalize(self, record: EvalRecord) -> EvalRecord:
         if not record.ok or self.config.report == "valid_accuracy":

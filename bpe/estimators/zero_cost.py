@@ -44,7 +44,7 @@ from bpe.estimators.base import Estimator
 from bpe.flops import count_macs, count_params
 from bpe.records import Cost, EvalRecord
 from bpe.spaces import get_space
-from bpe.training import layout_key, layout_name, memory_format, resolve_device
+from bpe.training import layout_key, layout_name, memory_format, ran_in_planned_layout, resolve_device
 
 __all__ = [
     "TrainingFreeEstimator",
@@ -122,9 +122,7 @@ def _input_jacobian(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
         for p in frozen:
             p.requires_grad_(False)
         out = net(x).sum()
-        if not out.requires_grad:
-            raise ScoreUndefined("the output does not depend on the input (no path through the cell)")
-        (grad,) = torch.autograd.grad(out, x, allow_unused=True)
+        grad = torch.autograd.grad(out, x, allow_unused=True)[0] if out.requires_grad else None
     finally:
         for p in frozen:
             p.requires_grad_(True)
@@ -144,8 +142,8 @@ def agreement_matrix(codes: torch.Tensor) -> torch.Tensor:
         c8 = codes.to(torch.int8)
         try:
             both = torch._int_mm(c8, c8.T.clone(memory_format=torch.contiguous_format)).double()
-        except RuntimeError:  # a shape or build without the int8 kernel
-            both = None
+        except RuntimeError:  # a shape or build without the int8 kernel: the float product below
+            pass
     if both is None:
         c = codes.float()
         both = (c @ c.T).double()
@@ -172,6 +170,8 @@ class TrainingFreeEstimator(Estimator):
     default_batch_size: ClassVar[int] = 64
     needs_data: ClassVar[bool] = True
     cost_passes: ClassVar[int] = 2  # forward+backward of one mini-batch
+    #: a count (params, flops): the same in every layout, so the layout is not in its key
+    layout_free: ClassVar[bool] = False
 
     @classmethod
     def from_context(cls, context: Any) -> TrainingFreeEstimator:
@@ -225,7 +225,7 @@ class TrainingFreeEstimator(Estimator):
             "seed": self.seed,
             "net": [self.channels, *self._size_key().values(), self.image_size, self.num_classes],
             "data": self.dataset.fingerprint() if self.needs_data else None,
-            **layout_key(self.device, channels=self.channels, image_size=self.image_size),
+            **({} if self.layout_free else layout_key(self.device, channels=self.channels, image_size=self.image_size)),
         }
 
     def _size_key(self) -> dict[str, Any]:
@@ -303,8 +303,8 @@ class TrainingFreeEstimator(Estimator):
 
     def reusable(self, record: EvalRecord) -> bool:
         # a score computed in another layout than its key says (a worker on another device) is redone
-        expected = layout_key(self.device, channels=self.channels, image_size=self.image_size)
-        return not record.ok or record.info.get("layout", "contiguous") == expected.get("layout", "contiguous")
+        return (self.layout_free or not record.ok
+                or ran_in_planned_layout(record.info, self.device, channels=self.channels, image_size=self.image_size))
 
 
 @register_estimator("naswot")
@@ -476,15 +476,10 @@ class Params(TrainingFreeEstimator):
 
     needs_data = False
     cost_passes = 0
+    layout_free = True
 
     def _score_batch(self, net, x, y, num_classes):
         return count_params(net) / 1e6
-
-    def fingerprint(self) -> dict[str, Any]:  # a count: the same in every layout, so not in its key
-        return {k: v for k, v in super().fingerprint().items() if k != "layout"}
-
-    def reusable(self, record: EvalRecord) -> bool:
-        return True
 
 
 @register_estimator("flops")
@@ -494,12 +489,7 @@ class FLOPs(TrainingFreeEstimator):
 
     needs_data = False
     cost_passes = 1
+    layout_free = True
 
     def _score_batch(self, net, x, y, num_classes):
         return count_macs(net, (1, 3, self.image_size, self.image_size)) / 1e6
-
-    def fingerprint(self) -> dict[str, Any]:  # a count: the same in every layout, so not in its key
-        return {k: v for k, v in super().fingerprint().items() if k != "layout"}
-
-    def reusable(self, record: EvalRecord) -> bool:
-        return True
