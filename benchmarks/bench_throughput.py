@@ -19,8 +19,9 @@ backward (3 x 2 x the forward MACs, the usual estimate), the GFLOP/s this reache
 of the ceiling (the better of the matmul and the convolution), and the speed-up of (a) over (b).
 Then the variants a performance engineer would try on (a)'s step (``--variants``): torch's default
 (contiguous) layout against channels-last, and on top of channels-last: bf16 autocast,
-``torch.compile``, the optimizer's ``foreach`` path; each timed on the first arch's batches; the
-validation pass at three batch sizes; and (``--jobs-vs-threads``) two one-thread workers against
+``torch.compile``, the optimizer's ``foreach`` and ``fused`` paths; each timed on the first arch's
+batches; the input pipeline alone (the plain DataLoader, the loop's previous batch pipeline, ours);
+the validation pass at three batch sizes; and (``--jobs-vs-threads``) two one-thread workers against
 one two-thread worker.  Prints Markdown tables; ``--out`` writes the figures as JSON.
 """
 
@@ -155,13 +156,13 @@ def variant_train(arch: str, config: BPEConfig, data, variant: str, steps: int) 
     torch.manual_seed(config.seed)
     model = space.build(arch, num_classes=data.num_classes, **space.net_size(channels=config.channels,
                                                                              layers=config.layers))
-    parts = set(variant.split("+"))  # default | cl, and any of foreach, bf16, compile
+    parts = set(variant.split("+"))  # default | cl, and any of foreach, fused, bf16, compile
     fmt = torch.channels_last if "cl" in parts else torch.contiguous_format
     model = model.to(memory_format=fmt).train()
     params = list(model.parameters())
     optimizer = torch.optim.SGD(params, lr=config.learning_rate, momentum=config.momentum,
                                 weight_decay=config.weight_decay, nesterov=True,
-                                foreach=True if "foreach" in parts else None)
+                                foreach=True if "foreach" in parts else None, fused=True if "fused" in parts else None)
     step_model = torch.compile(model) if "compile" in parts else model
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if "bf16" in parts else nullcontext()
     gen = torch.Generator().manual_seed(config.seed)
@@ -169,7 +170,7 @@ def variant_train(arch: str, config: BPEConfig, data, variant: str, steps: int) 
 
     def batch():
         idx = torch.randint(0, n, (b,), generator=gen)
-        x = augment_batch(normalize(data.train_x[idx], data.mean, data.std), gen, size=config.image_size)
+        x = augment_batch(normalize(data.train_x.index_select(0, idx), data.mean, data.std), gen, size=config.image_size)
         return x.contiguous(memory_format=fmt), data.train_y[idx]
 
     def step(x, y):
@@ -185,6 +186,48 @@ def variant_train(arch: str, config: BPEConfig, data, variant: str, steps: int) 
     for _ in range(steps):
         step(*batch())
     return steps * b / (time.perf_counter() - t0)
+
+
+# -- the input pipeline alone -----------------------------------------------------------------------
+def _two_gather_batch(data, idx: torch.Tensor, gen: torch.Generator, size: int) -> torch.Tensor:
+    """The batch pipeline as the loop had it before: advanced indexing, a gather per axis for the
+    crop, then a separate mirrored copy and ``torch.where`` for the flip (same values as ours)."""
+    x = normalize(data.train_x[idx], data.mean, data.std)
+    n, _, h, w = x.shape
+    pad = max(1, h // 8)
+    padded = F.pad(x, (pad, pad, pad, pad))
+    oy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    ox = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    rows = (oy[:, None] + torch.arange(h)[None, :])[:, None, :, None].expand(n, x.shape[1], h, w + 2 * pad)
+    cols = (ox[:, None] + torch.arange(w)[None, :])[:, None, None, :].expand(n, x.shape[1], h, w)
+    x = padded.gather(2, rows).gather(3, cols)
+    x = torch.where((torch.rand(n, generator=gen) < 0.5)[:, None, None, None], x.flip(3), x)
+    if size != w:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < w)
+    return x.contiguous(memory_format=memory_format(torch.device("cpu")))
+
+
+def prep_speed(config: BPEConfig, data, batches: int = 20) -> dict[str, float]:
+    """Images/s of preparing training batches alone: the plain DataLoader with per-image torchvision
+    transforms, the loop's previous batch pipeline, and ours (:class:`bpe.training.BatchStream`)."""
+    from bpe.training import BatchStream
+
+    b = min(config.batch_size, len(data.train_y))
+    loader = plain_loader(data, config.image_size, b, config.seed)
+
+    def plain() -> None:
+        for _batch in zip(range(batches), loader):
+            pass
+
+    gen = torch.Generator().manual_seed(0)
+    idx = [torch.randperm(len(data.train_y), generator=gen)[:b] for _ in range(batches)]
+    before = lambda: [_two_gather_batch(data, i, gen, config.image_size) for i in idx]  # noqa: E731
+    stream = BatchStream(data.train_x, data.train_y, config=config.replace(epochs=1), mean=data.mean, std=data.std,
+                         flip=data.flip, generator=torch.Generator().manual_seed(0), device=torch.device("cpu"))
+    steps = min(batches, stream.steps_per_epoch)
+    ours = lambda: [xb for _, (xb, _) in zip(range(steps), stream.epoch())]  # noqa: E731
+    return {"plain_img_s": batches * b / best_seconds(plain, 2), "before_img_s": batches * b / best_seconds(before, 2),
+            "ours_img_s": steps * b / best_seconds(ours, 2)}
 
 
 def _one_worker(task: tuple[str, dict, float, int]) -> float:
@@ -219,7 +262,7 @@ def eval_speed(arch: str, config: BPEConfig, data, batch: int) -> float:
     dev = torch.device("cpu")
     model = space.build(arch, num_classes=data.num_classes, **space.net_size(channels=config.channels,
                                                                              layers=config.layers))
-    layout = training.memory_format(dev, channels=config.channels, image_size=config.image_size)
+    layout = training.memory_format(dev)
     model = model.to(memory_format=layout)
     saved, training.EVAL_BATCH = training.EVAL_BATCH, batch
     try:
@@ -245,9 +288,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--archs", type=int, default=3, help="seeded NB201 archs, timed on each and averaged")
     parser.add_argument("--sizes", default=",".join(SIZES))
-    parser.add_argument("--variants", default="default,default+foreach,cl,cl+foreach,cl+foreach+bf16,cl+foreach+compile",
-                        help="variants of our step to time: default or cl (channels-last) layout, +foreach (SGD), +bf16 "
-                             "(autocast), +compile (torch.compile); '' for none")
+    parser.add_argument("--variants",
+                        default="default,default+foreach,cl,cl+foreach,cl+fused,cl+foreach+bf16,cl+foreach+compile",
+                        help="variants of our step to time: default or cl (channels-last) layout, +foreach or +fused "
+                             "(SGD), +bf16 (autocast), +compile (torch.compile); '' for none")
     parser.add_argument("--jobs-vs-threads", action="store_true",
                         help="also time 2 one-thread workers against 1 two-thread worker (uses both cores)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
@@ -267,7 +311,7 @@ def main() -> None:
     print(f"ceiling at {args.threads} thread(s): matmul {peak['matmul_gflops']:.1f} GFLOP/s, 3x3 conv "
           f"{peak['conv_gflops']:.1f} GFLOP/s; at 2 threads: {peak_two['matmul_gflops']:.1f}, "
           f"{peak_two['conv_gflops']:.1f}\n")
-    rows, variants, evals, parallel = [], [], [], []
+    rows, variants, evals, parallel, preps = [], [], [], [], []
     for name in [s for s in args.sizes.split(",") if s]:
         config = BPEConfig(epochs=args.epochs, data_fraction=args.fraction, learning_rate=0.1, **SIZES[name])
         flops = float(np.mean([flops_per_image(a, config) for a in archs]))
@@ -275,7 +319,7 @@ def main() -> None:
         ours = [ours_train(a, config, data) for a in archs]
         plain_train(archs[0], config.replace(epochs=1), data)  # warm-up
         plain = [plain_train(a, config, data) for a in archs]
-        layout = memory_format(torch.device("cpu"), channels=config.channels, image_size=config.image_size)
+        layout = memory_format(torch.device("cpu"))
         plain_ours_layout = [plain_train(a, config, data, layout) for a in archs]
         ours_ips = float(np.mean([o[0] for o in ours]))
         plain_ips = float(np.mean(plain))
@@ -296,6 +340,7 @@ def main() -> None:
             variants.append({"size": name, "variant": variant, "img_s": ips})
         if args.jobs_vs_threads:
             parallel.append({"size": name, **jobs_vs_threads(archs[0], config, args.fraction)})
+        preps.append({"size": name, **prep_speed(config, data)})
         evals.extend({"size": name, "eval_batch": b, "img_s": eval_speed(archs[0], config, data, b)}
                      for b in (256, 1024, 4096))
     print("| size | FLOPs/img (fwd+bwd) | ours img/s (layout) | plain PyTorch img/s | ours / plain "
@@ -317,6 +362,12 @@ def main() -> None:
         print("|---|---|---|")
         for p in parallel:
             print(f"| {p['size']} | {p['two_jobs_one_thread']:.0f} | {p['one_job_two_threads']:.0f} |")
+    print("\n| size | batch prep img/s: plain DataLoader | previous pipeline (two gathers + flip) | ours (one gather) "
+          "| ours / previous |")
+    print("|---|---|---|---|---|")
+    for p in preps:
+        print(f"| {p['size']} | {p['plain_img_s']:.0f} | {p['before_img_s']:.0f} | {p['ours_img_s']:.0f} | "
+              f"{p['ours_img_s'] / p['before_img_s']:.2f}x |")
     print("\n| size | validation batch | validation img/s |")
     print("|---|---|---|")
     for e in evals:
@@ -324,7 +375,8 @@ def main() -> None:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         figures = {"ceiling": peak, "ceiling_two_threads": peak_two, "threads": args.threads, "rows": rows,
-                   "variants": variants, "validation": evals, "jobs_vs_threads": parallel, "archs": archs}
+                   "variants": variants, "validation": evals, "jobs_vs_threads": parallel, "batch_prep": preps,
+                   "archs": archs}
         Path(args.out).write_text(json.dumps(figures, indent=2))
 
 

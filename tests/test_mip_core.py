@@ -934,7 +934,7 @@ def test_old_cache_records_without_training_losses_are_measured_again():
     from bpe.training import layout_key
 
     est = ProxyTrainingEstimator(BPEConfig(report="tse"))
-    layout = layout_key(est.device, channels=est.config.channels, image_size=est.config.image_size).get(
+    layout = layout_key(est.device).get(
         "layout", "contiguous")  # the layout this machine trains the config in
     old = EvalRecord(arch="a", score=50.0, status="ok", info={"valid_loss": 1.0, "train_loss": 2.0, "layout": layout})
     new = EvalRecord(arch="a", score=50.0, status="ok",

@@ -51,21 +51,18 @@ def test_input_jacobian_matches_a_full_backward_and_leaves_the_weights_trainable
     assert all(p.requires_grad for p in net.parameters())
 
 
-def test_cpu_layout_follows_the_network_size_and_is_in_the_cache_keys():
-    from bpe.training import CHANNELS_LAST_MIN
-
+def test_cpu_layout_is_channels_last_at_every_size_and_is_in_the_cache_keys():
     cpu = torch.device("cpu")
-    assert memory_format(cpu, channels=16, image_size=32) == torch.channels_last
-    assert memory_format(cpu, channels=4, image_size=8) == torch.contiguous_format  # tiny: default is faster
-    assert 4 * 8**2 < CHANNELS_LAST_MIN <= 16 * 32**2
-    assert layout_key("cpu", channels=16, image_size=32) == {"layout": "channels_last"}
-    assert layout_key("cpu", channels=4, image_size=8) == {}  # old entries keep their keys
-    big = ProxyTrainingEstimator(BPEConfig(epochs=1, channels=16, image_size=32), DatasetSpec("digits"), device="cpu")
-    small = ProxyTrainingEstimator(BPEConfig(epochs=1, channels=4, image_size=8), DatasetSpec("digits"), device="cpu")
-    assert big.fingerprint()["layout"] == "channels_last" and "layout" not in small.fingerprint()
+    assert memory_format(cpu) == torch.channels_last
+    assert memory_format(torch.device("cuda")) == torch.contiguous_format
+    assert layout_key("cpu") == {"layout": "channels_last"}
+    for channels, image_size in ((16, 32), (4, 8)):  # the NB201 size and the smallest proxy alike
+        est = ProxyTrainingEstimator(BPEConfig(epochs=1, channels=channels, image_size=image_size),
+                                     DatasetSpec("digits"), device="cpu")
+        assert est.fingerprint()["layout"] == "channels_last"
     assert create_estimator("naswot", device="cpu").fingerprint()["layout"] == "channels_last"
     assert "layout" not in create_estimator("params", device="cpu").fingerprint()  # a count: layout-free
-    assert layout_key("cuda", channels=16, image_size=32) == {}  # no GPU check: a CPU-only coordinator can key GPU work
+    assert layout_key("cuda") == {}  # no GPU check: a CPU-only coordinator can key GPU work
 
 
 def test_a_record_from_another_layout_is_not_reused(tmp_path):
@@ -83,14 +80,17 @@ def test_a_record_from_another_layout_is_not_reused(tmp_path):
     assert CachedEstimator(big, cache).evaluate(ARCH).info["layout"] == "channels_last"  # trained again
 
 
-@pytest.mark.parametrize("channels, image_size", [(4, 8), (16, 16)])
-def test_training_runs_in_either_layout(channels, image_size):
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_training_runs_in_either_layout(layout, monkeypatch):
+    from bpe import training
     from bpe.data import prepare_split
-    from bpe.training import train_and_evaluate
 
-    config = BPEConfig(epochs=1, batch_size=32, channels=channels, layers=5, image_size=image_size, data_fraction=0.2)
-    result = train_and_evaluate(ARCH, config, prepare_split(DatasetSpec("digits"), 0.2), device="cpu", num_threads=1)
+    monkeypatch.setattr(training, "CPU_LAYOUT", layout)
+    config = BPEConfig(epochs=1, batch_size=32, channels=4, layers=5, image_size=8, data_fraction=0.2)
+    result = training.train_and_evaluate(ARCH, config, prepare_split(DatasetSpec("digits"), 0.2), device="cpu",
+                                         num_threads=1)
     assert result.status == "ok" and result.valid_accuracy is not None
+    assert result.layout == training.layout_name(layout)
 
 
 def test_naswot_is_the_same_in_either_layout():

@@ -117,7 +117,7 @@ class ReferenceBenchmark(Benchmark):
         space = get_space(self.estimator.space)
         net = space.build(todo[0], num_classes=split.num_classes,
                           **space.net_size(channels=cfg.channels, layers=cfg.layers))
-        layout = memory_format(device, channels=cfg.channels, image_size=cfg.image_size)  # as the training runs
+        layout = memory_format(device)  # as the training runs
         net = net.to(device, memory_format=layout)
         opt = torch.optim.SGD(net.parameters(), lr=0.01)
         x = torch.randn(cfg.batch_size, 3, cfg.image_size, cfg.image_size, device=device).contiguous(

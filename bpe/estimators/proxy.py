@@ -88,7 +88,7 @@ class ProxyTrainingEstimator(Estimator):
             "space": self.space,
             "config": training_key(self.config, self.space),
             "data": self.dataset.fingerprint(),
-            **layout_key(self.device, channels=self.config.channels, image_size=self.config.image_size),
+            **layout_key(self.device),
         }
 
     def _evaluate(self, arch: str) -> EvalRecord:
@@ -124,8 +124,7 @@ class ProxyTrainingEstimator(Estimator):
         # coordinating process's) is trained again
         if record.ok and "train_losses" not in record.info:
             return False
-        return ran_in_planned_layout(record.info, self.device, channels=self.config.channels,
-                                     image_size=self.config.image_size)
+        return ran_in_planned_layout(record.info, self.device)
 
     def finalize(self, record: EvalRecord) -> EvalRecord:
         if not record.ok or self.config.report == "valid_accuracy":

@@ -225,7 +225,7 @@ class TrainingFreeEstimator(Estimator):
             "seed": self.seed,
             "net": [self.channels, *self._size_key().values(), self.image_size, self.num_classes],
             "data": self.dataset.fingerprint() if self.needs_data else None,
-            **({} if self.layout_free else layout_key(self.device, channels=self.channels, image_size=self.image_size)),
+            **({} if self.layout_free else layout_key(self.device)),
         }
 
     def _size_key(self) -> dict[str, Any]:
@@ -270,7 +270,7 @@ class TrainingFreeEstimator(Estimator):
         return net.to(dev, memory_format=self._layout(dev)).train()
 
     def _layout(self, dev: torch.device) -> torch.memory_format:
-        return memory_format(dev, channels=self.channels, image_size=self.image_size)
+        return memory_format(dev)
 
     # scoring ---------------------------------------------------------------------------
     def _score_batch(self, net: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int) -> float:
@@ -304,7 +304,7 @@ class TrainingFreeEstimator(Estimator):
     def reusable(self, record: EvalRecord) -> bool:
         # a score computed in another layout than its key says (a worker on another device) is redone
         return (self.layout_free or not record.ok
-                or ran_in_planned_layout(record.info, self.device, channels=self.channels, image_size=self.image_size))
+                or ran_in_planned_layout(record.info, self.device))
 
 
 @register_estimator("naswot")
