@@ -81,7 +81,7 @@ def nonfinite_loss(loss: float, kind: str, epoch: int | None = None) -> str | No
 
 
 #: The layout of every network and batch on CPU: channels-last (oneDNN's convolutions, pooling and
-#: batch norm), 1.1-1.5x faster to train than torch's default layout at every size measured, from the
+#: batch norm), 1.1-1.9x faster to train than torch's default layout at every size measured, from the
 #: C4 N1 8 px proxies to NB201's C16 N5 32 px, in both spaces (``benchmarks/bench_throughput.py``).
 #: Other devices keep torch's default.  Benchmarks set it to ``torch.contiguous_format`` to compare.
 CPU_LAYOUT = torch.channels_last
