@@ -403,8 +403,7 @@ def _crop_flip(padded, oy, ox, flipped, h: int, w: int):
 
     n, c, hp, wp = padded.shape
     ar_h, ar_w = torch.arange(h, device=padded.device), torch.arange(w, device=padded.device)
-    cols = ox[:, None] + ar_w[None, :]
-    if flipped is not None:
-        cols = torch.where(flipped[:, None], ox[:, None] + (w - 1 - ar_w)[None, :], cols)
+    along = ar_w[None, :] if flipped is None else torch.where(flipped[:, None], w - 1 - ar_w, ar_w)
+    cols = ox[:, None] + along
     flat = ((oy[:, None] + ar_h[None, :])[:, :, None] * wp + cols[:, None, :]).view(n, 1, h * w)
     return padded.reshape(n, c, hp * wp).gather(2, flat.expand(n, c, h * w)).view(n, c, h, w)
