@@ -23,12 +23,12 @@ import torch.nn.functional as F
 from bpe.config import BPEConfig
 from bpe.data import TensorSplit, augment_batch, normalize
 from bpe.errors import ConfigError
-from bpe.estimators.base import torch_threads
+from bpe.estimators.base import EVAL_THREADS, torch_threads
 from bpe.spaces import get_space
 
 __all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
            "steps_per_epoch", "nonfinite_loss", "autocast_context", "CPU_LAYOUT", "memory_format", "layout_key", "layout_name",
-           "planned_layout", "ran_in_planned_layout"]
+           "planned_layout", "ran_in_planned_layout", "StepTiming", "time_training_steps"]
 
 log = logging.getLogger(__name__)
 
@@ -272,19 +272,7 @@ def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
                         autocast: Any, eval_every_epoch: bool,
                         on_epoch: Callable[[dict[str, float]], bool] | None = None) -> TrainResult:
     start = time.perf_counter()
-    space_ = get_space(space)
-    space_.check_config(config)
-    extras = {"auxiliary": True} if config.auxiliary_weight > 0 else {}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = space_.build(arch, num_classes=data.num_classes,
-                             **space_.net_size(channels=config.channels, layers=config.layers), **extras
-                             ).to(dev, memory_format=memory_format(dev))
-    num_params = sum(p.numel() for p in model.parameters())
-    stream = BatchStream(data.train_x, data.train_y, config=config, mean=data.mean, std=data.std, flip=data.flip,
-                         generator=torch.Generator().manual_seed(config.seed), device=dev)
-    optimizer, scheduler = sgd_with_cosine(model.parameters(), config, config.epochs * stream.steps_per_epoch)
-    scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
+    run = _Run.build(arch, config, data, space=space, dev=dev, autocast=autocast)
     # drop-path masks come from torch's global generator: seed it for the run (only when used, so a
     # run without drop-path draws nothing from it and is unchanged)
     dropping = torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []) if config.drop_path > 0 \
@@ -292,13 +280,126 @@ def _train_and_evaluate(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
     with dropping:
         if config.drop_path > 0:
             torch.manual_seed(config.seed + 1)
-        return _epochs(model, config, data, stream, optimizer, scheduler, scaler, dev=dev, autocast=autocast,
-                       start=start, num_params=num_params, eval_every_epoch=eval_every_epoch, on_epoch=on_epoch)
+        return _epochs(run, config, data, dev=dev, start=start, eval_every_epoch=eval_every_epoch, on_epoch=on_epoch)
 
 
-def _epochs(model: Any, config: BPEConfig, data: TensorSplit, stream: Any, optimizer: Any, scheduler: Any,
-            scaler: Any, *, dev: torch.device, autocast: Any, start: float, num_params: int, eval_every_epoch: bool,
-            on_epoch: Callable[[dict[str, float]], bool] | None) -> TrainResult:
+@dataclass
+class _Run:
+    """A training run's parts, built one way for the loop and for :func:`time_training_steps`."""
+
+    model: Any
+    stream: BatchStream
+    optimizer: Any
+    scheduler: Any
+    scaler: Any
+    autocast: Any
+    num_params: int
+
+    @classmethod
+    def build(cls, arch: Any, config: BPEConfig, data: TensorSplit, *, space: str, dev: torch.device,
+              autocast: Any) -> _Run:
+        space_ = get_space(space)
+        space_.check_config(config)
+        extras = {"auxiliary": True} if config.auxiliary_weight > 0 else {}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            model = space_.build(arch, num_classes=data.num_classes,
+                                 **space_.net_size(channels=config.channels, layers=config.layers), **extras
+                                 ).to(dev, memory_format=memory_format(dev))
+        stream = BatchStream(data.train_x, data.train_y, config=config, mean=data.mean, std=data.std, flip=data.flip,
+                             generator=torch.Generator().manual_seed(config.seed), device=dev)
+        optimizer, scheduler = sgd_with_cosine(model.parameters(), config, config.epochs * stream.steps_per_epoch)
+        scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
+        return cls(model, stream, optimizer, scheduler, scaler, autocast, sum(p.numel() for p in model.parameters()))
+
+    def step(self, xb: torch.Tensor, yb: torch.Tensor, config: BPEConfig) -> torch.Tensor:
+        """One optimisation step on a batch; returns the (undetached) loss."""
+        model, optimizer = self.model, self.optimizer
+        with self.autocast:
+            loss = F.cross_entropy(model(xb), yb)
+            if config.auxiliary_weight > 0:
+                loss = loss + config.auxiliary_weight * F.cross_entropy(model.auxiliary_logits, yb)
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if config.grad_clip > 0:
+                self.scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            if config.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+        self.scheduler.step()
+        return loss
+
+
+@dataclass
+class StepTiming:
+    """What :func:`time_training_steps` measured, and the conditions it measured them in."""
+
+    step_seconds: list[float]
+    eval_seconds_per_image: float
+    threads: int
+    layout: str
+    batch_size: int
+    device: str
+
+    @property
+    def median_step(self) -> float:
+        """The median step (robust to a step slowed by other work on the machine)."""
+        ordered = sorted(self.step_seconds)
+        mid = len(ordered) // 2
+        return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+    def seconds_per_run(self, config: BPEConfig, n_train: int, n_valid: int) -> float:
+        """Seconds of a whole training under ``config`` on ``n_train`` images with a validation pass
+        over ``n_valid`` (the median step times the steps, plus the timed validation rate)."""
+        return self.median_step * steps_per_epoch(n_train, config.batch_size) * config.epochs \
+            + self.eval_seconds_per_image * n_valid
+
+
+def time_training_steps(arch: Any, config: BPEConfig, data: TensorSplit, *, space: str = "nb201",
+                        device: str | torch.device = "auto", steps: int = 5, warmup: int = 2,
+                        num_threads: int | None = None) -> StepTiming:
+    """Time ``steps`` training steps of ``arch`` under ``config`` as :func:`train_and_evaluate` runs
+    them -- the same network, layout, batches (augmentation included), optimiser and precision --
+    after ``warmup`` untimed steps, with ``num_threads`` torch threads (default
+    :data:`bpe.estimators.base.EVAL_THREADS`, as an estimator's evaluation runs); and one timed
+    validation batch.  Nothing is cached; the network is thrown away."""
+    dev = resolve_device(device)
+    threads = EVAL_THREADS if num_threads is None else num_threads
+    with torch_threads(threads):
+        run = _Run.build(arch, config, data, space=space, dev=dev, autocast=_autocast(config.precision, dev))
+        run.model.train()
+        seconds: list[float] = []
+        batches = _cycle_epochs(run.stream)
+        for i in range(warmup + steps):
+            t0 = time.perf_counter()
+            xb, yb = next(batches)
+            run.step(xb, yb, config).item()  # .item(): wait for the device
+            if i >= warmup:
+                seconds.append(time.perf_counter() - t0)
+        n_eval = min(len(data.valid_y), EVAL_BATCH)
+        t0 = time.perf_counter()
+        evaluate_model(run.model, data.valid_x[:n_eval], data.valid_y[:n_eval], mean=run.stream.mean,
+                       std=run.stream.std, image_size=config.image_size, device=dev, precision=config.precision,
+                       layout=run.stream.layout)
+        eval_rate = (time.perf_counter() - t0) / max(1, n_eval)
+    return StepTiming(step_seconds=seconds, eval_seconds_per_image=eval_rate, threads=threads,
+                      layout=layout_name(run.stream.layout), batch_size=run.stream.batch, device=str(dev))
+
+
+def _cycle_epochs(stream: BatchStream) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    while True:
+        yield from stream.epoch()
+
+
+def _epochs(run: _Run, config: BPEConfig, data: TensorSplit, *, dev: torch.device, start: float,
+            eval_every_epoch: bool, on_epoch: Callable[[dict[str, float]], bool] | None) -> TrainResult:
+    model, stream, scheduler = run.model, run.stream, run.scheduler
     mean, std = stream.mean, stream.std
     eval_seconds = 0.0
     history: list[dict[str, float]] = []
@@ -312,25 +413,7 @@ def _epochs(model: Any, config: BPEConfig, data: TensorSplit, stream: Any, optim
             model.set_drop_path(config.drop_path * epoch / config.epochs)
         loss_sum = torch.zeros((), device=dev)
         for xb, yb in stream.epoch():
-            with autocast:
-                loss = F.cross_entropy(model(xb), yb)
-                if config.auxiliary_weight > 0:
-                    loss = loss + config.auxiliary_weight * F.cross_entropy(model.auxiliary_logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                if config.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                if config.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach().float()
+            loss_sum += run.step(xb, yb, config).detach().float()
         epochs_run = epoch + 1
         train_loss = loss_sum.item() / stream.steps_per_epoch
         error = nonfinite_loss(train_loss, "training", epochs_run)
@@ -385,7 +468,7 @@ def _epochs(model: Any, config: BPEConfig, data: TensorSplit, stream: Any, optim
         data_seconds=stream.seconds,
         eval_seconds=eval_seconds,
         device=str(dev),
-        num_params=num_params,
+        num_params=run.num_params,
         error=error,
         history=history,
         layout=layout_name(stream.layout),

@@ -144,7 +144,9 @@ def test_factorized_reduce_matches_the_original_on_even_sizes():
     op = FactorizedReduce(4, 6).eval()
     x = torch.randn(2, 4, 8, 8)
     r = torch.relu(x)
-    expected = op.bn(torch.cat([op.conv_1(r), op.conv_2(r[:, :, 1:, 1:])], dim=1))
+    conv = torch.nn.functional.conv2d  # the original: 1x1 convolutions of stride 2
+    expected = op.bn(torch.cat([conv(r, op.conv_1.weight, stride=2), conv(r[:, :, 1:, 1:], op.conv_2.weight, stride=2)],
+                               dim=1))
     assert torch.allclose(op(x), expected)
     assert op(torch.randn(2, 4, 7, 8)).shape == (2, 6, 4, 4)
 
@@ -231,3 +233,19 @@ def test_derived_cells_build_an_evaluation_network():
     child = DARTSNetwork(genotype, **TINY).eval()
     with torch.no_grad():
         assert child(_x(8)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("channels,size", [(2, 8), (4, 8), (2, 7), (8, 16)])
+def test_factorized_reduce_gradients_are_reproducible_in_channels_last(channels, size):
+    """The weight gradient of a channels-last 1x1 *stride-2* convolution with few channels was
+    computed out of bounds by oneDNN on AVX2-only CPUs (different values run to run, then a heap
+    abort); FactorizedReduce samples the pixels and convolves with stride 1 instead.  Repeated
+    backward passes must agree to the bit (tests/test_cpu_code_paths.py forces the AVX2 code path)."""
+    op = FactorizedReduce(channels, channels).to(memory_format=torch.channels_last)
+    x = torch.randn(16, channels, size, size).contiguous(memory_format=torch.channels_last).requires_grad_()
+    g = torch.randn(16, channels, (size + 1) // 2, (size + 1) // 2)
+    first = None
+    for _ in range(5):
+        grads = torch.autograd.grad(op(x), [x, op.conv_1.weight, op.conv_2.weight], g)
+        first = first or grads
+        assert all(torch.equal(a, b) for a, b in zip(grads, first))

@@ -23,6 +23,8 @@ from bpe.cache import EvalCache  # noqa: E402
 from bpe.cli import main  # noqa: E402
 from bpe.spaces import nb201  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real local Dask cluster
+
 N_ARCHS = 6
 # Small but above chance (about 0.2 s per arch), so the scores are not all ties.
 TINY_CONFIG = {"epochs": 3, "batch_size": 32, "channels": 4, "cells_per_stage": 1, "image_size": 8,

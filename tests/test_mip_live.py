@@ -106,6 +106,7 @@ def test_same_seed_same_trajectory_and_mdi_option(tmp_path):
     assert da["rounds"][0]["importance_method"] == "mdi"
 
 
+@pytest.mark.slow  # a subprocess killed and rerun
 def test_sigkill_mid_run_then_rerun_gives_the_same_result(tmp_path):
     """Kill a live MIP run after some trainings; the rerun retrains nothing finished and
     reproduces the uninterrupted run's trajectory and choice."""

@@ -40,6 +40,7 @@ def test_recomputed_spearman_matches_reported(paper_dir, evaluator):
         assert result.spearman == pytest.approx(reported[c["_name"]], abs=0.002), c["_name"]
 
 
+@pytest.mark.slow  # a whole tabular MIP run on the paper's records
 def test_full_tabular_mip(evaluator):
     cfg = MIPSettings(per_round=5, max_cost=0.6, skip_over_cap=False)
     assert cfg.forest_seeds == 10

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses kill -9 and /proc (Linux)")
+pytestmark = [pytest.mark.slow,  # subprocesses killed
+              pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses kill -9 and /proc (Linux)")]
 
 START_TIMEOUT_S = 120  # both workers busy (spawning them imports torch)
 EXIT_TIMEOUT_S = 10  # workers gone after the kill (they check every 0.5 s)

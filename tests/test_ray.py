@@ -19,6 +19,8 @@ from bpe.estimators import create_estimator  # noqa: E402
 from bpe.parallel import Runner  # noqa: E402
 from bpe.spaces import nb201  # noqa: E402
 
+pytestmark = pytest.mark.slow  # a real local Ray cluster
+
 N_ARCHS = 4
 
 

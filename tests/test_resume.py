@@ -44,6 +44,7 @@ def record_files(cache: Path) -> list[Path]:
     return sorted(p for p in cache.glob("*/*.json") if p.name != "fingerprint.json")
 
 
+@pytest.mark.slow  # a subprocess killed and rerun
 def test_sigkill_then_rerun_resumes_without_recomputing(tmp_path):
     """Kill an evaluation after 2..7 of 8 records; the rerun reuses them untouched and finishes."""
     config = tmp_path / "resume.json"

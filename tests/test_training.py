@@ -75,6 +75,7 @@ def test_cuda_path(digits, tiny_config):
     assert r.status == "ok" and r.device.startswith("cuda")
 
 
+@pytest.mark.slow  # worker processes (loky)
 def test_score_does_not_depend_on_jobs():
     """Every evaluation trains with the same number of torch threads whatever ``--jobs`` is (the
     thread count changes the order of float reductions), so three archs scored without a cache

@@ -216,6 +216,7 @@ def test_cache_dir_that_is_a_file_is_refused_before_work(tmp_path, table, capsys
     assert "is a file" in capsys.readouterr().err and not (tmp_path / "e.json").exists()
 
 
+@pytest.mark.slow  # worker processes (loky)
 def test_jobs_minus_one_means_all_cores(tmp_path, table):
     assert evaluate(tmp_path, table, "--jobs", "-1", out="e.json", archs="4") == 0
 

@@ -5,7 +5,6 @@ results cached on disk (this is how the BPE paper built its own: 100 fully train
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,7 +13,6 @@ from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, prepare_split
 from bpe.errors import ConfigError
 from bpe.parallel import Runner
-from bpe.spaces import get_space
 
 __all__ = ["ReferenceBenchmark", "REFERENCE_CONFIGS", "reference_config"]
 
@@ -94,43 +92,36 @@ class ReferenceBenchmark(Benchmark):
         return "reference " + self.estimator.describe()
 
 
-    def plan(self, archs: Sequence[Any], cache: Any = None, *, timing_steps: int = 3) -> dict[str, Any]:
+    def plan(self, archs: Sequence[Any], cache: Any = None, *, timing_archs: int = 3,
+             timing_steps: int = 5) -> dict[str, Any]:
         """What answering ``archs`` would train, before any training: the archs not yet in
-        ``cache`` and an estimate of their total compute seconds (from timing ``timing_steps``
-        training steps of the first of them, scaled to the config's epochs and steps)."""
-        import torch
+        ``cache`` and an estimate of their total compute seconds.
 
-        from bpe.training import memory_format, resolve_device, steps_per_epoch  # torch-heavy
+        The estimate is timed the way the trainings will run (:func:`bpe.training.time_training_steps`:
+        the same threads per job, layout, batches, optimiser and precision): the median of
+        ``timing_steps`` steps of each of the first ``timing_archs`` archs to train, so one step
+        slowed by other work on the machine does not move it; scaled to the config's steps and
+        epochs plus a timed validation pass, averaged over the timed archs.  ``assumed`` says
+        what it assumed.
+        """
+        from bpe.training import time_training_steps  # torch-heavy
 
         fingerprint = self.estimator.fingerprint()
         todo = [str(a) for a in archs
                 if cache is None or (r := cache.get(fingerprint, str(a))) is None or not self.estimator.reusable(r)]
-        plan = {"n_archs": len(archs), "n_to_train": len(todo), "config": self.config.to_dict(),
-                "seconds_per_arch": 0.0, "seconds": 0.0}
+        plan: dict[str, Any] = {"n_archs": len(archs), "n_to_train": len(todo), "config": self.config.to_dict(),
+                                "seconds_per_arch": 0.0, "seconds": 0.0}
         if not todo:
             return plan
         cfg = self.config
         split = prepare_split(self.dataset, cfg.data_fraction)
-        steps = steps_per_epoch(len(split.train_y), cfg.batch_size)
-        device = resolve_device(self.estimator.device)
-        torch.manual_seed(0)
-        space = get_space(self.estimator.space)
-        net = space.build(todo[0], num_classes=split.num_classes,
-                          **space.net_size(channels=cfg.channels, layers=cfg.layers))
-        layout = memory_format(device)  # as the training runs
-        net = net.to(device, memory_format=layout)
-        opt = torch.optim.SGD(net.parameters(), lr=0.01)
-        x = torch.randn(cfg.batch_size, 3, cfg.image_size, cfg.image_size, device=device).contiguous(
-            memory_format=layout)
-        y = torch.randint(0, split.num_classes, (cfg.batch_size,), device=device)
-        seconds = []
-        for _ in range(timing_steps + 1):
-            start = time.perf_counter()
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(x), y).backward()
-            opt.step()
-            seconds.append(time.perf_counter() - start)
-        per_step = float(sum(seconds[1:]) / timing_steps)  # the first step pays one-off set-up
-        per_arch = per_step * steps * cfg.epochs * 1.15  # + validation passes
-        plan.update(seconds_per_arch=per_arch, seconds=per_arch * len(todo))
+        timed = [time_training_steps(a, cfg, split, space=self.estimator.space, device=self.estimator.device,
+                                     steps=timing_steps) for a in todo[:timing_archs]]
+        per_arch = sum(t.seconds_per_run(cfg, len(split.train_y), len(split.valid_y)) for t in timed) / len(timed)
+        first = timed[0]
+        plan.update(seconds_per_arch=per_arch, seconds=per_arch * len(todo),
+                    assumed={"timed_archs": len(timed), "timed_steps": timing_steps, "statistic": "median step",
+                             "threads_per_job": first.threads, "layout": first.layout, "batch_size": first.batch_size,
+                             "device": first.device,
+                             "median_step_seconds": [round(t.median_step, 6) for t in timed]})
         return plan

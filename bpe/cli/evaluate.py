@@ -60,10 +60,12 @@ def confirm_reference(args: argparse.Namespace):
     def confirm(plan: dict) -> None:
         cfg = plan["config"]
         minutes = plan["seconds"] / 60
+        how = plan["assumed"]
         print(f"reference truth: training {plan['n_to_train']} of {plan['n_archs']} archs ({cfg['epochs']} epochs, "
               f"C{cfg['channels']} L{cfg['layers']}, {cfg['image_size']}px, data {cfg['data_fraction']}), "
-              f"estimated {minutes:.1f} CPU-minutes ({plan['seconds_per_arch']:.2g} s/arch, a timing of a few steps) "
-              f"before --jobs")
+              f"estimated {minutes:.1f} CPU-minutes ({plan['seconds_per_arch']:.2g} s/arch) before --jobs; timed here: "
+              f"the median of {how['timed_steps']} steps on each of {how['timed_archs']} archs, {how['threads_per_job']} "
+              f"thread(s) per job, {how['layout']}, batch {how['batch_size']}, {how['device']}")
         if plan["seconds"] <= CONFIRM_SECONDS or args.yes:
             return
         if not sys.stdin.isatty():

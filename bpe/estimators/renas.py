@@ -25,7 +25,7 @@ from torch import nn
 
 from bpe.errors import BPEError, EstimatorError
 from bpe.estimators import register_estimator
-from bpe.estimators.base import Estimator
+from bpe.estimators.base import EVAL_THREADS, Estimator, torch_threads
 from bpe.metrics import bootstrap_ci, kendall, spearman
 from bpe.records import Cost, EvalRecord
 from bpe.spaces import get_space
@@ -204,10 +204,11 @@ class RankingPredictor:
         n_valid = n_valid if n_valid >= max(2, self.min_valid) and len(y) - n_valid >= 2 else 0
         history: list[dict[str, float]] = []
         epochs = self.epochs
-        if n_valid:  # choose the number of epochs by the held-out ranking, then refit on everything
-            _, history = self._train(x, ex, t, order[n_valid:], order[:n_valid], self.epochs)
-            epochs = _best_epoch([r["valid_kendall"] for r in history], self.smooth)
-        model, final = self._train(x, ex, t, order, None, epochs)
+        with torch_threads(EVAL_THREADS):  # small batches: extra threads cost more than they give (most on a busy CPU)
+            if n_valid:  # choose the number of epochs by the held-out ranking, then refit on everything
+                _, history = self._train(x, ex, t, order[n_valid:], order[:n_valid], self.epochs)
+                epochs = _best_epoch([r["valid_kendall"] for r in history], self.smooth)
+            model, final = self._train(x, ex, t, order, None, epochs)
         model.eval()
         self.model_ = model
         self.history_ = final  # the refit on every arch

@@ -85,17 +85,28 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     truth = load_truth(truth_spec, dataset=dataset, space=space, device=device, reference_config=reference_config)
     metric = truth.check_metric(metric)
     archs = sample_truth_archs(truth, metric, n_archs, arch_seed, space=space)
+    plan = None
     if hasattr(truth, "plan") and confirm is not None:  # a reference truth: say what it trains first
         plan = truth.plan(archs, runner.cache)
         if plan["n_to_train"]:
             confirm(plan)
     evaluator = LiveEvaluator(knobs, dataset, truth, metric, archs, runner=runner, space=space, device=device,
                               seed=arch_seed)
+    reference_cost = None
+    if plan is not None and plan["n_to_train"]:  # train the truth now, to set its measured cost beside the estimate
+        evaluator.truths()
+        measured = [s for a in archs if (s := truth.measured_seconds(a)) is not None]
+        reference_cost = {"estimated_seconds_per_arch": plan["seconds_per_arch"],
+                          "measured_seconds_per_arch": sum(measured) / len(measured) if measured else None,
+                          "n_trained": plan["n_to_train"], "jobs": runner.jobs, "assumed": plan["assumed"]}
+        if on_event is not None and measured:
+            on_event(f"reference truth: measured {reference_cost['measured_seconds_per_arch']:.2f} s/arch with "
+                     f"{runner.jobs} job(s), estimated {plan['seconds_per_arch']:.2f} s/arch")
     result = run_mip(evaluator, settings, parallel=runner.jobs, progress=runner.progress, on_event=on_event)
     provenance = {"cost_unit": "seconds", "truth": truth_spec, "metric": metric, "dataset": dataset.fingerprint(),
                   "data_dir": dataset.data_dir, "space": space, "device": str(resolve_device(device)),
                   "arch_seed": arch_seed, "archs": archs,
-                  "jobs": runner.jobs}
+                  "jobs": runner.jobs, **({"reference_cost": reference_cost} if reference_cost else {})}
     doc = mip_document(result, provenance=provenance)
     return doc, write_mip(doc, out, plot=plot)
 

@@ -98,6 +98,12 @@ class FactorizedReduce(nn.Module):
     Unlike the original code, an odd height or width works: the shifted input is zero-padded
     by one row/column at the end before the shift, so both halves have ``ceil(size / 2)``
     pixels (for even sizes the padding is never sampled and the result is the original one).
+
+    The stride is taken by sampling every second pixel and a 1x1 convolution of stride 1 (the
+    same sums, bit-identical where checked): on CPUs limited to AVX2, oneDNN's weight gradient
+    of a channels-last 1x1 *stride-2* convolution with few channels (torch 2.14, e.g. 2 channels
+    at 8 px) writes out of bounds -- seeded runs differ and the heap is corrupted (``Fatal Python
+    error: Aborted``); see ``tests/test_darts_space.py`` for the check.
     """
 
     def __init__(self, c_in: int, c_out: int, *, affine: bool = True) -> None:
@@ -105,15 +111,15 @@ class FactorizedReduce(nn.Module):
         if c_out % 2:
             raise ValueError(f"FactorizedReduce needs an even number of output channels, got {c_out}")
         self.relu = nn.ReLU(inplace=False)
-        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
-        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, stride=2, padding=0, bias=False)
+        self.conv_1 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
+        self.conv_2 = nn.Conv2d(c_in, c_out // 2, 1, bias=False)
         self.bn = nn.BatchNorm2d(c_out, affine=affine)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.relu(x)
         height, width = x.shape[-2:]
         shifted = F.pad(x, (0, width % 2, 0, height % 2)) if height % 2 or width % 2 else x
-        return self.bn(torch.cat([self.conv_1(x), self.conv_2(shifted[:, :, 1:, 1:])], dim=1))
+        return self.bn(torch.cat([self.conv_1(x[:, :, ::2, ::2]), self.conv_2(shifted[:, :, 1::2, 1::2])], dim=1))
 
 
 class DropPath(nn.Module):
