@@ -247,6 +247,10 @@ class BPEConfig:
         except json.JSONDecodeError as err:
             raise ConfigError(f"{source} is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
         if isinstance(data, Mapping) and data.get("kind") == "bpe-mip":  # a file written by `bpe mip`
+            family = (data.get("estimator") or {}).get("family") if isinstance(data.get("estimator"), Mapping) else None
+            if family in ("scorer", "blend"):
+                raise ConfigError(f"{source} exports a {family}, not a training setting: use it as --estimator "
+                                  f"{source}")
             if not isinstance(data.get("config"), Mapping):
                 raise ConfigError(f"{source} holds no chosen setting (the MIP run measured none within its cap)")
             data = data["config"]
@@ -301,6 +305,21 @@ def get_preset(name: str) -> BPEConfig:
         return PRESETS[name]
     except KeyError:
         raise ConfigError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}") from None
+
+
+def exported_estimator(spec: str | Path) -> dict[str, Any] | None:
+    """The ``estimator`` entry of a ``bpe.json`` written by ``bpe mip`` (``{"family": "proxy" |
+    "scorer" | "blend", ...}``), or ``None`` for any other file (a BPEConfig JSON, an older
+    ``bpe.json`` whose export is its ``config``) or text that cannot be read (the config parser
+    then says what is wrong)."""
+    path = Path(spec)
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if isinstance(data, Mapping) and data.get("kind") == "bpe-mip" and isinstance(data.get("estimator"), Mapping):
+        return dict(data["estimator"])
+    return None
 
 
 def load_config(spec: str | Path) -> BPEConfig:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -15,7 +16,7 @@ from scipy import stats
 MIN_ARCHS = 5
 
 __all__ = ["MIN_ARCHS", "BOOTSTRAP_BLOCK", "finite_pairs", "spearman", "kendall", "bootstrap_ci", "top_k_precision",
-           "regret", "rank_summary"]
+           "regret", "rank_summary", "paired_bootstrap_difference"]
 
 
 def finite_pairs(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +104,38 @@ def bootstrap_ci(
         return (math.nan, math.nan)
     lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
     return (float(lo), float(hi))
+
+
+def paired_bootstrap_difference(
+    a: Sequence[float | None], b: Sequence[float | None], truth: Sequence[float | None], *,
+    n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+) -> dict[str, Any]:
+    """Spearman rho of scores ``a`` minus that of scores ``b``, both against ``truth`` on the same
+    archs, with a percentile bootstrap interval that resamples archs *pairwise* (each resample
+    scores both on the same archs, so what the two share cancels).  Archs where either score or
+    the truth is missing are dropped.  Returns ``difference``, ``ci95`` and ``n_archs``."""
+    x = np.array([np.nan if v is None else float(v) for v in a])
+    y = np.array([np.nan if v is None else float(v) for v in b])
+    t = np.array([np.nan if v is None else float(v) for v in truth])
+    keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(t)
+    x, y, t = x[keep], y[keep], t[keep]
+    n = len(t)
+    out: dict[str, Any] = {"difference": math.nan, "ci95": [math.nan, math.nan], "n_archs": int(n)}
+    if n < 3:
+        return out
+    out["difference"] = spearman(x, t) - spearman(y, t)
+    rng = np.random.default_rng(seed)
+    rows = max(1, BOOTSTRAP_BLOCK // n)
+    parts = []
+    for start in range(0, n_boot, rows):
+        idx = np.stack([rng.integers(0, n, n) for _ in range(min(rows, n_boot - start))])
+        parts.append(_spearman_rows(x[idx], t[idx]) - _spearman_rows(y[idx], t[idx]))
+    values = np.concatenate(parts)
+    values = values[np.isfinite(values)]
+    if len(values):
+        lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+        out["ci95"] = [float(lo), float(hi)]
+    return out
 
 
 def top_k_precision(scores: Sequence[float | None], truths: Sequence[float | None], k: int) -> float:

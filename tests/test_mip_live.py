@@ -37,12 +37,13 @@ def write(path: Path, obj) -> str:
     return str(path)
 
 
-def mip_argv(tmp: Path, out: Path, cache: Path, *extra: str, archs: int = 5) -> list[str]:
+def mip_argv(tmp: Path, out: Path, cache: Path, *extra: str, archs: int = 5, families: bool = False) -> list[str]:
+    """A tiny live MIP run; settings only (no scorer candidates, no confirmation split) unless ``families``."""
     return ["mip", "--dataset", "digits", "--truth", "reference",
             "--reference-config", write(tmp / "ref.json", TINY_REFERENCE),
             "--knobs", write(tmp / "knobs.json", TINY_KNOBS), "--base-config", write(tmp / "base.json", TINY_BASE),
             "--archs", str(archs), "--per-round", "2", "--forest-seeds", "2", "--cache-dir", str(cache),
-            "--out", str(out), "--quiet", *extra]
+            "--out", str(out), "--quiet", *([] if families else ["--confirm", "0", "--scorers", "none"]), *extra]
 
 
 def record_files(cache: Path) -> list[Path]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from bpe.cli.common import add_data_args, add_run_args, dataset_from_args, nonneg, positive, runner_from_args
+from bpe.mip.families import DEFAULT_SCORERS
 
 
 def register(sub, parents) -> None:
@@ -51,6 +52,13 @@ def register(sub, parents) -> None:
     p.add_argument("--baseline", default=None,
                    help="live: a training-free scorer (e.g. meco) scored on the same archs first; the chosen setting "
                         "is worth its cost only where its rho interval lies above the scorer's")
+    p.add_argument("--confirm", type=float, default=0.3, metavar="SHARE",
+                   help="live: share of the --archs held out to confirm the export: the families' finalists are "
+                        "compared there and a dearer one is kept only when it ranks better beyond noise (default: 0.3; "
+                        "0: no confirmation)")
+    p.add_argument("--scorers", default=",".join(DEFAULT_SCORERS),
+                   help=f"live: training-free scorers measured as candidates beside the settings, and blended with "
+                        f"them (default: {','.join(DEFAULT_SCORERS)}; 'none' for settings only)")
     add_run_args(p)
     p.add_argument("--out", default="results/bpe.json",
                    help="NAME.json, or a folder/ (default: results/bpe.json); NAME_importance.png and "
@@ -79,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from bpe.cli.evaluate import confirm_reference
         from bpe.config import load_config
+        from bpe.mip.families import FamilySettings
         from bpe.mip.knobs import load_knobs
 
         base = load_config(args.base_config) if args.base_config else None
@@ -91,7 +100,10 @@ def run(args: argparse.Namespace) -> int:
             n_archs=args.archs, arch_seed=args.arch_seed, settings=settings, runner=runner_from_args(args),
             out=args.out, space=args.space, device=args.device,
             reference_config=load_config(args.reference_config) if args.reference_config else None,
-            plot=not args.no_plot, on_event=event, confirm=confirm_reference(args))
+            plot=not args.no_plot, on_event=event, confirm=confirm_reference(args),
+            families=FamilySettings(scorers=tuple(n.strip() for n in args.scorers.split(",")
+                                                  if n.strip() and n.strip() != "none"),
+                                    confirm_fraction=args.confirm, seed=args.arch_seed))
     m = doc["measured"]
     order = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
     print(f"pruning order: {', '.join(order) or '(none)'}; stopped: {doc['mip']['stop_reason']}")
@@ -103,9 +115,13 @@ def run(args: argparse.Namespace) -> int:
         print("no measured setting is within the cap; nothing to export (see the trajectory in the file)")
     else:
         lo, hi = (f"{v:.3f}" if v is not None else "n/a" for v in m["spearman_ci95"])
-        print(f"chosen: {m['name']}  spearman {m['spearman']:.4f} [95% CI {lo}, {hi}]  kendall "
-              f"{m['kendall']:.4f} on {m['n_archs']} archs (tuned on them)  cost/arch {m['cost_per_arch']:.4g} "
-              f"{m['cost_unit']}  ({doc['mip']['n_settings_measured']} settings measured)")
+        print(f"chosen [{m.get('family', 'proxy')}]: {m['name']}  spearman {m['spearman']:.4f} [95% CI {lo}, {hi}]  "
+              f"kendall {m['kendall']:.4f} on {m['n_archs']} search archs (tuned on them)  cost/arch "
+              f"{m['cost_per_arch']:.4g} {m['cost_unit']}  ({doc['mip']['n_settings_measured']} settings measured)")
+        if m.get("confirmation_spearman") is not None:
+            clo, chi = (f"{v:.3f}" if v is not None else "n/a" for v in m["confirmation_spearman_ci95"])
+            print(f"forecast: spearman {m['confirmation_spearman']:.4f} [95% CI {clo}, {chi}] on "
+                  f"{m['confirmation_n_archs']} confirmation archs it was not chosen on")
     if doc.get("baseline"):
         b = doc["baseline"]
         lo, hi = (f"{v:.3f}" if v is not None else "n/a" for v in b["baseline_spearman_ci95"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bpe.config import PRESETS, BPEConfig
+from bpe.config import PRESETS, BPEConfig, exported_estimator
 from bpe.errors import EstimatorError
 from bpe.estimators.base import Estimator
 from bpe.estimators.context import EstimatorContext
@@ -85,6 +85,11 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if spec.startswith("renas:") or spec.endswith(".pt"):
         return "renas", {"path": spec.split(":", 1)[1] if spec.startswith("renas:") else spec}
     if spec.endswith(".json") or Path(spec).is_file():
+        exported = exported_estimator(spec)  # what `bpe mip` found: a setting, a scorer or a fitted blend
+        if exported is not None and exported.get("family") == "scorer":
+            return str(exported["name"]), {}
+        if exported is not None and exported.get("family") == "blend":
+            return "blend", {"path": spec}
         return "bpe", {"config": BPEConfig.from_json(spec)}
     if spec in PRESETS:
         return "bpe", {"config": PRESETS[spec]}

@@ -14,34 +14,41 @@ single arch is an error.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 from scipy.stats import rankdata
 
+from bpe.config import BPEConfig, exported_estimator
 from bpe.errors import EstimatorError
 from bpe.estimators import estimator_from_spec, get_estimator_class, register_estimator
 from bpe.estimators.base import Estimator
 from bpe.records import Cost, EvalRecord
 
-__all__ = ["Vote", "rank_average", "rank_blend"]
+__all__ = ["RankBlend", "Vote", "rank_average", "rank_blend"]
 
 
-def rank_average(columns: Sequence[Sequence[float | None]]) -> list[float | None]:
-    """Per row, the mean over columns of its normalised rank within the column: average ranks
-    for ties, rank / (scores in the column), so the best of a column has rank 1.  ``None`` scores
-    are left out of their column's ranking and of the row's mean; a row with no score is ``None``."""
+def rank_average(columns: Sequence[Sequence[float | None]],
+                 weights: Sequence[float] | None = None) -> list[float | None]:
+    """Per row, the (``weights``-weighted, default equal) mean over columns of its normalised rank
+    within the column: average ranks for ties, rank / (scores in the column), so the best of a
+    column has rank 1.  ``None`` scores are left out of their column's ranking and of the row's
+    mean (the row's weights are renormalised over the columns that scored it); a row with no
+    score is ``None``."""
     n = len(columns[0]) if columns else 0
+    weights = [1.0] * len(columns) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(columns):
+        raise EstimatorError(f"{len(columns)} score columns but {len(weights)} weights")
     sums, counts = np.zeros(n), np.zeros(n)
-    for column in columns:
+    for column, weight in zip(columns, weights):
         values = np.array([np.nan if v is None else float(v) for v in column])
         ok = np.isfinite(values)
-        if not ok.any():
+        if not ok.any() or weight == 0:
             continue
         ranks = rankdata(values[ok]) / ok.sum()
-        sums[ok] += ranks
-        counts[ok] += 1
+        sums[ok] += weight * ranks
+        counts[ok] += weight
     return [float(s / c) if c else None for s, c in zip(sums, counts)]
 
 
@@ -65,26 +72,111 @@ def rank_blend(primary: Sequence[EvalRecord], other: Sequence[EvalRecord], name:
     return out
 
 
-@register_estimator("vote")
-class Vote(Estimator):
-    """Rank-average of ``members`` over the archs scored together (see the module doc).
+def member_spec(estimator: Estimator) -> dict[str, Any]:
+    """How a ``bpe.json`` names an estimator: ``{"family": "proxy", "config": {...}}`` for a
+    proxy-training setting, ``{"family": "scorer", "name": NAME}`` for a registered scorer with
+    its default options."""
+    config = getattr(estimator, "config", None)
+    if estimator.name == "bpe" and config is not None:
+        return {"family": "proxy", "config": config.to_dict()}
+    return {"family": "scorer", "name": estimator.name}
+
+
+def member_estimator(spec: Mapping[str, Any], context: Any) -> Estimator:
+    """The estimator :func:`member_spec` describes, on ``context``'s data, space and device."""
+    family = spec.get("family")
+    if family == "proxy":
+        config = BPEConfig.from_dict(spec["config"], source="a blend member")
+        return get_estimator_class("bpe").from_context(dataclasses.replace(context, config=config, path=None))
+    if family == "scorer":
+        return estimator_from_spec(str(spec["name"]), dataset=context.dataset, space=context.space,
+                                   device=context.device)
+    raise EstimatorError(f"a blend member's family must be 'proxy' or 'scorer', got {family!r}; the bpe.json is "
+                         "damaged: export it again with bpe mip")
+
+
+@register_estimator("blend")
+class RankBlend(Estimator):
+    """Weighted rank-average of ``members`` over the archs scored together (see the module doc):
+    the one place ranks are blended (a vote is a blend with equal weights; MIP exports blends
+    whose weights it fitted on its search archs).
 
     Args:
-        members: the estimators that vote (at least two, distinct).
+        members: the estimators blended (at least two, distinct).
+        weights: one non-negative weight per member, not all zero (default: equal).
     """
 
     cheap = True  # nothing of its own to cache: its members are cached
     population: ClassVar[bool] = True
 
-    def __init__(self, members: Sequence[Estimator]) -> None:
+    def __init__(self, members: Sequence[Estimator], weights: Sequence[float] | None = None) -> None:
         if len(members) < 2:
-            raise EstimatorError(f"a vote needs at least two scorers, got {len(members)}; e.g. vote:naswot,synflow")
+            raise EstimatorError(f"a {self.name} needs at least two scorers, got {len(members)}; e.g. vote:naswot,synflow")
         names = [m.describe() for m in members]
         if len(set(names)) < len(names):
-            raise EstimatorError(f"a vote lists the same scorer twice ({', '.join(names)}); give each once")
+            raise EstimatorError(f"a {self.name} lists the same scorer twice ({', '.join(names)}); give each once")
         if any(getattr(m, "population", False) for m in members):
-            raise EstimatorError("a vote cannot contain another vote; list the scorers in one vote")
+            raise EstimatorError(f"a {self.name} cannot contain another blend or vote; list the scorers in one")
+        weights = [1.0] * len(members) if weights is None else [float(w) for w in weights]
+        if len(weights) != len(members) or any(not w >= 0 for w in weights) or not sum(weights) > 0:
+            raise EstimatorError(f"a blend takes one weight >= 0 per member, not all zero; got {weights} for "
+                                 f"{len(members)} members")
         self.members = list(members)
+        self.weights = weights
+
+    @classmethod
+    def from_context(cls, context: Any) -> RankBlend:
+        """The blend a ``bpe.json`` exported by ``bpe mip`` names (``context.path``)."""
+        spec = exported_estimator(context.path) if context.path else None
+        if spec is None or spec.get("family") != "blend":
+            raise EstimatorError("a weighted blend is read from the bpe.json that `bpe mip` exported "
+                                 "(--estimator bpe.json); for equal weights use vote:NAME,NAME,...")
+        return cls([member_estimator(m, context) for m in spec["members"]], spec["weights"])
+
+    @classmethod
+    def tiny(cls, context: Any) -> RankBlend:
+        return cls([get_estimator_class(name).tiny(context) for name in ("params", "naswot")], [0.25, 0.75])
+
+    def to_spec(self) -> dict[str, Any]:
+        """The ``estimator`` entry of a ``bpe.json`` that rebuilds this blend (see :func:`member_spec`)."""
+        return {"family": "blend", "members": [member_spec(m) for m in self.members], "weights": self.weights}
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"estimator": self.name, "members": [m.fingerprint() for m in self.members], "weights": self.weights}
+
+    def describe(self) -> str:
+        return f"blend({', '.join(f'{w:.2g} {m.describe()}' for m, w in zip(self.members, self.weights))})"
+
+    def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
+        """The blend of each of ``archs`` among them: every member scores all, through ``runner``."""
+        per_member = [runner.run(m, archs, desc=m.name) for m in self.members]
+        votes = rank_average([[r.score if r.ok else None for r in records] for records in per_member], self.weights)
+        keys = [m.name for m in self.members]
+        keys = keys if len(set(keys)) == len(keys) else [m.describe() for m in self.members]
+        out = []
+        for i, arch in enumerate(archs):
+            records = [records[i] for records in per_member]
+            cost = Cost.total(r.cost for r in records)
+            info = {"members": {k: r.score for k, r in zip(keys, records)}}
+            if votes[i] is None:
+                errors = "; ".join(f"{r.error}" for r in records)
+                out.append(EvalRecord(arch=arch, score=None, status="failed", cost=cost,
+                                      error=f"no member of the {self.name} scored it ({errors})", info=info))
+            else:
+                out.append(EvalRecord(arch=arch, score=votes[i], status="ok", cost=cost, info=info))
+        return out
+
+    def _evaluate(self, arch: str) -> EvalRecord:
+        raise EstimatorError(f"{self.describe()} ranks archs scored together; score a sample of them "
+                             "(bpe score/evaluate, or a runner), not one arch")
+
+
+@register_estimator("vote")
+class Vote(RankBlend):
+    """A :class:`RankBlend` with equal weights: ``vote:NAME,NAME,...``."""
+
+    def __init__(self, members: Sequence[Estimator]) -> None:
+        super().__init__(members)
 
     @classmethod
     def from_context(cls, context: Any) -> Vote:
@@ -103,24 +195,3 @@ class Vote(Estimator):
 
     def describe(self) -> str:
         return f"vote({', '.join(m.describe() for m in self.members)})"
-
-    def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
-        """The vote of each of ``archs`` among them: every member scores all, through ``runner``."""
-        per_member = [runner.run(m, archs, desc=m.name) for m in self.members]
-        votes = rank_average([[r.score if r.ok else None for r in records] for records in per_member])
-        out = []
-        for i, arch in enumerate(archs):
-            records = [records[i] for records in per_member]
-            cost = Cost.total(r.cost for r in records)
-            info = {"members": {m.name: r.score for m, r in zip(self.members, records)}}
-            if votes[i] is None:
-                errors = "; ".join(f"{r.error}" for r in records)
-                out.append(EvalRecord(arch=arch, score=None, status="failed", cost=cost,
-                                      error=f"no member of the vote scored it ({errors})", info=info))
-            else:
-                out.append(EvalRecord(arch=arch, score=votes[i], status="ok", cost=cost, info=info))
-        return out
-
-    def _evaluate(self, arch: str) -> EvalRecord:
-        raise EstimatorError(f"{self.describe()} ranks archs scored together; score a sample of them "
-                             "(bpe score/evaluate, or a runner), not one arch")

@@ -45,6 +45,10 @@ class SettingResult:
         name: the recorded setting's name (tabular) or a short description (live).
         config: the full :class:`BPEConfig` fields (live only).
         extra: other summary figures (top-10% precision, regret, ...).
+        family: what kind of estimator it is: ``proxy`` (a training setting), ``scorer`` (a
+            training-free scorer) or ``blend`` (a weighted rank-average fitted on the search archs).
+        scores: the score of each arch of the sample, in its order (``None`` where it failed):
+            what a blend is fitted on and a paired comparison resamples.
     """
 
     setting: dict[str, Any]
@@ -58,6 +62,8 @@ class SettingResult:
     name: str = ""
     config: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    family: str = "proxy"
+    scores: list[float | None] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -69,7 +75,7 @@ MIN_USABLE = 0.9
 
 
 def _summary(setting: Mapping[str, Any], scores: Sequence[float | None], truths: Sequence[float | None], cost: float,
-             *, seed: int, name: str = "", config: dict | None = None) -> SettingResult:
+             *, seed: int, name: str = "", config: dict | None = None, family: str = "proxy") -> SettingResult:
     """Rank summary of a setting; rho and tau are ``nan`` (never chosen, never fed to the forests)
     when fewer than :data:`MIN_USABLE` of the archs with a truth (and at least 3) have a score."""
     s = rank_summary(scores, truths, seed=seed)
@@ -83,7 +89,8 @@ def _summary(setting: Mapping[str, Any], scores: Sequence[float | None], truths:
     return SettingResult(
         setting=dict(setting), spearman=rho, kendall=tau, spearman_ci95=s["spearman_ci95"],
         kendall_ci95=s["kendall_ci95"], cost_per_arch=cost, n_archs=len(scores), n_ok=s["n_archs"], name=name,
-        config=config, extra=extra,
+        config=config, extra=extra, family=family,
+        scores=[None if v is None or not math.isfinite(v) else float(v) for v in scores],
     )
 
 
@@ -178,7 +185,8 @@ class LiveEvaluator(SettingEvaluator):
                 seconds = cost + float(np.mean([r.cost.seconds for r in scorer]))
             named = {**setting, **{k: v for k, v in variant.items() if k in self.knobs.names}}
             results.append(_summary(named, [r.score if r.ok else None for r in scored], truths, seconds,
-                                    seed=self.seed, name=est.describe(), config=est.config.to_dict()))
+                                    seed=self.seed, name=est.describe(), config=est.config.to_dict(),
+                                    family="blend" if est.population else "proxy"))
             results[-1].extra.update(n_failed=sum(not r.ok for r in scored), first_arch_seconds=raw[0].cost.seconds)
         return results
 
@@ -187,7 +195,7 @@ class LiveEvaluator(SettingEvaluator):
         records = self.runner.run(scorer, self.archs, desc=name)
         seconds = float(np.mean([r.cost.seconds for r in records]))
         return _summary({"scorer": name}, [r.score if r.ok else None for r in records], self.truths(), seconds,
-                        seed=self.seed, name=scorer.describe())
+                        seed=self.seed, name=scorer.describe(), family="scorer")
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "live", "metric": self.metric, "truth": self.truth.fingerprint(),

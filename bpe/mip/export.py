@@ -17,7 +17,7 @@ from bpe.mip.search import MIPResult, frontier
 from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.plotting import new_figure, save_figure
 
-__all__ = ["mip_document", "write_mip", "importance_plot", "frontier_plot", "tabular_config"]
+__all__ = ["mip_document", "export_spec", "write_mip", "importance_plot", "frontier_plot", "tabular_config"]
 
 
 def tabular_config(setting: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,23 +43,61 @@ def _result_entry(index: int, r: SettingResult) -> dict[str, Any]:
     return {"id": index, **r.to_dict()}
 
 
-def mip_document(result: MIPResult, *, provenance: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``bpe.json`` content: ``config``, ``measured``, ``rounds``, ``trajectory``, ..."""
+def export_spec(result: SettingResult) -> dict[str, Any]:
+    """The ``estimator`` entry of ``bpe.json`` for a chosen result: ``{"family": "proxy",
+    "config": ...}`` (a training setting, a hybrid included), ``{"family": "scorer", "name": ...}``
+    or ``{"family": "blend", "members": [...], "weights": [...]}`` (a blend fitted by MIP; see
+    :func:`bpe.estimators.vote.member_spec`)."""
+    if "members" in result.extra:
+        members = [{"family": "proxy", "config": m["config"]} if m["family"] != "scorer" else
+                   {"family": "scorer", "name": m["setting"]["scorer"]} for m in result.extra["members"]]
+        return {"family": "blend", "members": members, "weights": list(result.extra["weights"])}
+    if result.family == "scorer":
+        return {"family": "scorer", "name": result.setting["scorer"]}
+    return {"family": "proxy", "config": result.config if result.config is not None else tabular_config(result.setting)}
+
+
+def _confirmation_entry(confirmation: Mapping[str, Any], chosen: SettingResult) -> dict[str, Any]:
+    finals = list(confirmation["finalists"])
+    return {
+        "rule": confirmation["rule"],
+        "finalists": [{"family": f.family, "name": f.name, "cost_per_arch": f.cost_per_arch,
+                       "search_spearman": f.spearman, "confirmation_spearman": c.spearman,
+                       "confirmation_spearman_ci95": c.spearman_ci95, "confirmation_n_archs": c.n_ok}
+                      for f, c in zip(finals, confirmation["confirmed"])],
+        "comparisons": confirmation["comparisons"],
+        "chosen": finals.index(chosen),
+    }
+
+
+def mip_document(result: MIPResult, *, provenance: Mapping[str, Any],
+                 confirmation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``bpe.json`` content: ``estimator`` (what was found: a setting, a scorer or a blend),
+    ``config`` (the setting's, when it is one), ``measured`` (its rho on the search archs and, with
+    ``confirmation``, on the confirmation archs: the forecast), ``rounds``, ``trajectory``, ..."""
     chosen = result.chosen
     if chosen is None:
-        config, measured = None, None
+        estimator, config, measured = None, None, None
     else:
-        config = chosen.config if chosen.config is not None else tabular_config(chosen.setting)
+        estimator = export_spec(chosen)
+        config = estimator.get("config")
         measured = {
+            "family": chosen.family,
             "spearman": chosen.spearman, "spearman_ci95": chosen.spearman_ci95,
             "kendall": chosen.kendall, "kendall_ci95": chosen.kendall_ci95,
             "cost_per_arch": chosen.cost_per_arch, "n_sampled": chosen.n_archs, "n_archs": chosen.n_ok,
             "setting": chosen.setting, "name": chosen.name,
             "id": result.trajectory.index(chosen), **chosen.extra,
         }
+        if confirmation is not None:
+            confirmed = confirmation["confirmed"][list(confirmation["finalists"]).index(chosen)]
+            measured.update(confirmation_spearman=confirmed.spearman, confirmation_spearman_ci95=confirmed.spearman_ci95,
+                            confirmation_kendall=confirmed.kendall, confirmation_n_archs=confirmed.n_ok,
+                            confirmation_cost_per_arch=confirmed.cost_per_arch)
     front = frontier(result.trajectory)
     doc = {
         "kind": "bpe-mip",
+        "estimator": estimator,
         "config": config,
         "measured": {**(measured or {}), **provenance, **run_provenance()} if measured else None,
         "objective": {"rule": "highest measured Spearman rho with cost per arch <= max_cost",
@@ -79,6 +117,7 @@ def mip_document(result: MIPResult, *, provenance: Mapping[str, Any]) -> dict[st
         "frontier": [result.trajectory.index(r) for r in front],
         "baseline": None if result.baseline is None else {**result.baseline.to_dict(), **result.worth_its_cost()},
         "trajectory": [_result_entry(i, r) for i, r in enumerate(result.trajectory)],
+        "confirmation": None if confirmation is None or chosen is None else _confirmation_entry(confirmation, chosen),
     }
     return _clean(doc)
 
@@ -111,12 +150,13 @@ def frontier_plot(doc: Mapping[str, Any], path: str | Path, *, unit: str = "") -
     """Rho against cost per arch (log x) of every measured setting; the front and the chosen one marked."""
     traj = [t for t in doc["trajectory"] if t["spearman"] is not None]
     fig, ax = new_figure(figsize=(6.5, 4.3), dpi=120)
-    rounds = sorted({t["extra"].get("round", 0) for t in traj})
+    rounds = sorted({t["extra"].get("round", 0) for t in traj}, key=lambda r: (isinstance(r, str), str(r).zfill(6)))
     cmap = __import__("matplotlib").colormaps["viridis"]
     for i, rnd in enumerate(rounds):
         pts = [t for t in traj if t["extra"].get("round", 0) == rnd]
         ax.scatter([t["cost_per_arch"] for t in pts], [t["spearman"] for t in pts], s=18, alpha=0.8,
-                   color=cmap(i / max(1, len(rounds) - 1)), label=f"round {rnd}", zorder=2)
+                   color=cmap(i / max(1, len(rounds) - 1)),
+                   label=f"round {rnd}" if not isinstance(rnd, str) else "scorers, blends", zorder=2)
     front = [doc["trajectory"][i] for i in doc.get("frontier", [])]
     if front:
         ax.step([t["cost_per_arch"] for t in front], [t["spearman"] for t in front], where="post",

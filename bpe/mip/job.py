@@ -18,6 +18,8 @@ from bpe.errors import BPEError
 from bpe.estimators import get_estimator_class
 from bpe.mip.evaluators import LiveEvaluator, TabularEvaluator, read_tabular_records
 from bpe.mip.export import mip_document, mip_outputs, write_mip
+from bpe.mip.families import FamilySettings, family_candidates, finalists, split_archs
+from bpe.mip.families import confirm as confirm_finalists
 from bpe.mip.knobs import KnobGrid, KnobSpace, upgrade_grid
 from bpe.mip.search import MIPSettings, run_mip
 from bpe.spaces import get_space
@@ -68,8 +70,13 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
              settings: MIPSettings, runner: Any, out: str | Path, space: str = "nb201", device: str = "auto",
              reference_config: Any = None, plot: bool = True,
              on_event: Callable[[str], None] | None = None,
-             confirm: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], list[Path]]:
+             confirm: Callable[[dict[str, Any]], None] | None = None,
+             families: FamilySettings | None = None) -> tuple[dict[str, Any], list[Path]]:
     """Live MIP: train a fixed, seeded arch sample under each setting and correlate with the truth.
+
+    ``families`` (default :class:`~bpe.mip.families.FamilySettings`) splits the sample into search
+    and confirmation archs, adds the training-free scorers and fitted blends as candidates after
+    the rounds, and confirms the export on the confirmation archs (:mod:`bpe.mip.families`).
 
     Every input is checked (data files, truth and metric, sample size, output path) before any
     training.  Returns the ``bpe.json`` document and the paths written.
@@ -85,16 +92,20 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     truth = load_truth(truth_spec, dataset=dataset, space=space, device=device, reference_config=reference_config)
     metric = truth.check_metric(metric)
     archs = sample_truth_archs(truth, metric, n_archs, arch_seed, space=space)
+    families = families or FamilySettings(seed=arch_seed)
+    search_archs, confirm_archs = split_archs(archs, families.confirm_fraction, families.seed)
+    for name in families.scorers:  # an unknown scorer is refused before any work
+        get_estimator_class(name)
     plan = None
     if hasattr(truth, "plan") and confirm is not None:  # a reference truth: say what it trains first
         plan = truth.plan(archs, runner.cache)
         if plan["n_to_train"]:
             confirm(plan)
-    evaluator = LiveEvaluator(knobs, dataset, truth, metric, archs, runner=runner, space=space, device=device,
+    evaluator = LiveEvaluator(knobs, dataset, truth, metric, search_archs, runner=runner, space=space, device=device,
                               seed=arch_seed)
     reference_cost = None
     if plan is not None and plan["n_to_train"]:  # train the truth now, to set its measured cost beside the estimate
-        evaluator.truths()
+        truth.query_many(archs, metric, runner=runner)  # search and confirmation archs
         measured = [s for a in archs if (s := truth.measured_seconds(a)) is not None]
         reference_cost = {"estimated_seconds_per_arch": plan["seconds_per_arch"],
                           "measured_seconds_per_arch": sum(measured) / len(measured) if measured else None,
@@ -103,12 +114,35 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
             on_event(f"reference truth: measured {reference_cost['measured_seconds_per_arch']:.2f} s/arch with "
                      f"{runner.jobs} job(s), estimated {plan['seconds_per_arch']:.2f} s/arch")
     result = run_mip(evaluator, settings, parallel=runner.jobs, progress=runner.progress, on_event=on_event)
+    decision = _families(result, evaluator, families, confirm_archs, on_event or (lambda text: log.info("%s", text)))
     provenance = {"cost_unit": "seconds", "truth": truth_spec, "metric": metric, "dataset": dataset.fingerprint(),
                   "data_dir": dataset.data_dir, "space": space, "device": str(resolve_device(device)),
-                  "arch_seed": arch_seed, "archs": archs,
+                  "arch_seed": arch_seed, "archs": archs, "search_archs": search_archs, "confirmation_archs": confirm_archs,
                   "jobs": runner.jobs, **({"reference_cost": reference_cost} if reference_cost else {})}
-    doc = mip_document(result, provenance=provenance)
+    doc = mip_document(result, provenance=provenance, confirmation=decision)
     return doc, write_mip(doc, out, plot=plot)
+
+
+def _families(result: Any, evaluator: LiveEvaluator, families: FamilySettings, confirm_archs: Sequence[str],
+              say: Callable[[str], None]) -> dict[str, Any] | None:
+    """Add the scorer and blend candidates to ``result`` (measured on the search archs), then choose
+    the export among the families' finalists, on the confirmation archs when there are any."""
+    candidates = family_candidates(evaluator, result.trajectory, families, max_cost=result.settings.max_cost, say=say)
+    for c in candidates:
+        c.extra.update(round="families")
+    result.trajectory.extend(candidates)
+    finals = finalists(result.trajectory, result.settings.max_cost)
+    if not finals:
+        return None
+    if not confirm_archs:
+        result.chosen = max(finals, key=lambda r: (r.spearman, -r.cost_per_arch))
+        return None
+    confirmation = LiveEvaluator(evaluator.knobs, evaluator.dataset, evaluator.truth, evaluator.metric, confirm_archs,
+                                 runner=evaluator.runner, space=evaluator.space, device=evaluator.device,
+                                 seed=evaluator.seed)
+    decision = confirm_finalists(finals, confirmation, families, say=say)
+    result.chosen = finals[decision["chosen"]]
+    return decision
 
 
 def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, plot: bool = True,

@@ -1,0 +1,196 @@
+"""MIP's estimator families and confirmation (bpe.mip.families): scorers and fitted blends as
+candidates beside the settings, a seeded disjoint search/confirmation split that fitting never
+reads across, the paired comparison that keeps the cheaper finalist, and every family's export
+reused as ``--estimator bpe.json``."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from test_mip_live import TINY_BASE, TINY_REFERENCE, mip_argv, record_files, write
+
+import bpe.mip.families as families
+import bpe.mip.search as search
+from bpe.cli import main
+from bpe.errors import BPEError, ConfigError
+from bpe.metrics import paired_bootstrap_difference, spearman
+from bpe.mip.evaluators import LiveEvaluator, SettingResult
+from bpe.mip.families import confirm, fit_blend_weight, split_archs
+
+
+def test_split_is_seeded_disjoint_and_complete():
+    archs = [f"a{i}" for i in range(20)]
+    search_archs, confirm_archs = split_archs(archs, 0.3, seed=4)
+    assert len(confirm_archs) == 6 and not set(search_archs) & set(confirm_archs)
+    assert sorted(search_archs + confirm_archs) == sorted(archs)
+    assert (search_archs, confirm_archs) == split_archs(archs, 0.3, seed=4)
+    assert split_archs(archs, 0.3, seed=5) != (search_archs, confirm_archs)
+    assert split_archs(archs, 0.0, seed=4) == (archs, [])
+    with pytest.raises(ConfigError, match="--confirm 0"):
+        split_archs(archs[:5], 0.3, seed=0)
+
+
+def test_paired_difference_is_zero_for_one_estimator_and_positive_for_a_better_one():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=80)
+    good, poor = truth + rng.normal(size=80) * 0.3, truth + rng.normal(size=80) * 3
+    same = paired_bootstrap_difference(good, good, truth)
+    assert same["difference"] == 0 and same["ci95"] == [0.0, 0.0]
+    better = paired_bootstrap_difference(good, poor, truth, seed=1)
+    assert better["ci95"][0] > 0 and better["difference"] == pytest.approx(spearman(good, truth) - spearman(poor, truth))
+    assert paired_bootstrap_difference(poor, good, truth, seed=1)["ci95"][1] < 0
+
+
+def test_blend_weight_follows_the_informative_member():
+    rng = np.random.default_rng(1)
+    truth = list(rng.normal(size=60))
+    informative = [t + 0.2 * e for t, e in zip(truth, rng.normal(size=60))]
+    noise = list(rng.normal(size=60))
+    w, cv = fit_blend_weight(informative, noise, truth, folds=5, seed=0)
+    assert w >= 0.8 and cv > 0.8
+    assert fit_blend_weight(noise, informative, truth, folds=5, seed=0)[0] <= 0.2
+
+
+def _result(name, family, cost, scores, truths, setting=None):
+    return SettingResult(setting=setting or {"scorer": name}, spearman=spearman(scores, truths), kendall=math.nan,
+                         spearman_ci95=[math.nan, math.nan], kendall_ci95=[math.nan, math.nan], cost_per_arch=cost,
+                         n_archs=len(scores), n_ok=len(scores), name=name, family=family, scores=list(scores))
+
+
+class _FakeConfirmation:
+    """Confirmation archs whose scores are given per finalist name."""
+
+    def __init__(self, truths, scores):
+        self._truths, self.scores, self.seed = truths, scores, 0
+
+    def truths(self):
+        return self._truths
+
+
+def test_confirmation_keeps_the_cheaper_unless_the_dearer_is_better_beyond_noise(monkeypatch):
+    rng = np.random.default_rng(2)
+    truth = list(rng.normal(size=100))
+    near = [t + rng.normal() * 1.0 for t in truth]
+    close = [t + rng.normal() * 1.0 for t in truth]
+    far_better = [t + rng.normal() * 0.1 for t in truth]
+    cheap = _result("cheap", "scorer", 0.1, near, truth)
+    dear_same = _result("dear-same", "proxy", 10.0, close, truth, setting={"epochs": 1})
+    fake = _FakeConfirmation(truth, {"cheap": near, "dear-same": close, "dear-better": far_better})
+    monkeypatch.setattr(families, "remeasure",
+                        lambda r, ev: _result(r.name, r.family, r.cost_per_arch, ev.scores[r.name], ev.truths()))
+    settings = families.FamilySettings(n_boot=400)
+    decision = confirm([cheap, dear_same], fake, settings, say=lambda _: None)
+    assert decision["chosen"] == 0 and not decision["comparisons"][0]["replaces"]
+    dear_better = _result("dear-better", "blend", 20.0, far_better, truth, setting={"blend": "x"})
+    decision = confirm([cheap, dear_same, dear_better], fake, settings, say=lambda _: None)
+    assert decision["chosen"] == 2 and decision["comparisons"][-1]["replaces"]
+    assert decision["comparisons"][-1]["ci95"][0] > 0
+
+
+def test_live_mip_with_families_never_fits_on_confirmation_archs(tmp_path, monkeypatch, capsys):
+    """Importance, blend fitting and every candidate's search rho read only the search archs' truths;
+    the confirmation archs' truths are read once the finalists are fixed. A test that fails if
+    the rounds or the fitting read a confirmation arch."""
+    events: list[tuple[str, tuple]] = []
+    original_truths = LiveEvaluator.truths
+
+    def spy_truths(self):
+        events.append(("truths", tuple(self.archs)))
+        return original_truths(self)
+
+    original_importance = search.knob_importance
+
+    def spy_importance(*args, **kwargs):
+        events.append(("importance", ()))
+        return original_importance(*args, **kwargs)
+
+    original_fit = families.fit_blend_weight
+
+    def spy_fit(a, b, truths, **kwargs):
+        events.append(("fit", (len(truths),)))
+        return original_fit(a, b, truths, **kwargs)
+
+    original_finalists = families.finalists
+
+    def spy_finalists(*args, **kwargs):
+        events.append(("finalists", ()))
+        return original_finalists(*args, **kwargs)
+
+    monkeypatch.setattr(LiveEvaluator, "truths", spy_truths)
+    monkeypatch.setattr(search, "knob_importance", spy_importance)
+    monkeypatch.setattr(families, "fit_blend_weight", spy_fit)
+    monkeypatch.setattr("bpe.mip.job.finalists", spy_finalists)
+    out = tmp_path / "bpe.json"
+    argv = mip_argv(tmp_path, out, tmp_path / "c", "--scorers", "params,synflow", "--confirm", "0.4", "--rounds", "2",
+                    archs=10, families=True)
+    assert main(argv) == 0
+    doc = json.loads(out.read_text())
+    m = doc["measured"]
+    search_archs, confirm_archs = m["search_archs"], m["confirmation_archs"]
+    assert len(confirm_archs) == 4 and not set(search_archs) & set(confirm_archs)
+    assert sorted(search_archs + confirm_archs) == sorted(m["archs"])
+    first_confirm_read = next(i for i, (kind, archs) in enumerate(events)
+                              if kind == "truths" and set(archs) & set(confirm_archs))
+    fitting = [i for i, (kind, _) in enumerate(events) if kind in ("importance", "fit", "finalists")]
+    assert fitting and max(fitting) < first_confirm_read
+    assert all(set(archs) == set(search_archs) for kind, archs in events[:first_confirm_read] if kind == "truths")
+    assert all(size == (len(search_archs),) for kind, size in events if kind == "fit")
+    # every family is in the trajectory and named; the export and its forecast are recorded
+    assert {t["family"] for t in doc["trajectory"]} >= {"proxy", "scorer", "blend"}
+    assert doc["estimator"]["family"] == m["family"] in ("proxy", "scorer", "blend")
+    assert {f["family"] for f in doc["confirmation"]["finalists"]} == {"proxy", "scorer", "blend"}
+    assert m["confirmation_n_archs"] == 4 and m["confirmation_spearman"] is not None
+    printed = capsys.readouterr().out
+    assert "chosen [" in printed and "forecast: spearman" in printed
+    # the export is an estimator wherever one is taken
+    assert main(["evaluate", "--estimator", str(out), "--dataset", "digits", "--truth", "reference",
+                 "--reference-config", write(tmp_path / "ref.json", TINY_REFERENCE), "--archs", "4",
+                 "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "e.json"), "--quiet",
+                 "--noise-archs", "0"]) == 0
+
+
+@pytest.mark.parametrize("family", ["scorer", "blend"])
+def test_a_scorer_or_blend_export_is_reused_as_bpe_json(family, tmp_path, capsys):
+    """A bpe.json whose export is a training-free scorer scores like that scorer; a fitted blend
+    scores as its weighted rank-average and refuses one-by-one search with one clear error."""
+    proxy = {"family": "proxy", "config": {**TINY_BASE, "epochs": 1, "channels": 2}}
+    estimator = ({"family": "scorer", "name": "params"} if family == "scorer" else
+                 {"family": "blend", "members": [{"family": "scorer", "name": "params"}, proxy], "weights": [0.3, 0.7]})
+    path = write(tmp_path / "bpe.json", {"kind": "bpe-mip", "estimator": estimator, "config": None, "measured": None})
+    common = ["--dataset", "digits", "--truth", "reference", "--reference-config",
+              write(tmp_path / "ref.json", TINY_REFERENCE), "--archs", "5", "--cache-dir", str(tmp_path / "c"),
+              "--quiet", "--noise-archs", "0"]
+    assert main(["evaluate", "--estimator", path, *common, "--out", str(tmp_path / "a.json")]) == 0
+    ours = json.loads((tmp_path / "a.json").read_text())
+    if family == "scorer":
+        assert main(["evaluate", "--estimator", "params", *common, "--out", str(tmp_path / "b.json")]) == 0
+        theirs = json.loads((tmp_path / "b.json").read_text())
+        assert [r["score"] for r in ours["records"]] == [r["score"] for r in theirs["records"]]
+    else:
+        assert ours["estimator"]["name"] == "blend" and ours["estimator"]["weights"] == [0.3, 0.7]
+        capsys.readouterr()
+        code = main(["search", "--algo", "random", "--estimator", path, "--dataset", "digits", "--budget", "2",
+                     "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "s.json"), "--quiet"])
+        err = capsys.readouterr().err
+        assert code == 2 and "together" in err and len(err.strip().splitlines()) == 1
+
+
+def test_bad_confirmation_share_and_unknown_scorer_exit_2_before_any_work(tmp_path, capsys):
+    out = tmp_path / "bpe.json"
+    assert main(mip_argv(tmp_path, out, tmp_path / "c", "--scorers", "mecoo", archs=10, families=True)) == 2
+    assert "mecoo" in capsys.readouterr().err
+    assert main(mip_argv(tmp_path, out, tmp_path / "c", "--confirm", "1.5", archs=10, families=True)) == 2
+    assert "confirmation share" in capsys.readouterr().err
+    assert not out.exists() and not record_files(tmp_path / "c")
+
+
+def test_a_scorer_export_is_not_a_training_config(tmp_path):
+    from bpe.config import BPEConfig
+
+    path = write(tmp_path / "bpe.json", {"kind": "bpe-mip", "estimator": {"family": "scorer", "name": "meco"},
+                                         "config": None})
+    with pytest.raises(BPEError, match="exports a scorer, not a training setting"):
+        BPEConfig.from_json(path)
