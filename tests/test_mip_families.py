@@ -194,3 +194,37 @@ def test_a_scorer_export_is_not_a_training_config(tmp_path):
                                          "config": None})
     with pytest.raises(BPEError, match="exports a scorer, not a training setting"):
         BPEConfig.from_json(path)
+
+
+def test_the_darts_knob_grid_is_validated_before_any_work(tmp_path, capsys, monkeypatch):
+    """``darts-cpu`` (the default with --space darts) builds and runs the DARTS network at both
+    corners of its grids; the same grids on NB201 (no auxiliary head) are refused before any
+    training, as is a grid whose dearest corner cannot build."""
+    from bpe.mip.job import check_knobs_on_space
+    from bpe.mip.knobs import knob_preset, load_knobs
+    from bpe.spaces import get_space
+
+    darts_arch = str(get_space("darts").sample(1, 0)[0])
+    check_knobs_on_space(knob_preset("darts-cpu"), "darts", darts_arch)
+    assert knob_preset("darts-cpu").base.auxiliary_weight > 0 and knob_preset("darts-cpu").base.grad_clip > 0
+    with pytest.raises(BPEError, match="cannot train on the nb201 space.*auxiliary"):
+        check_knobs_on_space(knob_preset("darts-cpu"), "nb201", str(get_space("nb201").sample(1, 0)[0]))
+    space = get_space("darts")
+    build = space.build
+
+    def build_small_only(arch, **size):  # stands in for a size the space cannot take
+        if size["channels"] > 8:
+            raise RuntimeError("too wide")
+        return build(arch, **size)
+
+    monkeypatch.setattr(space, "build", build_small_only)
+    with pytest.raises(BPEError, match="dearest corner.*does not build.*too wide"):
+        check_knobs_on_space(load_knobs({"channels": [4, 12]}, preset="darts-cpu"), "darts", darts_arch)
+    monkeypatch.undo()
+    out = tmp_path / "bpe.json"
+    argv = mip_argv(tmp_path, out, tmp_path / "c", archs=10)
+    argv[argv.index("--knobs") + 1] = "darts-cpu"
+    del argv[argv.index("--base-config"):argv.index("--base-config") + 2]  # the preset's base: the DARTS recipe
+    assert main(argv) == 2
+    assert "auxiliary" in capsys.readouterr().err
+    assert not out.exists() and not record_files(tmp_path / "c")

@@ -27,8 +27,8 @@ def register(sub, parents) -> None:
     p.add_argument("--archs", type=int, default=40, help="live: archs in the fixed sample (default: 40)")
     p.add_argument("--arch-seed", type=nonneg, default=0, help="live: seed of the arch sample (default: 0)")
     p.add_argument("--knobs", default=None,
-                   help="knob grids: a preset (cpu, cpu-hybrid, paper, digits) or a JSON file (default: digits for "
-                        "the digits dataset, else cpu)")
+                   help="knob grids: a preset (cpu, cpu-hybrid, darts-cpu, paper, digits) or a JSON file (default: "
+                        "digits for the digits dataset, darts-cpu for --space darts, else cpu)")
     p.add_argument("--base-config", default=None,
                    help="BPEConfig (preset or JSON) for the fields that are not knobs (default: the knob preset's)")
     p.add_argument("--rounds", type=positive, default=None, help="most rounds (default: until one knob is left)")
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         from bpe.mip.knobs import load_knobs
 
         base = load_config(args.base_config) if args.base_config else None
-        preset = "digits" if args.dataset == "digits" else "cpu"
+        preset = "digits" if args.dataset == "digits" else "darts-cpu" if args.space == "darts" else "cpu"
         knobs = load_knobs(args.knobs or preset, preset=preset, base=base)
         print(f"MIP over {len(knobs)} knobs ({', '.join(knobs.names)}) on {args.archs} archs of {args.space}, "
               f"{args.dataset}, truth {args.truth}; {settings.per_round} settings per round, {args.jobs} job(s)")

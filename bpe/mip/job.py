@@ -24,7 +24,7 @@ from bpe.mip.knobs import KnobGrid, KnobSpace, upgrade_grid
 from bpe.mip.search import MIPSettings, run_mip
 from bpe.spaces import get_space
 
-__all__ = ["parse_duration", "sample_truth_archs", "mip_live", "mip_tabular", "mip_settings",
+__all__ = ["parse_duration", "sample_truth_archs", "mip_live", "mip_tabular", "mip_settings", "check_knobs_on_space",
            "live_evaluator_from_document"]
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,7 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     truth = load_truth(truth_spec, dataset=dataset, space=space, device=device, reference_config=reference_config)
     metric = truth.check_metric(metric)
     archs = sample_truth_archs(truth, metric, n_archs, arch_seed, space=space)
+    check_knobs_on_space(knobs, space, archs[0])
     families = families or FamilySettings(seed=arch_seed)
     search_archs, confirm_archs = split_archs(archs, families.confirm_fraction, families.seed)
     for name in families.scorers:  # an unknown scorer is refused before any work
@@ -121,6 +122,35 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
                   "jobs": runner.jobs, **({"reference_cost": reference_cost} if reference_cost else {})}
     doc = mip_document(result, provenance=provenance, confirmation=decision)
     return doc, write_mip(doc, out, plot=plot)
+
+
+def check_knobs_on_space(knobs: KnobSpace, space: str, arch: str) -> None:
+    """Refuse, before any training, a knob grid the space cannot train: every value of every knob
+    (the others at their cheapest) must make a valid config with the training features the space
+    has, and ``arch``'s network must build and run a forward pass at the cheapest and the dearest
+    corner of the grid (a shape the space cannot take fails here, not hours into a run)."""
+    import torch  # torch-heavy
+
+    space_ = get_space(space)
+    cheapest = knobs.cheapest()
+    dearest = {n: max(g.values, key=g.cost_rank) for n, g in knobs.grids.items()}
+    for name, grid in knobs.grids.items():
+        for value in grid.values:
+            try:
+                space_.check_config(knobs.to_config({**cheapest, name: value}))
+            except BPEError as err:
+                raise BPEError(f"knob {name} = {value!r} cannot train on the {space} space: {err}") from None
+    for label, corner in (("cheapest", cheapest), ("dearest", dearest)):
+        config = knobs.to_config(corner)
+        extras = {"auxiliary": True} if config.auxiliary_weight > 0 else {}
+        try:
+            net = space_.build(arch, num_classes=10, **space_.net_size(channels=config.channels, layers=config.layers),
+                               **extras)
+            with torch.no_grad():  # in training mode: the auxiliary head runs too
+                net.train()(torch.zeros(2, 3, config.image_size, config.image_size))
+        except Exception as err:  # noqa: BLE001 - any failure to build or run is the grid's problem
+            raise BPEError(f"the {label} corner of the knob grids ({corner}) does not "
+                           f"build a working {space} network ({type(err).__name__}: {err}); fix the knob grids") from None
 
 
 def _families(result: Any, evaluator: LiveEvaluator, families: FamilySettings, confirm_archs: Sequence[str],

@@ -293,11 +293,30 @@ def _preset_cpu_hybrid() -> tuple[list[KnobGrid], BPEConfig]:
     return [*grids, KnobGrid("hybrid", ("none", "meco"), "none", "categorical")], base
 
 
+def _preset_darts_cpu() -> tuple[list[KnobGrid], BPEConfig]:
+    # The DARTS space on a laptop CPU, around the BPE paper's BPE-1 (10 epochs, 6 layers, 8 channels,
+    # 16 px, batch 128; 76 CPU-s per cell at 10% of the data here): its training recipe (auxiliary
+    # head 0.4, drop-path 0.2, gradient clipping 5, lr 0.03, weight decay 3e-4) in the base config.
+    grids = [
+        KnobGrid("epochs", (2, 4, 7, 10), "increasing", "log"),
+        KnobGrid("batch_size", (64, 128, 256), "decreasing", "log"),
+        KnobGrid("layers", (5, 6, 8), "increasing", "log"),
+        KnobGrid("channels", (4, 8, 12), "increasing", "log"),
+        KnobGrid("image_size", (8, 12, 16), "increasing", "log"),
+        KnobGrid("data_fraction", (0.05, 0.1, 0.2), "increasing", "log"),
+        KnobGrid("report", REPORTS, "none", "categorical"),
+    ]
+    base = BPEConfig(epochs=10, batch_size=128, learning_rate=0.03, weight_decay=3e-4, layers=6, channels=8,
+                     image_size=16, data_fraction=0.1, auxiliary_weight=0.4, drop_path=0.2, grad_clip=5.0)
+    return grids, base
+
+
 #: Named live knob spaces: ``cpu`` (NB201 on a laptop CPU, the default), ``cpu-hybrid`` (the same
-#: plus the ``hybrid`` knob: the proxy alone or rank-averaged with MeCo), ``paper`` (the BPE
-#: authors' grids, for GPU users), ``digits`` (the embedded default).
-KNOB_PRESETS = {"cpu": _preset_cpu_nb201, "cpu-hybrid": _preset_cpu_hybrid, "paper": _preset_paper,
-                "digits": _preset_digits}
+#: plus the ``hybrid`` knob: the proxy alone or rank-averaged with MeCo), ``darts-cpu`` (the DARTS
+#: space on a laptop CPU, the paper's recipe in the base config; the default with ``--space
+#: darts``), ``paper`` (the BPE authors' grids, for GPU users), ``digits`` (the embedded default).
+KNOB_PRESETS = {"cpu": _preset_cpu_nb201, "cpu-hybrid": _preset_cpu_hybrid, "darts-cpu": _preset_darts_cpu,
+                "paper": _preset_paper, "digits": _preset_digits}
 
 #: How the BPE paper's recorded knobs move the cost (tabular records' columns).
 TABULAR_KNOBS: dict[str, KnobGrid] = {
