@@ -31,6 +31,7 @@ from typing import Any
 
 from bpe import __version__
 from bpe.errors import BPEError
+from bpe.machine import machine_info
 
 __all__ = ["atomic_write_text", "check_writable", "json_text", "jsonable", "OutputSet", "plan_outputs",
            "run_provenance"]
@@ -38,18 +39,11 @@ __all__ = ["atomic_write_text", "check_writable", "json_text", "jsonable", "Outp
 
 def run_provenance() -> dict[str, Any]:
     """What produced a result: bpe's version (and git commit when run from a checkout), the
-    machine (platform, CPU count, Python, torch) and the date, for every results file."""
+    machine (:func:`bpe.machine.machine_info`: CPU model and ISA flags, cores, Python, torch and
+    its CPU dispatch, GPU) and the date, for every results file."""
     info: dict[str, Any] = {"bpe_version": __version__,
                             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                            "machine": {"platform": platform.platform(), "processor": platform.machine(),
-                                        "cpu_count": os.cpu_count(), "python": platform.python_version()}}
-    try:
-        import torch
-
-        info["machine"]["torch"] = torch.__version__
-        info["machine"]["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
+                            "machine": {"processor": platform.machine(), "cpu_count": os.cpu_count(), **machine_info()}}
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
                                 cwd=Path(__file__).resolve().parent)

@@ -42,6 +42,7 @@ from bpe.errors import EstimatorError
 from bpe.estimators import register_estimator
 from bpe.estimators.base import Estimator
 from bpe.flops import count_macs, count_params
+from bpe.probe import choose
 from bpe.records import Cost, EvalRecord
 from bpe.spaces import get_space
 from bpe.training import layout_key, layout_name, memory_format, ran_in_planned_layout, resolve_device
@@ -131,22 +132,51 @@ def _input_jacobian(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return grad.detach()
 
 
+#: Codes of the agreement kernel's speed probe: a NASWOT-sized batch (128 images) of 8,192 units.
+_PROBE_SHAPE = (128, 8192)
+
+
+def _int8_product(codes: torch.Tensor) -> torch.Tensor:
+    c8 = codes.to(torch.int8)
+    return torch._int_mm(c8, c8.T.clone(memory_format=torch.contiguous_format)).double()
+
+
+def _float_product(codes: torch.Tensor) -> torch.Tensor:
+    c = codes.float()
+    return (c @ c.T).double()
+
+
+def _product_choice() -> str:
+    """``int8`` or ``float32``: the faster exact product of 0/1 codes on this machine's CPU, by
+    :func:`bpe.probe.choose` (an int8 product is 4x a float one on one Xeon and 100x slower on an
+    AVX2-only EPYC)."""
+    if not hasattr(torch, "_int_mm"):
+        return "float32"
+    sample = (torch.rand(_PROBE_SHAPE, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+    try:
+        _int8_product(sample)
+    except RuntimeError:  # a build without the int8 kernel
+        return "float32"
+    return choose("naswot-agreement", {"float32": lambda: _float_product(sample), "int8": lambda: _int8_product(sample)})
+
+
 def agreement_matrix(codes: torch.Tensor) -> torch.Tensor:
-    """``c c^T + (1-c)(1-c)^T`` of 0/1 codes ``(n, units)``, exactly, in float64: by an int8 x int8
-    -> int32 product where torch has one for the device (4x a float32 product on CPU here), else a
-    float32 product (exact for up to 2^24 units)."""
+    """``c c^T + (1-c)(1-c)^T`` of 0/1 codes ``(n, units)``, exactly, in float64.  The product of
+    the codes is an int8 x int8 -> int32 one or a float32 one, whichever :func:`_product_choice`
+    measured faster on this machine; both are exact (the counts are integers below 2^24, so
+    float32 holds them; above that, int8 where it runs, else float64)."""
     units = codes.shape[1]
     active = codes.sum(1, dtype=torch.float64)
     both = None
-    if codes.device.type == "cpu" and hasattr(torch, "_int_mm") and 1 < units < 2**31:
-        c8 = codes.to(torch.int8)
+    exact_in_float32 = units < 2**24
+    if codes.device.type == "cpu" and hasattr(torch, "_int_mm") and 1 < units < 2**31 and (
+            not exact_in_float32 or _product_choice() == "int8"):
         try:
-            both = torch._int_mm(c8, c8.T.clone(memory_format=torch.contiguous_format)).double()
-        except RuntimeError:  # a shape or build without the int8 kernel: the float product below
+            both = _int8_product(codes)
+        except RuntimeError:  # a shape or build without the int8 kernel: a float product below
             pass
     if both is None:
-        c = codes.float()
-        both = (c @ c.T).double()
+        both = _float_product(codes) if exact_in_float32 else (codes.double() @ codes.double().T)
     return 2.0 * both - active[:, None] - active[None, :] + units
 
 

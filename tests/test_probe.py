@@ -1,0 +1,88 @@
+"""Kernel choices by measurement (bpe.probe): measured once per machine, kept and reused, forced
+by an environment variable; a forced slow kernel never changes a score (NASWOT's agreement
+product, int8 or float32, bit-identical)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+import bpe.probe as probe
+from bpe.machine import machine_info, machine_key
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_choices(monkeypatch):
+    monkeypatch.setattr(probe, "_chosen", {})
+
+
+def test_the_fastest_variant_is_chosen_kept_and_reused():
+    calls = {"slow": 0, "fast": 0}
+
+    def slow():
+        calls["slow"] += 1
+        time.sleep(0.01)
+
+    def fast():
+        calls["fast"] += 1
+
+    assert probe.choose("test-kernel", {"slow": slow, "fast": fast}) == "fast"
+    assert calls == {"slow": 1 + probe.PROBE_REPEATS, "fast": 1 + probe.PROBE_REPEATS}
+    kept = json.loads(probe.probe_file().read_text())[f"{machine_key()}/test-kernel"]
+    assert kept["choice"] == "fast" and kept["machine"]["cpu"] == machine_info()["cpu"]
+    assert kept["seconds"]["slow"] > kept["seconds"]["fast"]
+    probe._chosen.clear()  # another process on this machine: read from the file, nothing timed
+    assert probe.choose("test-kernel", {"slow": slow, "fast": fast}) == "fast"
+    assert calls == {"slow": 1 + probe.PROBE_REPEATS, "fast": 1 + probe.PROBE_REPEATS}
+
+
+def test_another_machine_measures_again(monkeypatch):
+    timed = []
+    variants = {"a": lambda: timed.append("a"), "b": lambda: timed.append("b")}
+    probe.choose("test-other", variants)
+    n = len(timed)
+    probe._chosen.clear()
+    monkeypatch.setattr(probe, "machine_key", lambda: "another-machine")
+    probe.choose("test-other", variants)
+    assert len(timed) == 2 * n
+    assert len([k for k in json.loads(probe.probe_file().read_text()) if k.endswith("/test-other")]) == 2
+
+
+def test_a_variable_forces_a_variant_and_a_typo_is_refused(monkeypatch):
+    monkeypatch.setenv("BPE_PROBE_TEST_FORCED", "slow")
+    assert probe.choose("test-forced", {"slow": lambda: None, "fast": lambda: None}) == "slow"
+    monkeypatch.setenv("BPE_PROBE_TEST_FORCED", "slwo")
+    with pytest.raises(ValueError, match="choose one of slow, fast"):
+        probe.choose("test-forced", {"slow": lambda: None, "fast": lambda: None})
+
+
+def test_an_unreadable_probe_file_is_measured_again(caplog):
+    path = probe.probe_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{not json")
+    assert probe.choose("test-garbage", {"only": lambda: None}) == "only"
+    assert "unreadable" in caplog.text and json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("forced", ["int8", "float32"])
+def test_a_forced_naswot_kernel_never_changes_a_score(forced, monkeypatch):
+    """The agreement product by int8 or by float32 gives the same NASWOT scores to the bit."""
+    import torch
+    from test_zero_cost import tiny
+
+    from bpe.estimators.zero_cost import agreement_matrix
+
+    if not hasattr(torch, "_int_mm"):
+        pytest.skip("this torch has no int8 product")
+    codes = (torch.rand(64, 3000, generator=torch.Generator().manual_seed(0)) > 0.4).float()
+    monkeypatch.setenv("BPE_PROBE_NASWOT_AGREEMENT", forced)
+    kernel = agreement_matrix(codes)
+    c = codes.double()
+    assert torch.equal(kernel, c @ c.T + (1 - c) @ (1 - c).T)
+    from bpe.spaces import nb201
+
+    scores = [tiny("naswot").evaluate(str(a)).score for a in nb201.sample(3, 0)]
+    monkeypatch.setenv("BPE_PROBE_NASWOT_AGREEMENT", "float32" if forced == "int8" else "int8")
+    assert [tiny("naswot").evaluate(str(a)).score for a in nb201.sample(3, 0)] == scores
