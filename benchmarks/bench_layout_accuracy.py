@@ -26,6 +26,7 @@ import bpe.training as training
 from bpe.benchmarks.reference import reference_config
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, prepare_split
+from bpe.machine import machine_line
 from bpe.spaces import get_space
 
 
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--fraction", type=float, default=0.1)
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
     torch.set_num_threads(1)
     if args.dataset == "digits":
         config = reference_config("digits")

@@ -18,6 +18,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from bpe.machine import machine_line
 from bpe.spaces import get_space
 
 DEFAULT_SIZES = ("4,5,8,32", "4,5,8,64", "4,8,8,32", "8,5,8,64", "8,8,8,64", "16,5,8,64")
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--sizes", nargs="*", default=list(DEFAULT_SIZES), help="C,layers,pixels,batch each")
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
     torch.set_num_threads(1)
     space = get_space(args.space)
     archs = space.sample(args.archs, 0)

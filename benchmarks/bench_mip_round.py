@@ -23,6 +23,7 @@ from pathlib import Path
 import bpe
 from bpe.cache import EvalCache
 from bpe.data import DatasetSpec
+from bpe.machine import machine_line
 from bpe.mip.job import mip_live
 from bpe.mip.knobs import load_knobs
 from bpe.mip.search import MIPSettings
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--max-seconds-per-arch", type=float, default=None,
                         help="skip settings predicted above this cost (as bpe mip's option)")
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
     data = reference_data_dir()
     dataset = DatasetSpec("cifar10", str(data / "cifar10")) if args.dataset == "cifar10" else DatasetSpec("digits")
     truth = str(data / "nb201" / "nb201_groundtruth.csv") if args.truth == "nb201" else args.truth

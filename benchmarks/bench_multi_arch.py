@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bpe.machine import machine_line
 from bpe.spaces import get_space
 from bpe.spaces.nb201 import EDGES, NUM_NODES
 from bpe.spaces.nb201.model import Cell, NB201Network, ReLUConvBN, ResidualReduction
@@ -185,6 +186,7 @@ def main() -> None:
     parser.add_argument("--multi-layout", default="contiguous", choices=("contiguous", "channels_last"),
                         help="the stacked network's layout (the K separate nets use the library's)")
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
     torch.set_num_threads(1)
     space = get_space("nb201")
     archs = [str(a) for a in space.sample(args.archs, 0)]

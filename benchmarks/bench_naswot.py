@@ -36,6 +36,7 @@ from torch import nn
 
 from bpe.data import DatasetSpec
 from bpe.estimators import create_estimator
+from bpe.machine import machine_line
 from bpe.spaces import get_space
 
 
@@ -151,6 +152,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--scorers", default="naswot,jacob_cov")
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
     torch.set_num_threads(args.threads)
     data_dir = reference_data_dir() / "cifar10"
     spec = DatasetSpec("cifar10", str(data_dir)) if data_dir.is_dir() else DatasetSpec("digits")

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from bpe.machine import machine_line
+
 SCORERS = ["naswot", "synflow", "snip", "grad_norm", "jacob_cov", "epe_nas", "fisher", "grasp", "params", "flops"]
 
 
@@ -56,6 +58,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(default))
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
     if args.one:
         print(json.dumps(one(args.one, args.archs, args.device, args.data_dir)))
         return

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, augment_batch, normalize, prepare_split
 from bpe.flops import count_macs
+from bpe.machine import machine_line
 from bpe.spaces import get_space
 from bpe.training import memory_format, steps_per_epoch, train_and_evaluate
 
@@ -299,6 +300,7 @@ def main() -> None:
                         help="also time 2 one-thread workers against 1 two-thread worker (uses both cores)")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
     torch.set_num_threads(args.threads)
     data_dir = reference_data_dir() / "cifar10"
     spec = DatasetSpec("cifar10", str(data_dir)) if data_dir.is_dir() else DatasetSpec("digits")

@@ -18,6 +18,7 @@ import torch
 
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, prepare_split
+from bpe.machine import machine_line
 from bpe.training import train_and_evaluate
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--fraction", type=float, default=0.05, help="data fraction (of the 25k train split)")
     parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
 
     spec = DatasetSpec("cifar10", args.data_dir) if Path(args.data_dir).is_dir() else DatasetSpec("digits")
     t0 = time.perf_counter()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from bpe.benchmarks.table import TableBenchmark
 from bpe.estimators import create_estimator
+from bpe.machine import machine_line
 from search_algos.budget import parse_budget
 from search_algos.orchestrate import sample_based_experiment
 
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--truth", default=None,
                         help="NB201 table (default ../shared/data/nb201/nb201_groundtruth.csv)")
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
     default_truth = reference_data_dir() / "nb201" / "nb201_groundtruth.csv"
     path = Path(args.truth) if args.truth else default_truth
     start = time.perf_counter()

@@ -14,7 +14,7 @@ import platform
 from pathlib import Path
 from typing import Any
 
-__all__ = ["machine_info", "machine_key", "ISA_FLAGS"]
+__all__ = ["machine_info", "machine_key", "machine_line", "ISA_FLAGS"]
 
 #: The CPU flags that decide which of torch's and oneDNN's kernels run (and how fast).
 ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
@@ -65,3 +65,21 @@ def machine_key() -> str:
     keep = {k: info.get(k) for k in ("cpu", "isa", "cores", "torch", "torch_cpu_capability", "onednn_max_cpu_isa",
                                       "cuda")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def machine_line() -> str:
+    """One line for benchmark output: CPU model, ISA flags, cores, torch, its CPU dispatch, its
+    current intra-op thread count, ONEDNN_MAX_CPU_ISA when set, and the GPU."""
+    info = machine_info()
+    try:
+        import torch  # torch-heavy
+
+        threads = f", {torch.get_num_threads()} torch thread(s)"
+    except ImportError:  # pragma: no cover - torch is a dependency
+        threads = ""
+    parts = [f"machine: {info['cpu']}", f"ISA {' '.join(info['isa']) or 'baseline'}", f"{info['cores']} cores",
+             f"torch {info.get('torch')} (CPU kernels: {info.get('torch_cpu_capability')}{threads})"]
+    if info.get("onednn_max_cpu_isa"):
+        parts.append(f"ONEDNN_MAX_CPU_ISA={info['onednn_max_cpu_isa']}")
+    parts.append(f"GPU {info.get('cuda') or 'none'}")
+    return "; ".join(parts)
