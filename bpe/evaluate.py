@@ -21,6 +21,7 @@ from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec
 from bpe.estimators.base import Estimator
 from bpe.metrics import rank_summary
+from bpe.mip.recost import recost_export
 from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
 from bpe.plotting import new_figure, save_figure
@@ -183,7 +184,11 @@ def evaluate_job(estimator_spec: str, *, dataset: Any, truth_spec: str, metric: 
         plan = truth.plan(sample, runner.cache)
         if plan["n_to_train"]:
             confirm(plan)
+    recost = recost_export(estimator_spec, dataset=dataset, archs=sample, space=space, device=device) \
+        if reads_data else None  # a bpe.json measured on another machine: its cost per arch here
     result = evaluate_estimator(estimator, truth, sample, metric=metric, runner=runner, seed=seed)
+    if recost is not None:
+        result["recost"] = recost
     if noise_archs and hasattr(estimator, "with_seed"):
         records = result["records"]
         result["seed_noise"] = seed_noise(estimator, [r["arch"] for r in records], [r["score"] for r in records],

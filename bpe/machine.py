@@ -58,10 +58,11 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
-def machine_key() -> str:
+def machine_key(info: dict[str, Any] | None = None) -> str:
     """A short hash of what decides kernel speed (CPU model, ISA flags, cores, torch and its
-    dispatch, the GPU): measured choices are kept per key."""
-    info = machine_info()
+    dispatch, the GPU) of ``info`` (default: this machine's :func:`machine_info`): measured
+    choices are kept per key, and a cost measured under another key is re-estimated."""
+    info = machine_info() if info is None else info
     keep = {k: info.get(k) for k in ("cpu", "isa", "cores", "torch", "torch_cpu_capability", "onednn_max_cpu_isa",
                                       "cuda")}
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]

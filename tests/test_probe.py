@@ -86,3 +86,35 @@ def test_a_forced_naswot_kernel_never_changes_a_score(forced, monkeypatch):
     scores = [tiny("naswot").evaluate(str(a)).score for a in nb201.sample(3, 0)]
     monkeypatch.setenv("BPE_PROBE_NASWOT_AGREEMENT", "float32" if forced == "int8" else "int8")
     assert [tiny("naswot").evaluate(str(a)).score for a in nb201.sample(3, 0)] == scores
+
+
+def test_an_export_measured_on_another_machine_is_recosted_here(tmp_path, capsys):
+    """A bpe.json whose proxy setting records another machine is re-estimated here from timed
+    steps; both figures are printed, with a warning when they differ by more than 2x. One measured
+    on this machine is not."""
+    from bpe.cli import main
+    from bpe.config import BPEConfig
+    from bpe.mip.recost import recost_export
+
+    config = BPEConfig(epochs=1, batch_size=32, channels=2, layers=5, image_size=8, data_fraction=0.3).to_dict()
+    other = {"cpu": "AMD EPYC 7B13", "isa": ["avx2", "fma"], "cores": 2, "torch": "2.14.1",
+             "torch_cpu_capability": "AVX2", "cuda": None}
+    doc = {"kind": "bpe-mip", "estimator": {"family": "proxy", "config": config}, "config": config,
+           "measured": {"cost_per_arch": 1000.0, "machine": other}}
+    path = tmp_path / "bpe.json"
+    path.write_text(json.dumps(doc))
+    truth = tmp_path / "ref.json"
+    truth.write_text(json.dumps({"epochs": 2, "batch_size": 32, "channels": 2, "layers": 5, "image_size": 8,
+                                 "data_fraction": 0.3}))
+    argv = ["evaluate", "--estimator", str(path), "--dataset", "digits", "--truth", "reference", "--reference-config",
+            str(truth), "--archs", "4", "--out", str(tmp_path / "e.json"), "--quiet", "--noise-archs", "0"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "cost: recorded 1e+03 s/arch on AMD EPYC 7B13; estimated here" in out and "warning:" in out
+    recost = json.loads((tmp_path / "e.json").read_text())["recost"]
+    assert recost["ratio"] < 0.5 and recost["recorded_machine"]["cpu"] == "AMD EPYC 7B13"
+    doc["measured"]["machine"] = machine_info()
+    path.write_text(json.dumps(doc))
+    from bpe.data import DatasetSpec
+
+    assert recost_export(path, dataset=DatasetSpec("digits"), archs=["x"]) is None

@@ -94,6 +94,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"spearman {result['spearman']:.4f} [95% CI {lo:.3f}, {hi:.3f}]  kendall {result['kendall']:.4f}  "
           f"n={result['n_archs']}  failed={result['n_failed']}  {result['seconds_per_arch']:.2f} s/arch  "
           f"(wall {result['wall_seconds']:.1f} s)")
+    recost = result.get("recost")
+    if recost:
+        print(f"cost: recorded {recost['recorded_seconds_per_arch']:.3g} s/arch on {recost['recorded_machine'].get('cpu')}; "
+              f"estimated here {recost['estimated_here_seconds_per_arch']:.3g} s/arch on "
+              f"{recost['this_machine'].get('cpu')} (timed steps); measured here {result['seconds_per_arch']:.3g} s/arch")
+        if recost.get("warning"):
+            print(f"warning: {recost['warning']}")
     noise = result.get("seed_noise")
     if noise:
         print(f"seed noise: on {noise['n_archs']} archs trained with seeds {noise['seeds']}, scores differ by "
