@@ -118,3 +118,18 @@ def test_an_export_measured_on_another_machine_is_recosted_here(tmp_path, capsys
     from bpe.data import DatasetSpec
 
     assert recost_export(path, dataset=DatasetSpec("digits"), archs=["x"]) is None
+
+
+def test_bf16_is_a_knob_value_only_where_this_cpu_runs_it_natively(monkeypatch):
+    import bpe.machine as machine
+    from bpe.mip.knobs import knob_preset
+
+    base = machine.machine_info()
+    monkeypatch.setattr(machine, "machine_info", lambda: {**base, "isa": ["avx2", "fma"], "torch_cpu_capability": "AVX2"})
+    assert knob_preset("cpu")["precision"].values == ("fp32",)
+    monkeypatch.setattr(machine, "machine_info", lambda: {**base, "isa": ["avx512f", "avx512_bf16"],
+                                                          "torch_cpu_capability": "AVX512"})
+    assert knob_preset("cpu")["precision"].values == ("fp32", "bf16")
+    monkeypatch.setattr(machine, "machine_info", lambda: {**base, "isa": ["avx512f", "amx_bf16"],
+                                                          "torch_cpu_capability": "AVX2"})  # restricted: emulated
+    assert knob_preset("cpu")["precision"].values == ("fp32",)
