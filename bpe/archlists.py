@@ -68,7 +68,9 @@ def read_arch_list(path: str | Path, space: str) -> list[str]:
     lines = [line.strip() for line in text.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
     column = "arch"
-    if lines and "," in lines[0] and not _is_arch(lines[0], space):  # a CSV (a DARTS genotype holds commas
+    header = lines[0] if lines else ""
+    if (header.strip('"') in ARCH_COLUMNS  # a one-column CSV: its header alone
+            or ("," in header and not _is_arch(header, space))):  # a CSV (a DARTS genotype holds commas
         # too: a first line that is an arch of the space makes a plain list)
         import pandas as pd  # heavy (~0.3 s): only a CSV list needs it
 

@@ -106,6 +106,8 @@ class Runner:
             raise BPEError(f"unknown backend '{self.backend}'; choose one of {', '.join(BACKENDS)}")
         if not isinstance(self.jobs, int) or self.jobs < 1:
             raise BPEError(f"jobs must be a positive integer, got {self.jobs!r}")
+        if self.scheduler and self.backend == "loky":
+            raise BPEError(f"--scheduler {self.scheduler} needs --backend dask or ray (loky runs local processes)")
 
     def run(self, estimator: Estimator, archs: Sequence[Any], *, desc: str = "evaluating") -> list[EvalRecord]:
         """Scored records for ``archs`` in order: cached ones read from disk, the rest computed (a
@@ -171,7 +173,8 @@ class Runner:
             try:
                 from dask.distributed import Client, LocalCluster
             except ImportError:
-                raise BPEError("backend dask needs dask.distributed: pip install 'bpe[dask]'") from None
+                raise BPEError("backend dask needs dask.distributed: pip install 'bpe-nas[dask]' "
+                               "(or '.[dask]' from a checkout)") from None
             if self.scheduler:
                 try:
                     client = Client(self.scheduler, timeout="20s")
@@ -193,7 +196,7 @@ class Runner:
             import ray
             from ray.util.joblib import register_ray
         except ImportError:
-            raise BPEError("backend ray needs ray: pip install 'bpe[ray]'") from None
+            raise BPEError("backend ray needs ray: pip install 'bpe-nas[ray]' (or '.[ray]' from a checkout)") from None
         register_ray()
         started = False
         if not ray.is_initialized():

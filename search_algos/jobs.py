@@ -57,6 +57,13 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
     algos = [a.strip() for a in algos if a.strip()]
     if not algos:
         raise BPEError("--algo needs at least one algorithm")
+    repeated = sorted({a for a in algos if algos.count(a) > 1})
+    if repeated:
+        raise BPEError(f"--algo lists {', '.join(repeated)} more than once; give each algorithm once (--runs sets "
+                       "how many runs each gets)")
+    if getattr(runner, "backend", "loky") != "loky":
+        raise BPEError(f"bpe search runs its searches in local processes and cannot use --backend {runner.backend} "
+                       "(or --scheduler) yet; drop them, or score archs on a cluster with bpe evaluate/score")
     if runs < 1:
         raise BPEError(f"--runs must be >= 1, got {runs}")
     outputs = plan_outputs(out, suffixes=SEARCH_OUTPUTS, default_stem="search", command="bpe search")

@@ -53,7 +53,8 @@ class NB201APIBenchmark(Benchmark):
         try:
             from nas_201_api import NASBench201API
         except ImportError:
-            raise TruthError("reading the official NB201 file needs the API: pip install 'bpe[nb201]'") from None
+            raise TruthError("reading the official NB201 file needs the API: pip install 'bpe-nas[nb201]' "
+                             "(or '.[nb201]' from a checkout)") from None
         self._api = NASBench201API(str(self.path), verbose=False)
         self._cache: dict[tuple[int, str], dict] = {}
 

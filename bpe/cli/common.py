@@ -98,11 +98,34 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="recompute everything and store nothing")
 
 
+def check_device(device: str, *, local: bool) -> None:
+    """Refuse a device name torch does not know, before any work (even when every result is
+    cached); ``cuda`` without a GPU too when the work runs here (``local``): a cluster's workers
+    may have the GPU the coordinating machine lacks."""
+    import torch  # torch-heavy
+
+    from bpe.training import resolve_device
+
+    if device in ("auto", "cpu"):
+        return
+    if local:
+        resolve_device(device)
+        return
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise BPEError(f"unsupported device '{device}'; use auto, cpu or cuda")
+
+
 def runner_from_args(args: argparse.Namespace):
     """The :class:`~bpe.parallel.Runner` the run arguments describe (the cache folder is checked)."""
     from bpe.cache import EvalCache, default_cache_dir
     from bpe.parallel import Runner
 
+    if getattr(args, "device", None) is not None:
+        check_device(args.device, local=args.backend == "loky")
     cache = None
     if not args.no_cache:
         root = args.cache_dir or default_cache_dir()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from bpe.cli.common import add_data_args, add_run_args, dataset_from_args, nonneg, positive, runner_from_args
+from bpe.errors import BPEError
 from bpe.mip.families import DEFAULT_SCORERS
 
 
@@ -24,7 +25,9 @@ def register(sub, parents) -> None:
     p.add_argument("--metric", default=None, help="truth column/metric (default: the source's default)")
     p.add_argument("--reference-config", default=None, help="BPEConfig JSON for --truth reference")
     p.add_argument("--yes", action="store_true", help="start a long reference training without asking")
-    p.add_argument("--archs", type=int, default=40, help="live: archs in the fixed sample (default: 40)")
+    p.add_argument("--archs", default="40",
+                   help="live: the labelled archs: N (a seeded sample of those the truth has), 'all', or a file "
+                        "listing them, as in every command (default: 40)")
     p.add_argument("--arch-seed", type=nonneg, default=0, help="live: seed of the arch sample (default: 0)")
     p.add_argument("--knobs", default=None,
                    help="knob grids: a preset (cpu, cpu-hybrid, darts-cpu, paper, digits) or a JSON file (default: "
@@ -71,6 +74,17 @@ def run(args: argparse.Namespace) -> int:
     from bpe.mip.job import mip_live, mip_settings, mip_tabular
 
     tabular = args.tabular is not None
+    if tabular:  # live-only options would be ignored: refuse them before any work
+        live_only = {"--truth": (args.truth, "reference"), "--metric": (args.metric, None),
+                     "--archs": (args.archs, "40"), "--arch-seed": (args.arch_seed, 0), "--knobs": (args.knobs, None),
+                     "--base-config": (args.base_config, None), "--reference-config": (args.reference_config, None),
+                     "--dataset": (args.dataset, "digits"), "--data-dir": (args.data_dir, None),
+                     "--space": (args.space, "nb201"), "--baseline": (args.baseline, None),
+                     "--confirm": (args.confirm, 0.3), "--scorers": (args.scorers, ",".join(DEFAULT_SCORERS))}
+        given = [flag for flag, (value, default) in live_only.items() if value != default]
+        if given:
+            raise BPEError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for live runs; a tabular run reads "
+                           f"its settings, archs and truth from {args.tabular}: drop {'it' if len(given) == 1 else 'them'}")
     settings = mip_settings(
         tabular=tabular, per_round=args.per_round, initial=args.initial, min_agreement=args.min_agreement,
         rounds=args.rounds, importance=args.importance, forest_seeds=args.forest_seeds, prune_rule=args.prune_rule,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from bpe.archlists import resolve_archs
 from bpe.benchmarks import load_truth
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, load_arrays
@@ -66,7 +67,7 @@ def sample_truth_archs(truth: Any, metric: str, n: int, seed: int, *, space: str
     return [pool[i] for i in order]
 
 
-def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | None, n_archs: int, arch_seed: int,
+def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | None, n_archs: int | str, arch_seed: int,
              settings: MIPSettings, runner: Any, out: str | Path, space: str = "nb201", device: str = "auto",
              reference_config: Any = None, plot: bool = True,
              on_event: Callable[[str], None] | None = None,
@@ -91,7 +92,10 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     load_arrays(dataset)  # a missing or corrupt data file is reported before any work
     truth = load_truth(truth_spec, dataset=dataset, space=space, device=device, reference_config=reference_config)
     metric = truth.check_metric(metric)
-    archs = sample_truth_archs(truth, metric, n_archs, arch_seed, space=space)
+    if isinstance(n_archs, str) and not n_archs.strip().isdigit():  # `all` or a file listing the labelled archs
+        archs = resolve_archs(n_archs, space, arch_seed, minimum=3, why=" to compute a rank correlation", truth=truth)
+    else:
+        archs = sample_truth_archs(truth, metric, int(n_archs), arch_seed, space=space)
     check_knobs_on_space(knobs, space, archs[0])
     families = families or FamilySettings(seed=arch_seed)
     search_archs, confirm_archs = split_archs(archs, families.confirm_fraction, families.seed)

@@ -1,0 +1,82 @@
+"""Every flag takes effect or is refused before any work (issue: flags that were silently
+ignored): `bpe search` on a cluster backend, --scheduler without one, a repeated --algo, an
+unknown or absent device even when every result is cached, live-only options with --tabular,
+and --archs as a file (one-column CSVs included) wherever it is taken."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from test_mip_live import mip_argv, record_files
+
+from bpe.cli import main
+from bpe.spaces import nb201
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bpe: error:") and len(err.splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--backend", "dask"], "cannot use --backend dask"),
+    (["--scheduler", "tcp://127.0.0.1:1"], "needs --backend dask or ray"),
+    (["--algo", "random,random"], "more than once"),
+])
+def test_bpe_search_refuses_what_it_would_ignore(extra, says, tmp_path, capsys):
+    argv = ["search", "--algo", "random", "--estimator", "params", "--budget", "3", "--runs", "1",
+            "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "s.json"), "--quiet", *extra]
+    if "--algo" in extra:
+        argv[argv.index("--algo") + 1:argv.index("--algo") + 2] = []
+        argv.remove("--algo")
+    assert main(argv) == 2
+    assert says in _one_line_error(capsys)
+    assert not (tmp_path / "s.json").exists()
+
+
+@pytest.mark.parametrize("device", ["tpu", *(["cuda"] if not torch.cuda.is_available() else [])])
+def test_an_unusable_device_is_refused_even_when_everything_is_cached(device, tmp_path, capsys):
+    common = ["score", "--estimator", "params", "--archs", "3", "--cache-dir", str(tmp_path / "c"), "--quiet"]
+    assert main([*common, "--out", str(tmp_path / "a.csv")]) == 0  # every result now cached
+    assert main([*common, "--device", device, "--out", str(tmp_path / "b.csv")]) == 2
+    assert "device" in _one_line_error(capsys) and not (tmp_path / "b.csv").exists()
+
+
+def test_tabular_mip_refuses_live_only_options(tmp_path, capsys, data_dir):
+    out = tmp_path / "bpe.json"
+    argv = ["mip", "--tabular", str(data_dir / "bpe_paper"), "--max-cost", "0.6", "--out", str(out), "--quiet"]
+    for extra, flag in ((["--archs", "10"], "--archs"), (["--truth", "x.csv"], "--truth"),
+                        (["--dataset", "cifar10"], "--dataset"), (["--knobs", "cpu"], "--knobs")):
+        assert main([*argv, *extra]) == 2
+        assert flag in _one_line_error(capsys) and not out.exists()
+
+
+@pytest.mark.parametrize("column", ["index", "arch_str"])
+def test_a_one_column_csv_lists_archs(column, tmp_path):
+    from bpe.spaces import get_space
+
+    archs = [get_space("nb201").from_benchmark_index(i) for i in (5, 17, 99)]
+    values = [5, 17, 99] if column == "index" else [str(a) for a in archs]
+    listing = tmp_path / "archs.csv"
+    listing.write_text(column + "\n" + "\n".join(map(str, values)) + "\n")
+    assert main(["score", "--estimator", "params", "--archs", str(listing), "--cache-dir", str(tmp_path / "c"),
+                 "--out", str(tmp_path / "s.csv"), "--quiet"]) == 0
+    import pandas as pd
+
+    assert list(pd.read_csv(tmp_path / "s.csv")["arch"]) == [str(a) for a in archs]
+
+
+def test_mip_takes_a_file_of_labelled_archs(tmp_path):
+    archs = [str(a) for a in nb201.sample(5, 3)]
+    listing = tmp_path / "archs.txt"
+    listing.write_text("\n".join(archs) + "\n")
+    out = tmp_path / "bpe.json"
+    argv = mip_argv(tmp_path, out, tmp_path / "c", "--rounds", "1")
+    argv[argv.index("--archs") + 1] = str(listing)
+    assert main(argv) == 0
+    assert json.loads(Path(out).read_text())["measured"]["archs"] == archs
+    assert record_files(tmp_path / "c")
