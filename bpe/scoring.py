@@ -24,6 +24,7 @@ from bpe.metrics import rank_summary
 from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
 from bpe.plotting import new_figure, save_figure
+from bpe.tables import read_arch_table
 
 __all__ = [
     "SCORE_OUTPUTS",
@@ -103,19 +104,17 @@ def write_scores(frame: pd.DataFrame, out: str | Path | OutputSet, *, estimators
     return outputs.finish([outputs.path(".csv"), outputs.path(".json")])
 
 
-def read_scores(path: str | Path) -> pd.DataFrame:
-    """Read a scores CSV (must have an ``arch`` column)."""
+def read_scores(path: str | Path, *, space: str = "nb201") -> pd.DataFrame:
+    """Read a scores CSV (an ``arch`` column, one numeric column per estimator, ``*_seconds``
+    columns) by the rules of :mod:`bpe.tables`: an arch listed twice counts once (equal values) or
+    is an error (different values), a cell that is not a number is an error naming its line and
+    column.  The ``arch`` column holds canonical arch strings."""
     path = Path(path)
-    if not path.is_file():
-        raise BPEError(f"scores file {path} does not exist; create it with `bpe score ... --out {path}`")
-    try:
-        frame = pd.read_csv(path)
-    except Exception as err:
-        raise BPEError(f"cannot read scores file {path} ({err}); is it a CSV written by `bpe score`?") from None
-    if "arch" not in frame.columns:
-        raise BPEError(f"scores file {path} has no 'arch' column; columns are {', '.join(frame.columns)}")
-    if frame.empty:
+    archs, columns = read_arch_table(path, what="scores file", arch_columns=("arch",), space=space,
+                                     fix=f"create it with `bpe score ... --out {path}`")
+    if not archs:
         raise BPEError(f"scores file {path} has a header but no rows; score some archs first (`bpe score`)")
+    frame = pd.DataFrame({"arch": archs, **columns})
     if not estimator_columns(frame):
         raise BPEError(f"scores file {path} has no numeric score column; columns are {', '.join(frame.columns)}")
     return frame
@@ -175,7 +174,7 @@ def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_sp
     paths = [str(Path(p).resolve()) for p in [*scores, *evaluations]]
     if len(set(paths)) < len(paths):
         raise BPEError("the same file is given twice; give each input once")
-    frames = {p: read_scores(p) for p in scores}
+    frames = {p: read_scores(p, space=space) for p in scores}
     results = {p: read_evaluation(p) for p in evaluations}
     outputs = plan_outputs(out, suffixes=CORRELATE_OUTPUTS, default_stem="correlations", command="bpe correlate")
     if truth_spec is None and (frames or any(not Path(str(r.get("truth_source", ""))).is_file()

@@ -61,6 +61,7 @@ LOCAL_IMPORT_PACKAGES = frozenset({
 #: at module level, so ``partner`` cannot import it at the top.
 LOCAL_IMPORT_MODULES: dict[str, tuple[str, str]] = {
     "bpe.training": ("torch", "the training loop"),
+    "bpe.tables": ("pandas", "reading a user's CSV table (~0.3 s)"),
     "bpe.flops": ("torch", "MAC counting with forward hooks"),
     "bpe.spaces.nb201.model": ("torch", "the NB201 network modules"),
     "bpe.spaces.nb201.supernet": ("torch", "the NB201 supernet"),

@@ -12,12 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from bpe.archlists import ARCH_COLUMNS as ARCH_LIST_COLUMNS
 from bpe.benchmarks.base import Benchmark, arch_row
-from bpe.errors import ArchStringError, TruthError
-from bpe.spaces import get_space
+from bpe.errors import BPEError, TruthError
 
 __all__ = ["TableBenchmark"]
 
@@ -46,30 +43,20 @@ class TableBenchmark(Benchmark):
         default_metric: str = "v11_cifar10valid_valid",
         seconds_per_epoch_column: str = SECONDS_PER_EPOCH_COLUMN,
     ) -> None:
-        import pandas as pd  # heavy (~0.3 s): only a table truth needs it
+        from bpe.tables import read_arch_table  # pandas (~0.3 s): only a table truth needs it
 
         self.path = Path(path)
         self.space = space
-        if not self.path.is_file():
-            raise TruthError(f"truth table {self.path} does not exist; pass --truth with the path of a CSV table")
         try:
-            frame = pd.read_csv(self.path)
-        except Exception as err:
-            raise TruthError(f"cannot read truth table {self.path} ({err}); is it a CSV file?") from None
-        column = arch_column or next((c for c in ARCH_COLUMNS if c in frame.columns), None)
-        if column is None or column not in frame.columns:
-            raise TruthError(
-                f"truth table {self.path} has no arch column (looked for {', '.join(ARCH_COLUMNS)}); "
-                f"columns are {', '.join(map(str, frame.columns))}"
-            )
-        mod = get_space(space)
-        try:
-            keys = [str(mod.parse(a)) for a in frame[column].astype(str)]
-        except ArchStringError as err:
-            raise TruthError(f"truth table {self.path}: {err}") from None
+            keys, columns = read_arch_table(self.path, what="truth table", space=space,
+                                            arch_columns=[arch_column] if arch_column else ARCH_COLUMNS,
+                                            fix="pass --truth with the path of a CSV table")
+        except TruthError:
+            raise
+        except BPEError as err:
+            raise TruthError(str(err)) from None
         self._row = {k: i for i, k in enumerate(keys)}
-        numeric = frame.select_dtypes(include=[np.number])
-        self._columns = {c: numeric[c].to_numpy(dtype=float) for c in numeric.columns if c != "index"}
+        self._columns = {c: v for c, v in columns.items() if c != "index"}
         self.default_metric = default_metric if default_metric in self._columns else next(iter(self._columns), "")
         self.seconds_per_epoch_column = seconds_per_epoch_column if seconds_per_epoch_column in self._columns else None
         self._digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
