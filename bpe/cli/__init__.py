@@ -5,6 +5,7 @@ the problem; Ctrl-C exits with 130 (finished evaluations are cached, a rerun res
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -51,6 +52,10 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
             logging.getLogger(name).setLevel(logging.ERROR if quiet else logging.WARNING)
 
 
+#: Errors of a write that failed for lack of space or permission: one line, exit 2.
+_WRITE_ERRORS = {errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.EDQUOT}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bpe`` console script; returns the exit code."""
     try:
@@ -66,6 +71,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bpe: interrupted; finished evaluations are cached, rerun to resume", file=sys.stderr)
         return 130
+    except OSError as err:
+        if err.errno not in _WRITE_ERRORS:
+            raise
+        where = f" {err.filename}" if err.filename else ""
+        print(f"bpe: error: cannot write{where}: {err.strerror or err}; free space or fix the permissions, then "
+              "rerun (finished evaluations are cached; files are replaced whole, so no result was half-written)",
+              file=sys.stderr)
+        return 2
     except BrokenPipeError:  # `bpe arch sample 100 | head -1`: the reader has gone, which is fine
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
