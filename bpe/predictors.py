@@ -36,7 +36,7 @@ def predictor_targets(*, space: str, truth_spec: str | None = None, metric: str 
         else:
             from bpe.scoring import estimator_columns, read_scores  # pandas-heavy: only a CSV of scores needs it
 
-            frame = read_scores(path)
+            frame = read_scores(path, space=space)
             columns = estimator_columns(frame)
             column = column or (columns[0] if len(columns) == 1 else None)
             if column not in frame.columns:

@@ -31,7 +31,7 @@ __all__ = ["read_arch_table"]
 log = logging.getLogger(__name__)
 
 
-def _numeric_columns(frame: pd.DataFrame, path: Path, skip: Sequence[str]) -> dict[str, np.ndarray]:
+def _numeric_columns(frame: pd.DataFrame, path: Path, what: str, skip: Sequence[str]) -> dict[str, np.ndarray]:
     out = {}
     for column in frame.columns:
         if column in skip:
@@ -47,7 +47,7 @@ def _numeric_columns(frame: pd.DataFrame, path: Path, skip: Sequence[str]) -> di
             out[str(column)] = values.to_numpy(dtype=float)
         elif bad.sum() < present.sum():  # a number column with a cell that is not a number
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise BPEError(f"{path}, line {row + 2}, column {column}: {raw.iloc[row]!r} is not a number; fix the cell "
+            raise BPEError(f"{what} {path}, line {row + 2}, column {column}: {raw.iloc[row]!r} is not a number; fix the cell "
                            "(leave it empty for a missing value)")
     return out
 
@@ -74,8 +74,8 @@ def read_arch_table(path: str | Path, *, what: str, arch_columns: Sequence[str],
         try:
             archs.append(str(parse(str(text).strip())))
         except ArchStringError as err:
-            raise BPEError(f"{path}, line {i + 2}: {err}") from None
-    columns = _numeric_columns(frame, path, skip=[column])
+            raise BPEError(f"{what} {path}, line {i + 2}: {err}") from None
+    columns = _numeric_columns(frame, path, what, skip=[column])
     first: dict[str, int] = {}
     keep = []
     repeats = []
@@ -87,7 +87,7 @@ def read_arch_table(path: str | Path, *, what: str, arch_columns: Sequence[str],
         for name, values in columns.items():
             a, b = values[j], values[i]
             if not (a == b or (math.isnan(a) and math.isnan(b))):
-                raise BPEError(f"{path}: lines {j + 2} and {i + 2} give the same arch different values in column "
+                raise BPEError(f"{what} {path}: lines {j + 2} and {i + 2} give the same arch different values in column "
                                f"{name} ({a:g} and {b:g}); keep one of them")
         repeats.append((j + 2, i + 2))
     if repeats:

@@ -228,3 +228,31 @@ def test_the_darts_knob_grid_is_validated_before_any_work(tmp_path, capsys, monk
     assert main(argv) == 2
     assert "auxiliary" in capsys.readouterr().err
     assert not out.exists() and not record_files(tmp_path / "c")
+
+
+def test_an_unusable_finalist_is_never_exported(monkeypatch):
+    """A finalist that scores too few confirmation archs (nan rho) is skipped, even the cheapest."""
+    rng = np.random.default_rng(3)
+    truth = list(rng.normal(size=40))
+    fine = [t + rng.normal() for t in truth]
+    broken = _result("broken", "scorer", 0.1, [None] * 40, truth)
+    broken.spearman = math.nan
+    usable = _result("usable", "proxy", 5.0, fine, truth, setting={"epochs": 1})
+    fake = _FakeConfirmation(truth, {"broken": [None] * 40, "usable": fine})
+
+    def remeasure(r, ev):
+        out = _result(r.name, r.family, r.cost_per_arch, ev.scores[r.name], ev.truths())
+        if r.name == "broken":
+            out.spearman = math.nan
+        return out
+
+    monkeypatch.setattr(families, "remeasure", remeasure)
+    decision = confirm([broken, usable], fake, families.FamilySettings(n_boot=200), say=lambda _: None)
+    assert decision["chosen"] == 1 and decision["comparisons"][0]["note"] == "unusable on the confirmation archs"
+
+
+def test_scorers_must_be_training_free_scorers(tmp_path, capsys):
+    for bad in ("vote", "blend", "oracle", "bpe", "renas"):
+        assert main(mip_argv(tmp_path, tmp_path / "bpe.json", tmp_path / "c", "--scorers", bad, archs=10,
+                             families=True)) == 2
+        assert "takes training-free scorers" in capsys.readouterr().err

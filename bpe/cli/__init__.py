@@ -71,6 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bpe: interrupted; finished evaluations are cached, rerun to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `bpe arch sample 100 | head -1`: the reader has gone, which is fine
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except OSError as err:
         if err.errno not in _WRITE_ERRORS:
             raise
@@ -79,7 +83,3 @@ def main(argv: Sequence[str] | None = None) -> int:
               "rerun (finished evaluations are cached; files are replaced whole, so no result was half-written)",
               file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `bpe arch sample 100 | head -1`: the reader has gone, which is fine
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return 0

@@ -26,6 +26,7 @@ returning.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -146,18 +147,31 @@ def _float_product(codes: torch.Tensor) -> torch.Tensor:
     return (c @ c.T).double()
 
 
+@functools.lru_cache(maxsize=1)
+def _probe_codes() -> torch.Tensor:
+    return (torch.rand(_PROBE_SHAPE, generator=torch.Generator().manual_seed(0)) > 0.5).float()
+
+
+@functools.lru_cache(maxsize=1)
+def _int8_runs() -> bool:
+    """Whether this torch build runs the int8 product on CPU (checked once per process)."""
+    if not hasattr(torch, "_int_mm"):
+        return False
+    try:
+        _int8_product(_probe_codes()[:16, :64])
+    except RuntimeError:
+        return False
+    return True
+
+
 def _product_choice() -> str:
     """``int8`` or ``float32``: the faster exact product of 0/1 codes on this machine's CPU, by
-    :func:`bpe.probe.choose` (an int8 product is 4x a float one on one Xeon and 100x slower on an
-    AVX2-only EPYC)."""
-    if not hasattr(torch, "_int_mm"):
+    :func:`bpe.probe.choose` (measured once per machine and kept; an int8 product is 4x a float
+    one on one Xeon and 100x slower on an AVX2-only EPYC)."""
+    if not _int8_runs():
         return "float32"
-    sample = (torch.rand(_PROBE_SHAPE, generator=torch.Generator().manual_seed(0)) > 0.5).float()
-    try:
-        _int8_product(sample)
-    except RuntimeError:  # a build without the int8 kernel
-        return "float32"
-    return choose("naswot-agreement", {"float32": lambda: _float_product(sample), "int8": lambda: _int8_product(sample)})
+    return choose("naswot-agreement", {"float32": lambda: _float_product(_probe_codes()),
+                                       "int8": lambda: _int8_product(_probe_codes())})
 
 
 def agreement_matrix(codes: torch.Tensor) -> torch.Tensor:

@@ -191,8 +191,18 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
     for f, c in zip(finals, confirmed):
         say(f"confirmation [{f.family}] {f.name}: rho {c.spearman:.3f} [{c.spearman_ci95[0]:.2f}, "
             f"{c.spearman_ci95[1]:.2f}] on {c.n_ok} confirmation archs (search {f.spearman:.3f})")
-    kept, comparisons = 0, []
-    for i in range(1, len(finals)):
+    kept: int | None = None
+    comparisons: list[dict[str, Any]] = []
+    for i in range(len(finals)):
+        if not math.isfinite(confirmed[i].spearman):  # too few archs scored there: never exported
+            comparisons.append({"dearer": finals[i].name, "kept": None if kept is None else finals[kept].name,
+                                "difference": None, "ci95": [None, None], "n_archs": confirmed[i].n_ok,
+                                "replaces": False, "note": "unusable on the confirmation archs"})
+            say(f"confirmation: {finals[i].name} is unusable there ({confirmed[i].n_ok} archs scored): not a choice")
+            continue
+        if kept is None:
+            kept = i
+            continue
         diff = paired_bootstrap_difference(confirmed[i].scores, confirmed[kept].scores, truths, n_boot=settings.n_boot,
                                            seed=settings.seed)
         better = bool(math.isfinite(diff["ci95"][0]) and diff["ci95"][0] > 0)
@@ -203,6 +213,8 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
             + ("the dearer one is better: kept" if better else "not better beyond noise: the cheaper one stays"))
         if better:
             kept = i
+    if kept is None:  # nothing usable on the confirmation archs: the cheapest, flagged by its NaN rho
+        kept = 0
     return {"chosen": kept, "finalists": list(finals), "confirmed": confirmed, "comparisons": comparisons,
             "rule": "cheapest finalist kept unless a dearer one's paired-bootstrap rho difference on the confirmation "
                     "archs has its 95% interval above zero"}

@@ -99,8 +99,8 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     check_knobs_on_space(knobs, space, archs[0])
     families = families or FamilySettings(seed=arch_seed)
     search_archs, confirm_archs = split_archs(archs, families.confirm_fraction, families.seed)
-    for name in families.scorers:  # an unknown scorer is refused before any work
-        get_estimator_class(name)
+    for name in families.scorers:  # an unknown scorer, or something that is not one, is refused before any work
+        check_scorer_name(name, "--scorers")
     plan = None
     if hasattr(truth, "plan") and confirm is not None:  # a reference truth: say what it trains first
         plan = truth.plan(archs, runner.cache)
@@ -123,9 +123,18 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     provenance = {"cost_unit": "seconds", "truth": truth_spec, "metric": metric, "dataset": dataset.fingerprint(),
                   "data_dir": dataset.data_dir, "space": space, "device": str(resolve_device(device)),
                   "arch_seed": arch_seed, "archs": archs, "search_archs": search_archs, "confirmation_archs": confirm_archs,
-                  "jobs": runner.jobs, **({"reference_cost": reference_cost} if reference_cost else {})}
+                  "jobs": runner.jobs, "base_config": knobs.base.to_dict() if knobs.base is not None else None,
+                  **({"reference_cost": reference_cost} if reference_cost else {})}
     doc = mip_document(result, provenance=provenance, confirmation=decision)
     return doc, write_mip(doc, out, plot=plot)
+
+
+def check_scorer_name(name: str, flag: str) -> None:
+    """Refuse ``name`` unless it is one registered training-free scorer (not a vote, a blend, the
+    oracle, a predictor or a training setting)."""
+    cls = get_estimator_class(name)
+    if cls.population or not hasattr(cls, "needs_data"):
+        raise BPEError(f"{flag} takes training-free scorers (e.g. meco), got '{name}'")
 
 
 def check_knobs_on_space(knobs: KnobSpace, space: str, arch: str) -> None:
@@ -213,7 +222,11 @@ def live_evaluator_from_document(doc: dict[str, Any], *, runner: Any, archs: Seq
     if doc.get("kind") != "bpe-mip" or m.get("cost_unit") != "seconds":
         raise BPEError("this is not the bpe.json of a live MIP run (kind bpe-mip, cost in seconds)")
     grids = [KnobGrid(*upgrade_grid(k, g["values"]), g["cost"], g["scale"]) for k, g in doc["knobs"].items()]
-    base = BPEConfig.from_dict({k: v for k, v in doc["config"].items() if k not in doc["knobs"]})
+    fields = m.get("base_config") or doc.get("config")  # base_config: exports of any family; config: older files
+    if not isinstance(fields, dict):
+        raise BPEError("this bpe.json records no base config (its export is a scorer or a blend and it predates "
+                       "measured.base_config); run bpe mip again")
+    base = BPEConfig.from_dict({k: v for k, v in fields.items() if k not in doc["knobs"]})
     folder = data_dir or m.get("data_dir")
     if not folder:
         raise BPEError("the bpe.json names no data folder; pass data_dir")
@@ -240,8 +253,7 @@ def mip_settings(*, tabular: bool, per_round: int | None = None, initial: int | 
     if baseline is not None:
         if tabular:
             raise BPEError("--baseline scores the archs of a live run; recorded settings have no archs to score")
-        if get_estimator_class(baseline).population or not hasattr(get_estimator_class(baseline), "needs_data"):
-            raise BPEError(f"--baseline takes one training-free scorer (e.g. meco), got '{baseline}'")
+        check_scorer_name(baseline, "--baseline")
     limit: float | int | None = None
     if budget is not None:
         if tabular:

@@ -46,8 +46,8 @@ def recost_export(spec: str | Path, *, dataset: Any, archs: Sequence[str], space
         return None
     measured = doc["measured"]
     theirs = measured.get("machine")
-    if not isinstance(theirs, dict) or machine_key(theirs) == machine_key():
-        return None
+    if not isinstance(theirs, dict) or not theirs.get("cpu") or machine_key(theirs) == machine_key():
+        return None  # no machine, or one recorded before CPU models were: nothing to compare with
     from bpe.training import time_training_steps  # torch-heavy
 
     config = BPEConfig.from_dict(doc["config"], source=str(spec))

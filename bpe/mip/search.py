@@ -151,8 +151,8 @@ class MIPResult:
         def known(v: Any) -> bool:
             return v is not None and math.isfinite(v)
 
-        within_cap = [r for r in self.trajectory
-                      if self.settings.max_cost is None or r.cost_per_arch <= self.settings.max_cost]
+        within_cap = [r for r in self.trajectory if r.family == "proxy"  # settings, not the scorers or blends
+                      and (self.settings.max_cost is None or r.cost_per_arch <= self.settings.max_cost)]
         above = [r for r in within_cap if known(r.spearman_ci95[0]) and known(theirs[1])
                  and r.spearman_ci95[0] > theirs[1]]
         worth = (bool(ours[0] > theirs[1]) if known(ours[0]) and known(theirs[1]) else None)
