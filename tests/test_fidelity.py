@@ -269,6 +269,7 @@ def test_bpe_search_hyperband_writes_runs_and_rejects_bad_input(tmp_path, capsys
     assert not (tmp_path / "bad.json").exists()
 
 
+@pytest.mark.slow  # worker processes (loky)
 def test_runs_in_parallel_find_what_runs_in_sequence_find(tmp_path):
     from search_algos.orchestrate import sample_based_experiment
 

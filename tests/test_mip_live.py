@@ -96,6 +96,7 @@ def test_live_mip_exports_a_file_that_evaluate_and_search_take(tmp_path, capsys)
     assert json.loads(se_out.read_text())["summary"]
 
 
+@pytest.mark.slow  # two whole MIP runs compared
 def test_same_seed_same_trajectory_and_mdi_option(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     assert main(mip_argv(tmp_path, a, tmp_path / "c1", "--importance", "mdi")) == 0
