@@ -76,6 +76,15 @@ def _kendall_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 BOOTSTRAP_BLOCK = 2_000_000
 
 
+def _resample_blocks(n: int, n_boot: int, seed: int):
+    """``n_boot`` resamples of ``n`` indices (one seeded generator, one resample at a time), as
+    arrays of about :data:`BOOTSTRAP_BLOCK` indices each."""
+    rng = np.random.default_rng(seed)
+    rows = max(1, BOOTSTRAP_BLOCK // n)
+    for start in range(0, n_boot, rows):
+        yield np.stack([rng.integers(0, n, n) for _ in range(min(rows, n_boot - start))])
+
+
 def bootstrap_ci(
     x: Sequence[float | None], y: Sequence[float | None], *, method: str = "spearman",
     n_boot: int = 1000, level: float = 0.95, seed: int = 0,
@@ -91,14 +100,8 @@ def bootstrap_ci(
     n = len(a)
     if n < 3:
         return (math.nan, math.nan)
-    rng = np.random.default_rng(seed)
     fn = _spearman_rows if method == "spearman" else _kendall_rows
-    rows = max(1, BOOTSTRAP_BLOCK // n)
-    parts = []
-    for start in range(0, n_boot, rows):
-        idx = np.stack([rng.integers(0, n, n) for _ in range(min(rows, n_boot - start))])
-        parts.append(fn(a[idx], b[idx]))
-    values = np.concatenate(parts)
+    values = np.concatenate([fn(a[idx], b[idx]) for idx in _resample_blocks(n, n_boot, seed)])
     values = values[np.isfinite(values)]
     if not len(values):
         return (math.nan, math.nan)
@@ -124,13 +127,8 @@ def paired_bootstrap_difference(
     if n < 3:
         return out
     out["difference"] = spearman(x, t) - spearman(y, t)
-    rng = np.random.default_rng(seed)
-    rows = max(1, BOOTSTRAP_BLOCK // n)
-    parts = []
-    for start in range(0, n_boot, rows):
-        idx = np.stack([rng.integers(0, n, n) for _ in range(min(rows, n_boot - start))])
-        parts.append(_spearman_rows(x[idx], t[idx]) - _spearman_rows(y[idx], t[idx]))
-    values = np.concatenate(parts)
+    values = np.concatenate([_spearman_rows(x[idx], t[idx]) - _spearman_rows(y[idx], t[idx])
+                             for idx in _resample_blocks(n, n_boot, seed)])
     values = values[np.isfinite(values)]
     if len(values):
         lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])

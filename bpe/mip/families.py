@@ -29,6 +29,7 @@ from bpe.errors import ConfigError
 from bpe.estimators.vote import rank_average
 from bpe.metrics import paired_bootstrap_difference, spearman
 from bpe.mip.evaluators import LiveEvaluator, SettingResult, _summary
+from bpe.mip.search import choose
 
 __all__ = ["FamilySettings", "DEFAULT_SCORERS", "FAMILIES", "split_archs", "fit_blend_weight", "blend_result",
            "family_candidates", "finalists", "remeasure", "confirm"]
@@ -138,7 +139,7 @@ def family_candidates(evaluator: LiveEvaluator, proxies: Sequence[SettingResult]
             f"  cost/arch {r.cost_per_arch:.3g}")
         scorers.append(r)
     ranked = sorted((r for r in scorers if math.isfinite(r.spearman)), key=lambda r: -r.spearman)
-    best_proxy = _best([p for p in proxies if p.family == "proxy"], max_cost)
+    best_proxy = choose([p for p in proxies if p.family == "proxy"], max_cost)
     pairs = []
     if best_proxy is not None and ranked:
         pairs.append((best_proxy, ranked[0]))
@@ -154,14 +155,9 @@ def family_candidates(evaluator: LiveEvaluator, proxies: Sequence[SettingResult]
     return scorers + blends
 
 
-def _best(results: Sequence[SettingResult], max_cost: float | None) -> SettingResult | None:
-    ok = [r for r in results if math.isfinite(r.spearman) and (max_cost is None or r.cost_per_arch <= max_cost)]
-    return max(ok, key=lambda r: (r.spearman, -r.cost_per_arch)) if ok else None
-
-
 def finalists(candidates: Sequence[SettingResult], max_cost: float | None) -> list[SettingResult]:
     """The best candidate (by search rho, within the cap) of each family, cheapest first."""
-    best = [_best([c for c in candidates if c.family == family], max_cost) for family in FAMILIES]
+    best = [choose([c for c in candidates if c.family == family], max_cost) for family in FAMILIES]
     return sorted((b for b in best if b is not None), key=lambda r: r.cost_per_arch)
 
 

@@ -22,7 +22,7 @@ from bpe.mip.export import mip_document, mip_outputs, write_mip
 from bpe.mip.families import FamilySettings, family_candidates, finalists, split_archs
 from bpe.mip.families import confirm as confirm_finalists
 from bpe.mip.knobs import KnobGrid, KnobSpace, upgrade_grid
-from bpe.mip.search import MIPSettings, run_mip
+from bpe.mip.search import MIPSettings, choose, run_mip
 from bpe.spaces import get_space
 
 __all__ = ["parse_duration", "sample_truth_archs", "mip_live", "mip_tabular", "mip_settings", "check_knobs_on_space",
@@ -178,7 +178,7 @@ def _families(result: Any, evaluator: LiveEvaluator, families: FamilySettings, c
     if not finals:
         return None
     if not confirm_archs:
-        result.chosen = max(finals, key=lambda r: (r.spearman, -r.cost_per_arch))
+        result.chosen = choose(finals, result.settings.max_cost)
         return None
     confirmation = LiveEvaluator(evaluator.knobs, evaluator.dataset, evaluator.truth, evaluator.metric, confirm_archs,
                                  runner=evaluator.runner, space=evaluator.space, device=evaluator.device,
