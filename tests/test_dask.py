@@ -92,3 +92,53 @@ def test_dask_matches_loky(cluster, tmp_path):
     for name, result in (("dask", on_dask), ("loky", on_loky)):
         fingerprint = {k: v for k, v in result["estimator"].items() if k not in ("name", "description")}
         assert EvalCache(tmp_path / name / "cache").count(fingerprint) == N_ARCHS
+
+
+def test_a_worker_killed_mid_evaluation_changes_nothing(tmp_path):
+    """A Dask worker process killed (SIGKILL) while it trains: the nanny restarts it, the scheduler
+    gives its tasks to a worker again, and the run finishes with the same scores, arch by arch, as
+    an undisturbed run."""
+    import signal
+    import threading
+    import time
+
+    saved = os.environ.copy()
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                      dashboard_address=None) as c, distributed.Client(c) as client:
+            pids = list(client.run(os.getpid).values())
+            slow = {**TINY_CONFIG, "epochs": 12}  # about a second per arch: time to kill one mid-training
+            config = tmp_path / "slow.json"
+            config.write_text(json.dumps(slow))
+            truth = write_truth(tmp_path / "truth.csv", N_ARCHS)
+
+            def run(name: str, *backend: str) -> dict:
+                out = tmp_path / name / "results.json"
+                code = main(["evaluate", "--estimator", str(config), "--dataset", "digits", "--device", "cpu",
+                             "--truth", str(truth), "--metric", "acc", "--archs", str(truth),
+                             "--cache-dir", str(tmp_path / name / "cache"), "--out", str(out), "--quiet",
+                             "--no-plot", "--noise-archs", "0", *backend])
+                assert code == 0
+                return json.loads(out.read_text())
+
+            killed_at: list[float] = []
+
+            def killer() -> None:
+                time.sleep(2.5)
+                os.kill(pids[0], signal.SIGKILL)
+                killed_at.append(time.monotonic())
+
+            thread = threading.Thread(target=killer)
+            thread.start()
+            disturbed = run("dask", "--jobs", "2", "--backend", "dask", "--scheduler", c.scheduler_address)
+            finished_at = time.monotonic()
+            thread.join()
+            assert killed_at and killed_at[0] < finished_at  # killed while the run was still going
+            assert pids[0] not in client.run(os.getpid).values() or len(client.run(os.getpid)) < 2
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    calm = run("loky", "--jobs", "1")
+    assert [r["arch"] for r in disturbed["records"]] == [r["arch"] for r in calm["records"]]
+    assert [r["score"] for r in disturbed["records"]] == [r["score"] for r in calm["records"]]
+    assert disturbed["spearman"] == calm["spearman"]
