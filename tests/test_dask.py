@@ -123,8 +123,12 @@ def test_a_worker_killed_mid_evaluation_changes_nothing(tmp_path):
 
             killed_at: list[float] = []
 
-            def killer() -> None:
-                time.sleep(2.5)
+            def killer() -> None:  # as soon as the first arch is done: the rest are in flight
+                cache = tmp_path / "dask" / "cache"
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and not [
+                        p for p in cache.glob("*/*.json") if p.name != "fingerprint.json"]:
+                    time.sleep(0.05)
                 os.kill(pids[0], signal.SIGKILL)
                 killed_at.append(time.monotonic())
 
