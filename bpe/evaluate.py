@@ -169,16 +169,16 @@ def evaluate_job(estimator_spec: str, *, dataset: Any, truth_spec: str, metric: 
     the paths written.
     """
     outputs = plan_outputs(out, suffixes=EVALUATE_OUTPUTS, default_stem="evaluate", command="bpe evaluate")
-    dataset.fingerprint()  # a missing data folder is reported here
     truth = load_truth(truth_spec, dataset=dataset, space=space, device=device, reference_config=reference_config)
     sample = resolve_archs(archs, space, seed, minimum=2, why=" to compute a rank correlation", truth=truth)
     metric = truth.check_metric(metric)
     estimator = estimator_from_spec(estimator_spec, dataset=dataset, truth=truth, metric=metric, space=space,
                                     device=device)
-    reads_data = estimator_spec != "oracle"
+    reads_data = estimator.reads_data  # the oracle, a predictor, params/flops/synflow read no images
     truth_dataset = check_truth_dataset(truth, metric, dataset, allow_mismatch=allow_mismatch,
-                                        needs_dataset=reads_data)
+                                        needs_dataset=estimator_spec != "oracle")
     if reads_data or hasattr(truth, "plan"):
+        dataset.fingerprint()  # a missing data folder is reported here
         load_arrays(dataset)  # a missing or corrupt data file is reported before any work
     if hasattr(truth, "plan") and confirm is not None:
         plan = truth.plan(sample, runner.cache)
@@ -193,7 +193,8 @@ def evaluate_job(estimator_spec: str, *, dataset: Any, truth_spec: str, metric: 
         records = result["records"]
         result["seed_noise"] = seed_noise(estimator, [r["arch"] for r in records], [r["score"] for r in records],
                                           n_archs=noise_archs, runner=runner)
-    result.update(space=space, dataset=dataset.name if reads_data else truth_dataset, data_dir=dataset.data_dir,
+    result.update(space=space, dataset=dataset.name if estimator_spec != "oracle" else truth_dataset,
+                  data_dir=dataset.data_dir,
                   truth_source=truth_spec, arch_seed=seed, provenance=run_provenance())
     if estimator_spec == "oracle":
         result["note"] = "the oracle estimator looks the truth up: its correlation is 1 by construction"

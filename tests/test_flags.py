@@ -80,3 +80,23 @@ def test_mip_takes_a_file_of_labelled_archs(tmp_path):
     assert main(argv) == 0
     assert json.loads(Path(out).read_text())["measured"]["archs"] == archs
     assert record_files(tmp_path / "c")
+
+
+@pytest.mark.parametrize("estimator", ["params", "synflow"])
+def test_an_estimator_that_reads_no_images_needs_no_data_files(estimator, tmp_path, monkeypatch):
+    """Was: `bpe evaluate --estimator params` demanded the dataset's files (and tried to download
+    CIFAR-10) although it reads no image."""
+    import bpe.data as data
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("the dataset was loaded")
+
+    monkeypatch.setattr(data, "load_arrays", no_download)
+    archs = [str(a) for a in nb201.sample(5, 0)]
+    truth = tmp_path / "truth.csv"
+    truth.write_text("arch_str,acc\n" + "\n".join(f"{a},{80 + i}" for i, a in enumerate(archs)) + "\n")
+    out = tmp_path / "e.json"
+    assert main(["evaluate", "--estimator", estimator, "--dataset", "cifar10", "--data-dir", str(tmp_path / "none"),
+                 "--truth", str(truth), "--metric", "acc", "--archs", str(truth), "--cache-dir", str(tmp_path / "c"),
+                 "--out", str(out), "--quiet", "--no-plot", "--noise-archs", "0"]) == 0
+    assert json.loads(out.read_text())["n_archs"] == 5

@@ -73,6 +73,12 @@ class Estimator(ABC):
     #: :meth:`score_population` with the whole sample instead of scoring archs one by one.
     population: ClassVar[bool] = False
 
+    @property
+    def reads_data(self) -> bool:
+        """Whether scoring reads images of the dataset (so its files must be there before any
+        work); False for a lookup, a predictor of arch strings, or a data-free scorer."""
+        return True
+
     @classmethod
     def from_context(cls, context: Any) -> Estimator:
         """Build from an :class:`~bpe.estimators.context.EstimatorContext` (the one way the

@@ -28,6 +28,8 @@ class OracleEstimator(Estimator):
         epochs: epochs charged per evaluation (12 for NB201's hp=12 protocol).
     """
 
+    reads_data = False  # a lookup in the truth
+
     cheap = True
 
     def __init__(self, benchmark: Any = None, metric: str = "v11_cifar10valid_valid", *, epochs: int = 12) -> None:

@@ -317,6 +317,8 @@ class RenasEstimator(Estimator):
         path: the file written by ``bpe predictor fit --out PATH``.
     """
 
+    reads_data = False  # predicts from the arch string
+
     cheap = True
 
     @classmethod

@@ -141,6 +141,10 @@ class RankBlend(Estimator):
         """The ``estimator`` entry of a ``bpe.json`` that rebuilds this blend (see :func:`member_spec`)."""
         return {"family": "blend", "members": [member_spec(m) for m in self.members], "weights": self.weights}
 
+    @property
+    def reads_data(self) -> bool:
+        return any(m.reads_data for m in self.members)
+
     def fingerprint(self) -> dict[str, Any]:
         return {"estimator": self.name, "members": [m.fingerprint() for m in self.members], "weights": self.weights}
 

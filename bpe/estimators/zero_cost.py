@@ -213,6 +213,10 @@ class TrainingFreeEstimator(Estimator):
 
     default_batch_size: ClassVar[int] = 64
     needs_data: ClassVar[bool] = True
+
+    @property
+    def reads_data(self) -> bool:
+        return self.needs_data
     cost_passes: ClassVar[int] = 2  # forward+backward of one mini-batch
     #: a count (params, flops): the same in every layout, so the layout is not in its key
     layout_free: ClassVar[bool] = False
