@@ -36,6 +36,8 @@ __all__ = [
     "REPORTS",
     "get_preset",
     "load_config",
+    "exported_estimator",
+    "read_mip_export",
 ]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -307,19 +309,23 @@ def get_preset(name: str) -> BPEConfig:
         raise ConfigError(f"unknown preset '{name}'; choose one of {', '.join(PRESETS)}") from None
 
 
-def exported_estimator(spec: str | Path) -> dict[str, Any] | None:
-    """The ``estimator`` entry of a ``bpe.json`` written by ``bpe mip`` (``{"family": "proxy" |
-    "scorer" | "blend", ...}``), or ``None`` for any other file (a BPEConfig JSON, an older
-    ``bpe.json`` whose export is its ``config``) or text that cannot be read (the config parser
-    then says what is wrong)."""
+def read_mip_export(spec: str | Path) -> dict[str, Any] | None:
+    """The document of a ``bpe.json`` written by ``bpe mip``, or ``None`` for any other file or
+    text that cannot be read (the config parser then says what is wrong)."""
     path = Path(spec)
     try:
         data = json.loads(path.read_text()) if path.is_file() else None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if isinstance(data, Mapping) and data.get("kind") == "bpe-mip" and isinstance(data.get("estimator"), Mapping):
-        return dict(data["estimator"])
-    return None
+    return dict(data) if isinstance(data, Mapping) and data.get("kind") == "bpe-mip" else None
+
+
+def exported_estimator(spec: str | Path) -> dict[str, Any] | None:
+    """The ``estimator`` entry of a ``bpe.json`` written by ``bpe mip`` (``{"family": "proxy" |
+    "scorer" | "blend", ...}``), or ``None`` for any other file (a BPEConfig JSON, an older
+    ``bpe.json`` whose export is its ``config``)."""
+    doc = read_mip_export(spec)
+    return dict(doc["estimator"]) if doc is not None and isinstance(doc.get("estimator"), Mapping) else None
 
 
 def load_config(spec: str | Path) -> BPEConfig:

@@ -28,7 +28,8 @@ from bpe.spaces import get_space
 
 __all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
            "steps_per_epoch", "nonfinite_loss", "autocast_context", "CPU_LAYOUT", "memory_format", "layout_key", "layout_name",
-           "planned_layout", "ran_in_planned_layout", "StepTiming", "time_training_steps"]
+           "planned_layout", "ran_in_planned_layout", "StepTiming", "time_training_steps",
+           "estimate_run_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -390,6 +391,19 @@ def time_training_steps(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
         eval_rate = (time.perf_counter() - t0) / max(1, n_eval)
     return StepTiming(step_seconds=seconds, eval_seconds_per_image=eval_rate, threads=threads,
                       layout=layout_name(run.stream.layout), batch_size=run.stream.batch, device=str(dev))
+
+
+def estimate_run_seconds(archs: Any, config: BPEConfig, data: TensorSplit, *, space: str = "nb201",
+                         device: str | torch.device = "auto", steps: int = 5) -> tuple[float, dict[str, Any]]:
+    """(seconds of one whole training under ``config``, averaged over ``archs``; what the estimate
+    assumed): :func:`time_training_steps` on each arch, its median step scaled to the config's steps
+    and epochs plus a validation pass over ``data``'s validation images."""
+    timed = [time_training_steps(a, config, data, space=space, device=device, steps=steps) for a in archs]
+    per_run = sum(t.seconds_per_run(config, len(data.train_y), len(data.valid_y)) for t in timed) / len(timed)
+    first = timed[0]
+    return per_run, {"timed_archs": len(timed), "timed_steps": steps, "statistic": "median step",
+                     "threads_per_job": first.threads, "layout": first.layout, "batch_size": first.batch_size,
+                     "device": first.device, "median_step_seconds": [round(t.median_step, 6) for t in timed]}
 
 
 def _cycle_epochs(stream: BatchStream) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -104,7 +104,7 @@ class ReferenceBenchmark(Benchmark):
         epochs plus a timed validation pass, averaged over the timed archs.  ``assumed`` says
         what it assumed.
         """
-        from bpe.training import time_training_steps  # torch-heavy
+        from bpe.training import estimate_run_seconds  # torch-heavy
 
         fingerprint = self.estimator.fingerprint()
         todo = [str(a) for a in archs
@@ -115,13 +115,7 @@ class ReferenceBenchmark(Benchmark):
             return plan
         cfg = self.config
         split = prepare_split(self.dataset, cfg.data_fraction)
-        timed = [time_training_steps(a, cfg, split, space=self.estimator.space, device=self.estimator.device,
-                                     steps=timing_steps) for a in todo[:timing_archs]]
-        per_arch = sum(t.seconds_per_run(cfg, len(split.train_y), len(split.valid_y)) for t in timed) / len(timed)
-        first = timed[0]
-        plan.update(seconds_per_arch=per_arch, seconds=per_arch * len(todo),
-                    assumed={"timed_archs": len(timed), "timed_steps": timing_steps, "statistic": "median step",
-                             "threads_per_job": first.threads, "layout": first.layout, "batch_size": first.batch_size,
-                             "device": first.device,
-                             "median_step_seconds": [round(t.median_step, 6) for t in timed]})
+        per_arch, assumed = estimate_run_seconds(todo[:timing_archs], cfg, split, space=self.estimator.space,
+                                                 device=self.estimator.device, steps=timing_steps)
+        plan.update(seconds_per_arch=per_arch, seconds=per_arch * len(todo), assumed=assumed)
         return plan

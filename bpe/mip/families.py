@@ -87,10 +87,6 @@ def split_archs(archs: Sequence[str], confirm_fraction: float, seed: int) -> tup
     return ([a for i, a in enumerate(archs) if i not in confirm_idx], [a for i, a in enumerate(archs) if i in confirm_idx])
 
 
-def _blend_scores(columns: Sequence[Sequence[float | None]], weights: Sequence[float]) -> list[float | None]:
-    return rank_average(columns, weights)
-
-
 def fit_blend_weight(a: Sequence[float | None], b: Sequence[float | None], truths: Sequence[float | None], *,
                      folds: int, seed: int) -> tuple[float, float]:
     """(weight of ``a``, its mean cross-validated rho): the weight of :data:`BLEND_WEIGHTS` whose
@@ -104,7 +100,7 @@ def fit_blend_weight(a: Sequence[float | None], b: Sequence[float | None], truth
         rhos = []
         for part in parts:
             idx = sorted(part.tolist())
-            blended = _blend_scores([[a[i] for i in idx], [b[i] for i in idx]], [w, 1 - w])
+            blended = rank_average([[a[i] for i in idx], [b[i] for i in idx]], [w, 1 - w])
             rho = spearman(blended, [truths[i] for i in idx])
             if math.isfinite(rho):
                 rhos.append(rho)
@@ -118,7 +114,7 @@ def blend_result(a: SettingResult, b: SettingResult, weight: float, truths: Sequ
                  seed: int, cv_spearman: float | None = None) -> SettingResult:
     """The blend ``weight`` x ``a`` + (1 - ``weight``) x ``b`` of two measured candidates on the
     same archs: its scores, rho and cost (the sum of the members')."""
-    scores = _blend_scores([a.scores, b.scores], [weight, 1 - weight])
+    scores = rank_average([a.scores, b.scores], [weight, 1 - weight])
     members = [{"family": m.family, "setting": m.setting, "config": m.config, "name": m.name} for m in (a, b)]
     result = _summary({"blend": f"{weight:.1f} {a.name} + {1 - weight:.1f} {b.name}"}, scores, truths,
                       a.cost_per_arch + b.cost_per_arch, seed=seed,

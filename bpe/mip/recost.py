@@ -6,13 +6,12 @@ warning is given when they differ by more than :data:`WARN_RATIO`."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bpe.config import BPEConfig
+from bpe.config import BPEConfig, read_mip_export
 from bpe.data import prepare_split
 from bpe.machine import machine_info, machine_key
 
@@ -24,15 +23,6 @@ log = logging.getLogger(__name__)
 WARN_RATIO = 2.0
 
 
-def _export(spec: str | Path) -> dict[str, Any] | None:
-    path = Path(spec)
-    try:
-        doc = json.loads(path.read_text()) if path.suffix == ".json" and path.is_file() else None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return None
-    return doc if isinstance(doc, dict) and doc.get("kind") == "bpe-mip" else None
-
-
 def recost_export(spec: str | Path, *, dataset: Any, archs: Sequence[str], space: str = "nb201",
                   device: str = "auto", n_archs: int = 2, steps: int = 5) -> dict[str, Any] | None:
     """When ``spec`` is a ``bpe.json`` whose proxy setting was measured on another machine: its
@@ -41,26 +31,24 @@ def recost_export(spec: str | Path, *, dataset: Any, archs: Sequence[str], space
     validation pass), their ratio, both machines, and ``warning`` when they differ by more than
     :data:`WARN_RATIO`.  ``None`` for anything else (a preset, a scorer's export, an export
     measured on this machine, or one that records no machine)."""
-    doc = _export(spec)
+    doc = read_mip_export(spec)
     if doc is None or not isinstance(doc.get("config"), dict) or not isinstance(doc.get("measured"), dict):
         return None
     measured = doc["measured"]
     theirs = measured.get("machine")
     if not isinstance(theirs, dict) or not theirs.get("cpu") or machine_key(theirs) == machine_key():
         return None  # no machine, or one recorded before CPU models were: nothing to compare with
-    from bpe.training import time_training_steps  # torch-heavy
+    from bpe.training import estimate_run_seconds  # torch-heavy
 
     config = BPEConfig.from_dict(doc["config"], source=str(spec))
     split = prepare_split(dataset, config.data_fraction)
-    timed = [time_training_steps(a, config, split, space=space, device=device, steps=steps) for a in archs[:n_archs]]
-    here = sum(t.seconds_per_run(config, len(split.train_y), len(split.valid_y)) for t in timed) / len(timed)
+    here, assumed = estimate_run_seconds(archs[:n_archs], config, split, space=space, device=device, steps=steps)
     recorded = measured.get("cost_per_arch")
     ratio = here / recorded if recorded else None
     out: dict[str, Any] = {
         "recorded_seconds_per_arch": recorded, "estimated_here_seconds_per_arch": here, "ratio": ratio,
         "recorded_machine": theirs, "this_machine": machine_info(),
-        "assumed": {"timed_archs": len(timed), "timed_steps": steps, "threads_per_job": timed[0].threads,
-                    "layout": timed[0].layout, "device": timed[0].device},
+        "assumed": assumed,
     }
     if ratio is not None and not 1 / WARN_RATIO <= ratio <= WARN_RATIO:
         out["warning"] = (f"{spec} was measured at {recorded:.3g} s/arch on {theirs.get('cpu')} "
