@@ -250,7 +250,7 @@ class BPEConfig:
             raise ConfigError(f"{source} is not valid JSON ({err.msg} at line {err.lineno}); fix the file") from None
         if isinstance(data, Mapping) and data.get("kind") == "bpe-mip":  # a file written by `bpe mip`
             family = (data.get("estimator") or {}).get("family") if isinstance(data.get("estimator"), Mapping) else None
-            if family in ("scorer", "blend"):
+            if family in ("scorer", "blend", "learned"):
                 raise ConfigError(f"{source} exports a {family}, not a training setting: use it as --estimator "
                                   f"{source}")
             if not isinstance(data.get("config"), Mapping):

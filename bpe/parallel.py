@@ -111,8 +111,9 @@ class Runner:
 
     def run(self, estimator: Estimator, archs: Sequence[Any], *, desc: str = "evaluating") -> list[EvalRecord]:
         """Scored records for ``archs`` in order: cached ones read from disk, the rest computed (a
-        ``population`` estimator, a vote, scores them together)."""
-        if estimator.population:
+        ``population`` estimator, a vote, scores them together; a ``composite`` one scores its
+        members through this runner)."""
+        if estimator.population or estimator.composite:
             return estimator.score_population([str(a) for a in archs], self)
         return [estimator.finalize(r) for r in self.measure(estimator, archs, desc=desc)]
 

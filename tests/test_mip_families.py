@@ -113,6 +113,12 @@ def test_live_mip_with_families_never_fits_on_confirmation_archs(tmp_path, monke
         events.append(("fit", (len(truths),)))
         return original_fit(a, b, truths, **kwargs)
 
+    original_fit_rows = families.fit_rows
+
+    def spy_fit_rows(rows, archs, targets, **kwargs):
+        events.append(("learn", tuple(archs)))
+        return original_fit_rows(rows, archs, targets, **kwargs)
+
     original_finalists = families.finalists
 
     def spy_finalists(*args, **kwargs):
@@ -122,6 +128,7 @@ def test_live_mip_with_families_never_fits_on_confirmation_archs(tmp_path, monke
     monkeypatch.setattr(LiveEvaluator, "truths", spy_truths)
     monkeypatch.setattr(search, "knob_importance", spy_importance)
     monkeypatch.setattr(families, "fit_blend_weight", spy_fit)
+    monkeypatch.setattr(families, "fit_rows", spy_fit_rows)
     monkeypatch.setattr("bpe.mip.job.finalists", spy_finalists)
     out = tmp_path / "bpe.json"
     argv = mip_argv(tmp_path, out, tmp_path / "c", "--scorers", "params,synflow", "--confirm", "0.4", "--rounds", "2",
@@ -136,12 +143,15 @@ def test_live_mip_with_families_never_fits_on_confirmation_archs(tmp_path, monke
                               if kind == "truths" and set(archs) & set(confirm_archs))
     fitting = [i for i, (kind, _) in enumerate(events) if kind in ("importance", "fit", "finalists")]
     assert fitting and max(fitting) < first_confirm_read
+    # every fold's fit, the final one, and its refit to score the confirmation archs: search archs only
+    learned = [archs for kind, archs in events if kind == "learn"]
+    assert learned and all(set(archs) <= set(search_archs) for archs in learned)
     assert all(set(archs) == set(search_archs) for kind, archs in events[:first_confirm_read] if kind == "truths")
     assert all(size == (len(search_archs),) for kind, size in events if kind == "fit")
     # every family is in the trajectory and named; the export and its forecast are recorded
-    assert {t["family"] for t in doc["trajectory"]} >= {"proxy", "scorer", "blend"}
-    assert doc["estimator"]["family"] == m["family"] in ("proxy", "scorer", "blend")
-    assert {f["family"] for f in doc["confirmation"]["finalists"]} == {"proxy", "scorer", "blend"}
+    assert {t["family"] for t in doc["trajectory"]} >= {"proxy", "scorer", "blend", "learned"}
+    assert doc["estimator"]["family"] == m["family"] in ("proxy", "scorer", "blend", "learned")
+    assert {f["family"] for f in doc["confirmation"]["finalists"]} == {"proxy", "scorer", "blend", "learned"}
     assert m["confirmation_n_archs"] == 4 and m["confirmation_spearman"] is not None
     printed = capsys.readouterr().out
     assert "chosen [" in printed and "forecast: spearman" in printed
@@ -256,3 +266,66 @@ def test_scorers_must_be_training_free_scorers(tmp_path, capsys):
         assert main(mip_argv(tmp_path, tmp_path / "bpe.json", tmp_path / "c", "--scorers", bad, archs=10,
                              families=True)) == 2
         assert "takes training-free scorers" in capsys.readouterr().err
+
+
+def test_learned_candidate_is_scored_out_of_fold_and_beats_its_members_on_an_interaction():
+    """The truth depends on two scorers jointly (neither ranks it alone); the learned blend's rho is
+    its out-of-fold rho (below the in-sample fit), above either member's, and its export refits
+    to the same model."""
+    from bpe.estimators.learned import fit_rows, predict_rows
+    from bpe.spaces import get_space
+
+    rng = np.random.default_rng(5)
+    archs = [str(a) for a in get_space("nb201").sample(80, 3)]
+    a, b = rng.uniform(size=80), rng.uniform(size=80)
+    truth = list(np.minimum(a, b) + 0.05 * rng.normal(size=80))
+    scorers = [_result("sa", "scorer", 0.1, list(a), truth), _result("sb", "scorer", 0.2, list(b), truth)]
+    result = families.learned_candidate(scorers, [], archs, truth, space="nb201", folds=5, seed=0)
+    assert result.family == "learned" and result.cost_per_arch == pytest.approx(0.3)
+    assert result.spearman == pytest.approx(spearman(result.scores, truth))
+    assert result.spearman > max(s.spearman for s in scorers) + 0.1
+    assert result.extra["in_sample_spearman"] > result.spearman  # the fit flatters itself; the reported rho does not
+    assert {row["features"] for row in result.extra["cv_table"]} == {"scorers", "scorers + cell"}
+    spec = result.extra["spec"]
+    assert spec["archs"] == archs and spec["targets"] == truth and spec["members"][0] == {"family": "scorer",
+                                                                                          "name": "sa"}
+    fitted = fit_rows(spec["rows"], spec["archs"], spec["targets"], model=spec["model"], cell=spec["cell"],
+                      space="nb201")
+    again = fit_rows(spec["rows"], spec["archs"], spec["targets"], model=spec["model"], cell=spec["cell"],
+                     space="nb201")
+    assert predict_rows(fitted, spec["rows"], archs, cell=spec["cell"], space="nb201") == predict_rows(
+        again, spec["rows"], archs, cell=spec["cell"], space="nb201")
+    # too few labelled archs: no candidate rather than a fit on noise
+    assert families.learned_candidate(scorers, [], archs[:5], truth[:5], space="nb201", folds=5, seed=0) is None
+
+
+def test_a_learned_export_scores_like_its_model_and_searches_one_by_one(tmp_path):
+    """A bpe.json exporting a learned blend of two data-free scorers: bpe evaluate scores each arch
+    as the refitted model predicts from its members' scores, and bpe search (one arch at a time) runs."""
+    from bpe.estimators import create_estimator
+    from bpe.estimators.learned import fit_rows, predict_rows
+    from bpe.spaces import get_space
+
+    archs = [str(a) for a in get_space("nb201").sample(30, 1)]
+    members = [create_estimator("params"), create_estimator("flops")]
+    rows = [[m.evaluate(a).score for a in archs[:20]] for m in members]
+    targets = [float(a.count("conv_3x3")) for a in archs[:20]]
+    spec = {"family": "learned", "members": [{"family": "scorer", "name": "params"}, {"family": "scorer", "name": "flops"}],
+            "rows": rows, "archs": archs[:20], "targets": targets, "model": {"kind": "extra-trees", "n_estimators": 20,
+                                                                              "min_samples_leaf": 1, "seed": 0},
+            "cell": True, "space": "nb201"}
+    path = write(tmp_path / "bpe.json", {"kind": "bpe-mip", "estimator": spec, "config": None, "measured": None})
+    table = tmp_path / "truth.csv"
+    table.write_text("arch_str,acc\n" + "".join(f"{a},{a.count('conv') + 0.5 * a.count('skip')}\n" for a in archs))
+    arch_file = tmp_path / "archs.txt"
+    arch_file.write_text("\n".join(archs[20:]) + "\n")
+    assert main(["evaluate", "--estimator", path, "--truth", str(table), "--metric", "acc", "--archs", str(arch_file),
+                 "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "e.json"), "--quiet",
+                 "--noise-archs", "0"]) == 0
+    records = json.loads((tmp_path / "e.json").read_text())["records"]
+    fitted = fit_rows(rows, archs[:20], targets, model=spec["model"], cell=True, space="nb201")
+    columns = [[m.evaluate(a).score for a in archs[20:]] for m in members]
+    expected = predict_rows(fitted, columns, archs[20:], cell=True, space="nb201")
+    assert [r["score"] for r in records] == pytest.approx(expected)
+    assert main(["search", "--algo", "random", "--estimator", path, "--budget", "3", "--cache-dir",
+                 str(tmp_path / "c"), "--out", str(tmp_path / "s.json"), "--quiet"]) == 0

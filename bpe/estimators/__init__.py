@@ -29,7 +29,7 @@ __all__ = [
 def _load_builtin() -> None:
     # Importing the modules runs their @register_estimator decorators.  Local: an import cycle (each
     # imports register_estimator from here) and torch-heavy; loaded on the registry's first lookup.
-    from bpe.estimators import meco, oracle, proxy, renas, swap, vote, zero_cost, zico  # noqa: F401
+    from bpe.estimators import learned, meco, oracle, proxy, renas, swap, vote, zero_cost, zico  # noqa: F401
 
 
 _REGISTRY: Registry = Registry("estimator", EstimatorError, _load_builtin)
@@ -88,8 +88,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         exported = exported_estimator(spec)  # what `bpe mip` found: a setting, a scorer or a fitted blend
         if exported is not None and exported.get("family") == "scorer":
             return str(exported["name"]), {}
-        if exported is not None and exported.get("family") == "blend":
-            return "blend", {"path": spec}
+        if exported is not None and exported.get("family") in ("blend", "learned"):
+            return str(exported["family"]), {"path": spec}
         return "bpe", {"config": BPEConfig.from_json(spec)}
     if spec in PRESETS:
         return "bpe", {"config": PRESETS[spec]}

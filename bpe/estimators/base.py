@@ -72,6 +72,10 @@ class Estimator(ABC):
     #: True when a score is relative to the archs scored together (a vote): runners call
     #: :meth:`score_population` with the whole sample instead of scoring archs one by one.
     population: ClassVar[bool] = False
+    #: True when scoring needs other estimators' scores (a learned blend's members): runners call
+    #: :meth:`score_population`, so the members go through the cache; each arch's score is still
+    #: its own, so a search may score archs one by one.
+    composite: ClassVar[bool] = False
 
     @property
     def reads_data(self) -> bool:
@@ -135,7 +139,7 @@ class Estimator(ABC):
         return record
 
     def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
-        """Scored records of ``archs`` taken together (only for ``population`` estimators)."""
+        """Scored records of ``archs`` taken together (only for ``population`` and ``composite`` estimators)."""
         raise NotImplementedError(f"{self.name} scores archs one by one")
 
     def score(self, arch: Any) -> float:

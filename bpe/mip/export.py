@@ -17,7 +17,7 @@ from bpe.mip.search import MIPResult, frontier
 from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.plotting import new_figure, save_figure
 
-__all__ = ["mip_document", "export_spec", "write_mip", "importance_plot", "frontier_plot", "tabular_config"]
+__all__ = ["mip_document", "export_spec", "member_entry", "write_mip", "importance_plot", "frontier_plot", "tabular_config"]
 
 
 def tabular_config(setting: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,15 +43,25 @@ def _result_entry(index: int, r: SettingResult) -> dict[str, Any]:
     return {"id": index, **r.to_dict()}
 
 
+def member_entry(member: Mapping[str, Any]) -> dict[str, Any]:
+    """How a ``bpe.json`` names a blend's member recorded as ``{"family", "setting", "config"}``:
+    ``{"family": "scorer", "name": ...}`` or ``{"family": "proxy", "config": ...}``."""
+    if member["family"] == "scorer":
+        return {"family": "scorer", "name": member["setting"]["scorer"]}
+    return {"family": "proxy", "config": member["config"]}
+
+
 def export_spec(result: SettingResult) -> dict[str, Any]:
     """The ``estimator`` entry of ``bpe.json`` for a chosen result: ``{"family": "proxy",
     "config": ...}`` (a training setting, a hybrid included), ``{"family": "scorer", "name": ...}``
     or ``{"family": "blend", "members": [...], "weights": [...]}`` (a blend fitted by MIP; see
-    :func:`bpe.estimators.vote.member_spec`)."""
+    :func:`bpe.estimators.vote.member_spec`), or ``{"family": "learned", ...}`` (a learned blend:
+    :meth:`bpe.estimators.learned.LearnedBlend.to_spec`)."""
+    if result.family == "learned":
+        return dict(result.extra["spec"])
     if "members" in result.extra:
-        members = [{"family": "proxy", "config": m["config"]} if m["family"] != "scorer" else
-                   {"family": "scorer", "name": m["setting"]["scorer"]} for m in result.extra["members"]]
-        return {"family": "blend", "members": members, "weights": list(result.extra["weights"])}
+        return {"family": "blend", "members": [member_entry(m) for m in result.extra["members"]],
+                "weights": list(result.extra["weights"])}
     if result.family == "scorer":
         return {"family": "scorer", "name": result.setting["scorer"]}
     return {"family": "proxy", "config": result.config if result.config is not None else tabular_config(result.setting)}

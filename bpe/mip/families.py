@@ -7,6 +7,11 @@ archs the search never saw.
   best proxy setting with the best scorer, and the two best scorers.  A blend's weight is chosen
   by K-fold cross-validation *inside* the search archs (ranks are taken within each fold, as a
   blend ranks the archs it is given), then its rho on all search archs is reported.
+* **Learned blends** (``learned``): a small model (:mod:`bpe.estimators.learned`, extra-trees)
+  over the scorers' raw scores, optionally the best setting's four readouts and the cell's
+  one-hot encoding.  Which features and which leaf size are chosen by K-fold cross-validation
+  inside the search archs (pooled out-of-fold Spearman); the candidate's search rho *is* that
+  out-of-fold rho (each arch scored by a model that never saw it), never the in-sample fit.
 * **Confirmation.**  The labelled archs are split (seeded, disjoint, recorded) into search archs,
   on which rounds, importances and blend weights are fitted, and confirmation archs, which only
   this step reads.  The best candidate of each family within the cap (by search rho) is measured
@@ -26,16 +31,21 @@ from typing import Any
 import numpy as np
 
 from bpe.errors import ConfigError
+from bpe.estimators.learned import fit_rows, predict_rows
 from bpe.estimators.vote import rank_average
 from bpe.metrics import paired_bootstrap_difference, spearman
 from bpe.mip.evaluators import LiveEvaluator, SettingResult, _summary
+from bpe.mip.export import member_entry
 from bpe.mip.search import choose
 
 __all__ = ["FamilySettings", "DEFAULT_SCORERS", "FAMILIES", "split_archs", "fit_blend_weight", "blend_result",
-           "family_candidates", "finalists", "remeasure", "confirm"]
+           "family_candidates", "finalists", "remeasure", "confirm", "learned_candidate", "LEARNED_GRID"]
 
 #: The estimator families a MIP candidate belongs to.
-FAMILIES = ("proxy", "scorer", "blend")
+FAMILIES = ("proxy", "scorer", "blend", "learned")
+
+#: The learned blend's model grid, chosen by cross-validation: trees per forest and the leaf sizes tried.
+LEARNED_GRID = {"n_estimators": 200, "min_samples_leaf": (1, 3)}
 
 #: Training-free scorers measured as candidates by default: the best of the project's NB201
 #: head-to-head that cost about a second per arch or less on a CPU (MeCo, NASWOT, synflow) and the
@@ -57,6 +67,7 @@ class FamilySettings:
         blend_folds: folds of the cross-validation that chooses a blend's weight.
         n_boot: bootstrap resamples of the paired comparison.
         seed: seed of the split, the folds and the bootstrap.
+        learned: fit a learned blend (:func:`learned_candidate`) as a candidate too.
     """
 
     scorers: tuple[str, ...] = DEFAULT_SCORERS
@@ -64,6 +75,7 @@ class FamilySettings:
     blend_folds: int = 5
     n_boot: int = 1000
     seed: int = 0
+    learned: bool = True
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.confirm_fraction < 1.0:
@@ -148,7 +160,105 @@ def family_candidates(evaluator: LiveEvaluator, proxies: Sequence[SettingResult]
         say(f"candidate [blend] {r.name}: rho {r.spearman:.3f} [{r.spearman_ci95[0]:.2f}, {r.spearman_ci95[1]:.2f}]"
             f" (cross-validated {cv:.3f})  cost/arch {r.cost_per_arch:.3g}")
         blends.append(r)
+    if settings.learned and ranked:
+        readouts = [p for p in proxies if p.family == "proxy" and best_proxy is not None
+                    and _training(p) == _training(best_proxy) and len(p.scores) == len(evaluator.archs)]
+        r = learned_candidate(ranked, readouts, evaluator.archs, truths, space=evaluator.space,
+                              folds=settings.blend_folds, seed=settings.seed, bootstrap_seed=evaluator.seed)
+        if r is not None:
+            say(f"candidate [learned] {r.name}: rho {r.spearman:.3f} [{r.spearman_ci95[0]:.2f}, "
+                f"{r.spearman_ci95[1]:.2f}] (out-of-fold; in-sample {r.extra['in_sample_spearman']:.3f})  cost/arch "
+                f"{r.cost_per_arch:.3g}")
+            blends.append(r)
     return scorers + blends
+
+
+def _training(result: SettingResult) -> tuple:
+    """What identifies a setting's training run (its knobs but the readout)."""
+    return tuple(sorted((k, v) for k, v in result.setting.items() if k not in ("report", "hybrid")))
+
+
+def _folds(n: int, folds: int, seed: int) -> list[list[int]]:
+    order = np.random.default_rng(seed).permutation(n)
+    return [sorted(order[i::folds].tolist()) for i in range(folds)]
+
+
+def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[SettingResult], archs: Sequence[str],
+                      truths: Sequence[float | None], *, space: str, folds: int, seed: int,
+                      bootstrap_seed: int = 0) -> SettingResult | None:
+    """The learned blend of the measured ``scorers`` (and a setting's ``readouts``), its features and
+    leaf size chosen by ``folds``-fold cross-validation on the labelled archs only (those with a
+    truth; fewer folds when there are fewer than ``2 x folds`` of them, ``None`` below 6).
+
+    Feature sets tried: the scorers; the scorers and the cell; with ``readouts``, both again with
+    the readouts.  Each is scored by the Spearman rho of its pooled out-of-fold predictions; the
+    best (ties: the earlier, smaller set and the larger leaf) is refitted on every labelled arch.
+    The candidate's ``scores`` and rho are the out-of-fold ones; ``extra`` has the export spec,
+    the cross-validation table and the in-sample rho."""
+    labelled = [i for i, t in enumerate(truths) if t is not None]
+    folds = min(folds, len(labelled) // 2)
+    if folds < 3:
+        return None
+    sets = [("scorers", list(scorers), False), ("scorers + cell", list(scorers), True)]
+    if readouts:
+        sets += [("scorers + readouts", list(scorers) + list(readouts), False),
+                 ("scorers + readouts + cell", list(scorers) + list(readouts), True)]
+    parts = _folds(len(labelled), folds, seed)
+    table, best = [], None
+    for label, members, cell in sets:
+        for leaf in sorted(LEARNED_GRID["min_samples_leaf"], reverse=True):
+            model = {"kind": "extra-trees", "n_estimators": LEARNED_GRID["n_estimators"], "min_samples_leaf": leaf,
+                     "seed": seed}
+            oof = _out_of_fold(members, labelled, parts, archs, truths, model=model, cell=cell, space=space)
+            rho = spearman(oof, [truths[i] for i in labelled])
+            table.append({"features": label, "min_samples_leaf": leaf, "cv_spearman": rho})
+            if math.isfinite(rho) and (best is None or rho > best[0] + 1e-12):
+                best = (rho, label, members, cell, model, oof)
+    if best is None:
+        return None
+    rho, label, members, cell, model, oof = best
+    rows = [[m.scores[i] for i in labelled] for m in members]
+    fitted = fit_rows(rows, [archs[i] for i in labelled], [truths[i] for i in labelled], model=model, cell=cell,
+                      space=space)
+    in_sample = spearman(predict_rows(fitted, rows, [archs[i] for i in labelled], cell=cell, space=space),
+                         [truths[i] for i in labelled])
+    scores: list[float | None] = [None] * len(archs)
+    for i, v in zip(labelled, oof):
+        scores[i] = v
+    cost = _learned_cost(members)
+    names = [m.name for m in members]
+    entries = [{"family": m.family, "setting": m.setting, "config": m.config, "name": m.name} for m in members]
+    spec = {"family": "learned", "members": [member_entry(m) for m in entries], "rows": rows,
+            "archs": [archs[i] for i in labelled], "targets": [float(truths[i]) for i in labelled], "model": model,
+            "cell": cell, "space": space}
+    result = _summary({"learned": label}, scores, truths, cost, seed=bootstrap_seed,
+                      name=f"learned({label}: {', '.join(names)}; leaf {model['min_samples_leaf']})", family="learned")
+    result.extra.update(spec=spec, cv_table=table, cv_spearman=rho, in_sample_spearman=in_sample, members=entries)
+    return result
+
+
+def _learned_cost(members: Sequence[SettingResult]) -> float:
+    """A learned blend's cost per arch: its scorers' and one training of its readouts' setting."""
+    return sum(m.cost_per_arch for m in members if m.family == "scorer") + max(
+        [m.cost_per_arch for m in members if m.family != "scorer"], default=0.0)
+
+
+def _out_of_fold(members: Sequence[SettingResult], labelled: Sequence[int], parts: Sequence[Sequence[int]],
+                 archs: Sequence[str], truths: Sequence[float | None], *, model: dict[str, Any], cell: bool,
+                 space: str) -> list[float]:
+    """Each labelled arch's prediction by a model fitted on the other folds (positions in ``labelled``)."""
+    out = [math.nan] * len(labelled)
+    for part in parts:
+        held = set(part)
+        train = [labelled[j] for j in range(len(labelled)) if j not in held]
+        test = [labelled[j] for j in part]
+        fitted = fit_rows([[m.scores[i] for i in train] for m in members], [archs[i] for i in train],
+                          [truths[i] for i in train], model=model, cell=cell, space=space)
+        predicted = predict_rows(fitted, [[m.scores[i] for i in test] for m in members], [archs[i] for i in test],
+                                 cell=cell, space=space)
+        for j, v in zip(part, predicted):
+            out[j] = v
+    return out
 
 
 def finalists(candidates: Sequence[SettingResult], max_cost: float | None) -> list[SettingResult]:
@@ -160,6 +270,18 @@ def finalists(candidates: Sequence[SettingResult], max_cost: float | None) -> li
 def remeasure(result: SettingResult, evaluator: LiveEvaluator) -> SettingResult:
     """``result``'s estimator measured again on ``evaluator``'s archs (the confirmation archs); a
     fitted blend keeps its weights."""
+    if result.family == "learned":  # the same fitted model, its members measured on these archs
+        spec = result.extra["spec"]
+        measured = [_measure(m["family"], m["setting"], evaluator) for m in result.extra["members"]]
+        columns = [m.scores for m in measured]
+        fitted = fit_rows(spec["rows"], spec["archs"], spec["targets"], model=spec["model"], cell=spec["cell"],
+                          space=spec["space"])
+        scores = predict_rows(fitted, columns, evaluator.archs, cell=spec["cell"], space=spec["space"])
+        scores = [None if all(c[i] is None for c in columns) else v for i, v in enumerate(scores)]
+        out = _summary(result.setting, scores, evaluator.truths(), _learned_cost(measured), seed=evaluator.seed,
+                       name=result.name, family="learned")
+        out.extra.update(spec=spec, members=result.extra["members"])
+        return out
     if "members" in result.extra:  # a fitted blend: its members again, blended with the same weights
         a, b = (_measure(m["family"], m["setting"], evaluator) for m in result.extra["members"])
         return blend_result(a, b, result.extra["weights"][0], evaluator.truths(), seed=evaluator.seed)

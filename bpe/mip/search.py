@@ -364,7 +364,7 @@ class _Run:
                 indices.append(len(self.results))
                 self.results.append(r)
             best = max(results, key=lambda r: r.spearman if math.isfinite(r.spearman) else -math.inf)
-            self.say(f"{desc}: {best.name or best.setting}  rho {best.spearman:.3f} "
+            self.say(f"{desc}: [{best.family}] {best.name or best.setting}  rho {best.spearman:.3f} "
                      f"[{best.spearman_ci95[0]:.2f}, {best.spearman_ci95[1]:.2f}]  cost/arch {cost:.4g}"
                      + (f" (predicted {pred:.4g})" if pred is not None else ""))
         bar.update(1 if proposals else 0)

@@ -1,0 +1,212 @@
+"""A learned blend: a small scikit-learn model over member estimators' scores and cell features,
+fitted by ``bpe mip`` on its labelled search archs (GRAF-style: Kadlecová et al., ICML 2024,
+pair zero-cost scores and cell features with a forest).
+
+What the model sees of an arch: the raw score of every member (training-free scorers, a proxy
+setting's readouts), and, when chosen, the one-hot encoding of its cell
+(:meth:`~bpe.spaces.base.SearchSpace.encode`).  A missing member score is imputed with the median
+of that member over the rows the model was fitted on.  What it predicts: the arch's normalised
+rank of the truth among those rows, so one arch's score does not depend on the others scored
+with it, and a learned blend can guide a search that scores archs one by one.
+
+The model is an extra-trees regressor (seeded, deterministic).  A ``bpe.json`` stores what it
+was fitted on (the member scores and the targets of the search archs) and its parameters, not a
+pickle: the model is refitted when the file is read, identically on any machine with the same
+scikit-learn.  Its cost is the sum of its members' costs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from bpe.config import exported_estimator
+from bpe.errors import EstimatorError
+from bpe.estimators import get_estimator_class, register_estimator
+from bpe.estimators.base import Estimator
+from bpe.estimators.vote import member_estimator, member_spec
+from bpe.records import Cost, EvalRecord
+
+__all__ = ["LearnedBlend", "MODEL_KINDS", "fit_model", "feature_matrix", "rank_targets", "fit_rows", "predict_rows"]
+
+#: The model kinds a learned blend may use.
+MODEL_KINDS = ("extra-trees",)
+
+
+def rank_targets(truths: Sequence[float]) -> np.ndarray:
+    """The normalised ranks of ``truths`` (average ranks for ties, divided by their number: the best is 1)."""
+    from scipy.stats import rankdata
+
+    values = np.asarray(truths, dtype=float)
+    return rankdata(values) / len(values)
+
+
+def feature_matrix(columns: Sequence[Sequence[float | None]], archs: Sequence[str], *, space: str,
+                   cell: bool, medians: Sequence[float] | None = None) -> tuple[np.ndarray, list[float]]:
+    """(features, medians): one row per arch, the member scores (``None`` or non-finite imputed
+    with ``medians``, by default each column's median over these rows) then, with ``cell``, the
+    space's one-hot encoding of the arch."""
+    from bpe.spaces import get_space
+
+    raw = np.array([[np.nan if v is None or not math.isfinite(float(v)) else float(v) for v in col]
+                    for col in columns], dtype=float).reshape(len(columns), len(archs)).T
+    if medians is None:
+        medians = [float(np.nanmedian(raw[:, j])) if np.isfinite(raw[:, j]).any() else 0.0 for j in range(raw.shape[1])]
+    filled = np.where(np.isfinite(raw), raw, np.asarray(medians, dtype=float)[None, :]) if raw.size else raw
+    if cell:
+        filled = np.hstack([filled, np.asarray(get_space(space).encode(list(archs)), dtype=float).reshape(len(archs), -1)])
+    return filled, list(medians)
+
+
+def fit_model(features: np.ndarray, targets: Sequence[float], params: Mapping[str, Any]) -> Any:
+    """The fitted model ``params`` describe (``kind``, ``n_estimators``, ``min_samples_leaf``, ``seed``)."""
+    kind = params.get("kind", "extra-trees")
+    if kind not in MODEL_KINDS:
+        raise EstimatorError(f"a learned blend's model must be one of {', '.join(MODEL_KINDS)}, got {kind!r}; the "
+                             "bpe.json is damaged: export it again with bpe mip")
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    model = ExtraTreesRegressor(n_estimators=int(params.get("n_estimators", 200)),
+                                min_samples_leaf=int(params.get("min_samples_leaf", 1)),
+                                random_state=int(params.get("seed", 0)), n_jobs=1)
+    return model.fit(features, np.asarray(targets, dtype=float))
+
+
+def fit_rows(rows: Sequence[Sequence[float | None]], archs: Sequence[str], targets: Sequence[float], *,
+             model: Mapping[str, Any], cell: bool, space: str) -> tuple[Any, list[float]]:
+    """(fitted model, imputation medians) of the labelled ``rows`` (one per member) of ``archs``."""
+    features, medians = feature_matrix(rows, archs, space=space, cell=cell)
+    return fit_model(features, rank_targets(targets), model), medians
+
+
+def predict_rows(fitted: tuple[Any, list[float]], columns: Sequence[Sequence[float | None]], archs: Sequence[str], *,
+                 cell: bool, space: str) -> list[float]:
+    """The scores a :func:`fit_rows` model gives ``archs`` from their member scores (one column per member)."""
+    model, medians = fitted
+    features, _ = feature_matrix(columns, archs, space=space, cell=cell, medians=medians)
+    return [float(v) for v in model.predict(features)]
+
+
+@register_estimator("learned")
+class LearnedBlend(Estimator):
+    """A model over ``members``' scores (and cell features) fitted on labelled rows (module doc).
+
+    Args:
+        members: the estimators whose scores are features (at least one, distinct).
+        rows: per member, its scores on the ``archs`` the model is fitted on (``None`` where it failed).
+        archs: the archs of the rows.
+        targets: their truths (any monotone scale: they are turned into ranks).
+        model: the model's parameters (``kind``, ``n_estimators``, ``min_samples_leaf``, ``seed``).
+        cell: whether the cell's one-hot encoding is a feature.
+        space: the search space (for the encoding).
+    """
+
+    population: ClassVar[bool] = False
+    #: members are scored through the runner (so through the cache), one arch's score on its own
+    composite: ClassVar[bool] = True
+
+    def __init__(self, members: Sequence[Estimator], rows: Sequence[Sequence[float | None]], archs: Sequence[str],
+                 targets: Sequence[float], *, model: Mapping[str, Any], cell: bool = False,
+                 space: str = "nb201") -> None:
+        if not members:
+            raise EstimatorError("a learned blend needs at least one member estimator")
+        names = [m.describe() for m in members]
+        if len(set(names)) < len(names):
+            raise EstimatorError(f"a learned blend lists the same member twice ({', '.join(names)})")
+        if any(getattr(m, "population", False) for m in members):
+            raise EstimatorError("a learned blend's members score archs one by one (no vote, blend or hybrid)")
+        if len(rows) != len(members) or any(len(r) != len(archs) for r in rows) or len(targets) != len(archs):
+            raise EstimatorError(f"a learned blend needs one row of {len(archs)} scores per member and one target per "
+                                 f"arch; got {len(rows)} rows for {len(members)} members and {len(targets)} targets")
+        if len(archs) < 3:
+            raise EstimatorError(f"a learned blend is fitted on at least 3 labelled archs, got {len(archs)}")
+        self.members, self.rows, self.archs = list(members), [list(r) for r in rows], [str(a) for a in archs]
+        self.targets, self.model_params = [float(t) for t in targets], dict(model)
+        self.cell, self.space = bool(cell), space
+        self._groups = [repr(m.fingerprint()) for m in self.members]  # a proxy's readouts: one training, one cost
+        self.fitted_ = fit_rows(self.rows, self.archs, self.targets, model=self.model_params, cell=self.cell, space=space)
+
+    # -- building ---------------------------------------------------------------------
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, Any], context: Any) -> LearnedBlend:
+        """The blend of a ``bpe.json``'s ``estimator`` entry (see :meth:`to_spec`), on ``context``'s data and device."""
+        try:
+            members = [member_estimator(m, context) for m in spec["members"]]
+            return cls(members, spec["rows"], spec["archs"], spec["targets"], model=spec["model"],
+                       cell=bool(spec.get("cell", False)), space=spec.get("space", context.space))
+        except KeyError as err:
+            raise EstimatorError(f"the learned blend in the bpe.json lacks {err}; export it again with bpe mip") from None
+
+    @classmethod
+    def from_context(cls, context: Any) -> LearnedBlend:
+        spec = exported_estimator(context.path) if context.path else None
+        if spec is None or spec.get("family") != "learned":
+            raise EstimatorError("a learned blend is read from the bpe.json that `bpe mip` exported (--estimator bpe.json)")
+        return cls.from_spec(spec, context)
+
+    @classmethod
+    def tiny(cls, context: Any) -> LearnedBlend:
+        from bpe.spaces import get_space
+
+        members = [get_estimator_class(name).tiny(context) for name in ("params", "naswot")]
+        archs = [str(a) for a in get_space(context.space).sample(6, 0)]
+        rows = [[float(i) for i in range(6)], [float(-i) for i in range(6)]]
+        return cls(members, rows, archs, [float(i) for i in range(6)], model={"n_estimators": 10, "seed": 0},
+                   cell=True, space=context.space)
+
+    def to_spec(self) -> dict[str, Any]:
+        """The ``estimator`` entry of a ``bpe.json`` that rebuilds this blend."""
+        return {"family": "learned", "members": [member_spec(m) for m in self.members], "rows": self.rows,
+                "archs": self.archs, "targets": self.targets, "model": self.model_params, "cell": self.cell,
+                "space": self.space}
+
+    # -- scoring ----------------------------------------------------------------------
+    @property
+    def reads_data(self) -> bool:
+        return any(m.reads_data for m in self.members)
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {"estimator": self.name, "members": [m.fingerprint() for m in self.members],
+                "rows": self.rows, "archs": self.archs, "targets": self.targets, "model": self.model_params,
+                "cell": self.cell, "space": self.space}
+
+    def describe(self) -> str:
+        extra = " + cell" if self.cell else ""
+        return f"learned({', '.join(m.describe() for m in self.members)}{extra}; {len(self.archs)} labels)"
+
+    def predict(self, columns: Sequence[Sequence[float | None]], archs: Sequence[str]) -> list[float]:
+        """The model's scores of ``archs`` given each member's scores of them (one column per member)."""
+        return predict_rows(self.fitted_, columns, archs, cell=self.cell, space=self.space)
+
+    def _records(self, archs: Sequence[str], per_member: Sequence[Sequence[EvalRecord]]) -> list[EvalRecord]:
+        columns = [[r.score if r.ok else None for r in records] for records in per_member]
+        predictions = self.predict(columns, archs)
+        keys = [m.describe() for m in self.members]
+        out = []
+        for i, arch in enumerate(archs):
+            records = [records[i] for records in per_member]
+            cost = Cost.total(list({g: r.cost for g, r in zip(self._groups, records)}.values()))
+            info = {"members": {k: r.score for k, r in zip(keys, records)}}
+            if not any(r.ok for r in records):
+                errors = "; ".join(f"{r.error}" for r in records)
+                out.append(EvalRecord(arch=arch, score=None, status="failed", cost=cost,
+                                      error=f"no member of the learned blend scored it ({errors})", info=info))
+            else:
+                out.append(EvalRecord(arch=arch, score=predictions[i], status="ok", cost=cost, info=info))
+        return out
+
+    def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
+        """Each of ``archs`` scored on its own, its members through ``runner`` (so through the cache)."""
+        return self._records(list(archs), [runner.run(m, archs, desc=m.name) for m in self.members])
+
+    def _evaluate(self, arch: str) -> EvalRecord:
+        measured: dict[str, EvalRecord] = {}  # a proxy's readouts share one training
+        per_member = []
+        for m, key in zip(self.members, self._groups):
+            if key not in measured:
+                measured[key] = m.measure(arch)
+            per_member.append([m.finalize(measured[key])])
+        return self._records([arch], per_member)[0]
