@@ -1,9 +1,15 @@
-"""A MIP run's finalists (the best setting, scorer and blend it compared on its confirmation
-archs) and its export, on held-out archs it never saw, beside MeCo, with the paired difference to
-MeCo.
+"""A MIP run's finalists (the best setting, scorer, blend and learned blend it compared on its
+confirmation archs) and its export, on held-out archs it never saw, beside other estimators
+(training-free scorers, a benchmark's recorded settings), with the paired difference to a baseline.
 
     python experiments/mip_finalists_heldout.py --mip results/mip_families/bpe.json \
         --archs results/mip_families/heldout_seed1.txt --jobs 2 --out results/mip_families/heldout_seed1.md
+    python experiments/mip_finalists_heldout.py --mip results/mip_darts/bpe.json --archs heldout_cells.txt \
+        --baseline recorded:test5 --compare recorded:test32,recorded:test23,meco,naswot,synflow,params,flops \
+        --out results/mip_darts/heldout.md
+
+``--baseline`` and ``--compare`` take registered scorers or ``recorded:METRIC`` (a metric of the
+run's truth looked up per arch: the BPE paper's recorded settings, e.g. ``test5`` = BPE-1).
 
 ``--archs`` lists the held-out archs (one per line); it must share none with the run's labelled
 archs (``measured.archs``).  Each finalist is rebuilt from the run's trajectory
@@ -37,18 +43,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mip", required=True)
     parser.add_argument("--archs", required=True, help="file of held-out archs")
-    parser.add_argument("--baseline", default="meco")
+    parser.add_argument("--baseline", default="meco", help="scorer or recorded:METRIC (the paired difference's)")
+    parser.add_argument("--compare", default="", help="comma-separated scorers or recorded:METRIC, shown too")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", required=True, help="Markdown table to write")
     args = parser.parse_args()
     print(machine_line(), flush=True)
     doc = json.loads(Path(args.mip).read_text())
     m = doc["measured"]
-    archs = read_arch_list(args.archs, "nb201")
+    space = m.get("space", "nb201")
+    archs = read_arch_list(args.archs, space)
     if set(archs) & set(m["archs"]):
         raise SystemExit(f"{args.archs} shares {len(set(archs) & set(m['archs']))} archs with the run's labelled archs")
-    truth = load_truth(m["truth"])
-    dataset = DatasetSpec("cifar10", str(reference_data_dir() / "cifar10"))
+    truth = load_truth(m["truth"], space=space)
+    dataset = DatasetSpec(m["dataset"]["name"], str(reference_data_dir() / m["dataset"]["name"]))
     runner = Runner(jobs=args.jobs, cache=EvalCache(default_cache_dir()))
     by_name = {t["name"]: t for t in doc["trajectory"]}
     entries = []
@@ -60,10 +68,14 @@ def main() -> None:
                                                  "config": export_spec(result).get("config")}))
         label = f"{f['family']}{' (exported)' if doc['confirmation']['chosen'] == len(entries) else ''}"
         entries.append((label, f["name"], str(spec_path)))
-    entries.append((f"{args.baseline} (the best training-free scorer here)", args.baseline, args.baseline))
+    for spec in [s for s in args.compare.split(",") if s] + [args.baseline]:
+        entries.append((("baseline: " if spec == args.baseline else "") + spec, spec, spec))
     rows, scores = [], {}
     for label, name, spec in entries:
-        est = estimator_from_spec(spec, dataset=dataset, truth=truth, metric=m["metric"])
+        if spec.startswith("recorded:"):  # a recorded setting: the truth's own metric, looked up
+            est = estimator_from_spec("oracle", truth=truth, metric=spec.split(":", 1)[1], space=space)
+        else:
+            est = estimator_from_spec(spec, dataset=dataset, truth=truth, metric=m["metric"], space=space)
         r = evaluate_estimator(est, truth, archs, metric=m["metric"], runner=runner, seed=0)
         scores[label] = [rec["score"] for rec in r["records"]]
         truths = [rec["truth"] for rec in r["records"]]

@@ -109,13 +109,22 @@ def test_same_seed_same_trajectory_and_mdi_option(tmp_path):
 
 
 @pytest.mark.slow  # a subprocess killed and rerun
-def test_sigkill_mid_run_then_rerun_gives_the_same_result(tmp_path):
-    """Kill a live MIP run after some trainings; the rerun retrains nothing finished and
-    reproduces the uninterrupted run's trajectory and choice."""
+@pytest.mark.parametrize("phase, extra, families, archs, kill_at", [
+    ("rounds", (), False, 8, lambda n_total: 8 + 6),
+    # successive halving: killed once some settings went on to more archs
+    ("rounds with halving", ("--halving", "5"), False, 20, lambda n_total: 20 + 5 * 4 + 5),
+    # the families and the confirmation: killed among the last records (the finalists on the
+    # confirmation archs) of a run with a learned blend and halving
+    ("confirmation", ("--scorers", "params,synflow", "--halving", "5", "--rounds", "2"), True, 20,
+     lambda n_total: n_total - 3),
+])
+def test_sigkill_mid_run_then_rerun_gives_the_same_result(tmp_path, phase, extra, families, archs, kill_at):
+    """Kill a live MIP run at one phase; the rerun retrains nothing finished and reproduces the
+    uninterrupted run's trajectory (promotions included), candidates and choice."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     clean = tmp_path / "clean.json"
-    argv_clean = [sys.executable, "-m", "bpe.cli", *mip_argv(tmp_path, clean, tmp_path / "c-clean", archs=8),
-                  "--jobs", "1"]
+    argv_clean = [sys.executable, "-m", "bpe.cli", *mip_argv(tmp_path, clean, tmp_path / "c-clean", *extra, archs=archs,
+                                                              families=families), "--jobs", "1"]
     t0 = time.monotonic()
     assert subprocess.run(argv_clean, env=env, capture_output=True, text=True, timeout=600).returncode == 0
     clean_seconds = time.monotonic() - t0
@@ -123,13 +132,14 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_result(tmp_path):
 
     cache = tmp_path / "c"
     out = tmp_path / "killed.json"
-    argv = [sys.executable, "-m", "bpe.cli", *mip_argv(tmp_path, out, cache, archs=8), "--jobs", "1"]
+    argv = [sys.executable, "-m", "bpe.cli", *mip_argv(tmp_path, out, cache, *extra, archs=archs, families=families),
+            "--jobs", "1"]
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while True:  # past the reference trainings (8 archs) and into the settings
+        while True:  # past the reference trainings and into the phase
             n = len(record_files(cache))
-            if n >= 8 + 6:
+            if n >= kill_at(n_total):
                 os.kill(proc.pid, signal.SIGKILL)
                 break
             assert proc.poll() is None, f"the run ended with {n} of {n_total} records before the kill"
@@ -153,8 +163,15 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_result(tmp_path):
     assert trajectory(da)[: len(trajectory(db))] and [t[0] for t in trajectory(da)] == [t[0] for t in trajectory(db)]
     assert [t[1] for t in trajectory(da)] == pytest.approx([t[1] for t in trajectory(db)], abs=1e-12)
     assert [r["pruned"] for r in da["rounds"]] == [r["pruned"] for r in db["rounds"]]
-    assert da["config"] == db["config"]
-    print(f"uninterrupted {clean_seconds:.1f} s; resumed rerun {resumed_seconds:.1f} s "
+    assert da["mip"]["halving"] == db["mip"]["halving"]
+    assert da["estimator"] == db["estimator"] and da["config"] == db["config"]
+    if families:  # the same finalists, confirmation rhos and decision (a data-free scorer's seconds are not cached)
+        def decided(doc):
+            c = doc["confirmation"]
+            return ([(f["family"], f["name"], f["confirmation_spearman"]) for f in c["finalists"]], c["chosen"],
+                    [(x["dearer"], x["kept"], x["difference"], x["replaces"]) for x in c["comparisons"]])
+        assert decided(da) == decided(db)
+    print(f"{phase}: uninterrupted {clean_seconds:.1f} s; resumed rerun {resumed_seconds:.1f} s "
           f"({len(done)} of {n_total} trainings read back)")
 
 

@@ -62,12 +62,25 @@ def register(sub, parents) -> None:
     p.add_argument("--scorers", default=",".join(DEFAULT_SCORERS),
                    help=f"live: training-free scorers measured as candidates beside the settings, and blended with "
                         f"them (default: {','.join(DEFAULT_SCORERS)}; 'none' for settings only)")
+    p.add_argument("--halving", default="auto", metavar="N",
+                   help="live: successive halving over the search archs: every setting starts on the first N of "
+                        "them, the better half at each rung is measured on twice as many, the chosen one on all "
+                        "(default: auto, a quarter of them with 40 search archs or more; 'off': every setting on all)")
     add_run_args(p)
     p.add_argument("--out", default="results/bpe.json",
                    help="NAME.json, or a folder/ (default: results/bpe.json); NAME_importance.png and "
                         "NAME_frontier.png are written beside it")
     p.add_argument("--no-plot", action="store_true", help="no PNG plots (plots of an earlier run are removed)")
     p.set_defaults(func=run)
+
+
+def _halving(text: str) -> int | str | None:
+    """``--halving``: ``auto``, ``off`` or a number of archs (at least 5)."""
+    if text in ("auto", "off"):
+        return None if text == "off" else "auto"
+    if not text.isdigit() or int(text) < 5:
+        raise BPEError(f"--halving takes auto, off or a number of archs >= 5, got '{text}'")
+    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
                      "--base-config": (args.base_config, None), "--reference-config": (args.reference_config, None),
                      "--dataset": (args.dataset, "digits"), "--data-dir": (args.data_dir, None),
                      "--space": (args.space, "nb201"), "--baseline": (args.baseline, None),
-                     "--confirm": (args.confirm, 0.3), "--scorers": (args.scorers, ",".join(DEFAULT_SCORERS))}
+                     "--confirm": (args.confirm, 0.3), "--scorers": (args.scorers, ",".join(DEFAULT_SCORERS)),
+                     "--halving": (args.halving, "auto")}
         given = [flag for flag, (value, default) in live_only.items() if value != default]
         if given:
             raise BPEError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for live runs; a tabular run reads "
@@ -117,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
             plot=not args.no_plot, on_event=event, confirm=confirm_reference(args),
             families=FamilySettings(scorers=tuple(n.strip() for n in args.scorers.split(",")
                                                   if n.strip() and n.strip() != "none"),
-                                    confirm_fraction=args.confirm, seed=args.arch_seed))
+                                    confirm_fraction=args.confirm, seed=args.arch_seed),
+            halving=_halving(args.halving))
     m = doc["measured"]
     order = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
     print(f"pruning order: {', '.join(order) or '(none)'}; stopped: {doc['mip']['stop_reason']}")

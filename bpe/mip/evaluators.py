@@ -107,10 +107,11 @@ class SettingEvaluator(ABC):
 
     @abstractmethod
     def evaluate(self, setting: Mapping[str, Any], *, variants: Sequence[Mapping[str, Any]] = (),
-                 desc: str = "") -> list[SettingResult]:
+                 desc: str = "", n_archs: int | None = None) -> list[SettingResult]:
         """Measure one setting; for a live space one result per entry of ``variants`` (values of
         the derived knobs, ``report`` and ``hybrid``: all read off the same training), else one
-        result."""
+        result.  ``n_archs``: only the first so many archs of the sample (successive halving;
+        live only)."""
 
     def recorded_cost(self, setting: Mapping[str, Any]) -> float | None:
         """The cost of a setting known without measuring it (recorded data), else ``None``."""
@@ -167,10 +168,11 @@ class LiveEvaluator(SettingEvaluator):
         return record.cost.seconds
 
     def evaluate(self, setting: Mapping[str, Any], *, variants: Sequence[Mapping[str, Any]] = (),
-                 desc: str = "") -> list[SettingResult]:
+                 desc: str = "", n_archs: int | None = None) -> list[SettingResult]:
         estimator = self.estimator(setting)
-        truths = self.truths()
-        raw = self.runner.measure(estimator, self.archs, desc=desc or estimator.describe())
+        archs = self.archs[:n_archs] if n_archs else self.archs
+        truths = self.truths()[: len(archs)]
+        raw = self.runner.measure(estimator, archs, desc=desc or estimator.describe())
         ok_seconds = [r.cost.seconds for r in raw if r.ok]  # a transient failure costs ~0 s: not a cost figure
         cost = float(np.mean(ok_seconds or [r.cost.seconds for r in raw]))
         results = []
@@ -180,7 +182,7 @@ class LiveEvaluator(SettingEvaluator):
             scored = [est.finalize(r) for r in raw]
             seconds = cost
             if est.population:  # a hybrid: the proxy's rank averaged with a training-free score's
-                scorer = self.runner.run(est.hybrid_scorer(), self.archs, desc=est.config.hybrid)
+                scorer = self.runner.run(est.hybrid_scorer(), archs, desc=est.config.hybrid)
                 scored = rank_blend(scored, scorer, est.config.hybrid)
                 seconds = cost + float(np.mean([r.cost.seconds for r in scorer]))
             named = {**setting, **{k: v for k, v in variant.items() if k in self.knobs.names}}
@@ -247,7 +249,7 @@ class TabularEvaluator(SettingEvaluator):
         return None if name is None else float(self.records.settings.loc[name, self.records.cost_column])
 
     def evaluate(self, setting: Mapping[str, Any], *, variants: Sequence[Mapping[str, Any]] = (),
-                 desc: str = "") -> list[SettingResult]:
+                 desc: str = "", n_archs: int | None = None) -> list[SettingResult]:
         name = setting["_name"]
         if name not in self._memo:  # a lookup is a pure function of the records
             self._memo[name] = self._lookup(setting)

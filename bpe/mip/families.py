@@ -147,7 +147,9 @@ def family_candidates(evaluator: LiveEvaluator, proxies: Sequence[SettingResult]
             f"  cost/arch {r.cost_per_arch:.3g}")
         scorers.append(r)
     ranked = sorted((r for r in scorers if math.isfinite(r.spearman)), key=lambda r: -r.spearman)
-    best_proxy = choose([p for p in proxies if p.family == "proxy"], max_cost)
+    # a setting successive halving left on part of the archs is not comparable here
+    best_proxy = choose([p for p in proxies if p.family == "proxy" and len(p.scores) == len(evaluator.archs)],
+                        max_cost)
     pairs = []
     if best_proxy is not None and ranked:
         pairs.append((best_proxy, ranked[0]))
@@ -262,7 +264,10 @@ def _out_of_fold(members: Sequence[SettingResult], labelled: Sequence[int], part
 
 
 def finalists(candidates: Sequence[SettingResult], max_cost: float | None) -> list[SettingResult]:
-    """The best candidate (by search rho, within the cap) of each family, cheapest first."""
+    """The best candidate (by search rho, within the cap) of each family, cheapest first; only
+    candidates measured on every search arch (not a setting successive halving left on fewer)."""
+    full = max((c.n_archs for c in candidates), default=0)
+    candidates = [c for c in candidates if c.n_archs == full]
     best = [choose([c for c in candidates if c.family == family], max_cost) for family in FAMILIES]
     return sorted((b for b in best if b is not None), key=lambda r: r.cost_per_arch)
 

@@ -3,6 +3,7 @@ MIP (live or tabular), write ``bpe.json`` and its plots."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -25,7 +26,8 @@ from bpe.mip.knobs import KnobGrid, KnobSpace, upgrade_grid
 from bpe.mip.search import MIPSettings, choose, run_mip
 from bpe.spaces import get_space
 
-__all__ = ["parse_duration", "sample_truth_archs", "mip_live", "mip_tabular", "mip_settings", "check_knobs_on_space",
+__all__ = ["parse_duration", "sample_truth_archs", "mip_live", "auto_halving", "mip_tabular", "mip_settings",
+           "check_knobs_on_space",
            "live_evaluator_from_document"]
 
 log = logging.getLogger(__name__)
@@ -72,12 +74,15 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
              reference_config: Any = None, plot: bool = True,
              on_event: Callable[[str], None] | None = None,
              confirm: Callable[[dict[str, Any]], None] | None = None,
-             families: FamilySettings | None = None) -> tuple[dict[str, Any], list[Path]]:
+             families: FamilySettings | None = None,
+             halving: int | str | None = None) -> tuple[dict[str, Any], list[Path]]:
     """Live MIP: train a fixed, seeded arch sample under each setting and correlate with the truth.
 
     ``families`` (default :class:`~bpe.mip.families.FamilySettings`) splits the sample into search
     and confirmation archs, adds the training-free scorers and fitted blends as candidates after
     the rounds, and confirms the export on the confirmation archs (:mod:`bpe.mip.families`).
+    ``halving`` is the first rung of successive halving over the search archs (``auto``:
+    :func:`auto_halving`; ``None``: as ``settings`` says).
 
     Every input is checked (data files, truth and metric, sample size, output path) before any
     training.  Returns the ``bpe.json`` document and the paths written.
@@ -99,6 +104,12 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     check_knobs_on_space(knobs, space, archs[0])
     families = families or FamilySettings(seed=arch_seed)
     search_archs, confirm_archs = split_archs(archs, families.confirm_fraction, families.seed)
+    if halving is not None:
+        first = auto_halving(len(search_archs)) if halving == "auto" else int(halving)
+        if first is not None and first >= len(search_archs):
+            raise BPEError(f"--halving {first} is not below the {len(search_archs)} search archs; lower it, or raise "
+                           "--archs")
+        settings = dataclasses.replace(settings, halving=first)
     for name in families.scorers:  # an unknown scorer, or something that is not one, is refused before any work
         check_scorer_name(name, "--scorers")
     plan = None
@@ -127,6 +138,13 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
                   **({"reference_cost": reference_cost} if reference_cost else {})}
     doc = mip_document(result, provenance=provenance, confirmation=decision)
     return doc, write_mip(doc, out, plot=plot)
+
+
+def auto_halving(n_search: int) -> int | None:
+    """The first rung ``--halving auto`` uses: a quarter of the search archs (at least 10), so a
+    setting starts on a quarter and the chosen one ends on all; off below 40 search archs, where a
+    quarter ranks too few archs to tell settings apart."""
+    return max(10, round(n_search / 4)) if n_search >= 40 else None
 
 
 def check_scorer_name(name: str, flag: str) -> None:

@@ -20,6 +20,17 @@ Pruning rules:
   without a cost effect (learning rate, what is reported) gets its best value.
 * ``cheapest``: the paper's rule, the cheapest value (best value when the knob has no cost effect).
 
+Successive halving over archs (``MIPSettings.halving``, live only): a setting is first
+measured on the first rung, the start of the seeded arch sample; after each round, the better
+half of the settings measured at each rung (by their best readout's rho there) is measured on the
+next, twice as many archs (nested: the first ones come from the cache), up to the whole sample
+(asynchronous, as in ASHA: a setting promoted earlier stays promoted).  Before choosing, the leader
+is promoted until it has been measured on every arch, so the chosen setting's rho rests on the
+whole sample and only settings measured there can be chosen.  The importance forests, the
+pruning rule's partial dependence and its noise margin read every setting's rho *on the first
+rung*, which every setting was measured on: the same archs for all, so a promoted setting's rho
+on more (other) archs never enters a comparison with one that was not promoted.
+
 Tabular records (only recorded settings can be measured): a round takes the unmeasured records
 that match every pruned knob, in seeded random order; when fewer than ``per_round`` match, the
 rest of the round is filled with the unmeasured records that break the fewest pruned knobs
@@ -44,7 +55,7 @@ from bpe.mip.evaluators import SettingEvaluator, SettingResult
 from bpe.mip.importance import IMPORTANCE_METHODS, knob_importance, partial_dependence
 
 __all__ = ["MIPSettings", "MIPResult", "run_mip", "random_settings_search", "PRUNE_RULES", "choose",
-           "frontier"]
+           "frontier", "rungs", "base_spearman"]
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +84,10 @@ class MIPSettings:
         baseline: a training-free scorer measured on the same archs before round 1 (live
             only): a setting is worth its seconds only where its rho interval lies above the
             scorer's (``worth_its_cost`` in the result); ``None``: no baseline.
+        halving: successive halving over archs (live only): every setting is first measured on
+            this many archs (the start of the seeded sample), and the better half of the settings
+            at each rung is measured on twice as many, up to the whole sample (``None``: every
+            setting on the whole sample).  See :func:`rungs`.
     """
 
     per_round: int = 4
@@ -87,6 +102,7 @@ class MIPSettings:
     budget: float | None = None
     seed: int = 0
     baseline: str | None = None
+    halving: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.per_round, int) or self.per_round < 1:
@@ -109,6 +125,8 @@ class MIPSettings:
             raise ConfigError(f"the budget must be a positive number, got {self.budget!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"the setting sampler's seed must be an integer >= 0, got {self.seed!r}")
+        if self.halving is not None and (not isinstance(self.halving, int) or self.halving < 5):
+            raise ConfigError(f"the first rung of successive halving needs at least 5 archs, got {self.halving!r}")
 
 
 @dataclass
@@ -123,6 +141,7 @@ class MIPResult:
         cost_model: the calibrated cost model's coefficients and held-out error.
         spent: budget spent (same unit as ``MIPSettings.budget``).
         stop_reason: why the loop ended.
+        halving: with successive halving, the rungs (archs per rung) and every promotion in order.
     """
 
     chosen: SettingResult | None
@@ -136,6 +155,7 @@ class MIPResult:
     knobs: dict[str, Any] = field(default_factory=dict)
     n_measured: int = 0
     baseline: SettingResult | None = None
+    halving: dict[str, Any] | None = None
 
     def worth_its_cost(self) -> dict[str, Any] | None:
         """Whether the chosen setting ranks better than the baseline scorer: its rho interval lies
@@ -167,6 +187,28 @@ class MIPResult:
                         "setting is the best of many on these archs; a held-out sample is the unbiased test)"}
 
 
+def rungs(first: int | None, n_archs: int) -> list[int]:
+    """The archs each rung of successive halving measures a setting on: ``first``, then twice as
+    many, ..., the whole sample of ``n_archs`` last (one rung of all when ``first`` is ``None`` or
+    not below ``n_archs``)."""
+    if first is None or first >= n_archs:
+        return [n_archs]
+    out = [first]
+    while out[-1] * 2 < n_archs:
+        out.append(out[-1] * 2)
+    return out + [n_archs]
+
+
+def base_spearman(result: SettingResult) -> tuple[float, list[float]]:
+    """A setting's rho and interval on the first rung's archs, which every setting was measured on:
+    what the importance forests and the pruning rule compare (a setting promoted to more archs
+    would otherwise be compared on other archs than the rest)."""
+    base = result.extra.get("rungs")
+    if base:
+        return base[0]["spearman"], base[0]["spearman_ci95"]
+    return result.spearman, result.spearman_ci95
+
+
 def choose(results: Sequence[SettingResult], max_cost: float | None) -> SettingResult | None:
     """Highest measured rho with cost per arch within ``max_cost`` (ties: the cheaper)."""
     ok = [r for r in results if math.isfinite(r.spearman) and (max_cost is None or r.cost_per_arch <= max_cost)]
@@ -185,8 +227,9 @@ def frontier(results: Sequence[SettingResult]) -> list[SettingResult]:
 
 
 def _noise(results: Sequence[SettingResult]) -> float:
-    ses = [(r.spearman_ci95[1] - r.spearman_ci95[0]) / 3.92 for r in results
-           if r.spearman_ci95 and all(v is not None and math.isfinite(v) for v in r.spearman_ci95)]
+    intervals = [base_spearman(r)[1] for r in results]
+    ses = [(ci[1] - ci[0]) / 3.92 for ci in intervals
+           if ci and all(v is not None and math.isfinite(v) for v in ci)]
     return float(np.median(ses)) if ses else 0.0
 
 
@@ -208,6 +251,13 @@ class _Run:
         self.progress = progress
         self.say = on_event or (lambda text: log.info("%s", text))
         self.tabular = evaluator.candidates() is not None
+        if self.tabular and settings.halving is not None:
+            raise ConfigError("successive halving over archs is for live runs; recorded settings are looked up on "
+                              "all their archs at once")
+        self.rungs = [None] if self.tabular else rungs(settings.halving, len(evaluator.archs))
+        self.level: dict[tuple, int] = {}  # training setting -> the highest rung it was measured on
+        self.members: dict[tuple, list[int]] = {}  # training setting -> its results (one per readout)
+        self.promotions: list[dict[str, Any]] = []
 
     # -- identity and cost ------------------------------------------------------------
     def key(self, setting: Mapping[str, Any]) -> tuple:
@@ -225,10 +275,11 @@ class _Run:
         # unknown until looked up, as it would be for settings never trained.
         return self.cost.predict(setting)
 
-    def charge(self, cost_per_arch: float) -> float:
+    def charge(self, cost_per_arch: float, n_archs: int | None = None) -> float:
+        """Budget spent by measuring a setting on ``n_archs`` (default: the first rung's)."""
         if self.tabular:
             return 1.0
-        return cost_per_arch * len(getattr(self.ev, "archs", [])) / self.parallel
+        return cost_per_arch * (n_archs or self.rungs[0]) / self.parallel
 
     def affordable(self, setting: Mapping[str, Any]) -> bool:
         if self.cfg.budget is None:
@@ -352,15 +403,21 @@ class _Run:
                 skipped.append({"setting": dict(setting), "reason": "first arch over cap", "estimated_cost": probe,
                                 "predicted_cost": pred})
                 continue
-            results = self.ev.evaluate(setting, variants=self.derived_variants(), desc=desc)
-            self.seen.add(self.key(setting))
+            results = self.ev.evaluate(setting, variants=self.derived_variants(), desc=desc,
+                                       **({} if self.tabular else {"n_archs": self.rungs[0]}))
+            key = self.key(setting)
+            self.seen.add(key)
             cost = results[0].cost_per_arch
             self.spent += self.charge(cost)
             train_setting = {k: v for k, v in setting.items() if k != "_name"}
             self.record_cost(train_setting, cost)
+            self.level[key], self.members[key] = 0, []
             for r in results:
                 r.extra.update(round=rnd, predicted_cost=pred,
                                breaks_pruned=sum(r.setting.get(n) != v for n, v in self.fixed.items()))
+                if len(self.rungs) > 1:
+                    r.extra.update(rungs=[_rung_entry(r)], rung=0)
+                self.members[key].append(len(self.results))
                 indices.append(len(self.results))
                 self.results.append(r)
             best = max(results, key=lambda r: r.spearman if math.isfinite(r.spearman) else -math.inf)
@@ -369,12 +426,92 @@ class _Run:
                      + (f" (predicted {pred:.4g})" if pred is not None else ""))
         bar.update(1 if proposals else 0)
 
+    # -- successive halving over archs ---------------------------------------------------
+    def top(self, key: tuple) -> float:
+        """A training setting's best rho (over its readouts) on the archs of its highest rung."""
+        rhos = [self.results[i].spearman for i in self.members[key]]
+        finite = [r for r in rhos if math.isfinite(r)]
+        return max(finite) if finite else -math.inf
+
+    def within_cap(self, key: tuple) -> bool:
+        cost = self.results[self.members[key][0]].cost_per_arch
+        return self.cfg.max_cost is None or cost <= self.cfg.max_cost
+
+    def promote(self, key: tuple, why: str, rank: int | None = None) -> None:
+        """Measure a training setting on the archs of its next rung (the earlier ones are cached)."""
+        level = self.level[key] + 1
+        n = self.rungs[level]
+        first = self.results[self.members[key][0]]
+        setting = {k: v for k, v in first.setting.items() if not self.knobs.derived(k)}
+        variants = [{k: self.results[i].setting[k] for k in self.results[i].setting if self.knobs.derived(k)}
+                    for i in self.members[key]]
+        fresh = self.ev.evaluate(setting, variants=variants if any(variants) else (),
+                                 desc=f"rung {level + 1}/{len(self.rungs)} ({n} archs)", n_archs=n)
+        self.spent += self.charge(fresh[0].cost_per_arch, n - self.rungs[level - 1])
+        for i, new in zip(self.members[key], fresh):
+            old = self.results[i]
+            for name in ("spearman", "kendall", "spearman_ci95", "kendall_ci95", "cost_per_arch", "n_archs", "n_ok",
+                         "scores"):
+                setattr(old, name, getattr(new, name))
+            extra = {k: v for k, v in new.extra.items() if k not in ("first_arch_seconds",)}
+            old.extra.update(extra, rung=level)
+            old.extra["rungs"].append(_rung_entry(new))
+        self.level[key] = level
+        self.promotions.append({"setting": setting, "to_rung": level, "n_archs": n, "why": why, "rank": rank,
+                                "spearman": self.top(key)})
+        best = max((self.results[i] for i in self.members[key]),
+                   key=lambda r: r.spearman if math.isfinite(r.spearman) else -math.inf)
+        self.say(f"promoted ({why}) to {n} archs: [{best.family}] {best.name}  rho {best.spearman:.3f} "
+                 f"[{best.spearman_ci95[0]:.2f}, {best.spearman_ci95[1]:.2f}]")
+
+    def halve(self) -> None:
+        """Asynchronous successive halving: at every rung, the better half of the settings measured
+        there (by their best readout's rho on that rung's archs; within the cap, usable) is
+        promoted to the next rung, if not there already."""
+        for level in range(len(self.rungs) - 1):
+            there = [k for k, lv in self.level.items() if lv >= level]
+            ranked = sorted(there, key=lambda k: -self._rung_rho(k, level))
+            for rank, key in enumerate(ranked[: len(there) // 2], start=1):
+                if self.level[key] != level or not math.isfinite(self._rung_rho(key, level)) or not self.within_cap(key):
+                    continue
+                extra = self.charge(self.results[self.members[key][0]].cost_per_arch,
+                                    self.rungs[level + 1] - self.rungs[level])
+                if self.cfg.budget is not None and self.spent + extra > self.cfg.budget:
+                    continue  # the leader is still promoted at the end (finish)
+                self.promote(key, f"top half of {len(there)} at rung {level + 1}", rank)
+
+    def _rung_rho(self, key: tuple, level: int) -> float:
+        rhos = [self.results[i].extra["rungs"][level]["spearman"] for i in self.members[key]]
+        finite = [r for r in rhos if r is not None and math.isfinite(r)]
+        return max(finite) if finite else -math.inf
+
+    def finish(self) -> None:
+        """Until the leader (the best rho at each setting's highest rung, within the cap) has been
+        measured on the whole sample, promote it: the chosen setting's rho rests on every arch."""
+        while True:
+            keys = [k for k in self.level if self.within_cap(k) and math.isfinite(self.top(k))]
+            if not keys:
+                return
+            leader = max(keys, key=lambda k: (self.top(k), self.level[k]))
+            if self.level[leader] == len(self.rungs) - 1:
+                return
+            self.promote(leader, "the leader, measured on more archs before it can be chosen")
+
+    def complete(self, result: SettingResult) -> bool:
+        """Whether ``result`` was measured on the whole sample (the last rung)."""
+        return result.extra.get("rung", len(self.rungs) - 1) == len(self.rungs) - 1
+
+
+def _rung_entry(result: SettingResult) -> dict[str, Any]:
+    return {"n_archs": result.n_archs, "spearman": result.spearman, "spearman_ci95": list(result.spearman_ci95),
+            "kendall": result.kendall, "cost_per_arch": result.cost_per_arch}
+
 
 def _prune(run: _Run, free: list[str]) -> dict[str, Any]:
     cfg = run.cfg
     seeds = list(range(cfg.forest_seeds))
     settings = [r.setting for r in run.results]
-    rho = [r.spearman for r in run.results]
+    rho = [base_spearman(r)[0] for r in run.results]  # on the first rung's archs: the same archs for all
     imp = knob_importance(run.knobs, settings, rho, method=cfg.importance, seeds=seeds)
     # a knob measured at one value only has zero importance by construction, not by evidence
     usable = [s for s, r in zip(settings, rho) if r is not None and math.isfinite(r)]
@@ -464,6 +601,8 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
         if len(proposals) < want:
             run.say(f"{label}: {len(proposals)} new setting(s) available for {want} slots")
         indices, exhausted, skipped = run.measure(proposals, rnd, label)
+        if len(run.rungs) > 1:
+            run.halve()
         entry: dict[str, Any] = {"round": rnd, "free": free, "measured": indices, "n_new": len(indices),
                                  "skipped_over_cap": skipped}
         if last or not run.results:
@@ -487,12 +626,15 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
         if exhausted:
             stop = "budget spent"
             break
-    chosen = choose(run.results, cfg.max_cost)
+    if len(run.rungs) > 1:
+        run.finish()
+    chosen = choose([r for r in run.results if run.complete(r)], cfg.max_cost)
     model = run.cost.to_dict()
     model.update(run.cost.holdout_error([s for s, _ in run.measured], [c for _, c in run.measured]))
     return MIPResult(chosen=chosen, trajectory=run.results, rounds=rounds, fixed=dict(run.fixed), cost_model=model,
                      spent=run.spent, stop_reason=stop, settings=cfg, knobs=run.knobs.to_dict(),
-                     n_measured=len(run.measured), baseline=baseline)
+                     n_measured=len(run.measured), baseline=baseline,
+                     halving={"rungs": run.rungs, "promotions": run.promotions} if len(run.rungs) > 1 else None)
 
 
 def _preflight(run: _Run) -> None:
