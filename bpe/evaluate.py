@@ -22,9 +22,9 @@ from bpe.estimators import estimator_from_spec
 from bpe.estimators.base import Estimator
 from bpe.metrics import rank_summary
 from bpe.mip.recost import recost_export
-from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
+from bpe.outputs import OutputSet, atomic_write_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
-from bpe.plotting import new_figure, save_figure
+from bpe.plotting import new_figure, save_figure, set_title
 
 __all__ = ["sample_archs", "evaluate_estimator", "write_results", "evaluate_job", "EVALUATE_OUTPUTS"]
 
@@ -123,7 +123,7 @@ def write_results(result: dict[str, Any], out: str | Path | OutputSet, *, plot: 
     """
     outputs = out if isinstance(out, OutputSet) else plan_outputs(out, suffixes=EVALUATE_OUTPUTS,
                                                                  default_stem="evaluate")
-    atomic_write_text(outputs.path(".json"), json_text(result))
+    outputs.write_json(result)
     paths = [outputs.path(".json")]
     frame = pd.DataFrame(
         [{k: r[k] for k in ("arch", "score", "truth", "seconds", "status", "error")} for r in result["records"]]
@@ -144,13 +144,10 @@ def _scatter(result: dict[str, Any], path: Path) -> Path:
     ax.scatter([r["truth"] for r in ok], [r["score"] for r in ok], s=14, alpha=0.75)
     ax.set_xlabel(f"ground truth ({result['truth']['metric']})")
     ax.set_ylabel(f"score ({result['estimator']['name']})")
-    ax.set_title(
-        f"{result['estimator']['description']}\n"
-        f"{result.get('dataset', '?')} vs {result.get('truth_source', '?')} ({result['truth']['metric']}): "
-        f"Spearman {result['spearman']:.3f}, Kendall {result['kendall']:.3f}, n={result['n_archs']}, "
-        f"{result['seconds_per_arch']:.1f} s/arch",
-        fontsize=8,
-    )
+    set_title(ax, f"{result['estimator']['description']}\n"
+              f"{result.get('dataset', '?')} vs {result.get('truth_source', '?')} ({result['truth']['metric']}): "
+              f"Spearman {result['spearman']:.3f}, Kendall {result['kendall']:.3f}, n={result['n_archs']}, "
+              f"{result['seconds_per_arch']:.1f} s/arch", width=64)
     ax.grid(alpha=0.3)
     return save_figure(fig, path)
 

@@ -122,10 +122,15 @@ def json_text(value: Any, *, indent: int | None = 2) -> str:
 
 @dataclass(frozen=True)
 class OutputSet:
-    """The files of one run: ``stem`` + each suffix (the first is the main file)."""
+    """The files of one run: ``stem`` + each suffix (the first is the main file).
+
+    ``earlier`` are the files an earlier run wrote under the same main file (its JSON lists them
+    under ``files``): :meth:`finish` removes those this run did not write, so a ``bpe search --out
+    r.json`` over an earlier ``bpe evaluate --out r.json`` leaves no ``r.csv`` of the evaluation."""
 
     stem: Path
     suffixes: tuple[str, ...]
+    earlier: tuple[Path, ...] = ()
 
     @property
     def main(self) -> Path:
@@ -136,14 +141,40 @@ class OutputSet:
             raise ValueError(f"{suffix} is not one of this run's outputs {self.suffixes}")
         return self.stem.parent / (self.stem.name + suffix)
 
+    def file_names(self) -> list[str]:
+        """The names of every file this run may write (what its JSON lists under ``files``)."""
+        return [self.path(suffix).name for suffix in self.suffixes]
+
+    def write_json(self, doc: dict[str, Any]) -> Path:
+        """Write the run's JSON file (atomically), listing the run's files under ``files``."""
+        path = self.path(".json")
+        atomic_write_text(path, json_text({**doc, "files": self.file_names()}))
+        return path
+
     def finish(self, written: Iterable[str | Path]) -> list[Path]:
-        """Remove this run's files that were not written this time (a stale plot); return ``written``."""
+        """Remove this run's files that were not written this time (a stale plot) and an earlier
+        run's files under the same name that this one does not write; return ``written``."""
         done = [Path(p) for p in written]
-        for suffix in self.suffixes:
-            path = self.path(suffix)
+        for path in [self.path(suffix) for suffix in self.suffixes] + list(self.earlier):
             if path not in done and path.is_file():
                 path.unlink()
         return done
+
+
+def _earlier_files(main: Path) -> tuple[Path, ...]:
+    """The files an earlier bpe run listed in ``main`` (its ``files``), beside it; none when ``main``
+    is absent or not such a file."""
+    if main.suffix != ".json" or not main.is_file():
+        return ()
+    try:
+        names = json.loads(main.read_text()).get("files")
+    except (OSError, ValueError, AttributeError):
+        return ()
+    if not isinstance(names, list):
+        return ()
+    stem = main.with_suffix("").name
+    return tuple(main.parent / n for n in names
+                 if isinstance(n, str) and n.startswith(stem) and Path(n).name == n and n != main.name)
 
 
 def plan_outputs(out: str | Path, *, suffixes: Sequence[str], default_stem: str, flag: str = "--out",
@@ -161,7 +192,7 @@ def plan_outputs(out: str | Path, *, suffixes: Sequence[str], default_stem: str,
         raise BPEError(
             f"{flag} {text} has {what}; {command} writes {', '.join(s.lstrip('.').upper() for s in suffixes)}: "
             f"give {flag} NAME{suffixes[0]} (the others go beside it, same stem) or a folder ending in /")
-    outputs = OutputSet(stem, suffixes)
+    outputs = OutputSet(stem, suffixes, _earlier_files(stem.parent / (stem.name + suffixes[0])))
     for suffix in suffixes:
         target = outputs.path(suffix)
         if target.is_dir():

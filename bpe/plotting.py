@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["new_figure", "save_figure"]
+__all__ = ["new_figure", "save_figure", "set_title", "short_text", "legend_outside"]
 
 
 def new_figure(figsize: tuple[float, float] = (6, 4), dpi: int = 130, **subplots: Any) -> tuple[Any, Any]:
@@ -31,3 +31,32 @@ def save_figure(fig: Any, path: str | Path) -> Path:
     plt.close(fig)
     tmp.replace(path)
     return path
+
+
+def short_text(text: str) -> str:
+    """``text`` with every file path (a word with two slashes or more, or starting with ``/``,
+    ``./``, ``../`` or ``~/``) shortened to its name: a title names files, not folders."""
+    import re
+
+    def name(match: Any) -> str:
+        word = match.group(0)
+        if word.count("/") >= 2 or word.startswith(("/", "./", "../", "~/")):
+            return word.rstrip("/").rsplit("/", 1)[-1]
+        return word
+
+    return re.sub(r"[^\s()\[\],:]+", name, str(text))
+
+
+def set_title(ax: Any, text: str, *, fontsize: float = 8, width: int = 72) -> None:
+    """A title that fits: paths shortened to file names, each line wrapped at ``width`` characters."""
+    import textwrap
+
+    lines = [w for line in short_text(text).splitlines() for w in (textwrap.wrap(line, width) or [""])]
+    ax.set_title("\n".join(lines), fontsize=fontsize)
+
+
+def legend_outside(ax: Any, *, fontsize: float = 7) -> None:
+    """The legend to the right of the axes, so it never covers points or their labels."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=fontsize, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)

@@ -21,9 +21,9 @@ from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec, parse_spec, split_specs
 from bpe.estimators.base import Estimator
 from bpe.metrics import rank_summary
-from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
+from bpe.outputs import OutputSet, atomic_write_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
-from bpe.plotting import new_figure, save_figure
+from bpe.plotting import legend_outside, new_figure, save_figure, set_title
 from bpe.tables import read_arch_table
 
 __all__ = [
@@ -80,13 +80,14 @@ def score_archs(estimators: Sequence[Estimator], archs: Sequence[Any], *, runner
 
 
 #: What `bpe score` writes: the scores CSV and its JSON sidecar.
-SCORE_OUTPUTS = (".csv", ".json")
+SCORE_OUTPUTS = (".csv", ".json", ".png")
 
 
 def write_scores(frame: pd.DataFrame, out: str | Path | OutputSet, *, estimators: Sequence[Estimator] = (),
-                 labels: Sequence[str] | None = None, provenance: dict[str, Any] | None = None) -> list[Path]:
+                 labels: Sequence[str] | None = None, provenance: dict[str, Any] | None = None,
+                 plot: bool = True) -> list[Path]:
     """Write the scores CSV and a JSON sidecar (per estimator: settings, failures, mean seconds;
-    plus ``provenance``: dataset, space, seed)."""
+    plus ``provenance``: dataset, space, seed) and, with ``plot``, :func:`agreement_plot`."""
     outputs = out if isinstance(out, OutputSet) else plan_outputs(out, suffixes=SCORE_OUTPUTS, default_stem="scores")
     labels = list(labels) if labels is not None else [est.name for est in estimators]
     atomic_write_text(outputs.path(".csv"), frame.to_csv(index=False))
@@ -100,8 +101,48 @@ def write_scores(frame: pd.DataFrame, out: str | Path | OutputSet, *, estimators
         }
         for est, label in zip(estimators, labels)
     }
-    atomic_write_text(outputs.path(".json"), json_text({**(provenance or {}), "estimators": meta}))
-    return outputs.finish([outputs.path(".csv"), outputs.path(".json")])
+    outputs.write_json({**(provenance or {}), "estimators": meta})
+    written = [outputs.path(".csv"), outputs.path(".json")]
+    if plot:
+        written.append(agreement_plot(frame, labels, outputs.path(".png")))
+    return outputs.finish(written)
+
+
+def agreement_plot(frame: pd.DataFrame, labels: Sequence[str], path: str | Path) -> Path:
+    """How the scored estimators agree: the Spearman rho between each pair's scores over the archs
+    both scored (a heatmap), or the distribution of the one estimator's scores."""
+    from bpe.metrics import spearman
+
+    n = len(labels)
+    if n == 1:
+        fig, ax = new_figure(figsize=(6, 4))
+        values = frame[labels[0]].dropna()
+        ax.hist(values, bins=min(40, max(5, len(values) // 3)))
+        ax.set_xlabel(f"score ({labels[0]})")
+        ax.set_ylabel("archs")
+        set_title(ax, f"{labels[0]}: {len(values)} archs scored, {int(frame[labels[0]].isna().sum())} failed")
+        return save_figure(fig, path)
+    rho = np.full((n, n), np.nan)
+    columns = [frame[label].to_numpy(dtype=float) for label in labels]
+    for i in range(n):
+        for j in range(n):
+            ok = np.isfinite(columns[i]) & np.isfinite(columns[j])
+            rho[i, j] = spearman(columns[i][ok].tolist(), columns[j][ok].tolist()) if ok.sum() >= 3 else np.nan
+    side = min(12.0, 2.0 + 0.6 * n)
+    fig, ax = new_figure(figsize=(side + 1.2, side))
+    image = ax.imshow(rho, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
+    ax.set_yticklabels(labels, fontsize=7)
+    if n <= 12:
+        for i in range(n):
+            for j in range(n):
+                if np.isfinite(rho[i, j]):
+                    ax.text(j, i, f"{rho[i, j]:.2f}", ha="center", va="center", fontsize=6)
+    fig.colorbar(image, ax=ax, label="Spearman rho between scores")
+    set_title(ax, f"agreement of {n} estimators over {len(frame)} archs")
+    return save_figure(fig, path)
 
 
 def read_scores(path: str | Path, *, space: str = "nb201") -> pd.DataFrame:
@@ -219,7 +260,7 @@ def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_sp
     doc = {"metric": metrics[0] if len(metrics) == 1 else metrics, "truth": truth_spec, "estimators": table,
            "provenance": run_provenance()}
     written = [outputs.path(".json")]
-    atomic_write_text(outputs.path(".json"), json_text(doc))
+    outputs.write_json(doc)
     if plot:
         points = [{"label": k, "spearman": v["spearman"], "seconds_per_arch": v["seconds_per_arch"] or 0.0,
                    "kind": v["kind"]} for k, v in table.items()]
@@ -230,7 +271,7 @@ def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_sp
 
 def frontier_plot(points: Sequence[dict], path: str | Path, *, title: str = "") -> Path:
     """Spearman ρ against seconds per arch (log x) for every estimator given."""
-    fig, ax = new_figure(figsize=(7, 4.5))
+    fig, ax = new_figure(figsize=(8.5, 4.5))
     colors = {"training-free": "tab:blue", "bpe": "tab:red", "other": "tab:gray"}
     for kind in colors:
         pts = [p for p in points if p.get("kind", "other") == kind and math.isfinite(p["spearman"])]
@@ -246,8 +287,8 @@ def frontier_plot(points: Sequence[dict], path: str | Path, *, title: str = "") 
     ax.set_ylabel("Spearman ρ with ground truth")
     ax.axhline(0, color="black", lw=0.5)
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(title, fontsize=8)
+    legend_outside(ax)
+    set_title(ax, title)
     return save_figure(fig, path)
 
 
@@ -270,11 +311,12 @@ def best_of_n(scores: Sequence[float], truths: Sequence[float], n: int, runs: in
 
 def score_job(specs: str | Sequence[str], *, dataset: Any, archs: str | int, seed: int, runner: Runner,
               out: str | Path, space: str = "nb201", device: str = "auto", truth_spec: str | None = None,
-              options: dict[str, Any] | None = None) -> tuple[pd.DataFrame, list[Path], list[Estimator], list[str]]:
+              options: dict[str, Any] | None = None,
+              plot: bool = True) -> tuple[pd.DataFrame, list[Path], list[Estimator], list[str]]:
     """``bpe score``: check the outputs, the arch sample, the estimators and the data, then score.
 
     ``options`` (batch size, repeats, seed, sizes; ``None`` = the scorer's default) go to the
-    training-free scorers.  ``specs``: a list, or the CLI's comma-separated text (see
+    training-free scorers; ``plot``: write the agreement plot too.  ``specs``: a list, or the CLI's comma-separated text (see
     :func:`bpe.estimators.split_specs`: a vote takes the names after it).  Returns the table, the
     paths written, the estimators and their labels.
     """
@@ -294,5 +336,5 @@ def score_job(specs: str | Sequence[str], *, dataset: Any, archs: str | int, see
     frame = score_archs(estimators, sample, runner=runner, labels=labels)
     provenance = {"dataset": dataset.name, "data_dir": dataset.data_dir, "space": space, "arch_seed": seed,
                   "n_archs": len(sample), "provenance": run_provenance()}
-    paths = write_scores(frame, outputs, estimators=estimators, labels=labels, provenance=provenance)
+    paths = write_scores(frame, outputs, estimators=estimators, labels=labels, provenance=provenance, plot=plot)
     return frame, paths, estimators, labels

@@ -13,14 +13,14 @@ from bpe.data import prepare_split
 from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec
 from bpe.estimators.cached import CachedEstimator
-from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
+from bpe.outputs import plan_outputs, run_provenance
 from bpe.registry import did_you_mean
 from bpe.spaces import ListedSpace, get_space
 from search_algos.base import available_algorithms, create_algorithm
 from search_algos.budget import parse_budget
 from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method
 from search_algos.options import algorithm_options
-from search_algos.orchestrate import oneshot_experiment, sample_based_experiment
+from search_algos.orchestrate import oneshot_experiment, oneshot_plot, sample_based_experiment
 from search_algos.runs import best_so_far_plot
 
 __all__ = ["SEARCH_OUTPUTS", "PUBLISHED_PROTOCOL", "search_job", "published_differences"]
@@ -49,9 +49,10 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
                option_items: Sequence[str] = (), progress: bool = True,
                on_start: Callable[[str], None] | None = None,
                on_run: Callable[[int, dict[str, Any]], None] | None = None,
-               keep_evaluated: bool = False) -> tuple[dict[str, Any], list[Path]]:
+               keep_evaluated: bool = False, plot: bool = True) -> tuple[dict[str, Any], list[Path]]:
     """Run ``runs`` seeded searches of each of ``algos`` (or one one-shot method) and write the results
-    (``keep_evaluated``: every run also lists the archs it evaluated and what each cost)."""
+    (``keep_evaluated``: every run also lists the archs it evaluated and what each cost) and, with
+    ``plot``, a PNG (the best-so-far truth per budget; a one-shot method's supernet loss per epoch)."""
     from search_algos.oneshot import ONESHOT_ALIASES  # torch-heavy
 
     algos = [a.strip() for a in algos if a.strip()]
@@ -73,8 +74,11 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
             raise BPEError("a one-shot method (darts, darts-v2, gdas) runs alone: pass it as the only --algo")
         result = _oneshot(ONESHOT_ALIASES[algos[0]], estimator_spec, dataset, truth, runs, seed, device,
                           option_items, progress, on_start, on_run, space=space)
-        atomic_write_text(outputs.path(".json"), json_text(result))
-        return result, outputs.finish([outputs.path(".json")])
+        outputs.write_json(result)
+        written = [outputs.path(".json")]
+        if plot:
+            written.append(oneshot_plot(result, outputs.path(".png")))
+        return result, outputs.finish(written)
     if budget_spec is None:
         raise BPEError("sample-based search needs --budget: N (evaluations), Ns (wall seconds) or Ns-simulated")
     budget = parse_budget(budget_spec)
@@ -133,9 +137,9 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
             row["published"] = None
     result.update(truth_source=truth_spec, metric=metric, space=space, dataset=dataset.name,
                   provenance=run_provenance())
-    atomic_write_text(outputs.path(".json"), json_text(result))
+    outputs.write_json(result)
     written = [outputs.path(".json")]
-    if truth is not None and "v11_cifar10_test" in truth.metrics:
+    if plot and truth is not None and "v11_cifar10_test" in truth.metrics:
         axis, limit = (("simulated_seconds", budget.simulated_seconds) if budget.simulated_seconds else
                        ("evaluations", budget.evaluations) if budget.evaluations else ("seconds", budget.seconds))
         written.append(best_so_far_plot(all_results, truth, outputs.path(".png"), axis=axis, limit=limit))

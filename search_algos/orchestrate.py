@@ -5,6 +5,7 @@ results dict written to ``search.json``.  The CLI only parses, validates and pri
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from bpe.benchmarks import Benchmark
@@ -170,3 +171,27 @@ def summary_table(summary: dict[str, Any]) -> str:
             lines.append(f"| {algo} (published) | " + " | ".join(
                 f"{m:.2f} ± {sd:.2f}" for m, sd in (s["published"][k] for k in ACCURACY_KEYS)) + " | |")
     return "\n".join(lines)
+
+
+def oneshot_plot(result: dict[str, Any], path: str | Path) -> Path:
+    """The supernet's training loss per epoch, one line per run, each run's last change of its
+    derived cell marked (where the architecture settled)."""
+    from bpe.plotting import legend_outside, new_figure, save_figure, set_title
+
+    fig, ax = new_figure(figsize=(8, 4))
+    for row in result["runs"]:
+        history = row.get("history") or []
+        epochs = [h["epoch"] for h in history]
+        line, = ax.plot(epochs, [h["train_loss"] for h in history], marker="o", ms=3,
+                        label=f"seed {row['seed']}" + ("" if row["status"] == "ok" else f" ({row['status']})"))
+        archs = [h.get("arch") for h in history]
+        settled = next((i for i in range(len(archs) - 1, 0, -1) if archs[i] != archs[i - 1]), 0)
+        if history:
+            ax.axvline(epochs[settled], color=line.get_color(), ls=":", lw=1)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("supernet training loss")
+    ax.grid(alpha=0.3)
+    set_title(ax, f"{', '.join(result['algorithms'])} on {result['space']}: supernet loss per epoch (dotted: the "
+                  "derived cell's last change)")
+    legend_outside(ax)
+    return save_figure(fig, path)

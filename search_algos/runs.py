@@ -17,7 +17,7 @@ from bpe.benchmarks import Benchmark
 from bpe.errors import TruthError
 from bpe.estimators.base import Estimator
 from bpe.parallel import exit_with_parent
-from bpe.plotting import new_figure, save_figure
+from bpe.plotting import legend_outside, new_figure, save_figure
 from search_algos.base import create_algorithm
 from search_algos.budget import Budget
 from search_algos.loop import SearchResult, run_search
@@ -129,7 +129,7 @@ def best_so_far_plot(results: dict[str, list[SearchResult]], truth: Benchmark, p
                      axis: str, limit: float, metric: str = "v11_cifar10_test") -> Path:
     """Mean ± std of the incumbent's truth against budget, one line per algorithm."""
     grid = np.linspace(0, limit, 101)[1:]
-    fig, ax = new_figure()
+    fig, ax = new_figure(figsize=(8, 4))
     means = []
     for name, runs in results.items():
         curves = np.array([best_so_far_curve(r, truth, grid, axis, metric) for r in runs])
@@ -145,5 +145,5 @@ def best_so_far_plot(results: dict[str, list[SearchResult]], truth: Benchmark, p
     ax.set_xlabel({"simulated_seconds": "simulated seconds", "seconds": "wall seconds"}.get(axis, "evaluations"))
     ax.set_ylabel(f"truth of best-so-far arch ({metric})")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    legend_outside(ax)
     return save_figure(fig, path)

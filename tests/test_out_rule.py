@@ -53,7 +53,7 @@ def command(name, tmp_path, table):
 
 #: command -> (files written for --out NAME.main, the stem a folder gets, refused suffix)
 WRITES = {
-    "score": ([".csv", ".json"], "scores", ".png"),
+    "score": ([".csv", ".json", ".png"], "scores", ".txt"),
     "correlate": ([".json", ".png"], "correlations", ".csv"),
     "search": ([".json", ".png"], "search", ".csv"),
     "mip": ([".json", "_importance.png", "_frontier.png"], "bpe", ".csv"),
@@ -102,3 +102,17 @@ def test_results_record_code_version_and_machine(tmp_path):
                  "--out", str(out), *TINY]) == 0
     provenance = json.loads(out.with_suffix(".json").read_text())["provenance"]
     assert provenance["bpe_version"] and provenance["machine"]["cpu_count"] >= 1 and provenance["date"]
+
+
+def test_a_run_over_another_commands_files_leaves_none_of_them(tmp_path, full_table):
+    """``bpe search --out r.json`` over an earlier ``bpe evaluate --out r.json``: the evaluation's
+    r.csv (listed in its r.json) is removed, r.png is the search's; a file no bpe run listed stays."""
+    out = tmp_path / "r.json"
+    assert main(["evaluate", "--estimator", "oracle", "--truth", str(full_table), "--metric", "v11_cifar10_test",
+                 "--archs", "8", "--no-cache", "--quiet", "--noise-archs", "0", "--out", str(out)]) == 0
+    assert (tmp_path / "r.csv").is_file() and "r.csv" in json.loads(out.read_text())["files"]
+    (tmp_path / "r_notes.csv").write_text("mine\n")
+    assert main([*command("search", tmp_path, full_table), "--out", str(out)]) == 0
+    assert not (tmp_path / "r.csv").exists()
+    assert (tmp_path / "r.png").is_file() and (tmp_path / "r_notes.csv").read_text() == "mine\n"
+    assert json.loads(out.read_text())["files"] == ["r.json", "r.png"]

@@ -256,6 +256,11 @@ def test_oneshot_cli(tmp_path, table_path, method):
     run = json.loads(out.read_text())["runs"][0]
     assert nb201.parse(run["arch"]) and set(run["true_accuracy"]) == set(TRUE_METRICS)
     assert np.allclose(np.sum(run["probabilities"], axis=1), 1.0)
+    assert out.with_suffix(".png").stat().st_size > 1000  # the supernet's loss per epoch
+    if method == "gdas":  # --no-plot: no PNG, and an earlier run's PNG is removed
+        assert main(["search", "--algo", method, "--estimator", str(cfg), "--dataset", "digits", "--device", "cpu",
+                     "--truth", str(table_path), "--runs", "1", "--out", str(out), "--no-plot", "--quiet"]) == 0
+        assert not out.with_suffix(".png").exists()
 
 
 def test_oneshot_options(tmp_path, table_path, capsys):

@@ -44,7 +44,9 @@ def register(sub, parents) -> None:
     p.add_argument("--truth", default=None, help="needed only for --estimator oracle")
     add_run_args(p)
     p.add_argument("--out", default="results/scores.csv",
-                   help="NAME.csv (or .json: the same stem), or a folder/; writes NAME.csv and its NAME.json sidecar")
+                   help="NAME.csv (or .json, .png: the same stem), or a folder/; writes NAME.csv, its NAME.json "
+                        "sidecar and NAME.png (how the estimators agree)")
+    p.add_argument("--no-plot", action="store_true", help="no PNG (a PNG of an earlier run is removed)")
     p.set_defaults(func=run)
 
 
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     frame, paths, estimators, labels = score_job(
         args.estimator, dataset=dataset_from_args(args), archs=args.archs,
         seed=args.seed, runner=runner_from_args(args), out=args.out, space=args.space, device=args.device,
-        truth_spec=args.truth, options=options)
+        truth_spec=args.truth, options=options, plot=not args.no_plot)
     print(f"scored {len(frame)} archs of {args.space} on {args.dataset} with "
           + ", ".join(f"{label} = {est.describe()}" for est, label in zip(estimators, labels)))
     for label in labels:

@@ -44,6 +44,7 @@ def register(sub, parents) -> None:
     add_run_args(p)
     p.add_argument("--out", default="results/search.json",
                    help="NAME.json (or .png: the same stem), or a folder/; writes NAME.json and NAME.png")
+    p.add_argument("--no-plot", action="store_true", help="no PNG (a PNG of an earlier run is removed)")
     p.set_defaults(func=run)
 
 
@@ -68,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         truth_spec=args.truth, metric=args.metric, budget_spec=args.budget, runs=args.runs, seed=args.seed,
         runner=runner_from_args(args), out=args.out, space=args.space, device=args.device,
         oracle_epochs=args.oracle_epochs, prescreen_spec=args.prescreen, pool=args.pool, option_items=args.algo_opt,
-        progress=not args.quiet, on_start=print, on_run=report)
+        progress=not args.quiet, on_start=print, on_run=report, plot=not args.no_plot)
     print(summary_table(result["summary"]))
     for algo, row in result["summary"].items():
         if row.get("published_not_comparable"):

@@ -14,8 +14,8 @@ import numpy as np
 from bpe.benchmarks.records_folder import setting_config
 from bpe.mip.evaluators import SettingResult
 from bpe.mip.search import MIPResult, frontier
-from bpe.outputs import OutputSet, atomic_write_text, json_text, plan_outputs, run_provenance
-from bpe.plotting import new_figure, save_figure
+from bpe.outputs import OutputSet, plan_outputs, run_provenance
+from bpe.plotting import legend_outside, new_figure, save_figure, set_title
 
 __all__ = ["mip_document", "export_spec", "member_entry", "write_mip", "importance_plot", "frontier_plot", "tabular_config"]
 
@@ -150,8 +150,8 @@ def importance_plot(doc: Mapping[str, Any], path: str | Path) -> Path:
         ax.bar(range(len(names)), means, yerr=stds, color=colors, capsize=2)
         ax.set_xticks(range(len(names)))
         ax.set_xticklabels(names, rotation=45, ha="right", fontsize=7)
-        ax.set_title(f"round {r['round']}: pruned {r['pruned']} = {r['fixed_value']} "
-                     f"({(r.get('agreement') or 0):.0%})", fontsize=8)
+        set_title(ax, f"round {r['round']}: pruned {r['pruned']} = {r['fixed_value']} "
+                      f"({(r.get('agreement') or 0):.0%})", width=44)
         ax.set_ylabel(r.get("importance_method", "importance"), fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
     return save_figure(fig, path)
@@ -160,7 +160,7 @@ def importance_plot(doc: Mapping[str, Any], path: str | Path) -> Path:
 def frontier_plot(doc: Mapping[str, Any], path: str | Path, *, unit: str = "") -> Path:
     """Rho against cost per arch (log x) of every measured setting; the front and the chosen one marked."""
     traj = [t for t in doc["trajectory"] if t["spearman"] is not None]
-    fig, ax = new_figure(figsize=(6.5, 4.3), dpi=120)
+    fig, ax = new_figure(figsize=(8, 4.3), dpi=120)
     rounds = sorted({t["extra"].get("round", 0) for t in traj}, key=lambda r: (isinstance(r, str), str(r).zfill(6)))
     cmap = __import__("matplotlib").colormaps["viridis"]
     for i, rnd in enumerate(rounds):
@@ -183,7 +183,7 @@ def frontier_plot(doc: Mapping[str, Any], path: str | Path, *, unit: str = "") -
     ax.set_xlabel(f"cost per architecture ({unit})" if unit else "cost per architecture")
     ax.set_ylabel("Spearman rho with ground truth")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=6, loc="lower right")
+    legend_outside(ax, fontsize=6)
     return save_figure(fig, path)
 
 
@@ -200,7 +200,7 @@ def write_mip(doc: Mapping[str, Any], out: str | Path | OutputSet, *, plot: bool
     """Write ``bpe.json`` atomically, and the two plots beside it (``<stem>_importance.png``,
     ``<stem>_frontier.png``); plots of an earlier run are removed under ``plot=False``."""
     outputs = out if isinstance(out, OutputSet) else mip_outputs(out)
-    atomic_write_text(outputs.main, json_text(doc))
+    outputs.write_json(doc)
     paths = [outputs.main]
     if plot:
         unit = (doc.get("measured") or {}).get("cost_unit", "")
