@@ -27,8 +27,8 @@ from bpe.estimators.base import EVAL_THREADS, torch_threads
 from bpe.spaces import get_space
 
 __all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
-           "steps_per_epoch", "nonfinite_loss", "autocast_context", "CPU_LAYOUT", "memory_format", "layout_key", "layout_name",
-           "planned_layout", "ran_in_planned_layout", "StepTiming", "time_training_steps",
+           "steps_per_epoch", "nonfinite_loss", "autocast_context", "CPU_LAYOUT", "cpu_layout", "memory_format",
+           "layout_key", "layout_name", "planned_layout", "ran_in_planned_layout", "StepTiming", "time_training_steps",
            "estimate_run_seconds"]
 
 log = logging.getLogger(__name__)
@@ -81,18 +81,57 @@ def nonfinite_loss(loss: float, kind: str, epoch: int | None = None) -> str | No
     return f"non-finite {kind} loss ({loss}){where}; lower learning_rate or use fp32"
 
 
-#: The layout of every network and batch on CPU: channels-last (oneDNN's convolutions, pooling and
-#: batch norm), 1.1-1.9x faster to train than torch's default layout at every size measured, from the
-#: C4 N1 8 px proxies to NB201's C16 N5 32 px, in both spaces (``benchmarks/bench_throughput.py``).
-#: Other devices keep torch's default.  Benchmarks set it to ``torch.contiguous_format`` to compare.
-CPU_LAYOUT = torch.channels_last
+#: The layout of every network and batch on CPU, when set: ``None`` (the default) lets a probe
+#: choose on the machine at hand (:func:`cpu_layout`).  Benchmarks set it to compare layouts.
+CPU_LAYOUT: torch.memory_format | None = None
+
+_LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+
+
+def _layout_steps(fmt: torch.memory_format) -> Callable[[], None]:
+    """Three training steps of a small NB201 network (C8, one cell per stage, 16 px, batch 64) in
+    layout ``fmt``, on one thread: the probe's workload (the network is built on the first call)."""
+    state: dict[str, Any] = {}
+
+    def run() -> None:
+        with torch_threads(EVAL_THREADS):
+            if not state:
+                net = get_space("nb201").build(PROBE_ARCH, num_classes=10, channels=8, cells_per_stage=1)
+                state.update(net=net.to(memory_format=fmt), y=torch.arange(64) % 10,
+                             x=torch.randn(64, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+                             .contiguous(memory_format=fmt))
+                state["opt"] = torch.optim.SGD(state["net"].parameters(), lr=0.01)
+            for _ in range(3):
+                state["opt"].zero_grad(set_to_none=True)
+                F.cross_entropy(state["net"](state["x"]), state["y"]).backward()
+                state["opt"].step()
+    return run
+
+
+#: The cell the layout probe trains (NB201's best-known cell on CIFAR-10: convolutions, pooling and skips).
+PROBE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def cpu_layout() -> torch.memory_format:
+    """The layout of every network and batch on CPU: :data:`CPU_LAYOUT` when set, else the faster
+    of channels-last (oneDNN's convolutions, pooling and batch norm) and torch's default for a few
+    training steps, measured once per machine (:func:`bpe.probe.choose`, probe ``cpu-layout``;
+    ``BPE_PROBE_CPU_LAYOUT=channels_last|contiguous`` forces one).  Channels-last was 1.1-1.9x
+    faster on an AVX-512 Xeon and 1.15-1.19x on an AVX2-only EPYC; the probe keeps it only where
+    it wins."""
+    if CPU_LAYOUT is not None:
+        return CPU_LAYOUT
+    from bpe.probe import choose
+
+    name = choose("cpu-layout", {name: _layout_steps(fmt) for name, fmt in _LAYOUTS.items()})
+    return _LAYOUTS[name]
 
 
 def memory_format(device: torch.device) -> torch.memory_format:
-    """The layout of a network's weights and activations on ``device``: :data:`CPU_LAYOUT` on CPU,
+    """The layout of a network's weights and activations on ``device``: :func:`cpu_layout` on CPU,
     torch's default elsewhere.  Results computed in one layout are not bit-identical to the other's,
     so it is part of the cache keys (:func:`layout_key`)."""
-    return CPU_LAYOUT if device.type == "cpu" else torch.contiguous_format
+    return cpu_layout() if device.type == "cpu" else torch.contiguous_format
 
 
 def layout_name(fmt: torch.memory_format) -> str:

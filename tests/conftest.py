@@ -36,6 +36,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("BPE_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
 
 
+@pytest.fixture(autouse=True)
+def _pinned_cpu_layout(monkeypatch):
+    """One CPU layout for every test (and its subprocesses), whatever a timing probe would pick on
+    a loaded machine: tests compare results bit for bit.  The probe itself is tested in
+    test_probe.py, which lifts this."""
+    monkeypatch.setenv("BPE_PROBE_CPU_LAYOUT", "channels_last")
+
+
 @pytest.fixture
 def tiny_config():
     """A proxy setting that trains in well under a second on digits."""

@@ -133,3 +133,25 @@ def test_bf16_is_a_knob_value_only_where_this_cpu_runs_it_natively(monkeypatch):
     monkeypatch.setattr(machine, "machine_info", lambda: {**base, "isa": ["avx512f", "amx_bf16"],
                                                           "torch_cpu_capability": "AVX2"})  # restricted: emulated
     assert knob_preset("cpu")["precision"].values == ("fp32",)
+
+
+def test_the_cpu_layout_is_probed_kept_and_enters_the_cache_key(monkeypatch):
+    """Unpinned, the CPU layout is the probe's measured choice (kept in probes.json with both
+    timings); it is what a run uses and what its cache key names; forcing the other one changes
+    the key, so a record of one layout is never read as the other's."""
+    import torch
+
+    from bpe import training
+
+    monkeypatch.delenv("BPE_PROBE_CPU_LAYOUT", raising=False)
+    chosen = training.cpu_layout()
+    kept = json.loads(probe.probe_file().read_text())[f"{machine_key()}/cpu-layout"]
+    assert set(kept["seconds"]) == {"channels_last", "contiguous"}
+    assert training.layout_name(chosen) == kept["choice"] == min(kept["seconds"], key=kept["seconds"].get)
+    assert training.memory_format(torch.device("cpu")) == chosen
+    other = "contiguous" if kept["choice"] == "channels_last" else "channels_last"
+    keys = {}
+    for name in (kept["choice"], other):
+        monkeypatch.setenv("BPE_PROBE_CPU_LAYOUT", name)
+        keys[name] = training.layout_key("cpu")
+    assert keys[kept["choice"]] != keys[other]
