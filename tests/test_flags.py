@@ -100,3 +100,40 @@ def test_an_estimator_that_reads_no_images_needs_no_data_files(estimator, tmp_pa
                  "--truth", str(truth), "--metric", "acc", "--archs", str(truth), "--cache-dir", str(tmp_path / "c"),
                  "--out", str(out), "--quiet", "--no-plot", "--noise-archs", "0"]) == 0
     assert json.loads(out.read_text())["n_archs"] == 5
+
+
+def _subparsers(parser):
+    """(command words, parser) of every (sub)command, depth first."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield name, sub
+                for deeper, subsub in _subparsers(sub):
+                    yield f"{name} {deeper}", subsub
+
+
+def test_every_flag_of_every_command_is_read():
+    """Walk every subcommand's parser: each option's value is read somewhere in the CLI code (the
+    command's module, the CLI modules it imports from, or the shared helpers); a flag declared and
+    never read would be ignored."""
+    import inspect
+    import re
+
+    import bpe.cli as cli
+    import bpe.cli.common as common
+
+    sources = {p.stem: p.read_text() for p in Path(inspect.getfile(cli)).parent.glob("*.py")}
+    shared = sources["common"] + sources["__init__"] + inspect.getsource(common)
+    unread = []
+    for words, sub in _subparsers(cli.build_parser()):
+        module = sources.get(words.split()[0], "")
+        module += "".join(sources[m] for m in re.findall(r"from bpe\.cli\.(\w+) import", module))  # its helpers
+        for action in sub._actions:
+            if not action.option_strings or action.dest in ("help", "func", "command"):
+                continue
+            pattern = re.compile(rf"args\.{action.dest}\b|getattr\(args, \"{action.dest}\"|\"{action.dest}\"")
+            if not pattern.search(module) and not pattern.search(shared):
+                unread.append(f"bpe {words} {action.option_strings[0]}")
+    assert not unread, f"flags never read: {unread}"
