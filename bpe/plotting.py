@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +38,6 @@ def save_figure(fig: Any, path: str | Path) -> Path:
 def short_text(text: str) -> str:
     """``text`` with every file path (a word with two slashes or more, or starting with ``/``,
     ``./``, ``../`` or ``~/``) shortened to its name: a title names files, not folders."""
-    import re
-
     def name(match: Any) -> str:
         word = match.group(0)
         if word.count("/") >= 2 or word.startswith(("/", "./", "../", "~/")):
@@ -49,8 +49,6 @@ def short_text(text: str) -> str:
 
 def set_title(ax: Any, text: str, *, fontsize: float = 8, width: int = 72) -> None:
     """A title that fits: paths shortened to file names, each line wrapped at ``width`` characters."""
-    import textwrap
-
     lines = [w for line in short_text(text).splitlines() for w in (textwrap.wrap(line, width) or [""])]
     ax.set_title("\n".join(lines), fontsize=fontsize)
 

@@ -20,7 +20,7 @@ from bpe.data import load_arrays
 from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec, parse_spec, split_specs
 from bpe.estimators.base import Estimator
-from bpe.metrics import rank_summary
+from bpe.metrics import rank_summary, spearman
 from bpe.outputs import OutputSet, atomic_write_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
 from bpe.plotting import legend_outside, new_figure, save_figure, set_title
@@ -111,8 +111,6 @@ def write_scores(frame: pd.DataFrame, out: str | Path | OutputSet, *, estimators
 def agreement_plot(frame: pd.DataFrame, labels: Sequence[str], path: str | Path) -> Path:
     """How the scored estimators agree: the Spearman rho between each pair's scores over the archs
     both scored (a heatmap), or the distribution of the one estimator's scores."""
-    from bpe.metrics import spearman
-
     n = len(labels)
     if n == 1:
         fig, ax = new_figure(figsize=(6, 4))

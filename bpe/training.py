@@ -24,6 +24,7 @@ from bpe.config import BPEConfig
 from bpe.data import TensorSplit, augment_batch, normalize
 from bpe.errors import ConfigError
 from bpe.estimators.base import EVAL_THREADS, torch_threads
+from bpe.probe import choose
 from bpe.spaces import get_space
 
 __all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
@@ -121,8 +122,6 @@ def cpu_layout() -> torch.memory_format:
     it wins."""
     if CPU_LAYOUT is not None:
         return CPU_LAYOUT
-    from bpe.probe import choose
-
     name = choose("cpu-layout", {name: _layout_steps(fmt) for name, fmt in _LAYOUTS.items()})
     return _LAYOUTS[name]
 

@@ -14,6 +14,7 @@ from bpe.data import TensorSplit
 from bpe.errors import BPEError
 from bpe.estimators.base import Estimator
 from bpe.parallel import Runner
+from bpe.plotting import legend_outside, new_figure, save_figure, set_title
 from search_algos.budget import Budget
 from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method, fidelity_search
 from search_algos.loop import SearchResult
@@ -176,8 +177,6 @@ def summary_table(summary: dict[str, Any]) -> str:
 def oneshot_plot(result: dict[str, Any], path: str | Path) -> Path:
     """The supernet's training loss per epoch, one line per run, each run's last change of its
     derived cell marked (where the architecture settled)."""
-    from bpe.plotting import legend_outside, new_figure, save_figure, set_title
-
     fig, ax = new_figure(figsize=(8, 4))
     for row in result["runs"]:
         history = row.get("history") or []

@@ -80,6 +80,7 @@ LOCAL_IMPORT_MODULES: dict[str, tuple[str, str]] = {
     "bpe.scoring": ("pandas", "bpe.predictors reads a scores CSV through it"),
     "bpe.estimators.oracle": ("cycle", "bpe.estimators"),  # registers itself; the registry loads it lazily
     "bpe.estimators.vote": ("cycle", "bpe.estimators"),
+    "bpe.estimators.learned": ("cycle", "bpe.estimators"),
     "search_algos.drivers": ("cycle", "search_algos.base"),  # the same for the search drivers
 }
 
@@ -184,3 +185,16 @@ def test_ruff_is_clean():
         pytest.skip("ruff is not installed: pip install -e '.[test]'")
     proc = subprocess.run([ruff, "check", "."], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_mip_runs_over_a_setting_source_without_asking_which():
+    """MIP's algorithm (bpe/mip/search.py) never branches on the kind of source (live, tabular):
+    what differs is a method of the source (bpe/mip/evaluators.py)."""
+    import ast
+
+    tree = ast.parse((ROOT / "bpe" / "mip" / "search.py").read_text())
+    names = [n for n in ast.walk(tree) if isinstance(n, (ast.Name, ast.Attribute, ast.arg))
+             and "tabular" in (getattr(n, "id", None) or getattr(n, "attr", None) or getattr(n, "arg", None) or "")]
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+             and n.func.id == "isinstance" and any("Evaluator" in ast.unparse(a) for a in n.args[1:])]
+    assert not names and not calls, [ast.unparse(n) for n in names + calls]

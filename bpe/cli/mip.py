@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 
 from bpe.cli.common import add_data_args, add_run_args, dataset_from_args, nonneg, positive, runner_from_args
-from bpe.errors import BPEError
 from bpe.mip.families import DEFAULT_SCORERS
 
 
@@ -74,31 +73,18 @@ def register(sub, parents) -> None:
     p.set_defaults(func=run)
 
 
-def _halving(text: str) -> int | str | None:
-    """``--halving``: ``auto``, ``off`` or a number of archs (at least 5)."""
-    if text in ("auto", "off"):
-        return None if text == "off" else "auto"
-    if not text.isdigit() or int(text) < 5:
-        raise BPEError(f"--halving takes auto, off or a number of archs >= 5, got '{text}'")
-    return int(text)
-
-
 def run(args: argparse.Namespace) -> int:
-    from bpe.mip.job import mip_live, mip_settings, mip_tabular
+    from bpe.mip.job import mip_live, mip_settings, mip_tabular, parse_halving, refuse_live_only
 
     tabular = args.tabular is not None
     if tabular:  # live-only options would be ignored: refuse them before any work
-        live_only = {"--truth": (args.truth, "reference"), "--metric": (args.metric, None),
-                     "--archs": (args.archs, "40"), "--arch-seed": (args.arch_seed, 0), "--knobs": (args.knobs, None),
-                     "--base-config": (args.base_config, None), "--reference-config": (args.reference_config, None),
-                     "--dataset": (args.dataset, "digits"), "--data-dir": (args.data_dir, None),
-                     "--space": (args.space, "nb201"), "--baseline": (args.baseline, None),
-                     "--confirm": (args.confirm, 0.3), "--scorers": (args.scorers, ",".join(DEFAULT_SCORERS)),
-                     "--halving": (args.halving, "auto")}
-        given = [flag for flag, (value, default) in live_only.items() if value != default]
-        if given:
-            raise BPEError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for live runs; a tabular run reads "
-                           f"its settings, archs and truth from {args.tabular}: drop {'it' if len(given) == 1 else 'them'}")
+        refuse_live_only(args.tabular, {
+            "--truth": (args.truth, "reference"), "--metric": (args.metric, None), "--archs": (args.archs, "40"),
+            "--arch-seed": (args.arch_seed, 0), "--knobs": (args.knobs, None), "--base-config": (args.base_config, None),
+            "--reference-config": (args.reference_config, None), "--dataset": (args.dataset, "digits"),
+            "--data-dir": (args.data_dir, None), "--space": (args.space, "nb201"), "--baseline": (args.baseline, None),
+            "--confirm": (args.confirm, 0.3), "--scorers": (args.scorers, ",".join(DEFAULT_SCORERS)),
+            "--halving": (args.halving, "auto")})
     settings = mip_settings(
         tabular=tabular, per_round=args.per_round, initial=args.initial, min_agreement=args.min_agreement,
         rounds=args.rounds, importance=args.importance, forest_seeds=args.forest_seeds, prune_rule=args.prune_rule,
@@ -132,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             families=FamilySettings(scorers=tuple(n.strip() for n in args.scorers.split(",")
                                                   if n.strip() and n.strip() != "none"),
                                     confirm_fraction=args.confirm, seed=args.arch_seed),
-            halving=_halving(args.halving))
+            halving=parse_halving(args.halving))
     m = doc["measured"]
     order = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
     print(f"pruning order: {', '.join(order) or '(none)'}; stopped: {doc['mip']['stop_reason']}")

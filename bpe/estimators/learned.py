@@ -29,6 +29,7 @@ from bpe.estimators import get_estimator_class, register_estimator
 from bpe.estimators.base import Estimator
 from bpe.estimators.vote import member_estimator, member_spec
 from bpe.records import Cost, EvalRecord
+from bpe.spaces import get_space
 
 __all__ = ["LearnedBlend", "MODEL_KINDS", "fit_model", "feature_matrix", "rank_targets", "fit_rows", "predict_rows"]
 
@@ -49,8 +50,6 @@ def feature_matrix(columns: Sequence[Sequence[float | None]], archs: Sequence[st
     """(features, medians): one row per arch, the member scores (``None`` or non-finite imputed
     with ``medians``, by default each column's median over these rows) then, with ``cell``, the
     space's one-hot encoding of the arch."""
-    from bpe.spaces import get_space
-
     raw = np.array([[np.nan if v is None or not math.isfinite(float(v)) else float(v) for v in col]
                     for col in columns], dtype=float).reshape(len(columns), len(archs)).T
     if medians is None:
@@ -149,8 +148,6 @@ class LearnedBlend(Estimator):
 
     @classmethod
     def tiny(cls, context: Any) -> LearnedBlend:
-        from bpe.spaces import get_space
-
         members = [get_estimator_class(name).tiny(context) for name in ("params", "naswot")]
         archs = [str(a) for a in get_space(context.space).sample(6, 0)]
         rows = [[float(i) for i in range(6)], [float(-i) for i in range(6)]]

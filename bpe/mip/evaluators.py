@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from bpe.benchmarks.records_folder import TabularRecords, read_records_folder
-from bpe.errors import DataError
+from bpe.errors import BPEError, DataError
 from bpe.estimators import estimator_from_spec
 from bpe.estimators.vote import rank_blend
 from bpe.metrics import rank_summary
@@ -95,15 +95,58 @@ def _summary(setting: Mapping[str, Any], scores: Sequence[float | None], truths:
 
 
 class SettingEvaluator(ABC):
-    """Measures settings of a knob space against a ground truth."""
+    """A source of settings for MIP: what can be proposed, what a measurement costs, and how a
+    setting ranks the architectures against a ground truth.  :func:`bpe.mip.search.run_mip` runs
+    the same algorithm over any source; live training and recorded data are two of them."""
 
     #: Unit of ``cost_per_arch`` (for reports).
     cost_unit: str = ""
+    #: Whether a setting can be measured on the first archs only (successive halving).
+    halves: bool = False
     knobs: KnobSpace
 
     def candidates(self) -> list[dict[str, Any]] | None:
         """The settings that can be measured, or ``None`` for any setting of the grid."""
         return None
+
+    @property
+    def n_archs(self) -> int:
+        """How many archs a setting is measured on (at most)."""
+        return 0
+
+    @abstractmethod
+    def identity(self, setting: Mapping[str, Any]) -> tuple:
+        """What makes two settings the same measurement."""
+
+    def knob_values(self, setting: Mapping[str, Any]) -> dict[str, Any]:
+        """The setting's knob values (what the cost model and the forests read)."""
+        return {k: setting[k] for k in self.knobs.names if k in setting}
+
+    @abstractmethod
+    def charge(self, cost_per_arch: float, n_archs: int | None, parallel: int) -> float:
+        """Budget spent by measuring one setting on ``n_archs`` archs (``None``: all)."""
+
+    @abstractmethod
+    def propose(self, k: int, *, corner: bool, fixed: Mapping[str, Any], rng: np.random.Generator,
+                skip: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Up to ``k`` new settings honouring the pruned knobs ``fixed`` (``corner``: the cheapest
+        first), none for which ``skip`` is true."""
+
+    def allowed_values(self, knob: str, fixed: Mapping[str, Any]) -> list[Any]:
+        """The values a pruned knob may be fixed to, the other pruned knobs at ``fixed``."""
+        return list(self.knobs[knob].values)
+
+    def first_arch_seconds(self, setting: Mapping[str, Any]) -> float | None:
+        """The seconds of the setting on the sample's first arch, measured alone (``None`` when a
+        source knows its costs without measuring)."""
+        return None
+
+    @abstractmethod
+    def preflight(self, *, max_cost: float | None, budget: float | None, first_round: int,
+                  charge: Callable[[float], float]) -> tuple[dict[str, Any], float] | None:
+        """Refuse a cap below the cheapest setting or a budget that cannot pay the first round
+        (``charge``: the budget one setting at a cost per arch spends); returns a first (setting,
+        cost per arch) for the cost model, or ``None``."""
 
     @abstractmethod
     def evaluate(self, setting: Mapping[str, Any], *, variants: Sequence[Mapping[str, Any]] = (),
@@ -142,12 +185,78 @@ class LiveEvaluator(SettingEvaluator):
     """
 
     cost_unit = "seconds"
+    halves = True
 
     def __init__(self, knobs: KnobSpace, dataset: Any, truth: Any, metric: str, archs: Sequence[str], *,
                  runner: Any, space: str = "nb201", device: str = "auto", seed: int = 0) -> None:
         self.knobs, self.dataset, self.truth, self.metric = knobs, dataset, truth, metric
         self.archs, self.runner, self.space, self.device, self.seed = list(archs), runner, space, device, seed
         self._truths: list[float | None] | None = None
+
+    @property
+    def n_archs(self) -> int:
+        return len(self.archs)
+
+    # -- the setting source --------------------------------------------------------------
+    def identity(self, setting: Mapping[str, Any]) -> tuple:
+        return tuple((k, setting[k]) for k in self.knobs.names if not self.knobs.derived(k))
+
+    def charge(self, cost_per_arch: float, n_archs: int | None, parallel: int) -> float:
+        """Wall seconds: the cost per arch times the archs, over the parallel jobs."""
+        return cost_per_arch * (n_archs or len(self.archs)) / max(1, parallel)
+
+    def canonical(self, setting: dict[str, Any], fixed: Mapping[str, Any]) -> dict[str, Any]:
+        """``setting`` with every derived knob (read off the same training: ``report``, ``hybrid``)
+        at its pruned value or its first: one training per setting."""
+        for name in self.knobs.names:
+            if self.knobs.derived(name):
+                setting[name] = fixed.get(name, self.knobs[name].values[0])
+        return setting
+
+    def propose(self, k: int, *, corner: bool, fixed: Mapping[str, Any], rng: np.random.Generator,
+                skip: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
+        """Seeded draws over the unpruned knobs (the cheapest corner first with ``corner``)."""
+        out: list[dict[str, Any]] = []
+        keys: set[tuple] = set()
+        if corner:
+            c = self.canonical({**self.knobs.cheapest(), **fixed}, fixed)
+            if self.knobs.valid(c) and not skip(c):
+                out.append(c)
+                keys.add(self.identity(c))
+        free = [n for n in self.knobs.names if n not in fixed and not self.knobs.derived(n)]
+        space = int(np.prod([len(self.knobs[n].values) for n in free])) if free else 1
+        attempts = 0
+        while len(out) < k and attempts < 200 * k:
+            attempts += 1
+            s = self.canonical(self.knobs.sample(rng, fixed), fixed)
+            key = self.identity(s)
+            if key in keys or not self.knobs.valid(s) or skip(s):
+                continue
+            out.append(s)
+            keys.add(key)
+            if len(keys) >= space:
+                break
+        return out
+
+    def first_arch_seconds(self, setting: Mapping[str, Any]) -> float | None:
+        return self.measure_arch(setting, self.archs[0])
+
+    def preflight(self, *, max_cost: float | None, budget: float | None, first_round: int,
+                  charge: Callable[[float], float]) -> tuple[dict[str, Any], float] | None:
+        """Times the cheapest corner on the first arch (cached): the cost model's first point."""
+        corner = self.canonical(dict(self.knobs.cheapest()), {})
+        if not self.knobs.valid(corner):
+            raise BPEError(f"the cheapest corner {corner} is not a valid BPEConfig; fix the knob grids")
+        seconds = self.measure_arch(corner, self.archs[0])
+        if max_cost is not None and seconds > max_cost:
+            raise BPEError(f"the per-arch cap {max_cost:g} s is below the cheapest setting, which took {seconds:.2f} s "
+                           f"per arch here; raise --max-seconds-per-arch or make the knob grids cheaper")
+        one_round = charge(seconds) * first_round  # a lower bound: the corner is the cheapest setting
+        if budget is not None and one_round > budget:
+            raise BPEError(f"the budget ({budget:.0f} s) is too small for one round: {first_round} settings at the "
+                           f"cheapest setting's cost need about {one_round:.0f} s; raise --budget, or lower --archs "
+                           f"or --per-round")
+        return corner, seconds
 
     def truths(self) -> list[float | None]:
         """The truth of every arch of the sample (``None`` where unknown)."""
@@ -243,6 +352,55 @@ class TabularEvaluator(SettingEvaluator):
 
     def candidates(self) -> list[dict[str, Any]]:
         return [{**self._setting(n), "_name": n} for n in self.records.settings.index]
+
+    @property
+    def n_archs(self) -> int:
+        return len(self.records.truth)
+
+    # -- the setting source --------------------------------------------------------------
+    def identity(self, setting: Mapping[str, Any]) -> tuple:
+        return (setting["_name"],)  # recorded settings may share knob values (different schedules)
+
+    def charge(self, cost_per_arch: float, n_archs: int | None, parallel: int) -> float:
+        """One lookup."""
+        return 1.0
+
+    def propose(self, k: int, *, corner: bool, fixed: Mapping[str, Any], rng: np.random.Generator,
+                skip: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
+        """The unmeasured records that match every pruned knob, in seeded random order; when too
+        few match, those that break the fewest (see :mod:`bpe.mip.search`)."""
+        pool = [c for c in self.candidates() if not skip(c)]
+        pool = [pool[i] for i in rng.permutation(len(pool))]
+
+        def breaks(c: Mapping[str, Any]) -> int:
+            return sum(c[n] != v for n, v in fixed.items())
+
+        out: list[dict[str, Any]] = []
+        if corner and pool:
+            sizes = {n: max(1, len(self.knobs[n].values) - 1) for n in self.knobs.names}
+            out.append(min(pool, key=lambda c: sum(self.knobs[n].cost_rank(c[n]) / sizes[n] for n in self.knobs.names)))
+        for c in sorted((c for c in pool if c not in out), key=breaks):  # stable: seeded order within ties
+            if len(out) >= k:
+                break
+            out.append(c)
+        return out
+
+    def allowed_values(self, knob: str, fixed: Mapping[str, Any]) -> list[Any]:
+        """Only values some recorded setting matching the other pruned knobs has."""
+        present = {c[knob] for c in self.candidates() if all(c[n] == v for n, v in fixed.items())}
+        return [v for v in self.knobs[knob].values if v in present] or list(self.knobs[knob].values)
+
+    def preflight(self, *, max_cost: float | None, budget: float | None, first_round: int,
+                  charge: Callable[[float], float]) -> tuple[dict[str, Any], float] | None:
+        costs = [self.recorded_cost(c) for c in self.candidates()]
+        cheapest = min(costs)
+        if max_cost is not None and cheapest > max_cost:
+            raise BPEError(f"the cost cap {max_cost:g} is below the cheapest recorded setting ({cheapest:g} "
+                           f"{self.cost_unit}); raise --max-cost")
+        if budget is not None and budget < min(first_round, len(costs)):
+            raise BPEError(f"a budget of {budget:g} lookups cannot pay the first round of {first_round}; raise --budget "
+                           "or lower --per-round")
+        return None
 
     def recorded_cost(self, setting: Mapping[str, Any]) -> float | None:
         name = setting.get("_name")

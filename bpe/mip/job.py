@@ -26,7 +26,8 @@ from bpe.mip.knobs import KnobGrid, KnobSpace, upgrade_grid
 from bpe.mip.search import MIPSettings, choose, run_mip
 from bpe.spaces import get_space
 
-__all__ = ["parse_duration", "sample_truth_archs", "mip_live", "auto_halving", "mip_tabular", "mip_settings",
+__all__ = ["parse_duration", "sample_truth_archs", "mip_live", "auto_halving", "parse_halving", "refuse_live_only",
+           "mip_tabular", "mip_settings",
            "check_knobs_on_space",
            "live_evaluator_from_document"]
 
@@ -138,6 +139,24 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
                   **({"reference_cost": reference_cost} if reference_cost else {})}
     doc = mip_document(result, provenance=provenance, confirmation=decision)
     return doc, write_mip(doc, out, plot=plot)
+
+
+def parse_halving(text: str) -> int | str | None:
+    """``--halving``: ``auto``, ``off`` (``None``) or a number of archs (at least 5)."""
+    if text in ("auto", "off"):
+        return None if text == "off" else "auto"
+    if not text.isdigit() or int(text) < 5:
+        raise BPEError(f"--halving takes auto, off or a number of archs >= 5, got '{text}'")
+    return int(text)
+
+
+def refuse_live_only(folder: str, flags: dict[str, tuple[Any, Any]]) -> None:
+    """Refuse, for a tabular run on ``folder``, every live-only flag given (``flag: (value, default)``)."""
+    given = [flag for flag, (value, default) in flags.items() if value != default]
+    if given:
+        one = len(given) == 1
+        raise BPEError(f"{', '.join(given)} {'is' if one else 'are'} for live runs; a tabular run reads its settings, "
+                       f"archs and truth from {folder}: drop {'it' if one else 'them'}")
 
 
 def auto_halving(n_search: int) -> int | None:

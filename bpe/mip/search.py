@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from bpe.errors import BPEError, ConfigError
+from bpe.errors import ConfigError
 from bpe.mip.cost import CostModel
 from bpe.mip.evaluators import SettingEvaluator, SettingResult
 from bpe.mip.importance import IMPORTANCE_METHODS, knob_importance, partial_dependence
@@ -250,20 +250,17 @@ class _Run:
         self.fixed: dict[str, Any] = {n: g.values[0] for n, g in self.knobs.grids.items() if len(g.values) == 1}
         self.progress = progress
         self.say = on_event or (lambda text: log.info("%s", text))
-        self.tabular = evaluator.candidates() is not None
-        if self.tabular and settings.halving is not None:
-            raise ConfigError("successive halving over archs is for live runs; recorded settings are looked up on "
-                              "all their archs at once")
-        self.rungs = [None] if self.tabular else rungs(settings.halving, len(evaluator.archs))
+        if settings.halving is not None and not evaluator.halves:
+            raise ConfigError(f"successive halving over archs needs archs to measure a setting on; a "
+                              f"{type(evaluator).__name__} measures each setting on all its archs at once")
+        self.rungs: list[int | None] = rungs(settings.halving, evaluator.n_archs) if evaluator.halves else [None]
         self.level: dict[tuple, int] = {}  # training setting -> the highest rung it was measured on
         self.members: dict[tuple, list[int]] = {}  # training setting -> its results (one per readout)
         self.promotions: list[dict[str, Any]] = []
 
     # -- identity and cost ------------------------------------------------------------
     def key(self, setting: Mapping[str, Any]) -> tuple:
-        if self.tabular:
-            return (setting["_name"],)
-        return tuple((k, setting[k]) for k in self.knobs.names if not self.knobs.derived(k))
+        return self.ev.identity(setting)
 
     def record_cost(self, setting: Mapping[str, Any], cost: float) -> None:
         """Add a measured (setting, cost per arch) and recalibrate the cost model."""
@@ -277,9 +274,7 @@ class _Run:
 
     def charge(self, cost_per_arch: float, n_archs: int | None = None) -> float:
         """Budget spent by measuring a setting on ``n_archs`` (default: the first rung's)."""
-        if self.tabular:
-            return 1.0
-        return cost_per_arch * (n_archs or self.rungs[0]) / self.parallel
+        return self.ev.charge(cost_per_arch, n_archs or self.rungs[0], self.parallel)
 
     def affordable(self, setting: Mapping[str, Any]) -> bool:
         if self.cfg.budget is None:
@@ -301,64 +296,19 @@ class _Run:
         values = [[self.fixed[n]] if n in self.fixed else list(self.knobs[n].values) for n in names]
         return [dict(zip(names, combo)) for combo in itertools.product(*values)] if names else []
 
-    def _canonical(self, setting: dict[str, Any]) -> dict[str, Any]:
-        for name in self.knobs.names:  # derived knobs are not trained: one training per setting
-            if self.knobs.derived(name):
-                setting[name] = self.fixed.get(name, self.knobs[name].values[0])
-        return setting
-
     def propose(self, k: int, *, corner: bool, fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
-        if self.tabular:
-            return self._propose_tabular(k, corner=corner, fixed=fixed)
-        out: list[dict[str, Any]] = []
-        keys: set[tuple] = set()
-        if corner:
-            c = self._canonical({**self.knobs.cheapest(), **fixed})
-            if self.knobs.valid(c) and self.key(c) not in self.seen:
-                out.append(c)
-                keys.add(self.key(c))
-        free = [n for n in self.knobs.names if n not in fixed and not self.knobs.derived(n)]
-        space = int(np.prod([len(self.knobs[n].values) for n in free])) if free else 1
-        attempts = 0
-        while len(out) < k and attempts < 200 * k:
-            attempts += 1
-            s = self._canonical(self.knobs.sample(self.rng, fixed))
-            key = self.key(s)
-            if key in self.seen or key in keys or not self.knobs.valid(s) or self.over_cap(s):
-                continue
-            out.append(s)
-            keys.add(key)
-            if len(keys) >= space:
-                break
-        return out
-
-    def _propose_tabular(self, k: int, *, corner: bool, fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
-        pool = [c for c in self.ev.candidates() if self.key(c) not in self.seen and not self.over_cap(c)]
-        order = self.rng.permutation(len(pool))
-        pool = [pool[i] for i in order]
-
-        def breaks(c: Mapping[str, Any]) -> int:
-            return sum(c[n] != v for n, v in fixed.items())
-
-        out: list[dict[str, Any]] = []
-        if corner and pool:
-            sizes = {n: max(1, len(self.knobs[n].values) - 1) for n in self.knobs.names}
-            first = min(pool, key=lambda c: sum(self.knobs[n].cost_rank(c[n]) / sizes[n] for n in self.knobs.names))
-            out.append(first)
-        rest = sorted((c for c in pool if c not in out), key=breaks)  # stable: seeded order within ties
-        for c in rest:
-            if len(out) >= k:
-                break
-            out.append(c)
-        return out
+        return self.ev.propose(k, corner=corner, fixed=fixed, rng=self.rng,
+                               skip=lambda s: self.key(s) in self.seen or self.over_cap(s))
 
     # -- measuring ----------------------------------------------------------------------
     def probe_over_cap(self, setting: Mapping[str, Any], desc: str) -> float | None:
         """Live runs with a cap: train the first arch alone first (cached, so not wasted when the
         setting is kept); the measured seconds when they break the cap, else ``None``."""
-        if self.tabular or not (self.cfg.skip_over_cap and self.cfg.max_cost is not None):
+        if not (self.cfg.skip_over_cap and self.cfg.max_cost is not None):
             return None
-        seconds = self.ev.measure_arch(setting, self.ev.archs[0])
+        seconds = self.ev.first_arch_seconds(setting)
+        if seconds is None:  # costs known without measuring
+            return None
         ratios = [r.cost_per_arch / r.extra["first_arch_seconds"] for r in self.results
                   if r.extra.get("first_arch_seconds")]
         estimate = seconds * (float(np.median(ratios)) if ratios else 1.0)  # the sample mean from its first arch
@@ -403,14 +353,12 @@ class _Run:
                 skipped.append({"setting": dict(setting), "reason": "first arch over cap", "estimated_cost": probe,
                                 "predicted_cost": pred})
                 continue
-            results = self.ev.evaluate(setting, variants=self.derived_variants(), desc=desc,
-                                       **({} if self.tabular else {"n_archs": self.rungs[0]}))
+            results = self.ev.evaluate(setting, variants=self.derived_variants(), desc=desc, n_archs=self.rungs[0])
             key = self.key(setting)
             self.seen.add(key)
             cost = results[0].cost_per_arch
             self.spent += self.charge(cost)
-            train_setting = {k: v for k, v in setting.items() if k != "_name"}
-            self.record_cost(train_setting, cost)
+            self.record_cost(self.ev.knob_values(setting), cost)
             self.level[key], self.members[key] = 0, []
             for r in results:
                 r.extra.update(round=rnd, predicted_cost=pred,
@@ -528,10 +476,7 @@ def _prune(run: _Run, free: list[str]) -> dict[str, Any]:
                 "note": f"only {imp.agreement(varied):.0%} of the forests agree that {knob} is the least important "
                         f"(below {cfg.min_agreement:.0%}); measuring another round before pruning"}
     grid = run.knobs[knob]
-    allowed = list(grid.values)
-    if run.tabular:  # only values that some recorded setting matching the other pruned knobs has
-        present = {c[knob] for c in run.ev.candidates() if all(c[n] == v for n, v in run.fixed.items())}
-        allowed = [v for v in allowed if v in present] or allowed
+    allowed = run.ev.allowed_values(knob, run.fixed)
     measured_values = {s[knob] for s in usable}
     # a forest extrapolates flat: a value never measured would look as good as its neighbour
     allowed = [v for v in allowed if v in measured_values] or allowed
@@ -638,32 +583,13 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
 
 
 def _preflight(run: _Run) -> None:
-    """Refuse a cap below the cheapest setting or a budget that cannot pay one round."""
+    """Refuse a cap below the cheapest setting or a budget that cannot pay one round (the source
+    says how); calibrate the cost model on what the source measured for it."""
     cfg = run.cfg
-    if run.tabular:
-        costs = [run.ev.recorded_cost(c) for c in run.ev.candidates()]
-        cheapest = min(costs)
-        if cfg.max_cost is not None and cheapest > cfg.max_cost:
-            raise BPEError(f"the cost cap {cfg.max_cost:g} is below the cheapest recorded setting ({cheapest:g} "
-                           f"{run.ev.cost_unit}); raise --max-cost")
-        if cfg.budget is not None and cfg.budget < min(cfg.initial or 2 * cfg.per_round, len(costs)):
-            raise BPEError(f"a budget of {cfg.budget:g} lookups cannot pay the first round of "
-                           f"{cfg.initial or 2 * cfg.per_round}; raise --budget or lower --per-round")
-        return
-    corner = run._canonical(dict(run.knobs.cheapest()))
-    if not run.knobs.valid(corner):
-        raise BPEError(f"the cheapest corner {corner} is not a valid BPEConfig; fix the knob grids")
-    seconds = run.ev.measure_arch(corner, run.ev.archs[0])
-    run.cost.fit([corner], [seconds])
-    if cfg.max_cost is not None and seconds > cfg.max_cost:
-        raise BPEError(f"the per-arch cap {cfg.max_cost:g} s is below the cheapest setting, which took {seconds:.2f} s "
-                       f"per arch here; raise --max-seconds-per-arch or make the knob grids cheaper")
-    first = cfg.initial or 2 * cfg.per_round
-    one_round = run.charge(seconds) * first  # a lower bound: the corner is the cheapest setting
-    if cfg.budget is not None and one_round > cfg.budget:
-        raise BPEError(f"the budget ({cfg.budget:.0f} s) is too small for one round: {first} settings at the "
-                       f"cheapest setting's cost need about {one_round:.0f} s on {len(run.ev.archs)} archs; raise "
-                       f"--budget, or lower --archs or --per-round")
+    first = run.ev.preflight(max_cost=cfg.max_cost, budget=cfg.budget, first_round=cfg.initial or 2 * cfg.per_round,
+                             charge=run.charge)
+    if first is not None:
+        run.cost.fit([first[0]], [first[1]])
 
 
 def random_settings_search(evaluator: SettingEvaluator, n_settings: int, *, seed: int = 0,
@@ -673,12 +599,6 @@ def random_settings_search(evaluator: SettingEvaluator, n_settings: int, *, seed
     without replacement, same cap rule as MIP; returns their results in order (use :func:`choose`)."""
     cfg = MIPSettings(per_round=max(1, n_settings), seed=seed, max_cost=max_cost, skip_over_cap=skip_over_cap)
     run = _Run(evaluator, cfg, parallel=parallel, progress=False, on_event=lambda _: None)
-    if not run.tabular:
-        _preflight(run)  # calibrates the cost model on the cheapest corner's first arch
-    if run.tabular:
-        pool = [c for c in evaluator.candidates() if not run.over_cap(c)]
-        proposals = [pool[i] for i in run.rng.permutation(len(pool))[:n_settings]]
-    else:
-        proposals = run.propose(n_settings, corner=False, fixed={})
-    run.measure(proposals, 0, "random")
+    _preflight(run)  # a live source calibrates the cost model on the cheapest corner's first arch
+    run.measure(run.propose(n_settings, corner=False, fixed={}), 0, "random")
     return run.results
