@@ -329,3 +329,28 @@ def test_a_learned_export_scores_like_its_model_and_searches_one_by_one(tmp_path
     assert [r["score"] for r in records] == pytest.approx(expected)
     assert main(["search", "--algo", "random", "--estimator", path, "--budget", "3", "--cache-dir",
                  str(tmp_path / "c"), "--out", str(tmp_path / "s.json"), "--quiet"]) == 0
+
+
+def test_a_chosen_learned_blend_is_refitted_on_every_labelled_arch():
+    """The export of a chosen learned blend is fitted on the search and the confirmation archs (the
+    confirmation's member scores and truths); the search-only model is kept beside it."""
+    from bpe.spaces import get_space
+
+    rng = np.random.default_rng(6)
+    archs = [str(a) for a in get_space("nb201").sample(60, 4)]
+    a = rng.uniform(size=60)
+    truth = list(a + 0.1 * rng.normal(size=60))
+    search, confirm_idx = list(range(40)), list(range(40, 60))
+    scorer = _result("sa", "scorer", 0.1, [a[i] for i in search], [truth[i] for i in search])
+    chosen = families.learned_candidate([scorer], [], [archs[i] for i in search], [truth[i] for i in search],
+                                        space="nb201", folds=5, seed=0)
+    confirmed = _result("learned", "learned", 0.1, [a[i] for i in confirm_idx], [truth[i] for i in confirm_idx])
+    confirmed.extra["columns"] = [[a[i] for i in confirm_idx]]
+    confirm_truths = [truth[i] for i in confirm_idx]
+    confirm_truths[0] = None  # an arch without a truth is not a row
+    families.refit_on_confirmation(chosen, confirmed, [archs[i] for i in confirm_idx], confirm_truths)
+    spec, before = chosen.extra["spec"], chosen.extra["spec_search"]
+    assert len(before["archs"]) == 40 and len(spec["archs"]) == 59 and spec["fitted_on"] == {
+        "search_archs": 40, "confirmation_archs": 19}
+    assert spec["archs"][:40] == before["archs"] and spec["archs"][40:] == [archs[i] for i in confirm_idx[1:]]
+    assert spec["rows"][0][40:] == [a[i] for i in confirm_idx[1:]] and spec["targets"][40:] == confirm_truths[1:]

@@ -39,7 +39,8 @@ from bpe.mip.export import member_entry
 from bpe.mip.search import choose
 
 __all__ = ["FamilySettings", "DEFAULT_SCORERS", "FAMILIES", "split_archs", "fit_blend_weight", "blend_result",
-           "family_candidates", "finalists", "remeasure", "confirm", "learned_candidate", "LEARNED_GRID"]
+           "family_candidates", "finalists", "remeasure", "confirm", "learned_candidate", "LEARNED_GRID",
+           "refit_on_confirmation"]
 
 #: The estimator families a MIP candidate belongs to.
 FAMILIES = ("proxy", "scorer", "blend", "learned")
@@ -239,6 +240,21 @@ def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[Setti
     return result
 
 
+def refit_on_confirmation(chosen: SettingResult, confirmed: SettingResult, archs: Sequence[str],
+                          truths: Sequence[float | None]) -> None:
+    """Once a learned blend is chosen, its export is fitted on every labelled arch: its rows on the
+    search archs and, measured for the confirmation, its members' scores on the confirmation archs
+    (in ``chosen.extra["spec"]``; the model fitted on the search archs alone stays as ``spec_search``)."""
+    spec = chosen.extra["spec"]
+    keep = [i for i, t in enumerate(truths) if t is not None]
+    columns = confirmed.extra["columns"]
+    chosen.extra["spec_search"] = spec
+    chosen.extra["spec"] = {**spec, "rows": [row + [col[i] for i in keep] for row, col in zip(spec["rows"], columns)],
+                            "archs": spec["archs"] + [archs[i] for i in keep],
+                            "targets": spec["targets"] + [float(truths[i]) for i in keep],
+                            "fitted_on": {"search_archs": len(spec["archs"]), "confirmation_archs": len(keep)}}
+
+
 def _learned_cost(members: Sequence[SettingResult]) -> float:
     """A learned blend's cost per arch: its scorers' and one training of its readouts' setting."""
     return sum(m.cost_per_arch for m in members if m.family == "scorer") + max(
@@ -285,7 +301,7 @@ def remeasure(result: SettingResult, evaluator: LiveEvaluator) -> SettingResult:
         scores = [None if all(c[i] is None for c in columns) else v for i, v in enumerate(scores)]
         out = _summary(result.setting, scores, evaluator.truths(), _learned_cost(measured), seed=evaluator.seed,
                        name=result.name, family="learned")
-        out.extra.update(spec=spec, members=result.extra["members"])
+        out.extra.update(spec=spec, members=result.extra["members"], columns=columns)
         return out
     if "members" in result.extra:  # a fitted blend: its members again, blended with the same weights
         a, b = (_measure(m["family"], m["setting"], evaluator) for m in result.extra["members"])
@@ -334,6 +350,11 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
             kept = i
     if kept is None:  # nothing usable on the confirmation archs: the cheapest, flagged by its NaN rho
         kept = 0
+    if finals[kept].family == "learned" and math.isfinite(confirmed[kept].spearman):
+        refit_on_confirmation(finals[kept], confirmed[kept], evaluator.archs, truths)
+        say(f"confirmation: the learned blend is refitted on all {len(finals[kept].extra['spec']['archs'])} labelled "
+            "archs (search and confirmation) for the export; its forecast is the confirmation rho of the model fitted "
+            "on the search archs alone")
     return {"chosen": kept, "finalists": list(finals), "confirmed": confirmed, "comparisons": comparisons,
             "rule": "cheapest finalist kept unless a dearer one's paired-bootstrap rho difference on the confirmation "
                     "archs has its 95% interval above zero"}
