@@ -27,8 +27,8 @@ from bpe.config import exported_estimator
 from bpe.errors import EstimatorError
 from bpe.estimators import get_estimator_class, register_estimator
 from bpe.estimators.base import Estimator
-from bpe.estimators.vote import member_estimator, member_spec
-from bpe.records import Cost, EvalRecord
+from bpe.estimators.vote import combined_records, member_estimator, member_spec
+from bpe.records import EvalRecord
 from bpe.spaces import get_space
 
 __all__ = ["LearnedBlend", "MODEL_KINDS", "fit_model", "feature_matrix", "rank_targets", "fit_rows", "predict_rows"]
@@ -181,19 +181,9 @@ class LearnedBlend(Estimator):
     def _records(self, archs: Sequence[str], per_member: Sequence[Sequence[EvalRecord]]) -> list[EvalRecord]:
         columns = [[r.score if r.ok else None for r in records] for records in per_member]
         predictions = self.predict(columns, archs)
-        keys = [m.describe() for m in self.members]
-        out = []
-        for i, arch in enumerate(archs):
-            records = [records[i] for records in per_member]
-            cost = Cost.total(list({g: r.cost for g, r in zip(self._groups, records)}.values()))
-            info = {"members": {k: r.score for k, r in zip(keys, records)}}
-            if not any(r.ok for r in records):
-                errors = "; ".join(f"{r.error}" for r in records)
-                out.append(EvalRecord(arch=arch, score=None, status="failed", cost=cost,
-                                      error=f"no member of the learned blend scored it ({errors})", info=info))
-            else:
-                out.append(EvalRecord(arch=arch, score=predictions[i], status="ok", cost=cost, info=info))
-        return out
+        scored = [p if any(c[i] is not None for c in columns) else None for i, p in enumerate(predictions)]
+        return combined_records(archs, per_member, scored, [m.describe() for m in self.members], "the learned blend",
+                                self._groups)
 
     def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
         """Each of ``archs`` scored on its own, its members through ``runner`` (so through the cache)."""

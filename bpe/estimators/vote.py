@@ -26,7 +26,7 @@ from bpe.estimators import estimator_from_spec, get_estimator_class, register_es
 from bpe.estimators.base import Estimator
 from bpe.records import Cost, EvalRecord
 
-__all__ = ["RankBlend", "Vote", "rank_average", "rank_blend"]
+__all__ = ["RankBlend", "Vote", "rank_average", "rank_blend", "combined_records"]
 
 
 def rank_average(columns: Sequence[Sequence[float | None]],
@@ -69,6 +69,27 @@ def rank_blend(primary: Sequence[EvalRecord], other: Sequence[EvalRecord], name:
             out.append(dataclasses.replace(p, cost=cost, info=info))
         else:
             out.append(dataclasses.replace(p, score=v, cost=cost, info=info))
+    return out
+
+
+def combined_records(archs: Sequence[str], per_member: Sequence[Sequence[EvalRecord]], scores: Sequence[float | None],
+                     keys: Sequence[str], what: str, groups: Sequence[Any] | None = None) -> list[EvalRecord]:
+    """The records of estimators made of members (a blend, a learned blend): per arch its
+    ``scores`` entry (failed when ``None``: no member scored it), each member's score under its
+    key in ``info``, and the members' costs summed (once per ``groups`` value: readouts of one
+    training cost one training)."""
+    groups = list(groups) if groups is not None else list(range(len(per_member)))
+    out = []
+    for i, arch in enumerate(archs):
+        records = [records[i] for records in per_member]
+        cost = Cost.total(list({g: r.cost for g, r in zip(groups, records)}.values()))
+        info = {"members": {k: r.score for k, r in zip(keys, records)}}
+        if scores[i] is None:
+            errors = "; ".join(f"{r.error}" for r in records)
+            out.append(EvalRecord(arch=arch, score=None, status="failed", cost=cost,
+                                  error=f"no member of {what} scored it ({errors})", info=info))
+        else:
+            out.append(EvalRecord(arch=arch, score=scores[i], status="ok", cost=cost, info=info))
     return out
 
 
@@ -157,18 +178,7 @@ class RankBlend(Estimator):
         votes = rank_average([[r.score if r.ok else None for r in records] for records in per_member], self.weights)
         keys = [m.name for m in self.members]
         keys = keys if len(set(keys)) == len(keys) else [m.describe() for m in self.members]
-        out = []
-        for i, arch in enumerate(archs):
-            records = [records[i] for records in per_member]
-            cost = Cost.total(r.cost for r in records)
-            info = {"members": {k: r.score for k, r in zip(keys, records)}}
-            if votes[i] is None:
-                errors = "; ".join(f"{r.error}" for r in records)
-                out.append(EvalRecord(arch=arch, score=None, status="failed", cost=cost,
-                                      error=f"no member of the {self.name} scored it ({errors})", info=info))
-            else:
-                out.append(EvalRecord(arch=arch, score=votes[i], status="ok", cost=cost, info=info))
-        return out
+        return combined_records(archs, per_member, votes, keys, f"the {self.name}")
 
     def _evaluate(self, arch: str) -> EvalRecord:
         raise EstimatorError(f"{self.describe()} ranks archs scored together; score a sample of them "
