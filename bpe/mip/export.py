@@ -104,7 +104,7 @@ def mip_document(result: MIPResult, *, provenance: Mapping[str, Any],
             measured.update(confirmation_spearman=confirmed.spearman, confirmation_spearman_ci95=confirmed.spearman_ci95,
                             confirmation_kendall=confirmed.kendall, confirmation_n_archs=confirmed.n_ok,
                             confirmation_cost_per_arch=confirmed.cost_per_arch)
-    front = frontier(result.trajectory)
+    front = frontier([r for r in result.trajectory if result.complete(r)])  # halving: only rhos on every arch
     doc = {
         "kind": "bpe-mip",
         "estimator": estimator,
@@ -163,11 +163,17 @@ def frontier_plot(doc: Mapping[str, Any], path: str | Path, *, unit: str = "") -
     fig, ax = new_figure(figsize=(8, 4.3), dpi=120)
     rounds = sorted({t["extra"].get("round", 0) for t in traj}, key=lambda r: (isinstance(r, str), str(r).zfill(6)))
     cmap = __import__("matplotlib").colormaps["viridis"]
+    top = len((doc["mip"].get("halving") or {}).get("rungs") or [None]) - 1
     for i, rnd in enumerate(rounds):
         pts = [t for t in traj if t["extra"].get("round", 0) == rnd]
-        ax.scatter([t["cost_per_arch"] for t in pts], [t["spearman"] for t in pts], s=18, alpha=0.8,
-                   color=cmap(i / max(1, len(rounds) - 1)),
+        full = [t for t in pts if t["extra"].get("rung", top) == top]
+        color = cmap(i / max(1, len(rounds) - 1))
+        ax.scatter([t["cost_per_arch"] for t in full], [t["spearman"] for t in full], s=18, alpha=0.8, color=color,
                    label=f"round {rnd}" if not isinstance(rnd, str) else "scorers, blends", zorder=2)
+        part = [t for t in pts if t["extra"].get("rung", top) != top]
+        ax.scatter([t["cost_per_arch"] for t in part], [t["spearman"] for t in part], s=18, alpha=0.8,
+                   facecolors="none", edgecolors=color, zorder=2,
+                   label=f"round {rnd}, on fewer archs (not promoted)" if part else None)
     front = [doc["trajectory"][i] for i in doc.get("frontier", [])]
     if front:
         ax.step([t["cost_per_arch"] for t in front], [t["spearman"] for t in front], where="post",

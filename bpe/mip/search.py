@@ -157,6 +157,12 @@ class MIPResult:
     baseline: SettingResult | None = None
     halving: dict[str, Any] | None = None
 
+    def complete(self, result: SettingResult) -> bool:
+        """Whether ``result`` was measured on every arch (always, without successive halving)."""
+        if not self.halving or "rung" not in result.extra:
+            return True
+        return result.extra["rung"] == len(self.halving["rungs"]) - 1
+
     def worth_its_cost(self) -> dict[str, Any] | None:
         """Whether the chosen setting ranks better than the baseline scorer: its rho interval lies
         wholly above the scorer's (``worth`` is ``None`` when either interval is unknown or
