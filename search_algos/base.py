@@ -43,7 +43,7 @@ class SearchAlgorithm(ABC):
 
 def _load_builtin() -> None:
     # Local: an import cycle (drivers imports register_algorithm from here); loaded on first lookup.
-    from search_algos import drivers  # noqa: F401
+    from search_algos import drivers, optuna_drivers  # noqa: F401
 
 
 _REGISTRY: Registry = Registry("search algorithm", BPEError, _load_builtin)

@@ -438,3 +438,22 @@ def test_nb201_search_results_match_golden(name, data_dir):
     """The README's oracle search (NB201 table, 12 x recorded seconds per epoch, 12,000 simulated s)."""
     truth = TableBenchmark(data_dir / "nb201" / "nb201_groundtruth.csv")
     assert golden_runs(truth, "v11_cifar10valid_valid", name) == SEARCH_GOLDEN["nb201"][name]
+
+
+@pytest.mark.parametrize("algo", ["tpe", "nsga2"])
+def test_optuna_drivers_keep_every_told_score_in_their_study(algo, oracle):
+    """Each ask is one Optuna trial over the space's decisions; its told score completes it and a
+    failed evaluation fails it (never a made-up value)."""
+    import optuna
+
+    driver = create_algorithm(algo, seed=3)
+    result = run_search(driver, FailEvery3(), Budget(evaluations=12))
+    trials = driver.study.trials
+    assert len(trials) == len(result.history)
+    for step, trial in zip(result.history, trials):
+        codes = [trial.params[f"d{i}"] for i in range(len(driver.space.decisions()))]
+        assert str(driver.space.from_decisions(codes)) == step.arch
+        if step.score is None:
+            assert trial.state == optuna.trial.TrialState.FAIL
+        else:
+            assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == step.score

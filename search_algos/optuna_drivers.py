@@ -1,0 +1,84 @@
+"""Optuna's samplers as search drivers: ``tpe`` (Bergstra et al., 2011; Optuna's TPESampler) and
+``nsga2`` (Optuna's NSGAIISampler, here with one objective), over any space's decisions (NB201:
+the op of each of the 6 edges; DARTS: each node's inputs and ops), through the same ask/tell loop,
+budget, cache and resume as every other driver.
+
+Each ask is an Optuna trial whose parameters are the space's decisions, each a categorical over
+its choices; its arch is :meth:`~bpe.spaces.base.SearchSpace.from_decisions` of them.  A score
+told back completes the trial (higher is better); a failed evaluation fails it, so the sampler
+never learns from a made-up value.  The study lives in memory: a search run is reproduced from
+its seed (the sampler's), and a resumed ``bpe search`` replays it from the evaluation cache.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import optuna
+
+from search_algos.base import SearchAlgorithm, register_algorithm
+
+__all__ = ["OptunaSearch", "TPESearch", "NSGA2Search"]
+
+
+class OptunaSearch(SearchAlgorithm):
+    """An Optuna sampler proposing the space's decisions (subclasses give the sampler)."""
+
+    def __init__(self, space: str = "nb201", seed: int = 0) -> None:
+        super().__init__(space, seed)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.study = optuna.create_study(direction="maximize", sampler=self.sampler())
+        self._sizes = self.space.decisions()
+        self._pending: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        raise NotImplementedError
+
+    def ask(self) -> Any:
+        trial = self.study.ask()
+        codes = [trial.suggest_categorical(f"d{i}", list(range(n))) for i, n in enumerate(self._sizes)]
+        arch = self.space.from_decisions(codes)
+        self._pending[str(arch)].append(trial)
+        return arch
+
+    def tell(self, arch: Any, score: float | None) -> None:
+        pending = self._pending.get(str(arch))
+        if not pending:
+            return  # not asked by this driver (nothing to complete)
+        trial = pending.popleft()
+        if score is None:
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        else:
+            self.study.tell(trial, float(score))
+
+
+@register_algorithm("tpe")
+class TPESearch(OptunaSearch):
+    """Tree-structured Parzen estimator: ``n_startup_trials`` random trials, then TPE
+    (``multivariate``: one density over all decisions jointly)."""
+
+    def __init__(self, space: str = "nb201", seed: int = 0, *, n_startup_trials: int = 10,
+                 multivariate: bool = True) -> None:
+        if n_startup_trials < 1:
+            raise ValueError(f"need n_startup_trials >= 1, got {n_startup_trials}")
+        self.n_startup_trials, self.multivariate = int(n_startup_trials), bool(multivariate)
+        super().__init__(space, seed)
+
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=self.n_startup_trials,
+                                          multivariate=self.multivariate)
+
+
+@register_algorithm("nsga2")
+class NSGA2Search(OptunaSearch):
+    """NSGA-II (a genetic algorithm) with one objective: ``population`` archs per generation."""
+
+    def __init__(self, space: str = "nb201", seed: int = 0, *, population: int = 20) -> None:
+        if population < 2:
+            raise ValueError(f"need population >= 2, got {population}")
+        self.population = int(population)
+        super().__init__(space, seed)
+
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.NSGAIISampler(seed=self.seed, population_size=self.population)
