@@ -392,3 +392,15 @@ def test_ranking_predictor_runs_on_the_darts_space(tmp_path, data_dir):
     assert main(["predictor", "evaluate", "--space", "darts", "--truth", folder, "--metric", "accuracy",
                  "--train-size", "30", "--epochs", "20", "--seed", "0", "--out", str(out), "--quiet"]) == 0
     assert json.loads(out.read_text())["n_test"] == 70
+
+
+@pytest.mark.parametrize("name", available_spaces())
+def test_graph_features_are_named_finite_and_tell_cells_apart(name):
+    """Every space's graph features (what a learned blend or a feature predictor reads): one named
+    column each, finite, the same for the same cell, different for cells that differ."""
+    space = get_space(name)
+    archs = space.sample(20, 0)
+    names, values = space.graph_features(archs)
+    assert values.shape == (20, len(names)) and len(set(names)) == len(names) and np.isfinite(values).all()
+    assert np.array_equal(space.graph_features([str(a) for a in archs])[1], values)
+    assert len({tuple(row) for row in values}) > 10

@@ -3,8 +3,8 @@ fitted by ``bpe mip`` on its labelled search archs (GRAF-style: Kadlecová et al
 pair zero-cost scores and cell features with a forest).
 
 What the model sees of an arch: the raw score of every member (training-free scorers, a proxy
-setting's readouts), and, when chosen, the one-hot encoding of its cell
-(:meth:`~bpe.spaces.base.SearchSpace.encode`).  A missing member score is imputed with the median
+setting's readouts), and, when chosen, the features of its cell's graph (op counts, live paths,
+degrees: :meth:`~bpe.spaces.base.SearchSpace.graph_features`).  A missing member score is imputed with the median
 of that member over the rows the model was fitted on.  What it predicts: the arch's normalised
 rank of the truth among those rows, so one arch's score does not depend on the others scored
 with it, and a learned blend can guide a search that scores archs one by one.
@@ -49,14 +49,14 @@ def feature_matrix(columns: Sequence[Sequence[float | None]], archs: Sequence[st
                    cell: bool, medians: Sequence[float] | None = None) -> tuple[np.ndarray, list[float]]:
     """(features, medians): one row per arch, the member scores (``None`` or non-finite imputed
     with ``medians``, by default each column's median over these rows) then, with ``cell``, the
-    space's one-hot encoding of the arch."""
+    space's graph features of the arch."""
     raw = np.array([[np.nan if v is None or not math.isfinite(float(v)) else float(v) for v in col]
                     for col in columns], dtype=float).reshape(len(columns), len(archs)).T
     if medians is None:
         medians = [float(np.nanmedian(raw[:, j])) if np.isfinite(raw[:, j]).any() else 0.0 for j in range(raw.shape[1])]
     filled = np.where(np.isfinite(raw), raw, np.asarray(medians, dtype=float)[None, :]) if raw.size else raw
     if cell:
-        filled = np.hstack([filled, np.asarray(get_space(space).encode(list(archs)), dtype=float).reshape(len(archs), -1)])
+        filled = np.hstack([filled, get_space(space).graph_features(list(archs))[1].reshape(len(archs), -1)])
     return filled, list(medians)
 
 
@@ -99,7 +99,7 @@ class LearnedBlend(Estimator):
         archs: the archs of the rows.
         targets: their truths (any monotone scale: they are turned into ranks).
         model: the model's parameters (``kind``, ``n_estimators``, ``min_samples_leaf``, ``seed``).
-        cell: whether the cell's one-hot encoding is a feature.
+        cell: whether the cell's graph features are features.
         space: the search space (for the encoding).
     """
 

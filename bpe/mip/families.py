@@ -9,7 +9,7 @@ archs the search never saw.
   blend ranks the archs it is given), then its rho on all search archs is reported.
 * **Learned blends** (``learned``): a small model (:mod:`bpe.estimators.learned`, extra-trees)
   over the scorers' raw scores, optionally the best setting's four readouts and the cell's
-  one-hot encoding.  Which features and which leaf size are chosen by K-fold cross-validation
+  graph features (op counts, live paths, degrees).  Which features and which leaf size are chosen by K-fold cross-validation
   inside the search archs (pooled out-of-fold Spearman); the candidate's search rho *is* that
   out-of-fold rho (each arch scored by a model that never saw it), never the in-sample fit.
 * **Confirmation.**  The labelled archs are split (seeded, disjoint, recorded) into search archs,

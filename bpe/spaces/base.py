@@ -146,6 +146,19 @@ class SearchSpace(ABC):
                     out.append(self.from_decisions((*codes[:d], value, *codes[d + 1:])))
         return out
 
+    def graph_features(self, archs: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+        """(names, values ``(n, k)``): interpretable features of each cell's graph for predictors
+        (GRAF-style: op counts, paths, degrees).  The default counts each value of each decision
+        over the decisions; spaces with a graph override it."""
+        sizes = self.decisions()
+        width = max(sizes)
+        names = [f"decision value {v}" for v in range(width)]
+        values = np.zeros((len(archs), width), dtype=float)
+        for row, arch in enumerate(archs):
+            for code in self.to_decisions(self.to_arch(arch)):
+                values[row, code] += 1
+        return names, values
+
     def encode(self, archs: Sequence[Any] | Any) -> np.ndarray:
         """Predictor features: the one-hot of every decision, shape ``(n, sum(decisions()))``,
         float32; 1-D for one arch."""
@@ -283,6 +296,9 @@ class ListedSpace(SearchSpace):
 
     def encode(self, archs: Sequence[Any] | Any) -> np.ndarray:
         return self.base.encode(archs)
+
+    def graph_features(self, archs: Sequence[Any]) -> tuple[list[str], np.ndarray]:
+        return self.base.graph_features(archs)
 
     def build(self, arch: Any, *, num_classes: int = 10, **size: Any) -> Any:
         return self.base.build(arch, num_classes=num_classes, **size)

@@ -107,6 +107,28 @@ class DartsSpace(SearchSpace):
             cells.append(pairs)
         return DartsGenotype.from_cells(*cells)
 
+    def graph_features(self, archs: Sequence[DartsGenotype | str]) -> tuple[list[str], np.ndarray]:
+        """GRAF-style features of both cells: per cell, each op's count, how many edges read the
+        two cell inputs and the intermediate nodes, and the depth (the longest chain of
+        intermediate nodes) and the number of nodes fed by the cell inputs alone."""
+        names = [f"{cell} {what}" for cell in _CELLS for what in
+                 [f"{op} edges" for op in OPS] + ["edges from input 0", "edges from input 1",
+                                                  "edges from nodes", "depth", "nodes fed by inputs only"]]
+        rows = []
+        for arch in archs:
+            arch = self.to_arch(arch)
+            row: list[float] = []
+            for cell in _CELLS:
+                pairs = getattr(arch, cell)
+                depth = [0] * (NUM_NODES + 2)
+                for k in range(NUM_NODES):
+                    depth[k + 2] = 1 + max(depth[i] for _, i in pairs[2 * k:2 * k + 2])
+                row += [sum(op == o for o, _ in pairs) for op in OPS]
+                row += [sum(i == 0 for _, i in pairs), sum(i == 1 for _, i in pairs), sum(i >= 2 for _, i in pairs),
+                        max(depth), sum(all(i < 2 for _, i in pairs[2 * k:2 * k + 2]) for k in range(NUM_NODES))]
+            rows.append(row)
+        return names, np.asarray(rows, dtype=float).reshape(len(rows), len(names))
+
     def build(self, arch: DartsGenotype | str, *, num_classes: int = 10, channels: int = 36, layers: int = 20,
               auxiliary: bool = False) -> Any:
         """The DARTS evaluation network (stem, reduction cells at 1/3 and 2/3 of ``layers``,

@@ -333,6 +333,11 @@ class NB201Space(SearchSpace):
     def encode(self, archs):  # noqa: ANN001, ANN201 - as the module function
         return encode(archs)
 
+    def graph_features(self, archs):  # noqa: ANN001, ANN201 - as the contract
+        from bpe.spaces.nb201.features import graph_features  # cycle: features imports this module
+
+        return graph_features(archs)
+
     # the benchmark's own index (arch lists may give it)
     def index(self, arch: NB201Arch | str) -> int:
         """The enumeration index of ``arch``."""

@@ -17,7 +17,11 @@ import numpy as np
 
 from bpe.spaces import nb201
 
-__all__ = ["N_CHANNELS", "feature_tensor", "live_edges", "op_costs"]
+__all__ = ["N_CHANNELS", "feature_tensor", "live_edges", "op_costs", "graph_features"]
+
+#: Input -> output paths of the cell, as edge indices (string order): 0->3, 0->1->3, 0->2->3, 0->1->2->3.
+_PATHS: tuple[tuple[int, ...], ...] = ((3,), (0, 4), (1, 5), (0, 2, 5))
+_CONVS = ("nor_conv_1x1", "nor_conv_3x3")
 
 N_CHANNELS = len(nb201.OPS) + 2 * 3 + 1
 
@@ -50,6 +54,29 @@ def live_edges(arch: nb201.NB201Arch | str) -> tuple[bool, ...]:
     for k, (i, j) in reversed(list(enumerate(nb201.EDGES))):
         to_out[i] = to_out[i] or (on[k] and to_out[j])
     return tuple(on[k] and reach[i] and to_out[j] for k, (i, j) in enumerate(nb201.EDGES))
+
+
+def graph_features(archs: Sequence[nb201.NB201Arch | str]) -> tuple[list[str], np.ndarray]:
+    """GRAF-style features of NB201 cells (Kadlecova et al., 2024): per op its count on all edges
+    and on live edges; the live input -> output paths (count, shortest and longest in edges);
+    the most and fewest convolutions on a live path; the live in-degree of the output node and
+    out-degree of the input node."""
+    names = ([f"{op} edges" for op in nb201.OPS] + [f"{op} live edges" for op in nb201.OPS]
+             + ["live paths", "shortest live path", "longest live path", "most convs on a live path",
+                "fewest convs on a live path", "output in-degree", "input out-degree"])
+    rows = []
+    for arch in archs:
+        ops = nb201.to_arch(arch).ops
+        live = live_edges(arch)
+        paths = [p for p in _PATHS if all(ops[k] != "none" for k in p)]
+        convs = [sum(ops[k] in _CONVS for k in p) for p in paths]
+        rows.append([sum(o == op for o in ops) for op in nb201.OPS]
+                    + [sum(o == op and on for o, on in zip(ops, live)) for op in nb201.OPS]
+                    + [len(paths), min(map(len, paths), default=0), max(map(len, paths), default=0),
+                       max(convs, default=0), min(convs, default=0),
+                       sum(live[k] for k, (_, j) in enumerate(nb201.EDGES) if j == nb201.NUM_NODES - 1),
+                       sum(live[k] for k, (i, _) in enumerate(nb201.EDGES) if i == 0)])
+    return names, np.asarray(rows, dtype=float).reshape(len(rows), len(names))
 
 
 def feature_tensor(archs: Sequence[nb201.NB201Arch | str], *, channels: int = 16, image_size: int = 32) -> np.ndarray:
