@@ -320,12 +320,23 @@ def read_mip_export(spec: str | Path) -> dict[str, Any] | None:
     return dict(data) if isinstance(data, Mapping) and data.get("kind") == "bpe-mip" else None
 
 
+#: The JSON files that carry an ``estimator`` entry: ``bpe mip``'s export and a saved feature predictor.
+ESTIMATOR_FILE_KINDS = ("bpe-mip", "bpe-predictor")
+
+
 def exported_estimator(spec: str | Path) -> dict[str, Any] | None:
     """The ``estimator`` entry of a ``bpe.json`` written by ``bpe mip`` (``{"family": "proxy" |
-    "scorer" | "blend", ...}``), or ``None`` for any other file (a BPEConfig JSON, an older
-    ``bpe.json`` whose export is its ``config``)."""
-    doc = read_mip_export(spec)
-    return dict(doc["estimator"]) if doc is not None and isinstance(doc.get("estimator"), Mapping) else None
+    "scorer" | "blend" | "learned", ...}``) or of a feature predictor saved by ``bpe predictor
+    fit --model graf``, or ``None`` for any other file (a BPEConfig JSON, an older ``bpe.json``
+    whose export is its ``config``)."""
+    path = Path(spec)
+    try:
+        doc = json.loads(path.read_text()) if path.is_file() else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(doc, Mapping) or doc.get("kind") not in ESTIMATOR_FILE_KINDS:
+        return None
+    return dict(doc["estimator"]) if isinstance(doc.get("estimator"), Mapping) else None
 
 
 def load_config(spec: str | Path) -> BPEConfig:

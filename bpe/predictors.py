@@ -13,10 +13,23 @@ import numpy as np
 
 from bpe.benchmarks import load_truth
 from bpe.errors import BPEError
-from bpe.outputs import atomic_write_text, json_text, plan_outputs
+from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.spaces import get_space
 
-__all__ = ["predictor_targets", "training_split", "fit_job", "holdout_job"]
+__all__ = ["predictor_targets", "training_split", "fit_job", "holdout_job", "MODELS", "graf_spec"]
+
+#: The predictor models: ``renas`` (a pairwise-ranking network on the cell's tensor encoding) and
+#: ``graf`` (extra-trees on the cell's graph features, GRAF-style; a learned blend without members).
+MODELS = ("renas", "graf")
+
+
+def graf_spec(archs: Sequence[str], targets: Sequence[float], *, seed: int, space: str) -> dict[str, Any]:
+    """The ``estimator`` entry of a graph-feature predictor fitted on ``archs`` and ``targets``
+    (:class:`~bpe.estimators.learned.LearnedBlend` with no members: the cell's graph features
+    alone, extra-trees of 200 trees, leaf 1, seeded)."""
+    return {"family": "learned", "members": [], "rows": [], "archs": list(archs), "targets": [float(t) for t in targets],
+            "model": {"kind": "extra-trees", "n_estimators": 200, "min_samples_leaf": 1, "seed": seed}, "cell": True,
+            "space": space}
 
 
 def predictor_targets(*, space: str, truth_spec: str | None = None, metric: str | None = None,
@@ -65,7 +78,9 @@ def training_split(targets: Sequence[float | None], train_size: int, seed: int,
     return order[:train_size], order[train_size:]
 
 
-def _check(epochs: int, seed: int) -> None:
+def _check(epochs: int, seed: int, model: str = "renas") -> None:
+    if model not in MODELS:
+        raise BPEError(f"--model must be one of {', '.join(MODELS)}, got '{model}'")
     if epochs < 1:
         raise BPEError(f"--epochs must be >= 1 (the predictor trains for at most that many), got {epochs}")
     if seed < 0:
@@ -73,11 +88,22 @@ def _check(epochs: int, seed: int) -> None:
 
 
 def fit_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int, loss: str, epochs: int,
-            out: str | Path, space: str = "nb201") -> tuple[Any, Path]:
-    """Fit a predictor on ``train_size`` seeded archs and save it to ``out`` (``.pt``)."""
+            out: str | Path, space: str = "nb201", model: str = "renas") -> tuple[Any, Path]:
+    """Fit a predictor on ``train_size`` seeded archs and save it to ``out`` (``renas``: ``.pt``;
+    ``graf``: a ``.json`` that ``--estimator`` takes)."""
     from bpe.estimators.renas import RankingPredictor  # torch-heavy
 
-    _check(epochs, seed)
+    _check(epochs, seed, model)
+    if model == "graf":
+        outputs = plan_outputs(out, suffixes=(".json",), default_stem="predictor", command="bpe predictor fit --model graf")
+        train, _ = training_split(targets, train_size, seed, need_rest=False)
+        spec = graf_spec([archs[i] for i in train], [targets[i] for i in train], seed=seed, space=space)
+        from bpe.estimators.learned import LearnedBlend
+
+        predictor = LearnedBlend([], [], spec["archs"], spec["targets"], model=spec["model"], cell=True, space=space)
+        atomic_write_text(outputs.main, json_text({"kind": "bpe-predictor", "estimator": spec,
+                                                   "provenance": run_provenance()}))
+        return predictor, outputs.main
     outputs = plan_outputs(out, suffixes=(".pt",), default_stem="predictor", command="bpe predictor fit")
     train, _ = training_split(targets, train_size, seed, need_rest=False)
     predictor = RankingPredictor(loss, seed=seed, epochs=epochs, space=space).fit([archs[i] for i in train],
@@ -87,16 +113,45 @@ def fit_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, 
 
 
 def holdout_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int, loss: str,
-                epochs: int, out: str | Path, provenance: dict[str, Any], space: str = "nb201") -> tuple[dict[str, Any], Path]:
+                epochs: int, out: str | Path, provenance: dict[str, Any], space: str = "nb201",
+                model: str = "renas") -> tuple[dict[str, Any], Path]:
     """Fit on ``train_size`` seeded archs, rank all the others, write the results JSON."""
     from bpe.estimators.renas import holdout_evaluation  # torch-heavy
 
-    _check(epochs, seed)
+    _check(epochs, seed, model)
     outputs = plan_outputs(out, suffixes=(".json",), default_stem="predictor", command="bpe predictor evaluate")
     training_split(targets, train_size, seed, need_rest=True)  # the sizes are checked before any work
-    result = holdout_evaluation(archs, targets, train_size=train_size, seed=seed, loss=loss, epochs=epochs,
-                                space=space)
-    result.pop("predictor")
+    if model == "graf":
+        result = _graf_holdout(archs, targets, train_size=train_size, seed=seed, space=space)
+    else:
+        result = holdout_evaluation(archs, targets, train_size=train_size, seed=seed, loss=loss, epochs=epochs,
+                                    space=space)
+        result.pop("predictor")
+    result["model"] = model
     result.update(provenance)
     atomic_write_text(outputs.main, json_text(result))
     return result, outputs.main
+
+
+def _graf_holdout(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int,
+                  space: str) -> dict[str, Any]:
+    """The graph-feature predictor fitted on ``train_size`` seeded archs, scored on all the others."""
+    import time
+
+    from bpe.estimators.learned import fit_rows, predict_rows
+    from bpe.metrics import bootstrap_ci, kendall, spearman
+
+    train, rest = training_split(targets, train_size, seed, need_rest=True)
+    spec = graf_spec([archs[i] for i in train], [targets[i] for i in train], seed=seed, space=space)
+    start = time.perf_counter()
+    fitted = fit_rows([], spec["archs"], spec["targets"], model=spec["model"], cell=True, space=space)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    pred = predict_rows(fitted, [], [archs[i] for i in rest], cell=True, space=space)
+    predict_seconds = time.perf_counter() - start
+    truth = [float(targets[i]) for i in rest]
+    return {"kendall": kendall(pred, truth), "spearman": spearman(pred, truth),
+            "kendall_ci95": list(bootstrap_ci(pred, truth, method="kendall", n_boot=100, seed=seed)),
+            "spearman_ci95": list(bootstrap_ci(pred, truth, method="spearman", n_boot=200, seed=seed)),
+            "train_size": int(train_size), "n_test": len(rest), "seed": seed, "fit_seconds": fit_seconds,
+            "predict_seconds": predict_seconds}

@@ -24,7 +24,9 @@ def register(sub, parents) -> None:
         c.add_argument("--column", default=None, help="score column of a --targets CSV")
         c.add_argument("--train-size", type=int, default=156, help="training archs (default: 156, 1%% of NB201)")
         c.add_argument("--seed", type=nonneg, default=0)
-        c.add_argument("--loss", default="pairwise", choices=["pairwise", "mse"])
+        c.add_argument("--model", default="renas", choices=["renas", "graf"],
+                       help="renas: pairwise-ranking network (default); graf: extra-trees on the cell's graph features")
+        c.add_argument("--loss", default="pairwise", choices=["pairwise", "mse"], help="renas only")
         c.add_argument("--epochs", type=positive, default=300, help="maximum epochs, >= 1 (default: 300)")
         c.add_argument("--out", required=True,
                        help="predictor file NAME.pt (fit) or results NAME.json (evaluate), or a folder/")
@@ -38,15 +40,16 @@ def run(args: argparse.Namespace) -> int:
                                        targets_path=args.targets, column=args.column)
     if args.predictor_command == "fit":
         predictor, out = fit_job(archs, targets, train_size=args.train_size, seed=args.seed, loss=args.loss,
-                                 epochs=args.epochs, out=args.out, space=args.space)
-        print(f"trained a {args.loss} predictor on {args.train_size} archs ({len(predictor.history_)} epochs); "
-              f"wrote {out}")
+                                 epochs=args.epochs, out=args.out, space=args.space, model=args.model)
+        print(f"trained a {predictor.describe() if args.model == 'graf' else args.loss + ' predictor'} on "
+              f"{args.train_size} archs; wrote {out}")
         print(f"use it with: bpe search --estimator {out} ...  or  bpe evaluate --estimator {out} ...")
         return 0
     result, out = holdout_job(archs, targets, train_size=args.train_size, seed=args.seed, loss=args.loss,
-                              epochs=args.epochs, out=args.out, space=args.space,
+                              epochs=args.epochs, out=args.out, space=args.space, model=args.model,
                               provenance={"metric": args.metric, "truth": args.truth, "space": args.space})
-    print(f"{args.loss} predictor, {result['train_size']} training archs (seed {args.seed}): "
+    print(f"{args.model if args.model == 'graf' else args.loss} predictor, {result['train_size']} training archs "
+          f"(seed {args.seed}): "
           f"kendall {result['kendall']:.4f}, spearman {result['spearman']:.4f} on {result['n_test']} remaining archs; "
           f"fit {result['fit_seconds']:.1f} s, scoring them {result['predict_seconds']:.2f} s")
     print(f"wrote {out}")

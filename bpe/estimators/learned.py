@@ -110,8 +110,8 @@ class LearnedBlend(Estimator):
     def __init__(self, members: Sequence[Estimator], rows: Sequence[Sequence[float | None]], archs: Sequence[str],
                  targets: Sequence[float], *, model: Mapping[str, Any], cell: bool = False,
                  space: str = "nb201") -> None:
-        if not members:
-            raise EstimatorError("a learned blend needs at least one member estimator")
+        if not members and not cell:
+            raise EstimatorError("a learned blend needs a member estimator or the cell's graph features")
         names = [m.describe() for m in members]
         if len(set(names)) < len(names):
             raise EstimatorError(f"a learned blend lists the same member twice ({', '.join(names)})")
@@ -165,14 +165,19 @@ class LearnedBlend(Estimator):
     def reads_data(self) -> bool:
         return any(m.reads_data for m in self.members)
 
+    @property
+    def cheap(self) -> bool:  # type: ignore[override]
+        """Graph features alone: a model lookup, nothing worth caching."""
+        return not self.members
+
     def fingerprint(self) -> dict[str, Any]:
         return {"estimator": self.name, "members": [m.fingerprint() for m in self.members],
                 "rows": self.rows, "archs": self.archs, "targets": self.targets, "model": self.model_params,
                 "cell": self.cell, "space": self.space}
 
     def describe(self) -> str:
-        extra = " + cell" if self.cell else ""
-        return f"learned({', '.join(m.describe() for m in self.members)}{extra}; {len(self.archs)} labels)"
+        parts = [m.describe() for m in self.members] + (["cell graph"] if self.cell else [])
+        return f"learned({', '.join(parts)}; {len(self.archs)} labels)"
 
     def predict(self, columns: Sequence[Sequence[float | None]], archs: Sequence[str]) -> list[float]:
         """The model's scores of ``archs`` given each member's scores of them (one column per member)."""
@@ -181,7 +186,8 @@ class LearnedBlend(Estimator):
     def _records(self, archs: Sequence[str], per_member: Sequence[Sequence[EvalRecord]]) -> list[EvalRecord]:
         columns = [[r.score if r.ok else None for r in records] for records in per_member]
         predictions = self.predict(columns, archs)
-        scored = [p if any(c[i] is not None for c in columns) else None for i, p in enumerate(predictions)]
+        scored = [p if not columns or any(c[i] is not None for c in columns) else None
+                  for i, p in enumerate(predictions)]
         return combined_records(archs, per_member, scored, [m.describe() for m in self.members], "the learned blend",
                                 self._groups)
 
