@@ -45,6 +45,9 @@ __all__ = ["FamilySettings", "DEFAULT_SCORERS", "FAMILIES", "split_archs", "fit_
 #: The estimator families a MIP candidate belongs to.
 FAMILIES = ("proxy", "scorer", "blend", "learned")
 
+#: Scorers below this many seconds per arch make the learned blend's cheap feature set.
+CHEAP_SECONDS = 1.0
+
 #: The learned blend's model grid, chosen by cross-validation: trees per forest and the leaf sizes tried.
 LEARNED_GRID = {"n_estimators": 200, "min_samples_leaf": (1, 3)}
 
@@ -193,33 +196,51 @@ def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[Setti
     leaf size chosen by ``folds``-fold cross-validation on the labelled archs only (those with a
     truth; fewer folds when there are fewer than ``2 x folds`` of them, ``None`` below 6).
 
-    Feature sets tried: the scorers; the scorers and the cell; with ``readouts``, both again with
-    the readouts.  Each is scored by the Spearman rho of its pooled out-of-fold predictions; the
-    best (ties: the earlier, smaller set and the larger leaf) is refitted on every labelled arch.
-    The candidate's ``scores`` and rho are the out-of-fold ones; ``extra`` has the export spec,
-    the cross-validation table and the in-sample rho."""
+    Feature sets tried: the scorers; the scorers and the cell; the cheap scorers (below
+    :data:`CHEAP_SECONDS` per arch) and the cell; with ``readouts``, the scorers and the readouts,
+    with and without the cell.  Each is scored by the Spearman rho of its pooled out-of-fold
+    predictions, with a standard error from the rho of each fold.  The *cheapest* within one
+    standard error of the best is chosen (Breiman's one-standard-error rule, with the cost per
+    arch as the complexity: a dearer feature set must beat it beyond its noise; ties: the larger
+    leaf), then refitted on every labelled arch.  The candidate's ``scores`` and rho are the
+    out-of-fold ones; ``extra`` has the export spec, the cross-validation table and the in-sample
+    rho."""
     labelled = [i for i, t in enumerate(truths) if t is not None]
     folds = min(folds, len(labelled) // 2)
     if folds < 3:
         return None
+    cheap = [m for m in scorers if m.cost_per_arch < CHEAP_SECONDS]
     sets = [("scorers", list(scorers), False), ("scorers + cell", list(scorers), True)]
+    if cheap and len(cheap) < len(scorers):
+        sets.append(("cheap scorers + cell", cheap, True))
     if readouts:
         sets += [("scorers + readouts", list(scorers) + list(readouts), False),
                  ("scorers + readouts + cell", list(scorers) + list(readouts), True)]
     parts = _folds(len(labelled), folds, seed)
-    table, best = [], None
+    target = [truths[i] for i in labelled]
+    table, runs = [], []
     for label, members, cell in sets:
         for leaf in sorted(LEARNED_GRID["min_samples_leaf"], reverse=True):
             model = {"kind": "extra-trees", "n_estimators": LEARNED_GRID["n_estimators"], "min_samples_leaf": leaf,
                      "seed": seed}
             oof = _out_of_fold(members, labelled, parts, archs, truths, model=model, cell=cell, space=space)
-            rho = spearman(oof, [truths[i] for i in labelled])
-            table.append({"features": label, "min_samples_leaf": leaf, "cv_spearman": rho})
-            if math.isfinite(rho) and (best is None or rho > best[0] + 1e-12):
-                best = (rho, label, members, cell, model, oof)
-    if best is None:
+            rho = spearman(oof, target)
+            per_fold = [spearman([oof[j] for j in part], [target[j] for j in part]) for part in parts]
+            per_fold = [r for r in per_fold if math.isfinite(r)]
+            se = float(np.std(per_fold, ddof=1) / math.sqrt(len(per_fold))) if len(per_fold) >= 2 else math.inf
+            cost = _learned_cost(members)
+            table.append({"features": label, "min_samples_leaf": leaf, "cv_spearman": rho, "cv_se": se,
+                          "cost_per_arch": cost})
+            if math.isfinite(rho):
+                runs.append((rho, se, cost, label, members, cell, model, oof))
+    if not runs:
         return None
-    rho, label, members, cell, model, oof = best
+    top = max(runs, key=lambda r: r[0])
+    within = [r for r in runs if r[0] >= top[0] - (top[1] if math.isfinite(top[1]) else 0.0)]
+    best = min(within, key=lambda r: (r[2], -r[6]["min_samples_leaf"]))  # cheapest, then the larger leaf
+    table.append({"chosen": {"features": best[3], "min_samples_leaf": best[6]["min_samples_leaf"]},
+                  "rule": "the cheapest within one standard error of the best cross-validated rho"})
+    rho, _, _, label, members, cell, model, oof = best
     rows = [[m.scores[i] for i in labelled] for m in members]
     fitted = fit_rows(rows, [archs[i] for i in labelled], [truths[i] for i in labelled], model=model, cell=cell,
                       space=space)
