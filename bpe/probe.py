@@ -11,12 +11,13 @@ the user or MIP sets, never a probe's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -66,28 +67,57 @@ def choose(probe: str, variants: Mapping[str, Callable[[], Any]], *, repeats: in
         if key in _chosen and _chosen[key] in variants:
             return _chosen[key]
         path = probe_file()
-        stored = _read(path).get(key)
-        if isinstance(stored, Mapping) and stored.get("choice") in variants:
-            _chosen[key] = stored["choice"]
-            return _chosen[key]
-        seconds: dict[str, float] = {}
-        for name, run in variants.items():
-            run()  # warm-up: one-off set-up, caches
-            best = float("inf")
-            for _ in range(repeats):
-                start = time.perf_counter()
-                run()
-                best = min(best, time.perf_counter() - start)
-            seconds[name] = best
-        choice = min(seconds, key=seconds.get)
-        _chosen[key] = choice
-        data = _read(path)
-        data[key] = {"probe": probe, "choice": choice, "seconds": seconds, "machine": machine_info(),
-                     "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-        try:
-            atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
-        except OSError as err:  # a read-only cache still gets the choice for this process
-            log.warning("could not keep the %s probe's choice in %s (%s)", probe, path, err)
-        log.info("probe %s: %s (%s) on %s", probe, choice,
-                 ", ".join(f"{n} {s * 1e3:.2f} ms" for n, s in seconds.items()), machine_info().get("cpu"))
-        return choice
+        with _file_lock(path):  # another process probing now: wait, then read its choice
+            return _choose_locked(probe, key, path, variants, repeats)
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``'s ``.lock`` file beside it, across processes (POSIX; elsewhere,
+    or where the folder cannot be written, no lock: at worst two processes both measure)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115 - held across the yield
+    except OSError:
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()
+
+
+def _choose_locked(probe: str, key: str, path: Path, variants: Mapping[str, Callable[[], Any]], repeats: int) -> str:
+    """Under the file lock: the stored choice for ``key``, or measure each variant and store the fastest."""
+    stored = _read(path).get(key)
+    if isinstance(stored, Mapping) and stored.get("choice") in variants:
+        _chosen[key] = stored["choice"]
+        return _chosen[key]
+    seconds: dict[str, float] = {}
+    for name, run in variants.items():
+        run()  # warm-up: one-off set-up, caches
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            best = min(best, time.perf_counter() - start)
+        seconds[name] = best
+    choice = min(seconds, key=seconds.get)
+    _chosen[key] = choice
+    data = _read(path)
+    data[key] = {"probe": probe, "choice": choice, "seconds": seconds, "machine": machine_info(),
+                 "date": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    try:
+        atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    except OSError as err:  # a read-only cache still gets the choice for this process
+        log.warning("could not keep the %s probe's choice in %s (%s)", probe, path, err)
+    log.info("probe %s: %s (%s) on %s", probe, choice,
+             ", ".join(f"{n} {s * 1e3:.2f} ms" for n, s in seconds.items()), machine_info().get("cpu"))
+    return choice

@@ -155,3 +155,26 @@ def test_the_cpu_layout_is_probed_kept_and_enters_the_cache_key(monkeypatch):
         monkeypatch.setenv("BPE_PROBE_CPU_LAYOUT", name)
         keys[name] = training.layout_key("cpu")
     assert keys[kept["choice"]] != keys[other]
+
+
+def test_two_processes_probing_at_once_measure_once_and_agree(tmp_path):
+    """A probe is measured under a lock on probes.json: a second process that starts meanwhile waits,
+    then reads the first one's choice (no second measurement, never two different choices)."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "import bpe.probe as probe\n"
+        "count = []\n"
+        "def a():\n    count.append('a'); time.sleep(0.05)\n"
+        "def b():\n    count.append('b'); time.sleep(0.02)\n"
+        "choice = probe.choose('test-two-processes', {'a': a, 'b': b})\n"
+        "print(choice, len(count))\n")
+    env = {**os.environ, "BPE_CACHE_DIR": str(tmp_path / "evals")}
+    procs = [subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=120)[0].split() for p in procs]
+    assert [o[0] for o in outs] == ["b", "b"]
+    assert sorted(int(o[1]) for o in outs) == [0, 2 * (1 + probe.PROBE_REPEATS)]
