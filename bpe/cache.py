@@ -74,7 +74,7 @@ class EvalCache:
             return None
         try:
             record = EvalRecord.from_dict(json.loads(path.read_text()))
-        except (ValueError, KeyError, TypeError) as err:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
             log.warning("ignoring unreadable cache file %s (%s); it will be recomputed", path, err)
             return None
         return record if record.arch == arch else None

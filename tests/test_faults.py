@@ -71,3 +71,39 @@ def test_two_processes_sharing_a_cache_agree_with_an_undisturbed_run(tmp_path):
     entries = _cache_entries(shared)
     assert len(entries) == 8 and all(json.loads(p.read_text())["score"] is not None for p in entries)
     assert not list(shared.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "not a record", "unreadable"])
+def test_a_damaged_cache_entry_is_recomputed_with_a_warning(damage, tmp_path, caplog, monkeypatch):
+    """A truncated, garbage, wrongly shaped or unreadable cache entry is recomputed (with a warning
+    naming the file): no crash, and the scores equal those of an undisturbed run."""
+    import logging
+
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps(TINY))
+    cache, out = tmp_path / "cache", tmp_path / "s.csv"
+    argv = ["score", "--estimator", str(config), "--cache-dir", str(cache), "--quiet", "--jobs", "1", "--archs", "3",
+            "--no-plot", "--out", str(out)]
+    assert main(argv) == 0
+    clean = pd.read_csv(out)
+    entry = _cache_entries(cache)[1]
+    if damage == "truncated":
+        entry.write_bytes(entry.read_bytes()[: len(entry.read_bytes()) // 2])
+    elif damage == "garbage":
+        entry.write_bytes(b"\x00\xff garbage \x9c" * 10)
+    elif damage == "not a record":
+        entry.write_text("[1, 2, 3]")
+    else:  # a permission error (root reads any file, so the refusal is simulated)
+        real = Path.read_text
+
+        def refuse(self, *args, **kwargs):
+            if self == entry:
+                raise PermissionError(13, "Permission denied", str(self))
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "read_text", refuse)
+    caplog.set_level(logging.WARNING, logger="bpe.cache")
+    assert main(argv) == 0
+    assert any(entry.name in r.getMessage() and "recomputed" in r.getMessage() for r in caplog.records)
+    pd.testing.assert_frame_equal(pd.read_csv(out).drop(columns=[c for c in clean if c.endswith("_seconds")]),
+                                  clean.drop(columns=[c for c in clean if c.endswith("_seconds")]))
