@@ -63,7 +63,7 @@ def main() -> None:
     for f in doc["confirmation"]["finalists"]:
         t = by_name[f["name"]]
         result = SettingResult(**{k: t[k] for k in SettingResult.__dataclass_fields__ if k in t})
-        spec_path = Path(args.out).with_name(f"finalist_{f['family']}.json")
+        spec_path = Path(args.out).with_name(f"{Path(args.out).stem}_finalist_{f['family']}.json")
         atomic_write_text(spec_path, json.dumps({"kind": "bpe-mip", "estimator": export_spec(result),
                                                  "config": export_spec(result).get("config")}))
         label = f"{f['family']}{' (exported)' if doc['confirmation']['chosen'] == len(entries) else ''}"
