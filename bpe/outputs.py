@@ -161,20 +161,25 @@ class OutputSet:
         return done
 
 
+#: Every suffix a bpe command writes beside its main file (what an earlier run's list may name).
+KNOWN_SUFFIXES = (".json", ".csv", ".png", "_importance.png", "_frontier.png", ".pt")
+
+
 def _earlier_files(main: Path) -> tuple[Path, ...]:
-    """The files an earlier bpe run listed in ``main`` (its ``files``), beside it; none when ``main``
-    is absent or not such a file."""
+    """The files an earlier bpe run listed in ``main`` (its ``files``), beside it: only names of the
+    form ``<stem><a suffix bpe writes>`` in a JSON that bpe wrote (it lists itself); none when
+    ``main`` is absent or not such a file."""
     if main.suffix != ".json" or not main.is_file():
         return ()
     try:
         names = json.loads(main.read_text()).get("files")
     except (OSError, ValueError, AttributeError):
         return ()
-    if not isinstance(names, list):
+    if not isinstance(names, list) or main.name not in names:  # not a list this rule wrote
         return ()
     stem = main.with_suffix("").name
-    return tuple(main.parent / n for n in names
-                 if isinstance(n, str) and n.startswith(stem) and Path(n).name == n and n != main.name)
+    allowed = {stem + suffix for suffix in KNOWN_SUFFIXES} - {main.name}
+    return tuple(main.parent / n for n in names if isinstance(n, str) and n in allowed)
 
 
 def plan_outputs(out: str | Path, *, suffixes: Sequence[str], default_stem: str, flag: str = "--out",

@@ -53,10 +53,13 @@ def _read(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def choose(probe: str, variants: Mapping[str, Callable[[], Any]], *, repeats: int = PROBE_REPEATS) -> str:
+def choose(probe: str, variants: Mapping[str, Callable[[], Any]], *, repeats: int = PROBE_REPEATS,
+           margin: float = 1.0) -> str:
     """The name of the fastest of ``variants`` (callables doing the same work) on this machine:
     measured on first use and kept per machine in :func:`probe_file`; ``BPE_PROBE_<PROBE>=NAME``
-    (upper case, ``-`` as ``_``) forces one."""
+    (upper case, ``-`` as ``_``) forces one.  With ``margin`` > 1 the first variant (the
+    incumbent) is kept unless another is faster by that factor, so a choice that changes cache
+    keys does not flip on timing noise."""
     forced = os.environ.get("BPE_PROBE_" + probe.upper().replace("-", "_"))
     if forced:
         if forced not in variants:
@@ -68,7 +71,7 @@ def choose(probe: str, variants: Mapping[str, Callable[[], Any]], *, repeats: in
             return _chosen[key]
         path = probe_file()
         with _file_lock(path):  # another process probing now: wait, then read its choice
-            return _choose_locked(probe, key, path, variants, repeats)
+            return _choose_locked(probe, key, path, variants, repeats, margin)
 
 
 @contextlib.contextmanager
@@ -94,7 +97,8 @@ def _file_lock(path: Path) -> Iterator[None]:
         handle.close()
 
 
-def _choose_locked(probe: str, key: str, path: Path, variants: Mapping[str, Callable[[], Any]], repeats: int) -> str:
+def _choose_locked(probe: str, key: str, path: Path, variants: Mapping[str, Callable[[], Any]], repeats: int,
+                   margin: float = 1.0) -> str:
     """Under the file lock: the stored choice for ``key``, or measure each variant and store the fastest."""
     stored = _read(path).get(key)
     if isinstance(stored, Mapping) and stored.get("choice") in variants:
@@ -110,6 +114,9 @@ def _choose_locked(probe: str, key: str, path: Path, variants: Mapping[str, Call
             best = min(best, time.perf_counter() - start)
         seconds[name] = best
     choice = min(seconds, key=seconds.get)
+    first = next(iter(seconds))
+    if seconds[choice] * margin > seconds[first]:  # not faster than the incumbent by the margin
+        choice = first
     _chosen[key] = choice
     data = _read(path)
     data[key] = {"probe": probe, "choice": choice, "seconds": seconds, "machine": machine_info(),

@@ -31,22 +31,35 @@ class OptunaSearch(SearchAlgorithm):
         self.study = optuna.create_study(direction="maximize", sampler=self.sampler())
         self._sizes = self.space.decisions()
         self._pending: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._told: set[str] = set()
 
     def sampler(self) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
 
     def ask(self) -> Any:
+        if len(self._told) >= self.space.size:
+            raise StopIteration(f"{self.name} has evaluated every arch of the space")
         trial = self.study.ask()
         codes = [trial.suggest_categorical(f"d{i}", list(range(n))) for i, n in enumerate(self._sizes)]
         arch = self.space.from_decisions(codes)
-        self._pending[str(arch)].append(trial)
+        self._pending[str(arch)].append((trial, tuple(codes)))
         return arch
 
     def tell(self, arch: Any, score: float | None) -> None:
         pending = self._pending.get(str(arch))
         if not pending:
             return  # not asked by this driver (nothing to complete)
-        trial = pending.popleft()
+        trial, codes = pending.popleft()
+        self._told.add(str(arch))
+        evaluated = tuple(self.space.to_decisions(arch))
+        if evaluated != codes:  # a listed space moved the ask to its nearest arch: learn what was scored
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            if score is not None:
+                dists = {f"d{i}": optuna.distributions.CategoricalDistribution(list(range(n)))
+                         for i, n in enumerate(self._sizes)}
+                self.study.add_trial(optuna.trial.create_trial(
+                    params={f"d{i}": c for i, c in enumerate(evaluated)}, distributions=dists, value=float(score)))
+            return
         if score is None:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:

@@ -363,3 +363,26 @@ def test_a_chosen_learned_blend_is_refitted_on_every_labelled_arch():
         "search_archs": 40, "confirmation_archs": 19}
     assert spec["archs"][:40] == before["archs"] and spec["archs"][40:] == [archs[i] for i in confirm_idx[1:]]
     assert spec["rows"][0][40:] == [a[i] for i in confirm_idx[1:]] and spec["targets"][40:] == confirm_truths[1:]
+
+
+def test_learned_feature_sets_over_the_cap_are_not_tried_and_a_wrong_dataset_is_refused(tmp_path):
+    from bpe.errors import EstimatorError
+    from bpe.estimators import estimator_from_spec
+    from bpe.spaces import get_space
+
+    rng = np.random.default_rng(7)
+    archs = [str(a) for a in get_space("nb201").sample(40, 5)]
+    a, b = rng.uniform(size=40), rng.uniform(size=40)
+    truth = list(a + b)
+    scorers = [_result("sa", "scorer", 0.1, list(a), truth), _result("sb", "scorer", 3.0, list(b), truth)]
+    result = families.learned_candidate(scorers, [], archs, truth, space="nb201", folds=5, seed=0, max_cost=1.0)
+    tried = {row["features"] for row in result.extra["cv_table"] if "features" in row}
+    assert tried == {"cheap scorers + cell"} and result.cost_per_arch <= 1.0
+    assert families.learned_candidate(scorers, [], archs, truth, space="nb201", folds=5, seed=0, max_cost=0.05) is None
+    spec = {**result.extra["spec"], "members": [{"family": "scorer", "name": "params"}], "rows": [list(a)],
+            "dataset": "cifar10"}
+    path = write(tmp_path / "bpe.json", {"kind": "bpe-mip", "estimator": spec, "config": None})
+    from bpe.data import DatasetSpec
+
+    with pytest.raises(EstimatorError, match="fitted on its members' scores on cifar10"):
+        estimator_from_spec(path, dataset=DatasetSpec("digits"))

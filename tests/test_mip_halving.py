@@ -70,3 +70,7 @@ def test_halving_is_refused_where_it_cannot_work(tmp_path, capsys):
         assert main(mip_argv(tmp_path, tmp_path / "bpe.json", tmp_path / "c", "--halving", value, archs=20)) == 2
         assert needle in capsys.readouterr().err
     assert not (tmp_path / "bpe.json").exists()
+
+
+def test_a_last_rung_of_a_few_archs_is_merged():
+    assert rungs(12, 50) == [12, 24, 50] and rungs(10, 41) == [10, 20, 41] and rungs(10, 80) == [10, 20, 40, 80]

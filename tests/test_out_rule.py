@@ -116,3 +116,14 @@ def test_a_run_over_another_commands_files_leaves_none_of_them(tmp_path, full_ta
     assert not (tmp_path / "r.csv").exists()
     assert (tmp_path / "r.png").is_file() and (tmp_path / "r_notes.csv").read_text() == "mine\n"
     assert json.loads(out.read_text())["files"] == ["r.json", "r.png"]
+
+
+def test_a_renamed_or_foreign_json_never_gets_its_listed_files_deleted(tmp_path, full_table):
+    """Only a list bpe wrote for this very file counts: a results file renamed from another stem,
+    or a user's JSON with a `files` key, leaves every listed file alone."""
+    out = tmp_path / "r.json"
+    (tmp_path / "r_v2.csv").write_text("keep\n")
+    (tmp_path / "r.csv").write_text("keep too\n")
+    out.write_text(json.dumps({"files": ["r_v2.json", "r_v2.csv"]}))  # renamed from r_v2.json
+    assert main([*command("search", tmp_path, full_table), "--out", str(out)]) == 0
+    assert (tmp_path / "r_v2.csv").read_text() == "keep\n" and (tmp_path / "r.csv").read_text() == "keep too\n"

@@ -457,3 +457,21 @@ def test_optuna_drivers_keep_every_told_score_in_their_study(algo, oracle):
             assert trial.state == optuna.trial.TrialState.FAIL
         else:
             assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == step.score
+
+
+def test_optuna_drivers_stop_when_a_listed_space_is_exhausted(oracle, table_path):
+    """On a listed space (e.g. the BPE paper's 100 cells) an ask moves to the nearest listed arch;
+    the study learns the arch that was scored, and the search ends once every listed arch is."""
+    import search_algos.base as base
+    from bpe.spaces import ListedSpace, get_space
+
+    listed = [str(a) for a in TableBenchmark(table_path).archs()[:6]]
+    driver = create_algorithm("tpe", seed=0)
+    driver.space = ListedSpace(get_space("nb201"), listed)
+    driver._sizes = driver.space.decisions()
+    result = run_search(driver, oracle, Budget(evaluations=50))
+    assert result.stopped_by == "space exhausted" and result.spent.evaluations == 6
+    done = [t for t in driver.study.trials if t.state.name == "COMPLETE"]
+    for t in done:
+        assert str(driver.space.from_decisions([t.params[f"d{i}"] for i in range(len(driver._sizes))])) in listed
+    assert base  # imported for the registry

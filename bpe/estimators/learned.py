@@ -132,6 +132,11 @@ class LearnedBlend(Estimator):
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], context: Any) -> LearnedBlend:
         """The blend of a ``bpe.json``'s ``estimator`` entry (see :meth:`to_spec`), on ``context``'s data and device."""
+        fitted_on = spec.get("dataset")
+        given = getattr(context.dataset, "name", None)
+        if fitted_on and spec.get("members") and given and given != fitted_on:
+            raise EstimatorError(f"this learned blend was fitted on its members' scores on {fitted_on}; scores on "
+                                 f"{given} are on another scale: pass --dataset {fitted_on}, or run bpe mip on {given}")
         try:
             members = [member_estimator(m, context) for m in spec["members"]]
             return cls(members, spec["rows"], spec["archs"], spec["targets"], model=spec["model"],

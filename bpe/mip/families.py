@@ -170,8 +170,10 @@ def family_candidates(evaluator: LiveEvaluator, proxies: Sequence[SettingResult]
         readouts = [p for p in proxies if p.family == "proxy" and best_proxy is not None
                     and _training(p) == _training(best_proxy) and len(p.scores) == len(evaluator.archs)]
         r = learned_candidate(ranked, readouts, evaluator.archs, truths, space=evaluator.space,
-                              folds=settings.blend_folds, seed=settings.seed, bootstrap_seed=evaluator.seed)
+                              folds=settings.blend_folds, seed=settings.seed, bootstrap_seed=evaluator.seed,
+                              max_cost=max_cost)
         if r is not None:
+            r.extra["spec"]["dataset"] = evaluator.dataset.name  # the members' raw scores are on this data
             say(f"candidate [learned] {r.name}: rho {r.spearman:.3f} [{r.spearman_ci95[0]:.2f}, "
                 f"{r.spearman_ci95[1]:.2f}] (out-of-fold; in-sample {r.extra['in_sample_spearman']:.3f})  cost/arch "
                 f"{r.cost_per_arch:.3g}")
@@ -191,7 +193,7 @@ def _folds(n: int, folds: int, seed: int) -> list[list[int]]:
 
 def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[SettingResult], archs: Sequence[str],
                       truths: Sequence[float | None], *, space: str, folds: int, seed: int,
-                      bootstrap_seed: int = 0) -> SettingResult | None:
+                      bootstrap_seed: int = 0, max_cost: float | None = None) -> SettingResult | None:
     """The learned blend of the measured ``scorers`` (and a setting's ``readouts``), its features and
     leaf size chosen by ``folds``-fold cross-validation on the labelled archs only (those with a
     truth; fewer folds when there are fewer than ``2 x folds`` of them, ``None`` below 6).
@@ -204,7 +206,7 @@ def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[Setti
     arch as the complexity: a dearer feature set must beat it beyond its noise; ties: the larger
     leaf), then refitted on every labelled arch.  The candidate's ``scores`` and rho are the
     out-of-fold ones; ``extra`` has the export spec, the cross-validation table and the in-sample
-    rho."""
+    rho.  Feature sets over ``max_cost`` per arch are not tried."""
     labelled = [i for i, t in enumerate(truths) if t is not None]
     folds = min(folds, len(labelled) // 2)
     if folds < 3:
@@ -216,6 +218,7 @@ def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[Setti
     if readouts:
         sets += [("scorers + readouts", list(scorers) + list(readouts), False),
                  ("scorers + readouts + cell", list(scorers) + list(readouts), True)]
+    sets = [s for s in sets if max_cost is None or _learned_cost(s[1]) <= max_cost]
     parts = _folds(len(labelled), folds, seed)
     target = [truths[i] for i in labelled]
     table, runs = [], []

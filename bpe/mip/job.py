@@ -100,6 +100,8 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     metric = truth.check_metric(metric)
     if isinstance(n_archs, str) and not n_archs.strip().isdigit():  # `all` or a file listing the labelled archs
         archs = resolve_archs(n_archs, space, arch_seed, minimum=3, why=" to compute a rank correlation", truth=truth)
+        # in a seeded random order, as a sampled N is: halving's rungs and the split take leading archs
+        archs = [archs[i] for i in np.random.default_rng(arch_seed).permutation(len(archs))]
     else:
         archs = sample_truth_archs(truth, metric, int(n_archs), arch_seed, space=space)
     check_knobs_on_space(knobs, space, archs[0])

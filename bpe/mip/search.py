@@ -202,6 +202,8 @@ def rungs(first: int | None, n_archs: int) -> list[int]:
     out = [first]
     while out[-1] * 2 < n_archs:
         out.append(out[-1] * 2)
+    if len(out) > 1 and n_archs - out[-1] < out[-1] - out[-2]:  # a last step of a few archs: merged
+        out.pop()
     return out + [n_archs]
 
 
@@ -440,16 +442,16 @@ class _Run:
         return max(finite) if finite else -math.inf
 
     def finish(self) -> None:
-        """Until the leader (the best rho at each setting's highest rung, within the cap) has been
-        measured on the whole sample, promote it: the chosen setting's rho rests on every arch."""
-        while True:
-            keys = [k for k in self.level if self.within_cap(k) and math.isfinite(self.top(k))]
-            if not keys:
-                return
-            leader = max(keys, key=lambda k: (self.top(k), self.level[k]))
-            if self.level[leader] == len(self.rungs) - 1:
-                return
-            self.promote(leader, "the leader, measured on more archs before it can be chosen")
+        """Promote the leader — the best rho on the first rung, which every setting was measured on
+        (a rho on few archs runs high by chance, so rhos of different rungs are not compared) —
+        until it has been measured on every arch, so the setting that looked best can be chosen.
+        At most one setting's remaining rungs, whatever the budget left (``spent`` says so)."""
+        keys = [k for k in self.level if self.within_cap(k) and math.isfinite(self._rung_rho(k, 0))]
+        if not keys:
+            return
+        leader = max(keys, key=lambda k: (self._rung_rho(k, 0), self.level[k]))
+        while self.level[leader] < len(self.rungs) - 1:
+            self.promote(leader, "the leader on the first rung, measured on every arch before choosing")
 
     def complete(self, result: SettingResult) -> bool:
         """Whether ``result`` was measured on the whole sample (the last rung)."""
