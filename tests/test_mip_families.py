@@ -386,3 +386,20 @@ def test_learned_feature_sets_over_the_cap_are_not_tried_and_a_wrong_dataset_is_
 
     with pytest.raises(EstimatorError, match="fitted on its members' scores on cifar10"):
         estimator_from_spec(path, dataset=DatasetSpec("digits"))
+
+
+def test_a_confirmation_too_small_to_decide_says_so(monkeypatch):
+    """With a handful of confirmation archs every paired interval is wide: the cheapest finalist is
+    kept by the rule, and MIP says that this was not evidence (and records it)."""
+    rng = np.random.default_rng(8)
+    truth = list(rng.normal(size=12))
+    cheap_scores, dear_scores = list(rng.normal(size=12)), [t + rng.normal() * 1.5 for t in truth]
+    cheap = _result("cheap", "learned", 0.1, cheap_scores, truth, setting={"learned": "x"})
+    dear = _result("dear", "proxy", 9.0, dear_scores, truth, setting={"epochs": 1})
+    fake = _FakeConfirmation(truth, {"cheap": cheap_scores, "dear": dear_scores})
+    monkeypatch.setattr(families, "remeasure",
+                        lambda r, ev: _result(r.name, r.family, r.cost_per_arch, ev.scores[r.name], ev.truths()))
+    said = []
+    decision = confirm([cheap, dear], fake, families.FamilySettings(n_boot=300), say=said.append)
+    assert decision["underpowered"] and decision["chosen"] == 0
+    assert any("cannot tell these finalists apart" in line for line in said)

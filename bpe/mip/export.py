@@ -76,6 +76,7 @@ def _confirmation_entry(confirmation: Mapping[str, Any], chosen: SettingResult) 
                        "confirmation_spearman_ci95": c.spearman_ci95, "confirmation_n_archs": c.n_ok}
                       for f, c in zip(finals, confirmation["confirmed"])],
         "comparisons": confirmation["comparisons"],
+        "underpowered": confirmation.get("underpowered", False),
         "chosen": finals.index(chosen),
     }
 

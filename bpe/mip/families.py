@@ -45,6 +45,10 @@ __all__ = ["FamilySettings", "DEFAULT_SCORERS", "FAMILIES", "split_archs", "fit_
 #: The estimator families a MIP candidate belongs to.
 FAMILIES = ("proxy", "scorer", "blend", "learned")
 
+#: A confirmation whose narrowest paired interval is wider than this cannot tell finalists apart
+#: (on the BPE paper's cells, 15 confirmation archs gave intervals about 1.5 wide); MIP says so.
+UNDERPOWERED_WIDTH = 0.5
+
 #: Scorers below this many seconds per arch make the learned blend's cheap feature set.
 CHEAP_SECONDS = 1.0
 
@@ -374,11 +378,19 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
             kept = i
     if kept is None:  # nothing usable on the confirmation archs: the cheapest, flagged by its NaN rho
         kept = 0
+    widths = [c["ci95"][1] - c["ci95"][0] for c in comparisons
+              if c.get("ci95") and all(v is not None and math.isfinite(v) for v in c["ci95"])]
+    underpowered = bool(widths) and kept == 0 and min(widths) > UNDERPOWERED_WIDTH
+    if underpowered:
+        say(f"confirmation: {len(truths)} confirmation archs cannot tell these finalists apart (the narrowest paired "
+            f"interval is {min(widths):.2f} wide): the cheapest was kept by the rule, not by evidence; label more archs "
+            "(--archs) or confirm on a larger share (--confirm)")
     if finals[kept].family == "learned" and math.isfinite(confirmed[kept].spearman):
         refit_on_confirmation(finals[kept], confirmed[kept], evaluator.archs, truths)
         say(f"confirmation: the learned blend is refitted on all {len(finals[kept].extra['spec']['archs'])} labelled "
             "archs (search and confirmation) for the export; its forecast is the confirmation rho of the model fitted "
             "on the search archs alone")
     return {"chosen": kept, "finalists": list(finals), "confirmed": confirmed, "comparisons": comparisons,
+            "underpowered": underpowered,
             "rule": "cheapest finalist kept unless a dearer one's paired-bootstrap rho difference on the confirmation "
                     "archs has its 95% interval above zero"}
