@@ -393,8 +393,9 @@ def test_a_confirmation_too_small_to_decide_says_so(monkeypatch):
     kept by the rule, and MIP says that this was not evidence (and records it)."""
     rng = np.random.default_rng(8)
     truth = list(rng.normal(size=12))
-    cheap_scores, dear_scores = list(rng.normal(size=12)), [t + rng.normal() * 1.5 for t in truth]
-    cheap = _result("cheap", "learned", 0.1, cheap_scores, truth, setting={"learned": "x"})
+    cheap_scores = [t + rng.normal() * 2 for t in truth]
+    dear_scores = [t + rng.normal() * 2 for t in truth]
+    cheap = _result("cheap", "scorer", 0.1, cheap_scores, truth)
     dear = _result("dear", "proxy", 9.0, dear_scores, truth, setting={"epochs": 1})
     fake = _FakeConfirmation(truth, {"cheap": cheap_scores, "dear": dear_scores})
     monkeypatch.setattr(families, "remeasure",
