@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 
 from bpe.benchmarks import load_truth
 from bpe.errors import BPEError
+from bpe.metrics import bootstrap_ci, kendall, spearman
 from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.spaces import get_space
 
@@ -136,10 +138,7 @@ def holdout_job(archs: Sequence[str], targets: Sequence[float], *, train_size: i
 def _graf_holdout(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int,
                   space: str) -> dict[str, Any]:
     """The graph-feature predictor fitted on ``train_size`` seeded archs, scored on all the others."""
-    import time
-
     from bpe.estimators.learned import fit_rows, predict_rows
-    from bpe.metrics import bootstrap_ci, kendall, spearman
 
     train, rest = training_split(targets, train_size, seed, need_rest=True)
     spec = graf_spec([archs[i] for i in train], [targets[i] for i in train], seed=seed, space=space)

@@ -21,6 +21,11 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: probes run unlocked
+    fcntl = None  # type: ignore[assignment]
+
 from bpe.cache import default_cache_dir
 from bpe.machine import machine_info, machine_key
 from bpe.outputs import atomic_write_text
@@ -78,9 +83,7 @@ def choose(probe: str, variants: Mapping[str, Callable[[], Any]], *, repeats: in
 def _file_lock(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path``'s ``.lock`` file beside it, across processes (POSIX; elsewhere,
     or where the folder cannot be written, no lock: at worst two processes both measure)."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX
+    if fcntl is None:  # not POSIX
         yield
         return
     try:

@@ -82,6 +82,7 @@ LOCAL_IMPORT_MODULES: dict[str, tuple[str, str]] = {
     "bpe.estimators.vote": ("cycle", "bpe.estimators"),
     "bpe.estimators.learned": ("cycle", "bpe.estimators"),
     "search_algos.drivers": ("cycle", "search_algos.base"),  # the same for the search drivers
+    "search_algos.optuna_drivers": ("cycle", "search_algos.base"),
 }
 
 
