@@ -26,6 +26,7 @@ def test_rungs_double_up_to_the_whole_sample():
         MIPSettings(halving=3)
 
 
+@pytest.mark.slow  # a live MIP run on 20 archs over three rungs (about 12 s)
 def test_halving_promotes_the_better_half_and_chooses_on_every_arch(tmp_path, monkeypatch):
     seen_rhos = []
     original = search.knob_importance

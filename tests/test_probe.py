@@ -157,6 +157,7 @@ def test_the_cpu_layout_is_probed_kept_and_enters_the_cache_key(monkeypatch):
     assert keys[kept["choice"]] != keys[other]
 
 
+@pytest.mark.slow  # two subprocesses
 def test_two_processes_probing_at_once_measure_once_and_agree(tmp_path):
     """A probe is measured under a lock on probes.json: a second process that starts meanwhile waits,
     then reads the first one's choice (no second measurement, never two different choices)."""
