@@ -404,3 +404,59 @@ def test_a_confirmation_too_small_to_decide_says_so(monkeypatch):
     decision = confirm([cheap, dear], fake, families.FamilySettings(n_boot=300), say=said.append)
     assert decision["underpowered"] and decision["chosen"] == 0
     assert any("cannot tell these finalists apart" in line for line in said)
+
+
+def test_trees_and_ridge_is_the_mean_of_its_two_models_and_scores_each_arch_on_its_own():
+    """``trees+ridge``: the ridge sees each score as its empirical CDF among the fitted rows (by
+    hand), the prediction is the mean of the two models, and one arch's prediction does not
+    depend on the archs predicted with it."""
+    from bpe.estimators.learned import TreesAndRidge, empirical_cdf, fit_model
+
+    reference = np.array([[1.0, 10.0], [2.0, 30.0], [3.0, 20.0], [4.0, 40.0]])
+    assert empirical_cdf(reference, np.array([[2.5, 5.0], [4.0, 30.0]])).tolist() == [[0.5, 0.0], [1.0, 0.75]]
+    rng = np.random.default_rng(0)
+    features = np.hstack([rng.normal(size=(40, 2)), rng.integers(0, 3, size=(40, 3)).astype(float)])
+    targets = np.argsort(np.argsort(features[:, 0] + 0.3 * features[:, 2])) / 40.0
+    model = fit_model(features, targets, {"kind": "trees+ridge", "n_estimators": 20, "seed": 0}, n_scores=2)
+    assert isinstance(model, TreesAndRidge)
+    both = model.predict(features[:5])
+    ridge = model.ridge.predict(np.hstack([empirical_cdf(features[:, :2], features[:5, :2]), features[:5, 2:]]))
+    assert both == pytest.approx((model.trees.predict(features[:5]) + ridge) / 2)
+    alone = [float(model.predict(features[i:i + 1])[0]) for i in range(5)]
+    assert alone == pytest.approx(both.tolist())
+    again = fit_model(features, targets, {"kind": "trees+ridge", "n_estimators": 20, "seed": 0}, n_scores=2)
+    assert again.predict(features).tolist() == model.predict(features).tolist()
+    assert spearman(model.predict(features).tolist(), targets.tolist()) > 0.8
+    with pytest.raises(BPEError, match="must be one of"):
+        fit_model(features, targets, {"kind": "svm"})
+
+
+def test_confirmation_pools_the_search_archs_only_where_both_scores_are_untuned(monkeypatch):
+    """A learned blend against a scorer is judged on the confirmation archs *and* the search archs
+    (its nested out-of-fold scores, the scorer's raw ones): 15 confirmation archs alone cannot
+    separate them, 15 + 60 can.  A setting against the scorer is judged on the confirmation archs
+    alone (it was chosen on the search archs), even with the same scores."""
+    rng = np.random.default_rng(5)
+    search_truth, confirm_truth = list(rng.normal(size=60)), list(rng.normal(size=15))
+    weak = [[t + rng.normal() * 0.8 for t in truth] for truth in (search_truth, confirm_truth)]
+    strong = [[t + rng.normal() * 0.2 for t in truth] for truth in (search_truth, confirm_truth)]
+    scorer = _result("scorer", "scorer", 0.1, weak[0], search_truth)
+    learned = _result("learned", "learned", 1.0, strong[0], search_truth)
+    proxy = _result("proxy", "proxy", 1.0, strong[0], search_truth, setting={"epochs": 1})
+    fake = _FakeConfirmation(confirm_truth, {"scorer": weak[1], "learned": strong[1], "proxy": strong[1]})
+    monkeypatch.setattr(families, "remeasure",
+                        lambda r, ev: _result(r.name, r.family, r.cost_per_arch, ev.scores[r.name], ev.truths()))
+    monkeypatch.setattr(families, "refit_on_confirmation", lambda *a: None)  # tested on its own above
+    fake.archs = [f"arch{i}" for i in range(15)]
+    learned.extra["spec"] = {"archs": []}
+    settings = families.FamilySettings(n_boot=400)
+    alone = confirm([scorer, learned], fake, settings, say=lambda _: None)
+    assert alone["comparisons"][0]["n_archs"] == 15 and alone["comparisons"][0]["evidence"] == "confirmation archs"
+    pooled = confirm([scorer, learned], fake, settings, say=lambda _: None, search_truths=search_truth)
+    assert pooled["comparisons"][0]["n_archs"] == 75 and pooled["chosen"] == 1
+    assert pooled["comparisons"][0]["ci95"][0] > 0
+    assert pooled["comparisons"][0]["ci95"][1] - pooled["comparisons"][0]["ci95"][0] < (
+        alone["comparisons"][0]["ci95"][1] - alone["comparisons"][0]["ci95"][0])
+    setting = confirm([scorer, proxy], fake, settings, say=lambda _: None, search_truths=search_truth)
+    assert setting["comparisons"][0]["n_archs"] == 15
+    assert setting["comparisons"][0]["evidence"] == "confirmation archs"

@@ -3,6 +3,8 @@ in `bpe score`, `bpe evaluate` and as a two-stage prescreen (refused as a search
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
@@ -19,6 +21,15 @@ def test_rank_average_by_hand():
     # column a: 3 < 1 < 2 -> ranks 3/3, 1/3, 2/3 ; column b: 5, 5 tie for the top, 0 last -> 2.5/3, 2.5/3, 1/3
     assert rank_average([[3.0, 1.0, 2.0], [5.0, 5.0, 0.0]]) == pytest.approx(
         [(1 + 2.5 / 3) / 2, (1 / 3 + 2.5 / 3) / 2, (2 / 3 + 1 / 3) / 2])
+
+
+def test_log_rank_average_by_hand():
+    """AZ-NAS's aggregation: the mean of the ranks' logarithms; one bad rank costs more than one
+    good rank gives, so it can reorder what the plain mean ties."""
+    cols = [[3.0, 1.0, 2.0], [1.0, 3.0, 2.0]]
+    assert rank_average(cols, log=True) == pytest.approx(
+        [(math.log(1.0) + math.log(1 / 3)) / 2, (math.log(1 / 3) + math.log(1.0)) / 2, math.log(2 / 3)])
+    assert rank_average(cols) == pytest.approx([2 / 3, 2 / 3, 2 / 3])  # the plain mean ties all three
 
 
 def test_rank_average_leaves_failures_out_of_ranking_and_mean():

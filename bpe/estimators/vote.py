@@ -30,12 +30,14 @@ __all__ = ["RankBlend", "Vote", "rank_average", "rank_blend", "combined_records"
 
 
 def rank_average(columns: Sequence[Sequence[float | None]],
-                 weights: Sequence[float] | None = None) -> list[float | None]:
+                 weights: Sequence[float] | None = None, *, log: bool = False) -> list[float | None]:
     """Per row, the (``weights``-weighted, default equal) mean over columns of its normalised rank
     within the column: average ranks for ties, rank / (scores in the column), so the best of a
-    column has rank 1.  ``None`` scores are left out of their column's ranking and of the row's
-    mean (the row's weights are renormalised over the columns that scored it); a row with no
-    score is ``None``."""
+    column has rank 1.  With ``log``, the mean of the ranks' logarithms (AZ-NAS's non-linear rank
+    aggregation, Lee & Ham 2024: one bad rank pulls an arch down more than one good rank lifts
+    it; the best arch of every column scores 0).  ``None`` scores are left out of their column's
+    ranking and of the row's mean (the row's weights are renormalised over the columns that
+    scored it); a row with no score is ``None``."""
     n = len(columns[0]) if columns else 0
     weights = [1.0] * len(columns) if weights is None else [float(w) for w in weights]
     if len(weights) != len(columns):
@@ -47,7 +49,7 @@ def rank_average(columns: Sequence[Sequence[float | None]],
         if not ok.any() or weight == 0:
             continue
         ranks = rankdata(values[ok]) / ok.sum()
-        sums[ok] += weight * ranks
+        sums[ok] += weight * (np.log(ranks) if log else ranks)
         counts[ok] += weight
     return [float(s / c) if c else None for s, c in zip(sums, counts)]
 

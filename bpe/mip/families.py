@@ -7,18 +7,24 @@ archs the search never saw.
   best proxy setting with the best scorer, and the two best scorers.  A blend's weight is chosen
   by K-fold cross-validation *inside* the search archs (ranks are taken within each fold, as a
   blend ranks the archs it is given), then its rho on all search archs is reported.
-* **Learned blends** (``learned``): a small model (:mod:`bpe.estimators.learned`, extra-trees)
-  over the scorers' raw scores, optionally the best setting's four readouts and the cell's
-  graph features (op counts, live paths, degrees).  Which features and which leaf size are chosen by K-fold cross-validation
-  inside the search archs (pooled out-of-fold Spearman); the candidate's search rho *is* that
-  out-of-fold rho (each arch scored by a model that never saw it), never the in-sample fit.
+* **Learned blends** (``learned``): a small model (:mod:`bpe.estimators.learned`) over the
+  scorers' raw scores, optionally the best setting's four readouts and the cell's graph
+  features (op counts, live paths, degrees).  Which features and which leaf size are chosen by
+  K-fold cross-validation inside the search archs; the candidate's search rho is the *nested*
+  out-of-fold rho (each arch scored by a blend whose whole selection and fit never saw it), never
+  the in-sample fit nor the chosen entry's own cross-validated rho.
 * **Confirmation.**  The labelled archs are split (seeded, disjoint, recorded) into search archs,
   on which rounds, importances and blend weights are fitted, and confirmation archs, which only
   this step reads.  The best candidate of each family within the cap (by search rho) is measured
   on the confirmation archs; going from the cheapest up, a dearer finalist replaces the one kept
-  only when its paired-bootstrap rho difference has its 95% interval above zero.  So a noisy
-  search rho (a winner's curse) cannot buy a dearer estimator, and when nothing beats the best
-  training-free scorer, the scorer is exported.
+  only when its paired-bootstrap rho difference has its 95% interval above zero.  The evidence
+  is every labelled arch where neither finalist's score was tuned on: the confirmation archs,
+  and the search archs too when both have honest search scores there (a scorer: nothing was
+  fitted; a learned blend: nested out-of-fold scores).  A setting or a rank-blend was chosen on
+  the search archs, so it is judged on the confirmation archs alone.  So a noisy search rho (a
+  winner's curse) cannot buy a dearer estimator, and when nothing beats the best training-free
+  scorer, the scorer is exported.  (The scorer finalist is the best of several on the search
+  archs: pooled evidence favours it slightly, which errs toward the cheaper.)
 """
 
 from __future__ import annotations
@@ -52,8 +58,11 @@ UNDERPOWERED_WIDTH = 0.5
 #: Scorers below this many seconds per arch make the learned blend's cheap feature set.
 CHEAP_SECONDS = 1.0
 
-#: The learned blend's model grid, chosen by cross-validation: trees per forest and the leaf sizes tried.
-LEARNED_GRID = {"n_estimators": 200, "min_samples_leaf": (1, 3)}
+#: The learned blend's model grid: the model kind (:data:`bpe.estimators.learned.MODEL_KINDS`;
+#: ``trees+ridge`` alone: in the development study it ranked better than extra-trees alone for
+#: every feature set, by more than 70 labels can show by cross-validation, so the kind is not
+#: left to a noisy comparison), trees per forest and the leaf sizes cross-validation chooses from.
+LEARNED_GRID = {"kind": ("trees+ridge",), "n_estimators": 200, "min_samples_leaf": (1, 3)}
 
 #: Training-free scorers measured as candidates by default: the best of the project's NB201
 #: head-to-head that cost about a second per arch or less on a CPU (MeCo, NASWOT, synflow) and the
@@ -179,7 +188,8 @@ def family_candidates(evaluator: LiveEvaluator, proxies: Sequence[SettingResult]
         if r is not None:
             r.extra["spec"]["dataset"] = evaluator.dataset.name  # the members' raw scores are on this data
             say(f"candidate [learned] {r.name}: rho {r.spearman:.3f} [{r.spearman_ci95[0]:.2f}, "
-                f"{r.spearman_ci95[1]:.2f}] (out-of-fold; in-sample {r.extra['in_sample_spearman']:.3f})  cost/arch "
+                f"{r.spearman_ci95[1]:.2f}] (nested out-of-fold; the chosen entry's own cross-validation "
+                f"{r.extra['cv_spearman']:.3f}, in-sample {r.extra['in_sample_spearman']:.3f})  cost/arch "
                 f"{r.cost_per_arch:.3g}")
             blends.append(r)
     return scorers + blends
@@ -207,10 +217,13 @@ def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[Setti
     with and without the cell.  Each is scored by the Spearman rho of its pooled out-of-fold
     predictions, with a standard error from the rho of each fold.  The *cheapest* within one
     standard error of the best is chosen (Breiman's one-standard-error rule, with the cost per
-    arch as the complexity: a dearer feature set must beat it beyond its noise; ties: the larger
-    leaf), then refitted on every labelled arch.  The candidate's ``scores`` and rho are the
-    out-of-fold ones; ``extra`` has the export spec, the cross-validation table and the in-sample
-    rho.  Feature sets over ``max_cost`` per arch are not tried."""
+    arch as the complexity: a dearer feature set must beat it beyond its noise; at equal cost, the
+    best rho among the model kinds and leaf sizes of :data:`LEARNED_GRID`), then refitted on every
+    labelled arch.  The candidate's ``scores`` and search rho are *nested* out-of-fold
+    (:func:`_nested_out_of_fold`: every arch scored by a blend whose whole selection and fit never
+    saw it), so they carry no winner's curse from the choice; ``extra`` has the export spec, the
+    cross-validation table (``cv_spearman``: the chosen entry's own out-of-fold rho, optimistic by
+    the choice) and the in-sample rho.  Feature sets over ``max_cost`` per arch are not tried."""
     labelled = [i for i, t in enumerate(truths) if t is not None]
     folds = min(folds, len(labelled) // 2)
     if folds < 3:
@@ -223,39 +236,22 @@ def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[Setti
         sets += [("scorers + readouts", list(scorers) + list(readouts), False),
                  ("scorers + readouts + cell", list(scorers) + list(readouts), True)]
     sets = [s for s in sets if max_cost is None or _learned_cost(s[1]) <= max_cost]
-    parts = _folds(len(labelled), folds, seed)
-    target = [truths[i] for i in labelled]
-    table, runs = [], []
-    for label, members, cell in sets:
-        for leaf in sorted(LEARNED_GRID["min_samples_leaf"], reverse=True):
-            model = {"kind": "extra-trees", "n_estimators": LEARNED_GRID["n_estimators"], "min_samples_leaf": leaf,
-                     "seed": seed}
-            oof = _out_of_fold(members, labelled, parts, archs, truths, model=model, cell=cell, space=space)
-            rho = spearman(oof, target)
-            per_fold = [spearman([oof[j] for j in part], [target[j] for j in part]) for part in parts]
-            per_fold = [r for r in per_fold if math.isfinite(r)]
-            se = float(np.std(per_fold, ddof=1) / math.sqrt(len(per_fold))) if len(per_fold) >= 2 else math.inf
-            cost = _learned_cost(members)
-            table.append({"features": label, "min_samples_leaf": leaf, "cv_spearman": rho, "cv_se": se,
-                          "cost_per_arch": cost})
-            if math.isfinite(rho):
-                runs.append((rho, se, cost, label, members, cell, model, oof))
-    if not runs:
+    if not sets:
         return None
-    top = max(runs, key=lambda r: r[0])
-    within = [r for r in runs if r[0] >= top[0] - (top[1] if math.isfinite(top[1]) else 0.0)]
-    best = min(within, key=lambda r: (r[2], -r[6]["min_samples_leaf"]))  # cheapest, then the larger leaf
-    table.append({"chosen": {"features": best[3], "min_samples_leaf": best[6]["min_samples_leaf"]},
-                  "rule": "the cheapest within one standard error of the best cross-validated rho"})
-    rho, _, _, label, members, cell, model, oof = best
+    best, table = _select_learned(sets, labelled, archs, truths, folds=folds, seed=seed, space=space)
+    if best is None:
+        return None
+    nested = _nested_out_of_fold(sets, labelled, archs, truths, folds=folds, seed=seed, space=space)
+    _, _, _, label, members, cell, model, _ = best
+    rho = best[0]
     rows = [[m.scores[i] for i in labelled] for m in members]
     fitted = fit_rows(rows, [archs[i] for i in labelled], [truths[i] for i in labelled], model=model, cell=cell,
                       space=space)
     in_sample = spearman(predict_rows(fitted, rows, [archs[i] for i in labelled], cell=cell, space=space),
                          [truths[i] for i in labelled])
-    scores: list[float | None] = [None] * len(archs)
-    for i, v in zip(labelled, oof):
-        scores[i] = v
+    scores: list[float | None] = [None] * len(archs)  # nested out-of-fold: the search rho is honest
+    for i, v in zip(labelled, nested):
+        scores[i] = v if math.isfinite(v) else None
     cost = _learned_cost(members)
     names = [m.name for m in members]
     entries = [{"family": m.family, "setting": m.setting, "config": m.config, "name": m.name} for m in members]
@@ -263,9 +259,76 @@ def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[Setti
             "archs": [archs[i] for i in labelled], "targets": [float(truths[i]) for i in labelled], "model": model,
             "cell": cell, "space": space}
     result = _summary({"learned": label}, scores, truths, cost, seed=bootstrap_seed,
-                      name=f"learned({label}: {', '.join(names)}; leaf {model['min_samples_leaf']})", family="learned")
+                      name=f"learned({label}: {', '.join(names)}; {model['kind']}, leaf {model['min_samples_leaf']})",
+                      family="learned")
     result.extra.update(spec=spec, cv_table=table, cv_spearman=rho, in_sample_spearman=in_sample, members=entries)
     return result
+
+
+def _select_learned(sets: Sequence[tuple[str, list[SettingResult], bool]], labelled: Sequence[int],
+                    archs: Sequence[str], truths: Sequence[float | None], *, folds: int, seed: int,
+                    space: str) -> tuple[tuple | None, list[dict[str, Any]]]:
+    """(the chosen run, the cross-validation table) of the feature ``sets`` x :data:`LEARNED_GRID`
+    on the ``labelled`` archs (positions in ``archs``): :func:`learned_candidate`'s rule.  A run is
+    ``(rho, se, cost, label, members, cell, model, out-of-fold predictions)``."""
+    folds = min(folds, len(labelled) // 2)
+    if folds < 2:
+        return None, []
+    parts = _folds(len(labelled), folds, seed)
+    target = [truths[i] for i in labelled]
+    table: list[dict[str, Any]] = []
+    runs = []
+    grid = [(kind, leaf) for kind in LEARNED_GRID["kind"] for leaf in sorted(LEARNED_GRID["min_samples_leaf"],
+                                                                             reverse=True)]
+    for label, members, cell in sets:
+        for kind, leaf in grid:
+            model = {"kind": kind, "n_estimators": LEARNED_GRID["n_estimators"], "min_samples_leaf": leaf,
+                     "seed": seed}
+            oof = _out_of_fold(members, labelled, parts, archs, truths, model=model, cell=cell, space=space)
+            rho = spearman(oof, target)
+            per_fold = [spearman([oof[j] for j in part], [target[j] for j in part]) for part in parts]
+            per_fold = [r for r in per_fold if math.isfinite(r)]
+            se = float(np.std(per_fold, ddof=1) / math.sqrt(len(per_fold))) if len(per_fold) >= 2 else math.inf
+            cost = _learned_cost(members)
+            table.append({"features": label, "kind": kind, "min_samples_leaf": leaf, "cv_spearman": rho, "cv_se": se,
+                          "cost_per_arch": cost})
+            if math.isfinite(rho):
+                runs.append((rho, se, cost, label, members, cell, model, oof))
+    if not runs:
+        return None, table
+    top = max(runs, key=lambda r: r[0])
+    within = [r for r in runs if r[0] >= top[0] - (top[1] if math.isfinite(top[1]) else 0.0)]
+    best = min(within, key=lambda r: (r[2], -r[0]))  # the cheapest; at equal cost, the best rho
+    table.append({"chosen": {"features": best[3], "kind": best[6]["kind"],
+                             "min_samples_leaf": best[6]["min_samples_leaf"]},
+                  "rule": "the cheapest within one standard error of the best cross-validated rho; at equal cost, "
+                          "the best"})
+    return best, table
+
+
+def _nested_out_of_fold(sets: Sequence[tuple[str, list[SettingResult], bool]], labelled: Sequence[int],
+                        archs: Sequence[str], truths: Sequence[float | None], *, folds: int, seed: int,
+                        space: str) -> list[float]:
+    """Each labelled arch's prediction by the learned blend the *whole* selection
+    (:func:`_select_learned`: feature set, model, leaf) chose and fitted without it: nested
+    cross-validation, so these scores carry no winner's curse from the choice among the grid."""
+    parts = _folds(len(labelled), folds, seed)
+    out = [math.nan] * len(labelled)
+    for k, part in enumerate(parts):
+        held = set(part)
+        inner = [labelled[j] for j in range(len(labelled)) if j not in held]
+        best, _ = _select_learned(sets, inner, archs, truths, folds=folds, seed=seed + 1 + k, space=space)
+        if best is None:
+            continue
+        _, _, _, _, members, cell, model, _ = best
+        fitted = fit_rows([[m.scores[i] for i in inner] for m in members], [archs[i] for i in inner],
+                          [truths[i] for i in inner], model=model, cell=cell, space=space)
+        test = [labelled[j] for j in part]
+        predicted = predict_rows(fitted, [[m.scores[i] for i in test] for m in members], [archs[i] for i in test],
+                                 cell=cell, space=space)
+        for j, v in zip(part, predicted):
+            out[j] = v
+    return out
 
 
 def refit_on_confirmation(chosen: SettingResult, confirmed: SettingResult, archs: Sequence[str],
@@ -344,11 +407,31 @@ def _measure(family: str, setting: dict[str, Any], evaluator: LiveEvaluator) -> 
     return evaluator.evaluate(setting, variants=[derived] if derived else ())[0]
 
 
+#: The families whose search scores were not tuned on the search archs' truths (a scorer's: nothing
+#: is fitted; a learned blend's: nested out-of-fold), so they count as evidence in the confirmation.
+HONEST_SEARCH_FAMILIES = ("scorer", "learned")
+
+
+def _evidence(a: SettingResult, a_confirmed: SettingResult, b: SettingResult, b_confirmed: SettingResult,
+              truths: Sequence[float | None], search_truths: Sequence[float | None] | None,
+              ) -> tuple[list, list, list, str]:
+    """(scores of ``a``, scores of ``b``, truths, what they are) for the paired comparison: the
+    confirmation archs, plus the search archs when both have honest search scores there."""
+    pooled = (search_truths is not None and a.family in HONEST_SEARCH_FAMILIES and b.family in HONEST_SEARCH_FAMILIES
+              and len(a.scores) == len(b.scores) == len(search_truths))
+    if not pooled:
+        return list(a_confirmed.scores), list(b_confirmed.scores), list(truths), "confirmation archs"
+    return (list(a.scores) + list(a_confirmed.scores), list(b.scores) + list(b_confirmed.scores),
+            list(search_truths) + list(truths), "search (untuned scores) + confirmation archs")
+
+
 def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings: FamilySettings, *,
-            say: Callable[[str], None]) -> dict[str, Any]:
+            say: Callable[[str], None], search_truths: Sequence[float | None] | None = None) -> dict[str, Any]:
     """Measure each finalist on the confirmation archs and keep the cheapest unless a dearer one is
-    better with its paired 95% interval above zero.  Returns the chosen finalist's index, every
-    finalist's confirmation result and the comparisons made."""
+    better with its paired 95% interval above zero, on the evidence :func:`_evidence` pools
+    (``search_truths``: the truths of the archs the finalists' ``scores`` are on; without them,
+    the confirmation archs alone).  Returns the chosen finalist's index, every finalist's
+    confirmation result and the comparisons made."""
     truths = evaluator.truths()
     confirmed = [remeasure(f, evaluator) for f in finals]
     for f, c in zip(finals, confirmed):
@@ -366,13 +449,14 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
         if kept is None:
             kept = i
             continue
-        diff = paired_bootstrap_difference(confirmed[i].scores, confirmed[kept].scores, truths, n_boot=settings.n_boot,
-                                           seed=settings.seed)
+        a, b, t, evidence = _evidence(finals[i], confirmed[i], finals[kept], confirmed[kept], truths, search_truths)
+        diff = paired_bootstrap_difference(a, b, t, n_boot=settings.n_boot, seed=settings.seed)
         better = bool(math.isfinite(diff["ci95"][0]) and diff["ci95"][0] > 0)
         comparisons.append({"dearer": finals[i].name, "kept": finals[kept].name, "difference": diff["difference"],
-                            "ci95": diff["ci95"], "n_archs": diff["n_archs"], "replaces": better})
+                            "ci95": diff["ci95"], "n_archs": diff["n_archs"], "evidence": evidence,
+                            "replaces": better})
         say(f"confirmation: {finals[i].name} - {finals[kept].name}: rho {diff['difference']:+.3f} "
-            f"[{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] -> "
+            f"[{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] on {diff['n_archs']} {evidence} -> "
             + ("the dearer one is better: kept" if better else "not better beyond noise: the cheaper one stays"))
         if better:
             kept = i
@@ -392,5 +476,6 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
             "on the search archs alone")
     return {"chosen": kept, "finalists": list(finals), "confirmed": confirmed, "comparisons": comparisons,
             "underpowered": underpowered,
-            "rule": "cheapest finalist kept unless a dearer one's paired-bootstrap rho difference on the confirmation "
-                    "archs has its 95% interval above zero"}
+            "rule": "cheapest finalist kept unless a dearer one's paired-bootstrap rho difference has its 95% interval "
+                    "above zero, on the confirmation archs plus the search archs where both finalists' scores are "
+                    "untuned (a scorer's; a learned blend's nested out-of-fold ones)"}

@@ -222,7 +222,7 @@ def _families(result: Any, evaluator: LiveEvaluator, families: FamilySettings, c
     confirmation = LiveEvaluator(evaluator.knobs, evaluator.dataset, evaluator.truth, evaluator.metric, confirm_archs,
                                  runner=evaluator.runner, space=evaluator.space, device=evaluator.device,
                                  seed=evaluator.seed)
-    decision = confirm_finalists(finals, confirmation, families, say=say)
+    decision = confirm_finalists(finals, confirmation, families, say=say, search_truths=evaluator.truths())
     result.chosen = finals[decision["chosen"]]
     return decision
 
