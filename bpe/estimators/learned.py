@@ -39,7 +39,8 @@ from bpe.estimators.vote import combined_records, member_estimator, member_spec
 from bpe.records import EvalRecord
 from bpe.spaces import get_space
 
-__all__ = ["LearnedBlend", "MODEL_KINDS", "TreesAndRidge", "empirical_cdf", "fit_model", "feature_matrix", "rank_targets", "fit_rows", "predict_rows"]
+__all__ = ["LearnedBlend", "MODEL_KINDS", "TreesAndRidge", "empirical_cdf", "fit_model", "feature_matrix",
+           "rank_targets", "fit_rows", "predict_rows"]
 
 #: The model kinds a learned blend may use.
 MODEL_KINDS = ("extra-trees", "trees+ridge")
