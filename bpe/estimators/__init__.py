@@ -29,7 +29,18 @@ __all__ = [
 def _load_builtin() -> None:
     # Importing the modules runs their @register_estimator decorators.  Local: an import cycle (each
     # imports register_estimator from here) and torch-heavy; loaded on the registry's first lookup.
-    from bpe.estimators import learned, meco, oracle, proxy, renas, swap, vote, zero_cost, zico  # noqa: F401
+    from bpe.estimators import (  # noqa: F401
+        az_nas,
+        learned,
+        meco,
+        oracle,
+        proxy,
+        renas,
+        swap,
+        vote,
+        zero_cost,
+        zico,
+    )
 
 
 _REGISTRY: Registry = Registry("estimator", EstimatorError, _load_builtin)
