@@ -460,3 +460,15 @@ def test_confirmation_pools_the_search_archs_only_where_both_scores_are_untuned(
     setting = confirm([scorer, proxy], fake, settings, say=lambda _: None, search_truths=search_truth)
     assert setting["comparisons"][0]["n_archs"] == 15
     assert setting["comparisons"][0]["evidence"] == "confirmation archs"
+
+
+def test_a_learned_blend_pays_a_shared_measurement_once():
+    """AZ-NAS's three measures read one measurement: a blend of them costs it once, not three times."""
+    truth = [1.0, 2.0, 3.0]
+    shared = [_result(n, "scorer", 1.3, truth, truth) for n in ("az_expressivity", "az_trainability")]
+    for r in shared:
+        r.extra["measurement"] = "az"
+    alone = _result("meco", "scorer", 0.1, truth, truth)
+    proxy = _result("proxy", "proxy", 9.0, truth, truth, setting={"epochs": 1})
+    assert families._learned_cost([*shared, alone]) == pytest.approx(1.4)
+    assert families._learned_cost([*shared, alone, proxy]) == pytest.approx(10.4)

@@ -305,8 +305,10 @@ class LiveEvaluator(SettingEvaluator):
         scorer = estimator_from_spec(name, dataset=self.dataset, space=self.space, device=self.device)
         records = self.runner.run(scorer, self.archs, desc=name)
         seconds = float(np.mean([r.cost.seconds for r in records]))
-        return _summary({"scorer": name}, [r.score if r.ok else None for r in records], self.truths(), seconds,
-                        seed=self.seed, name=scorer.describe(), family="scorer")
+        result = _summary({"scorer": name}, [r.score if r.ok else None for r in records], self.truths(), seconds,
+                          seed=self.seed, name=scorer.describe(), family="scorer")
+        result.extra["measurement"] = repr(scorer.fingerprint())  # scorers reading one measurement pay it once
+        return result
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "live", "metric": self.metric, "truth": self.truth.fingerprint(),

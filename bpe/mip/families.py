@@ -347,8 +347,10 @@ def refit_on_confirmation(chosen: SettingResult, confirmed: SettingResult, archs
 
 
 def _learned_cost(members: Sequence[SettingResult]) -> float:
-    """A learned blend's cost per arch: its scorers' and one training of its readouts' setting."""
-    return sum(m.cost_per_arch for m in members if m.family == "scorer") + max(
+    """A learned blend's cost per arch: its scorers' (once per measurement: AZ-NAS's three measures
+    share one) and one training of its readouts' setting."""
+    measurements = {m.extra.get("measurement", m.name): m.cost_per_arch for m in members if m.family == "scorer"}
+    return sum(measurements.values()) + max(
         [m.cost_per_arch for m in members if m.family != "scorer"], default=0.0)
 
 
