@@ -64,6 +64,11 @@ CHEAP_SECONDS = 1.0
 #: left to a noisy comparison), trees per forest and the leaf sizes cross-validation chooses from.
 LEARNED_GRID = {"kind": ("trees+ridge",), "n_estimators": 200, "min_samples_leaf": (1, 3)}
 
+#: The nested cross-validation's inner selection: folds and trees per forest (see
+#: :func:`_nested_out_of_fold`).
+NESTED_INNER_FOLDS = 3
+NESTED_INNER_TREES = 50
+
 #: Training-free scorers measured as candidates by default: the best of the project's NB201
 #: head-to-head that cost about a second per arch or less on a CPU (MeCo, NASWOT, synflow) and the
 #: two counts; ZiCo, SWAP, SNIP and the others join with ``--scorers`` (ZiCo: about 5 s/arch).
@@ -267,10 +272,11 @@ def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[Setti
 
 def _select_learned(sets: Sequence[tuple[str, list[SettingResult], bool]], labelled: Sequence[int],
                     archs: Sequence[str], truths: Sequence[float | None], *, folds: int, seed: int,
-                    space: str) -> tuple[tuple | None, list[dict[str, Any]]]:
+                    space: str, n_estimators: int | None = None) -> tuple[tuple | None, list[dict[str, Any]]]:
     """(the chosen run, the cross-validation table) of the feature ``sets`` x :data:`LEARNED_GRID`
-    on the ``labelled`` archs (positions in ``archs``): :func:`learned_candidate`'s rule.  A run is
-    ``(rho, se, cost, label, members, cell, model, out-of-fold predictions)``."""
+    on the ``labelled`` archs (positions in ``archs``): :func:`learned_candidate`'s rule, with
+    ``n_estimators`` trees (default the grid's).  A run is ``(rho, se, cost, label, members,
+    cell, model, out-of-fold predictions)``; its model has the grid's trees."""
     folds = min(folds, len(labelled) // 2)
     if folds < 2:
         return None, []
@@ -284,7 +290,8 @@ def _select_learned(sets: Sequence[tuple[str, list[SettingResult], bool]], label
         for kind, leaf in grid:
             model = {"kind": kind, "n_estimators": LEARNED_GRID["n_estimators"], "min_samples_leaf": leaf,
                      "seed": seed}
-            oof = _out_of_fold(members, labelled, parts, archs, truths, model=model, cell=cell, space=space)
+            trial = model if n_estimators is None else {**model, "n_estimators": n_estimators}
+            oof = _out_of_fold(members, labelled, parts, archs, truths, model=trial, cell=cell, space=space)
             rho = spearman(oof, target)
             per_fold = [spearman([oof[j] for j in part], [target[j] for j in part]) for part in parts]
             per_fold = [r for r in per_fold if math.isfinite(r)]
@@ -311,13 +318,17 @@ def _nested_out_of_fold(sets: Sequence[tuple[str, list[SettingResult], bool]], l
                         space: str) -> list[float]:
     """Each labelled arch's prediction by the learned blend the *whole* selection
     (:func:`_select_learned`: feature set, model, leaf) chose and fitted without it: nested
-    cross-validation, so these scores carry no winner's curse from the choice among the grid."""
+    cross-validation, so these scores carry no winner's curse from the choice among the grid.
+    The inner selection runs :data:`NESTED_INNER_FOLDS` folds with :data:`NESTED_INNER_TREES`
+    trees (it only ranks the grid's entries; the outer fit has the grid's trees), so the nested
+    step costs about as much as the selection itself."""
     parts = _folds(len(labelled), folds, seed)
     out = [math.nan] * len(labelled)
     for k, part in enumerate(parts):
         held = set(part)
         inner = [labelled[j] for j in range(len(labelled)) if j not in held]
-        best, _ = _select_learned(sets, inner, archs, truths, folds=folds, seed=seed + 1 + k, space=space)
+        best, _ = _select_learned(sets, inner, archs, truths, folds=min(folds, NESTED_INNER_FOLDS), seed=seed + 1 + k,
+                                  space=space, n_estimators=NESTED_INNER_TREES)
         if best is None:
             continue
         _, _, _, _, members, cell, model, _ = best
