@@ -37,6 +37,7 @@ def _load_builtin() -> None:
         proxy,
         renas,
         swap,
+        vkdnw,
         vote,
         zero_cost,
         zico,
