@@ -15,6 +15,7 @@ number of settings and trainings, and each setting's rho (the results must agree
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import tempfile
 import time
@@ -23,11 +24,21 @@ from pathlib import Path
 import bpe
 from bpe.cache import EvalCache
 from bpe.data import DatasetSpec
-from bpe.machine import machine_line
 from bpe.mip.job import mip_live
 from bpe.mip.knobs import load_knobs
 from bpe.mip.search import MIPSettings
 from bpe.parallel import Runner
+
+try:  # an older checkout (the "before" of a comparison) may predate the machine line
+    from bpe.machine import machine_line
+except ImportError:  # pragma: no cover - only for old checkouts
+    def machine_line() -> str:
+        import platform
+
+        import torch
+
+        return (f"machine: {platform.processor() or platform.machine()}; {os.cpu_count()} cores; torch "
+                f"{torch.__version__} (CPU kernels: {torch.backends.cpu.get_cpu_capability()}); bpe.machine absent")
 
 
 def reference_data_dir() -> Path:
@@ -47,6 +58,12 @@ def main() -> None:
                         help="skip settings predicted above this cost (as bpe mip's option)")
     args = parser.parse_args()
     print(machine_line(), flush=True)  # where these figures hold
+    try:  # what this checkout chose for this machine (later checkouts probe it; none chooses bf16 unasked)
+        from bpe.training import cpu_layout, layout_name
+
+        print(f"CPU layout: {layout_name(cpu_layout())} (probed); precision: each setting's own knob", flush=True)
+    except ImportError:  # pragma: no cover - only for old checkouts
+        print("CPU layout: this checkout's fixed rule (no probe); precision: each setting's own knob", flush=True)
     data = reference_data_dir()
     dataset = DatasetSpec("cifar10", str(data / "cifar10")) if args.dataset == "cifar10" else DatasetSpec("digits")
     truth = str(data / "nb201" / "nb201_groundtruth.csv") if args.truth == "nb201" else args.truth
@@ -54,12 +71,19 @@ def main() -> None:
     knobs = load_knobs(preset, preset=preset)
     with tempfile.TemporaryDirectory() as tmp:
         runner = Runner(jobs=args.jobs, cache=EvalCache(Path(tmp) / "cache"), progress=False)
+        # the same work in every checkout: the round alone (no families, confirmation or halving,
+        # which later checkouts add after the rounds)
+        extra = {}
+        if "families" in inspect.signature(mip_live).parameters:
+            from bpe.mip.families import FamilySettings
+
+            extra = {"families": FamilySettings(scorers=(), confirm_fraction=0.0, learned=False), "halving": None}
         start = time.perf_counter()
         doc, _ = mip_live(knobs=knobs, dataset=dataset, truth_spec=truth, metric=None, n_archs=args.archs,
                           arch_seed=0, settings=MIPSettings(per_round=args.per_round, rounds=1, seed=args.seed,
                                                max_cost=args.max_seconds_per_arch,
                                                skip_over_cap=args.max_seconds_per_arch is not None),
-                          runner=runner, out=Path(tmp) / "bpe.json", plot=False)
+                          runner=runner, out=Path(tmp) / "bpe.json", plot=False, **extra)
         wall = time.perf_counter() - start
         trainings = sum(1 for _ in (Path(tmp) / "cache").rglob("*.json")) - sum(
             1 for _ in (Path(tmp) / "cache").rglob("fingerprint.json"))

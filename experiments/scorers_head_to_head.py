@@ -34,7 +34,12 @@ PUBLISHED = {
     "zico": {"cifar10": 0.80, "cifar100": 0.81, "imagenet16": 0.79},  # Li et al., ICLR 2023
     "swap_reg": {"cifar100": 0.90},  # Peng et al., ICLR 2024 (CIFAR-100 validation)
     "naswot": {"cifar100": 0.80},  # as quoted by Peng et al. (second best there)
+    "az_nas": {"cifar10": 0.91},  # Lee & Ham, CVPR 2024 (an independent re-run: 0.892 / 0.880 / 0.859)
+    "vkdnw": {"cifar10": 0.815},  # Tybl & Neumann, CVPR 2025 (VKDNW_single)
+    "vkdnw_agg": {"cifar10": 0.919, "cifar100": 0.919, "imagenet16": 0.906},  # the same paper's aggregate
 }
+#: Assemblies that rank archs scored together (population estimators), scored beside the scorers.
+ASSEMBLIES = ("az_nas", "vkdnw_agg")
 
 
 def family(metric: str) -> str:
@@ -54,7 +59,7 @@ def main() -> None:
     truth = TableBenchmark(data / "nb201" / "nb201_groundtruth.csv")
     scorers = args.scorers.split(",") if args.scorers else [
         n for n in available_estimators() if issubclass(get_estimator_class(n), TrainingFreeEstimator)]
-    specs = scorers + [v for v in args.votes.split(";") if v]
+    specs = scorers + [a for a in ASSEMBLIES if a not in scorers] + [v for v in args.votes.split(";") if v]
     out = Path(args.out_dir)
     runner = Runner(jobs=args.jobs, cache=EvalCache(default_cache_dir()), progress=True)
     frame, paths, estimators, labels = score_job(

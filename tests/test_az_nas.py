@@ -16,13 +16,13 @@ from bpe.estimators import create_estimator
 from bpe.estimators.az_nas import (
     AZNAS,
     AZNASMeasurement,
-    assemble,
     components,
     eigen_entropy,
     kaiming_fan_in_init,
     rademacher_probe,
     spectral_trainability,
 )
+from bpe.estimators.vote import log_rank_sum
 from bpe.parallel import Runner
 
 TINY = dict(device="cpu", channels=4, layers=5, image_size=8, batch_size=8)
@@ -76,11 +76,11 @@ def test_components_and_undefined_reasons():
 
 def test_assemble_is_the_sum_of_log_ranks():
     # ranks / 3: column 1 (1, 1/3, 2/3), column 2 (1/3, 2/3, 1)
-    got = assemble([[3.0, 1.0, 2.0], [1.0, 2.0, 3.0]], [True] * 3)
+    got = log_rank_sum([[3.0, 1.0, 2.0], [1.0, 2.0, 3.0]], [True] * 3)
     want = [math.log(1 / 3), math.log(1 / 3) + math.log(2 / 3), math.log(2 / 3)]
     assert got == pytest.approx(want)
     # undefined values tie last (rank 1.5 of 3); a failed row is not ranked and stays None
-    got = assemble([[None, 5.0, None, 9.0]], [True, True, True, False])
+    got = log_rank_sum([[None, 5.0, None, 9.0]], [True, True, True, False])
     assert got[3] is None
     assert got[:3] == pytest.approx([math.log(1.5 / 3), 0.0, math.log(1.5 / 3)])
 
@@ -153,7 +153,7 @@ def test_one_cached_measurement_feeds_every_scorer(tmp_path, monkeypatch):
     assert [r.arch for r in records] == archs and all(r.ok and math.isfinite(r.score) for r in records)
     # recomputed by hand from the components: undefined values tie last
     columns = [[r.info[c] for r in records] for c in ("expressivity", "progressivity", "trainability", "complexity")]
-    assert [r.score for r in records] == pytest.approx(assemble(columns, [True] * 4))
+    assert [r.score for r in records] == pytest.approx(log_rank_sum(columns, [True] * 4))
     assert records[2].score < min(records[0].score, records[1].score)  # the dead net
     assert "trainability" in records[3].info["undefined"]
 
@@ -166,7 +166,7 @@ def test_az_nas_is_population_only_and_validates():
     ablation = AZNAS(**TINY, components=("expressivity", "complexity"))
     records = Runner(progress=False).run(ablation, [GOOD, OTHER])
     columns = [[r.info[c] for r in records] for c in ("expressivity", "complexity")]
-    assert [r.score for r in records] == pytest.approx(assemble(columns, [True, True]))
+    assert [r.score for r in records] == pytest.approx(log_rank_sum(columns, [True, True]))
     with pytest.raises(ConfigError, match="components"):
         AZNAS(**TINY, components=("expressivity", "flops"))
     with pytest.raises(ConfigError, match="inputs"):

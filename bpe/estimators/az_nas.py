@@ -66,8 +66,8 @@ than the last digits, and only for some archs):
 * A measure the authors set to minus infinity is *undefined* here (never a number): the scorer
   of that measure records a failure with the reason, and in the assembly the arch ranks last
   under that measure, tied with every arch undefined there (where minus infinity ranks).
-* The assembly is :func:`~bpe.estimators.vote.rank_average` with ``log=True`` (the mean of the
-  log-ranks) times the number of measures: the authors' sum.
+* The assembly is :func:`~bpe.estimators.vote.log_rank_sum` (:func:`~bpe.estimators.vote.rank_average`
+  with ``log=True``: the mean of the log-ranks, times the number of measures: the authors' sum).
 
 Registered: ``az_nas``, the assembly, which ranks the archs it is given together (as a vote, it
 cannot score one arch alone); ``az_expressivity``, ``az_progressivity`` and ``az_trainability``,
@@ -89,14 +89,13 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.stats import rankdata
 from torch import nn
 
 from bpe.data import DatasetSpec
 from bpe.errors import ConfigError, EstimatorError
 from bpe.estimators import register_estimator
 from bpe.estimators.base import Estimator
-from bpe.estimators.vote import rank_average
+from bpe.estimators.vote import log_rank_sum
 from bpe.estimators.zero_cost import TrainingFreeEstimator, _hooks
 from bpe.flops import count_macs, count_params
 from bpe.records import Cost, EvalRecord
@@ -110,7 +109,6 @@ __all__ = [
     "AZTrainability",
     "COMPONENTS",
     "MEASURES",
-    "assemble",
     "components",
     "eigen_entropy",
     "kaiming_fan_in_init",
@@ -201,22 +199,6 @@ def components(entropies: Sequence[float], cell_terms: Sequence[float]) -> tuple
     else:
         values["trainability"] = float(np.mean(cell_terms))
     return values, reasons
-
-
-def assemble(columns: Sequence[Sequence[float | None]], ok: Sequence[bool]) -> list[float | None]:
-    """AZ-NAS's assembly of one column per component over a population: per row, the sum over
-    columns of ``log(rank / n)`` (average ranks for ties, the highest value gets rank n, n the
-    rows with ``ok``).  A ``None`` (undefined) value ranks last in its column, tied with the
-    other undefined ones; a row without ``ok`` is ``None`` and is not ranked."""
-    ranked = []
-    for column in columns:
-        defined = [i for i, (v, k) in enumerate(zip(column, ok)) if k and v is not None]
-        ranks = rankdata([float(column[i]) for i in defined]) if defined else []
-        order = dict(zip(defined, ranks))
-        # ranks >= 1 for the defined values and 0 for the undefined: the same order, undefined last
-        ranked.append([order.get(i, 0.0) if k else None for i, k in enumerate(ok)])
-    means = rank_average(ranked, log=True)
-    return [None if m is None else m * len(columns) for m in means]
 
 
 # -- measuring a network -------------------------------------------------------------------
@@ -488,7 +470,7 @@ class AZNAS(Estimator):
         records = runner.measure(self.measurement, archs, desc=self.name)
         ok = [r.ok for r in records]
         columns = [[r.info.get(c) if r.ok else None for r in records] for c in self.components]
-        scores = assemble(columns, ok)
+        scores = log_rank_sum(columns, ok)
         out = []
         for record, score in zip(records, scores):
             if not record.ok:

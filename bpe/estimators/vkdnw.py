@@ -85,8 +85,7 @@ from torch.func import functional_call, jacrev, vmap
 from bpe.data import DatasetSpec
 from bpe.errors import ConfigError
 from bpe.estimators import estimator_from_spec, get_estimator_class, register_estimator
-from bpe.estimators.az_nas import assemble
-from bpe.estimators.vote import Vote, combined_records
+from bpe.estimators.vote import Vote, combined_records, log_rank_sum
 from bpe.estimators.zero_cost import ScoreUndefined, TrainingFreeEstimator
 from bpe.records import EvalRecord
 from bpe.spaces import get_space
@@ -473,7 +472,7 @@ class VKDNWAgg(Vote):
         per_member = [runner.run(m, archs, desc=m.name) for m in self.members]
         scored = [any(records[i].ok for records in per_member) for i in range(len(archs))]
         columns = [[r.score if r.ok else None for r in records] for records in per_member]
-        sums = assemble(columns, scored)
+        sums = log_rank_sum(columns, scored)
         keys = [m.name for m in self.members]
         keys = keys if len(set(keys)) == len(keys) else [m.describe() for m in self.members]
         return combined_records(archs, per_member, sums, keys, f"the {self.name}")

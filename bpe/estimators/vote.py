@@ -26,7 +26,7 @@ from bpe.estimators import estimator_from_spec, get_estimator_class, register_es
 from bpe.estimators.base import Estimator
 from bpe.records import Cost, EvalRecord
 
-__all__ = ["RankBlend", "Vote", "rank_average", "rank_blend", "combined_records"]
+__all__ = ["RankBlend", "Vote", "log_rank_sum", "rank_average", "rank_blend", "combined_records"]
 
 
 def rank_average(columns: Sequence[Sequence[float | None]],
@@ -52,6 +52,22 @@ def rank_average(columns: Sequence[Sequence[float | None]],
         sums[ok] += weight * (np.log(ranks) if log else ranks)
         counts[ok] += weight
     return [float(s / c) if c else None for s, c in zip(sums, counts)]
+
+
+def log_rank_sum(columns: Sequence[Sequence[float | None]], ok: Sequence[bool]) -> list[float | None]:
+    """AZ-NAS's (and VKDNW's) assembly of one column per measure over a population: per row, the sum over
+    columns of ``log(rank / n)`` (average ranks for ties, the highest value gets rank n, n the
+    rows with ``ok``).  A ``None`` (undefined) value ranks last in its column, tied with the
+    other undefined ones; a row without ``ok`` is ``None`` and is not ranked."""
+    ranked = []
+    for column in columns:
+        defined = [i for i, (v, k) in enumerate(zip(column, ok)) if k and v is not None]
+        ranks = rankdata([float(column[i]) for i in defined]) if defined else []
+        order = dict(zip(defined, ranks))
+        # ranks >= 1 for the defined values and 0 for the undefined: the same order, undefined last
+        ranked.append([order.get(i, 0.0) if k else None for i, k in enumerate(ok)])
+    means = rank_average(ranked, log=True)
+    return [None if m is None else m * len(columns) for m in means]
 
 
 def rank_blend(primary: Sequence[EvalRecord], other: Sequence[EvalRecord], name: str) -> list[EvalRecord]:

@@ -19,6 +19,10 @@ name           score (higher = better)                                         c
 ``swap_reg``   swap · exp(−(P−μ)²/σ), P = params (millions), μ = σ = 1.5       32 forwards
 =============  ==============================================================  ============
 
+Beside this module: ``meco`` (:mod:`~bpe.estimators.meco`), AZ-NAS's measures and ``az_nas``
+(:mod:`~bpe.estimators.az_nas`), ``vkdnw``, ``vkdnw_entropy`` and ``vkdnw_agg``
+(:mod:`~bpe.estimators.vkdnw`).
+
 A scorer that produces a non-finite value records a failure with the reason (never a
 sentinel number).  Hooks are registered on a private copy of the network and removed before
 returning.
