@@ -33,11 +33,11 @@ from bpe.data import DatasetSpec
 from bpe.estimators.vkdnw import (
     VKDNW,
     jacobian_and_logits,
-    kaiming_fanin_init,
     selected_entries,
     spectrum_entropy,
     vkdnw_single,
 )
+from bpe.estimators.zero_cost import kaiming_fan_in_init
 from bpe.machine import machine_line
 from bpe.spaces import nb201
 
@@ -87,7 +87,7 @@ def authors_scores(code, archs: list[str], est: VKDNW, x: torch.Tensor, dtype: t
         torch.set_default_dtype(dtype)
         for arch in archs:
             net = est._network(arch, 10, cpu)
-            kaiming_fanin_init(net, torch.Generator().manual_seed(est.seed))  # as VKDNW._score_batch does
+            kaiming_fan_in_init(net, torch.Generator().manual_seed(est.seed))  # as VKDNW._score_batch does
             ref = Network(16, 5, Structure.str2structure(arch), 10)
             ours, theirs = net.state_dict(), ref.state_dict()
             if [v.shape for v in ours.values()] != [v.shape for v in theirs.values()]:
@@ -112,7 +112,7 @@ def with_their_factor(code, archs: list[str], est: VKDNW, x: torch.Tensor) -> li
     out = []
     for arch in archs:
         net = est._network(arch, 10, cpu)
-        kaiming_fanin_init(net, torch.Generator().manual_seed(est.seed))
+        kaiming_fan_in_init(net, torch.Generator().manual_seed(est.seed))
         jac, logits = jacobian_and_logits(net.eval(), x, selected_entries(net, est.tensors, est.per_tensor))
         g = module.cholesky_covariance(logits.double()) @ jac.double()
         out.append(spectrum_entropy(torch.linalg.eigvalsh((g.transpose(1, 2) @ g).mean(0))))

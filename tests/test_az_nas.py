@@ -18,11 +18,11 @@ from bpe.estimators.az_nas import (
     AZNASMeasurement,
     components,
     eigen_entropy,
-    kaiming_fan_in_init,
     rademacher_probe,
     spectral_trainability,
 )
 from bpe.estimators.vote import log_rank_sum
+from bpe.estimators.zero_cost import kaiming_fan_in_init
 from bpe.parallel import Runner
 
 TINY = dict(device="cpu", channels=4, layers=5, image_size=8, batch_size=8)

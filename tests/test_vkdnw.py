@@ -17,7 +17,6 @@ from bpe.estimators.vkdnw import (
     VKDNWAgg,
     categorical_covariance_factor,
     fisher_matrix,
-    kaiming_fanin_init,
     per_sample_jacobian,
     per_sample_jacobian_func,
     selected_entries,
@@ -25,6 +24,7 @@ from bpe.estimators.vkdnw import (
     spectrum_entropy,
     vkdnw_single,
 )
+from bpe.estimators.zero_cost import kaiming_fan_in_init
 from bpe.parallel import Runner
 from bpe.records import EvalRecord
 
@@ -90,10 +90,10 @@ def test_selected_entries_and_init():
     assert chosen[0][1].tolist() == [0, 14, 29] and chosen[1][1].tolist() == [0, 1, 2]
     assert [i.tolist() for _, i in selected_entries(net, None)] == [[0]] * 6
     big = nn.Linear(400, 300)
-    kaiming_fanin_init(big, torch.Generator().manual_seed(0))
+    kaiming_fan_in_init(big, torch.Generator().manual_seed(0))
     assert float(big.weight.detach().std()) == pytest.approx(math.sqrt(2 / 400), rel=0.02) and not big.bias.any()
     again = nn.Linear(400, 300)
-    kaiming_fanin_init(again, torch.Generator().manual_seed(0))
+    kaiming_fan_in_init(again, torch.Generator().manual_seed(0))
     assert torch.equal(big.weight, again.weight)
 
 
@@ -116,7 +116,7 @@ def _small_net(extra: nn.Module | None = None) -> nn.Module:
                         nn.Conv2d(4, 4, 3, stride=2, padding=2, dilation=2, groups=2), extra or nn.Identity(),
                         nn.BatchNorm2d(4), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                         nn.Linear(4, 3))
-    kaiming_fanin_init(net, torch.Generator().manual_seed(1))
+    kaiming_fan_in_init(net, torch.Generator().manual_seed(1))
     net[1].running_mean.fill_(0.1)
     net[1].running_var.fill_(2.0)
     return net.eval()

@@ -96,7 +96,7 @@ from bpe.errors import ConfigError, EstimatorError
 from bpe.estimators import register_estimator
 from bpe.estimators.base import Estimator
 from bpe.estimators.vote import log_rank_sum
-from bpe.estimators.zero_cost import TrainingFreeEstimator, _hooks
+from bpe.estimators.zero_cost import TrainingFreeEstimator, _hooks, kaiming_fan_in_init
 from bpe.flops import count_macs, count_params
 from bpe.records import Cost, EvalRecord
 from bpe.training import layout_name, resolve_device
@@ -111,7 +111,6 @@ __all__ = [
     "MEASURES",
     "components",
     "eigen_entropy",
-    "kaiming_fan_in_init",
     "measure_network",
     "rademacher_probe",
     "spectral_trainability",
@@ -202,25 +201,6 @@ def components(entropies: Sequence[float], cell_terms: Sequence[float]) -> tuple
 
 
 # -- measuring a network -------------------------------------------------------------------
-@torch.no_grad()
-def kaiming_fan_in_init(net: nn.Module, generator: torch.Generator) -> None:
-    """The authors' initialisation: every Conv2d and Linear weight from a Kaiming normal (fan-in,
-    ReLU gain), biases 0, BatchNorm/GroupNorm weight 1 and bias 0.  Each weight is drawn on a
-    contiguous CPU tensor from ``generator``, in module order, then copied in."""
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            w = torch.empty(m.weight.shape)
-            nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu", generator=generator)
-            m.weight.copy_(w)
-            if m.bias is not None:
-                m.bias.zero_()
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            if m.weight is not None:
-                m.weight.fill_(1.0)
-            if m.bias is not None:
-                m.bias.zero_()
-
-
 def rademacher_probe(shape: Sequence[int], generator: torch.Generator) -> torch.Tensor:
     """Independent +-1 entries (each with probability 1/2), drawn on the CPU from ``generator``."""
     return torch.bernoulli(torch.full(tuple(shape), 0.5), generator=generator).mul_(2.0).sub_(1.0)

@@ -86,7 +86,7 @@ from bpe.data import DatasetSpec
 from bpe.errors import ConfigError
 from bpe.estimators import estimator_from_spec, get_estimator_class, register_estimator
 from bpe.estimators.vote import Vote, combined_records, log_rank_sum
-from bpe.estimators.zero_cost import ScoreUndefined, TrainingFreeEstimator
+from bpe.estimators.zero_cost import ScoreUndefined, TrainingFreeEstimator, kaiming_fan_in_init
 from bpe.records import EvalRecord
 from bpe.spaces import get_space
 
@@ -99,7 +99,6 @@ __all__ = [
     "categorical_covariance_factor",
     "fisher_matrix",
     "jacobian_and_logits",
-    "kaiming_fanin_init",
     "per_sample_jacobian",
     "per_sample_jacobian_func",
     "selected_entries",
@@ -171,27 +170,6 @@ def vkdnw_single(dim: int, entropy: float, levels: int = len(DECILES)) -> float:
 
 
 # -- the measurement ---------------------------------------------------------------------
-@torch.no_grad()
-def kaiming_fanin_init(net: nn.Module, generator: torch.Generator) -> None:
-    """The authors' initialisation: Conv2d/Linear weights ~ N(0, 2 / fan_in), biases 0,
-    BatchNorm/GroupNorm weight 1, bias 0 (and fresh running statistics); draws on the CPU from
-    ``generator``, in module order."""
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            fan_in = m.weight[0].numel()  # in_channels / groups x kernel area, or in_features
-            std = math.sqrt(2.0 / fan_in)
-            m.weight.copy_(torch.randn(m.weight.shape, generator=generator, dtype=torch.float32) * std)
-            if m.bias is not None:
-                m.bias.zero_()
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            if m.weight is not None:
-                m.weight.fill_(1.0)
-            if m.bias is not None:
-                m.bias.zero_()
-            if isinstance(m, nn.BatchNorm2d) and m.track_running_stats:
-                m.reset_running_stats()
-
-
 def selected_entries(net: nn.Module, tensors: int | None = 128, per_tensor: int = 1) -> list[tuple[str, torch.Tensor]]:
     """The scalar weights the FIM is over: for each of the first ``tensors`` (all when ``None``)
     parameter tensors of ``net`` in ``named_parameters()`` order, its name and the flat
@@ -397,7 +375,7 @@ class VKDNW(TrainingFreeEstimator):
         return noisy, classes
 
     def _score_batch(self, net: nn.Module, x: torch.Tensor, y: Any, num_classes: int) -> float:
-        kaiming_fanin_init(net, torch.Generator().manual_seed(self.seed))
+        kaiming_fan_in_init(net, torch.Generator().manual_seed(self.seed))
         net.eval()
         jac, logits = jacobian_and_logits(net, x, selected_entries(net, self.tensors, self.per_tensor))
         fim = fisher_matrix(jac, smoothed_probabilities(logits, self.alpha), self.fisher)

@@ -57,10 +57,33 @@ __all__ = [
     "naswot_kernel_score",
     "jacob_cov_score",
     "epe_nas_score",
+    "kaiming_fan_in_init",
 ]
 
 
 # -- pure score functions (tested against hand-computed cases) --------------------------
+@torch.no_grad()
+def kaiming_fan_in_init(net: nn.Module, generator: torch.Generator) -> None:
+    """The authors' initialisation: every Conv2d and Linear weight from a Kaiming normal (fan-in,
+    ReLU gain), biases 0, BatchNorm/GroupNorm weight 1 and bias 0 (and fresh running statistics),
+    as AZ-NAS's and VKDNW's code initialise.  Each weight is drawn on a contiguous CPU tensor from
+    ``generator``, in module order, then copied in (so nothing depends on the device or layout)."""
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            w = torch.empty(m.weight.shape)
+            nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu", generator=generator)
+            m.weight.copy_(w)
+            if m.bias is not None:
+                m.bias.zero_()
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            if m.weight is not None:
+                m.weight.fill_(1.0)
+            if m.bias is not None:
+                m.bias.zero_()
+            if isinstance(m, nn.BatchNorm2d) and m.track_running_stats:
+                m.reset_running_stats()
+
+
 def naswot_kernel_score(kernel: torch.Tensor) -> float:
     """``log|K|`` by slogdet (float64); ``nan`` when K is singular or not positive."""
     sign, logdet = torch.linalg.slogdet(kernel.double())

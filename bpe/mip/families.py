@@ -70,9 +70,12 @@ NESTED_INNER_FOLDS = 3
 NESTED_INNER_TREES = 50
 
 #: Training-free scorers measured as candidates by default: the best of the project's NB201
-#: head-to-head that cost about a second per arch or less on a CPU (MeCo, NASWOT, synflow) and the
-#: two counts; ZiCo, SWAP, SNIP and the others join with ``--scorers`` (ZiCo: about 5 s/arch).
-DEFAULT_SCORERS = ("meco", "naswot", "synflow", "params", "flops")
+#: head-to-head that cost about a second per arch or less on a CPU (MeCo, NASWOT, synflow), the
+#: two counts, and AZ-NAS's three measures (one measurement, about 1.3 s/arch at C16 N5: with
+#: them the learned blend cleared 0.93 on both held-out NB201 samples, docs/results-mip.md);
+#: ZiCo, SWAP, VKDNW and the others join with ``--scorers``.
+DEFAULT_SCORERS = ("meco", "naswot", "synflow", "params", "flops", "az_expressivity", "az_progressivity",
+                   "az_trainability")
 
 #: Weight grid of a two-member blend (the first member's weight; the second has 1 - w).
 BLEND_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
