@@ -24,6 +24,7 @@ from bpe.cache import EvalCache, default_cache_dir
 from bpe.data import DatasetSpec
 from bpe.estimators import available_estimators, get_estimator_class
 from bpe.estimators.zero_cost import TrainingFreeEstimator
+from bpe.machine import machine_line
 from bpe.metrics import rank_summary
 from bpe.outputs import atomic_write_text, json_text, run_provenance
 from bpe.parallel import Runner
@@ -47,6 +48,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--out-dir", default="results/darts_paper_cells")
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
     truth = BPEPaperBenchmark(args.records)
     scorers = args.scorers.split(",") if args.scorers else [
         n for n in available_estimators() if issubclass(get_estimator_class(n), TrainingFreeEstimator)]

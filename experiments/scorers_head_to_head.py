@@ -20,6 +20,7 @@ from bpe.cache import EvalCache, default_cache_dir
 from bpe.data import DatasetSpec
 from bpe.estimators import available_estimators, get_estimator_class
 from bpe.estimators.zero_cost import TrainingFreeEstimator
+from bpe.machine import machine_line
 from bpe.outputs import atomic_write_text, json_text, run_provenance
 from bpe.parallel import Runner
 from bpe.scoring import correlate_scores, frontier_plot, score_job
@@ -55,6 +56,7 @@ def main() -> None:
     parser.add_argument("--votes", default=";".join(VOTES), help="';'-separated vote specs")
     parser.add_argument("--out-dir", default="results/head_to_head")
     args = parser.parse_args()
+    print(machine_line(), flush=True)  # where these figures hold
     data = reference_data_dir()
     truth = TableBenchmark(data / "nb201" / "nb201_groundtruth.csv")
     scorers = args.scorers.split(",") if args.scorers else [

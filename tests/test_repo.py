@@ -75,6 +75,8 @@ LOCAL_IMPORT_MODULES: dict[str, tuple[str, str]] = {
     "bpe.estimators.meco": ("torch", "MeCo scorer"),
     "bpe.estimators.zico": ("torch", "ZiCo scorer"),
     "bpe.estimators.swap": ("torch", "SWAP scorers"),
+    "bpe.estimators.az_nas": ("torch", "AZ-NAS scorers"),
+    "bpe.estimators.vkdnw": ("torch", "VKDNW scorers"),
     "bpe.estimators.renas": ("torch", "ranking predictor"),
     "search_algos.oneshot": ("torch", "one-shot supernets"),
     "bpe.scoring": ("pandas", "bpe.predictors reads a scores CSV through it"),

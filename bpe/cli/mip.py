@@ -6,10 +6,7 @@ from __future__ import annotations
 import argparse
 
 from bpe.cli.common import add_data_args, add_run_args, dataset_from_args, nonneg, positive, runner_from_args
-from bpe.mip.families import DEFAULT_SCORERS
-
-#: What the search rho of the chosen estimator is, by family (the forecast is the confirmation rho).
-SEARCH_RHO = {"learned": "nested out-of-fold: no arch scored by a blend fitted on it", "scorer": "nothing fitted"}
+from bpe.mip.families import DEFAULT_SCORERS, SEARCH_RHO
 
 
 def register(sub, parents) -> None:
@@ -134,9 +131,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         lo, hi = (f"{v:.3f}" if v is not None else "n/a" for v in m["spearman_ci95"])
         print(f"chosen [{m.get('family', 'proxy')}]: {m['name']}  spearman {m['spearman']:.4f} [95% CI {lo}, {hi}]  "
-              f"kendall {m['kendall']:.4f} on {m['n_archs']} search archs ({SEARCH_RHO.get(m.get('family'), 'tuned on them')})  "
-              f"cost/arch "
-              f"{m['cost_per_arch']:.4g} {m['cost_unit']}  ({doc['mip']['n_settings_measured']} settings measured)")
+              f"kendall {m['kendall']:.4f} on {m['n_archs']} search archs ({SEARCH_RHO.get(m.get('family'), 'tuned on them')})"
+              f"  cost/arch {m['cost_per_arch']:.4g} {m['cost_unit']}  ({doc['mip']['n_settings_measured']} settings measured)")
         if m.get("confirmation_spearman") is not None:
             clo, chi = (f"{v:.3f}" if v is not None else "n/a" for v in m["confirmation_spearman_ci95"])
             print(f"forecast: spearman {m['confirmation_spearman']:.4f} [95% CI {clo}, {chi}] on "

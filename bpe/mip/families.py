@@ -44,7 +44,7 @@ from bpe.mip.evaluators import LiveEvaluator, SettingResult, _summary
 from bpe.mip.export import member_entry
 from bpe.mip.search import choose
 
-__all__ = ["FamilySettings", "DEFAULT_SCORERS", "FAMILIES", "split_archs", "fit_blend_weight", "blend_result",
+__all__ = ["FamilySettings", "DEFAULT_SCORERS", "SEARCH_RHO", "FAMILIES", "split_archs", "fit_blend_weight", "blend_result",
            "family_candidates", "finalists", "remeasure", "confirm", "learned_candidate", "LEARNED_GRID",
            "refit_on_confirmation"]
 
@@ -63,6 +63,10 @@ CHEAP_SECONDS = 1.0
 #: every feature set, by more than 70 labels can show by cross-validation, so the kind is not
 #: left to a noisy comparison), trees per forest and the leaf sizes cross-validation chooses from.
 LEARNED_GRID = {"kind": ("trees+ridge",), "n_estimators": 200, "min_samples_leaf": (1, 3)}
+
+#: What the search rho of a chosen candidate is, by family (the forecast is its confirmation rho);
+#: a setting's or a rank-blend's was tuned on the search archs.
+SEARCH_RHO = {"learned": "nested out-of-fold: no arch scored by a blend fitted on it", "scorer": "nothing fitted"}
 
 #: The nested cross-validation's inner selection: folds and trees per forest (see
 #: :func:`_nested_out_of_fold`).
