@@ -196,3 +196,14 @@ def test_meco_matches_a_hand_computation():
     const = nn.Sequential(nn.Conv2d(3, 4, 1))
     nn.init.zeros_(const[0].weight)
     assert MeCo()._score_batch(const, x, None, 10) == pytest.approx(0.0, abs=1e-12)  # all-constant channels
+
+
+def test_scorers_score_the_spaces_score_size_by_default():
+    """NB201: the benchmark network (C16, N=5 = 17 layers); DARTS: its search network (C16, 8
+    layers), not the 36-channel, 20-layer evaluation network; an explicit size wins."""
+    from bpe.estimators import create_estimator
+
+    assert (create_estimator("meco").channels, create_estimator("meco").layers) == (16, 17)
+    darts = create_estimator("meco", space="darts")
+    assert (darts.channels, darts.layers) == (16, 8)
+    assert create_estimator("meco", space="darts", channels=36, layers=20).layers == 20

@@ -230,9 +230,10 @@ class TrainingFreeEstimator(Estimator):
         repeats: mini-batches scored and averaged.
         seed: seed of weight init and batch choice.
         device: ``auto``, ``cpu`` or ``cuda``.
-        channels, layers, image_size: the scored network (default: the space's fully trained
-            network, :attr:`~bpe.spaces.base.SearchSpace.eval_size`, at 32 px; NB201: 16 channels,
-            17 layers = 5 cells per stage; DARTS: 36 channels, 20 layers).
+        channels, layers, image_size: the scored network (default: the space's
+            :attr:`~bpe.spaces.base.SearchSpace.score_size`, else its fully trained network, at 32 px;
+            NB201: 16 channels, 17 layers = 5 cells per stage; DARTS: its search network, 16
+            channels, 8 layers).
         cells_per_stage: NB201's shorthand for ``layers = 3 * cells_per_stage + 2``.
         num_classes: classifier outputs (default: the dataset's classes).
         space: search-space name.
@@ -277,7 +278,7 @@ class TrainingFreeEstimator(Estimator):
         self.repeats = repeats
         self.seed = seed
         self.device = device
-        defaults = get_space(space).eval_size
+        defaults = get_space(space).score_size or get_space(space).eval_size
         if cells_per_stage is not None:
             if "cells_per_stage" not in get_space(space).net_size(channels=1, layers=5):
                 raise EstimatorError(f"cells_per_stage is NB201's depth; the {space} space takes layers")

@@ -37,6 +37,10 @@ class SearchSpace(ABC):
     #: ``channels`` and ``layers`` of the space's fully trained network (what training-free
     #: scorers score unless told otherwise).
     eval_size: ClassVar[dict[str, int]] = {}
+    #: ``channels`` and ``layers`` training-free scorers score unless told otherwise (empty: the
+    #: :attr:`eval_size`); a space whose fully trained network is too big to score cheaply names
+    #: a smaller one (DARTS: its search network, as zero-cost studies on DARTS score).
+    score_size: ClassVar[dict[str, int]] = {}
     #: Training features of the space's networks that a config may switch on (``auxiliary``: an
     #: auxiliary head, ``drop_path``: a ``set_drop_path(p)`` method).
     training_features: ClassVar[frozenset[str]] = frozenset()
@@ -224,6 +228,7 @@ class ListedSpace(SearchSpace):
         self.name = base.name  # type: ignore[misc]  # an instance, named as its space
         self.enumerable = True  # type: ignore[misc]
         self.eval_size = base.eval_size  # type: ignore[misc]
+        self.score_size = base.score_size  # type: ignore[misc]
         self.training_features = base.training_features  # type: ignore[misc]
         self._archs = list(dict.fromkeys(base.to_arch(a) for a in archs))
         if len(self._archs) < 2:
