@@ -53,6 +53,16 @@ def tiny_config():
 
 
 @pytest.fixture(autouse=True)
+def _small_learned_forests(monkeypatch):
+    """The learned blend's forests at 40 trees (nested selection: 10) instead of 200 (50): tests
+    check what is fitted on which archs and how it is chosen, not the forests' last digits."""
+    import bpe.mip.families as families
+
+    monkeypatch.setitem(families.LEARNED_GRID, "n_estimators", 40)
+    monkeypatch.setattr(families, "NESTED_INNER_TREES", 10)
+
+
+@pytest.fixture(autouse=True)
 def _no_confirmation_threshold(monkeypatch):
     """The reference-training confirmation asks above an *estimated* cost, timed on the machine
     running the tests: a loaded machine must not turn a tiny training into a refusal.  The test

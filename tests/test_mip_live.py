@@ -5,6 +5,8 @@ one line before any training and touches no earlier result."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -177,10 +179,24 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_result(tmp_path, phase, extra
 
 # -- bad input ------------------------------------------------------------------------------
 def run_cli(argv: list[str], tmp: Path) -> tuple[int, str, str]:
-    env = {**os.environ, "BPE_CACHE_DIR": str(tmp / "default-cache"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "bpe.cli", *argv], capture_output=True, text=True, env=env,
-                          timeout=300)
-    return proc.returncode, proc.stdout, proc.stderr
+    """(exit code, stdout, stderr) of ``bpe ARGV``, in this process (the exit code of a real
+    subprocess is tested in tests/test_cli_bad_input.py; here a fresh interpreter per call would
+    only add torch's import time)."""
+    out, err = io.StringIO(), io.StringIO()
+    saved = os.environ.get("BPE_CACHE_DIR")
+    os.environ["BPE_CACHE_DIR"] = str(tmp / "default-cache")
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exit_:  # argparse's usage errors
+                code = exit_.code if isinstance(exit_.code, int) else 2
+    finally:
+        if saved is None:
+            os.environ.pop("BPE_CACHE_DIR", None)
+        else:
+            os.environ["BPE_CACHE_DIR"] = saved
+    return code, out.getvalue(), err.getvalue()
 
 
 def one_line(code: int, err: str, *needles: str) -> None:
