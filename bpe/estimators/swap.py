@@ -59,7 +59,7 @@ from torch import nn
 from bpe.data import DatasetSpec
 from bpe.errors import ConfigError
 from bpe.estimators import register_estimator
-from bpe.estimators.zero_cost import TrainingFreeEstimator, _hooks
+from bpe.estimators.zero_cost import TrainingFreeEstimator, _hooks, redraw_weights
 from bpe.records import EvalRecord
 
 __all__ = ["SWAP", "SWAPRegularised", "distinct_activation_patterns", "swap_regularised", "unit_patterns"]
@@ -98,20 +98,10 @@ def swap_regularised(swap: float, params: int, mu: float = 1.5, sigma: float = 1
     return float(swap) * math.exp(-((params / 1e6 - mu) ** 2) / sigma)
 
 
-@torch.no_grad()
 def gaussian_reinit(net: nn.Module, generator: torch.Generator) -> None:
-    """The authors' re-initialisation: Conv2d/Linear weights ~ N(0, 1) and biases 0,
-    BatchNorm/GroupNorm weight 1 and bias 0; draws on the CPU, in module order."""
-    for m in net.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            m.weight.copy_(torch.randn(m.weight.shape, generator=generator))
-            if m.bias is not None:
-                m.bias.zero_()
-        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-            if m.weight is not None:
-                m.weight.fill_(1.0)
-            if m.bias is not None:
-                m.bias.zero_()
+    """The authors' re-initialisation (:func:`~bpe.estimators.zero_cost.redraw_weights`):
+    Conv2d/Linear weights ~ N(0, 1) and biases 0, BatchNorm/GroupNorm weight 1 and bias 0."""
+    redraw_weights(net, generator, lambda m: 1.0)
 
 
 @register_estimator("swap")

@@ -58,20 +58,21 @@ __all__ = [
     "jacob_cov_score",
     "epe_nas_score",
     "kaiming_fan_in_init",
+    "redraw_weights",
 ]
 
 
 # -- pure score functions (tested against hand-computed cases) --------------------------
 @torch.no_grad()
-def kaiming_fan_in_init(net: nn.Module, generator: torch.Generator) -> None:
-    """The authors' initialisation: every Conv2d and Linear weight from a Kaiming normal (fan-in,
-    ReLU gain), biases 0, BatchNorm/GroupNorm weight 1 and bias 0 (and fresh running statistics),
-    as AZ-NAS's and VKDNW's code initialise.  Each weight is drawn on a contiguous CPU tensor from
-    ``generator``, in module order, then copied in (so nothing depends on the device or layout)."""
+def redraw_weights(net: nn.Module, generator: torch.Generator, std: Any) -> None:
+    """Every Conv2d and Linear weight of ``net`` drawn from N(0, ``std(module)``²), biases 0,
+    BatchNorm/GroupNorm weight 1 and bias 0 (and fresh running statistics): the re-initialisations
+    scorers' authors use.  Each weight is drawn on a contiguous CPU tensor from ``generator``, in
+    module order, then copied in (so nothing depends on the device or the layout)."""
     for m in net.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             w = torch.empty(m.weight.shape)
-            nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu", generator=generator)
+            w.normal_(0.0, float(std(m)), generator=generator)
             m.weight.copy_(w)
             if m.bias is not None:
                 m.bias.zero_()
@@ -82,6 +83,12 @@ def kaiming_fan_in_init(net: nn.Module, generator: torch.Generator) -> None:
                 m.bias.zero_()
             if isinstance(m, nn.BatchNorm2d) and m.track_running_stats:
                 m.reset_running_stats()
+
+
+def kaiming_fan_in_init(net: nn.Module, generator: torch.Generator) -> None:
+    """AZ-NAS's and VKDNW's initialisation (:func:`redraw_weights`): a Kaiming normal with fan-in
+    and ReLU gain, standard deviation ``sqrt(2 / fan_in)``."""
+    redraw_weights(net, generator, lambda m: math.sqrt(2.0 / m.weight[0].numel()))
 
 
 def naswot_kernel_score(kernel: torch.Tensor) -> float:
