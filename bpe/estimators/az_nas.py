@@ -422,14 +422,9 @@ class AZNAS(Estimator):
         self.components = chosen
         self.measurement = AZNASMeasurement(dataset, **kwargs)
 
-    @classmethod
-    def from_context(cls, context: Any) -> AZNAS:
-        return cls(dataset=context.dataset, device=context.device, space=context.space, **context.given_options())
-
-    @classmethod
-    def tiny(cls, context: Any) -> AZNAS:
-        return cls(dataset=DatasetSpec("digits"), device="cpu", space=context.space, channels=4, layers=5,
-                   image_size=8, batch_size=8)
+    # built from a context as its measurement is (the scorers' own constructors, same keywords)
+    from_context = classmethod(TrainingFreeEstimator.from_context.__func__)  # type: ignore[attr-defined]
+    tiny = classmethod(TrainingFreeEstimator.tiny.__func__)  # type: ignore[attr-defined]
 
     @property
     def reads_data(self) -> bool:
