@@ -4,12 +4,13 @@ or Dask / Ray backends for clusters) and a progress bar with ETA."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from bpe.estimators.base import Estimator
 from bpe.estimators.cached import cached_record, measure_cached
 from bpe.records import EvalRecord
 
-__all__ = ["BACKENDS", "Runner", "exit_with_parent"]
+__all__ = ["BACKENDS", "Runner", "exit_with_parent", "where"]
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +37,27 @@ _watchdog_lock = threading.Lock()
 _watchdog_parent: int | None = None
 
 
-def _evaluate_task(
-    estimator: Estimator, arch: str, index: int, cache: EvalCache | None, fingerprint: dict, parent: int | None
-) -> tuple[int, EvalRecord]:
-    """Worker body: the cached evaluation of one arch (:func:`~bpe.estimators.cached.measure_cached`:
-    stored before returning, so a kill loses nothing done).
+def _measure_task(estimator: Estimator, cache: EvalCache | None, fingerprint: dict, arch: str) -> EvalRecord:
+    """Worker body of an evaluation: the cached measurement of one arch
+    (:func:`~bpe.estimators.cached.measure_cached`: stored before returning, so a kill loses
+    nothing done)."""
+    return measure_cached(estimator, arch, cache, fingerprint)
+
+
+def _call_task(fn: Callable[[Any], Any], index: int, item: Any, parent: int | None) -> tuple[int, Any]:
+    """Worker body of :meth:`Runner.map`: ``(index, fn(item))``.
 
     ``parent`` is the pid of the process running the :class:`Runner` when this runs in a local
     worker process of it (loky); the worker then exits as soon as that process dies.
     """
     if parent is not None:
         exit_with_parent(parent)
-    return index, measure_cached(estimator, arch, cache, fingerprint)
+    return index, fn(item)
+
+
+def where() -> dict[str, Any]:
+    """The host and process this runs in (recorded with work a :class:`Runner` sent elsewhere)."""
+    return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 def exit_with_parent(parent: int) -> None:
@@ -141,14 +151,16 @@ class Runner:
         return [results[k] for k in keys]
 
     # -- execution ------------------------------------------------------------------
-    def _execute(
-        self, estimator: Estimator, todo: list[str], cache: EvalCache | None, fingerprint: dict
-    ) -> Iterator[tuple[int, EvalRecord]]:
-        if not todo:
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]:
+        """``(i, fn(items[i]))`` for every item, in the order they finish: in this process when
+        ``jobs`` is 1 and the backend is local, else on the backend's workers (local processes
+        that exit with this one, or a Dask or Ray cluster's).  ``fn`` and the items travel by
+        cloudpickle, so a closure will do."""
+        if not items:
             return
         if self.jobs == 1 and self.backend == "loky":
-            for i, arch in enumerate(todo):
-                yield _evaluate_task(estimator, arch, i, cache, fingerprint, None)
+            for i, item in enumerate(items):
+                yield i, fn(item)
             return
         from joblib import Parallel, delayed, parallel_config  # ~0.2 s: only a parallel run needs it
 
@@ -156,14 +168,22 @@ class Runner:
         # cluster are that cluster's to manage.
         parent = os.getpid() if self.backend == "loky" else None
         with self._backend_context() as backend_kw, parallel_config(**backend_kw):
-            # Records come back as they finish; Ray's joblib backend (a multiprocessing pool)
-            # only returns them all at the end (its workers still store each one when done).
+            # Results come back as they finish; Ray's joblib backend (a multiprocessing pool)
+            # only returns them all at the end (its workers still store each record when done).
             returns = "list" if self.backend == "ray" else "generator_unordered"
             parallel = Parallel(n_jobs=self.jobs, return_as=returns)
-            yield from parallel(
-                delayed(_evaluate_task)(estimator, arch, i, cache, fingerprint, parent)
-                for i, arch in enumerate(todo)
-            )
+            yield from parallel(delayed(_call_task)(fn, i, item, parent) for i, item in enumerate(items))
+
+    def preflight(self) -> None:
+        """Refuse an unreachable ``scheduler`` before any work (a TCP connection to its
+        ``host:port``; other forms are left to the backend)."""
+        if self.scheduler:
+            _check_reachable(self.scheduler, what="the Dask scheduler" if self.backend == "dask" else "the Ray cluster")
+
+    def _execute(
+        self, estimator: Estimator, todo: list[str], cache: EvalCache | None, fingerprint: dict
+    ) -> Iterator[tuple[int, EvalRecord]]:
+        yield from self.map(functools.partial(_measure_task, estimator, cache, fingerprint), todo)
 
     @contextlib.contextmanager
     def _backend_context(self) -> Iterator[dict]:
@@ -218,14 +238,14 @@ class Runner:
                 ray.shutdown()
 
 
-def _check_reachable(address: str, timeout: float = 10.0) -> None:
-    """Raise :class:`BPEError` when a Ray ``host:port`` (or ``ray://host:port``) address accepts
-    no TCP connection; other forms (``auto``) are left to Ray."""
+def _check_reachable(address: str, timeout: float = 10.0, what: str = "the Ray cluster") -> None:
+    """Raise :class:`BPEError` when a ``host:port`` (or ``tcp://host:port``, ``ray://host:port``)
+    address accepts no TCP connection; other forms (``auto``) are left to the backend."""
     host, sep, port = address.split("://", 1)[-1].rpartition(":")
     if not sep or not host or not port.isdigit():
         return
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
     except OSError as err:
-        raise BPEError(f"cannot reach the Ray cluster at {address} ({err.strerror or err}); "
+        raise BPEError(f"cannot reach {what} at {address} ({err.strerror or err}); "
                        "check --scheduler") from None

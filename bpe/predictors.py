@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +18,50 @@ from bpe.metrics import bootstrap_ci, kendall, spearman
 from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.spaces import get_space
 
-__all__ = ["predictor_targets", "training_split", "fit_job", "holdout_job", "MODELS", "graf_spec"]
+__all__ = ["predictor_targets", "training_split", "fit_job", "holdout_job", "MODELS", "graf_spec", "scorer_features",
+           "member_rows"]
 
 #: The predictor models: ``renas`` (a pairwise-ranking network on the cell's tensor encoding) and
-#: ``graf`` (extra-trees on the cell's graph features, GRAF-style; a learned blend without members).
+#: ``graf`` (extra-trees on the cell's graph features and optionally scorers' values, GRAF-style: a
+#: learned blend).
 MODELS = ("renas", "graf")
 
 
-def graf_spec(archs: Sequence[str], targets: Sequence[float], *, seed: int, space: str) -> dict[str, Any]:
+def graf_spec(archs: Sequence[str], targets: Sequence[float], *, seed: int, space: str,
+              members: Sequence[Mapping[str, Any]] = (), rows: Sequence[Sequence[float | None]] = ()) -> dict[str, Any]:
     """The ``estimator`` entry of a graph-feature predictor fitted on ``archs`` and ``targets``
-    (:class:`~bpe.estimators.learned.LearnedBlend` with no members: the cell's graph features
-    alone, extra-trees of 200 trees, leaf 1, seeded)."""
-    return {"family": "learned", "members": [], "rows": [], "archs": list(archs), "targets": [float(t) for t in targets],
+    (:class:`~bpe.estimators.learned.LearnedBlend` over the cell's graph features and, GRAF-style,
+    the ``members``' scores, one row per member on ``archs``: extra-trees of 200 trees, leaf 1, seeded)."""
+    return {"family": "learned", "members": [dict(m) for m in members], "rows": [list(r) for r in rows],
+            "archs": list(archs), "targets": [float(t) for t in targets],
             "model": {"kind": "extra-trees", "n_estimators": 200, "min_samples_leaf": 1, "seed": seed}, "cell": True,
             "space": space}
+
+
+def scorer_features(scorers: Sequence[str], *, dataset: Any, space: str, device: str) -> list[Any]:
+    """The estimators whose scores a ``graf`` predictor reads beside the cell's graph features
+    (registered names, each scoring an arch on its own), checked before any work: an unknown
+    name, a repeated one, a population estimator, or missing data files are refused here."""
+    from bpe.data import load_arrays
+    from bpe.estimators import estimator_from_spec
+
+    names = [s.strip() for s in scorers if s.strip()]
+    if len(set(names)) < len(names):
+        raise BPEError(f"--scorers lists a scorer twice ({', '.join(names)})")
+    members = [estimator_from_spec(name, dataset=dataset, space=space, device=device) for name in names]
+    for name, member in zip(names, members):
+        if getattr(member, "population", False):
+            raise BPEError(f"--scorers: {name} scores archs together (a vote or blend); give scorers that score "
+                           "each arch on its own")
+    if any(m.reads_data for m in members):
+        dataset.fingerprint()  # a missing data folder is reported here
+        load_arrays(dataset)  # a missing or corrupt data file is reported before any work
+    return members
+
+
+def member_rows(members: Sequence[Any], archs: Sequence[str], runner: Any) -> list[list[float | None]]:
+    """Each member's scores of ``archs`` through ``runner`` (so through the cache); ``None`` where it failed."""
+    return [[r.score if r.ok else None for r in runner.run(m, list(archs), desc=m.name)] for m in members]
 
 
 def predictor_targets(*, space: str, truth_spec: str | None = None, metric: str | None = None,
@@ -80,32 +110,47 @@ def training_split(targets: Sequence[float | None], train_size: int, seed: int,
     return order[:train_size], order[train_size:]
 
 
-def _check(epochs: int, seed: int, model: str = "renas") -> None:
+def _check(epochs: int, seed: int, model: str = "renas", scorers: Sequence[str] = (),
+           test_size: int | None = None) -> None:
     if model not in MODELS:
         raise BPEError(f"--model must be one of {', '.join(MODELS)}, got '{model}'")
     if epochs < 1:
         raise BPEError(f"--epochs must be >= 1 (the predictor trains for at most that many), got {epochs}")
     if seed < 0:
         raise BPEError(f"--seed must be >= 0, got {seed}")
+    if scorers and model != "graf":
+        raise BPEError("--scorers are features of the graf predictor: pass --model graf, or drop --scorers")
+    if test_size is not None and test_size < 2:
+        raise BPEError(f"--test-size must be >= 2 (held-out archs to correlate over), got {test_size}")
 
 
 def fit_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int, loss: str, epochs: int,
-            out: str | Path, space: str = "nb201", model: str = "renas") -> tuple[Any, Path]:
+            out: str | Path, space: str = "nb201", model: str = "renas", scorers: Sequence[str] = (),
+            dataset: Any = None, device: str = "auto", runner: Any = None) -> tuple[Any, Path]:
     """Fit a predictor on ``train_size`` seeded archs and save it to ``out`` (``renas``: ``.pt``;
-    ``graf``: a ``.json`` that ``--estimator`` takes)."""
-    from bpe.estimators.renas import RankingPredictor  # torch-heavy
-
-    _check(epochs, seed, model)
+    ``graf``: a ``.json`` that ``--estimator`` takes, reading ``scorers``' values of an arch on
+    ``dataset`` beside its cell's graph features when given; they are scored through ``runner``)."""
+    _check(epochs, seed, model, scorers)
     if model == "graf":
         outputs = plan_outputs(out, suffixes=(".json",), default_stem="predictor", command="bpe predictor fit --model graf")
         train, _ = training_split(targets, train_size, seed, need_rest=False)
-        spec = graf_spec([archs[i] for i in train], [targets[i] for i in train], seed=seed, space=space)
+        members = scorer_features(scorers, dataset=dataset, space=space, device=device) if scorers else []
+        train_archs = [archs[i] for i in train]
         from bpe.estimators.learned import LearnedBlend
+        from bpe.estimators.vote import member_spec
 
-        predictor = LearnedBlend([], [], spec["archs"], spec["targets"], model=spec["model"], cell=True, space=space)
+        rows = member_rows(members, train_archs, runner) if members else []
+        spec = graf_spec(train_archs, [targets[i] for i in train], seed=seed, space=space,
+                         members=[member_spec(m) for m in members], rows=rows)
+        if members:
+            spec["dataset"] = dataset.name  # the members' raw scores are on this data
+        predictor = LearnedBlend(members, rows, spec["archs"], spec["targets"], model=spec["model"], cell=True,
+                                 space=space)
         atomic_write_text(outputs.main, json_text({"kind": "bpe-predictor", "estimator": spec,
                                                    "provenance": run_provenance()}))
         return predictor, outputs.main
+    from bpe.estimators.renas import RankingPredictor  # torch-heavy
+
     outputs = plan_outputs(out, suffixes=(".pt",), default_stem="predictor", command="bpe predictor fit")
     train, _ = training_split(targets, train_size, seed, need_rest=False)
     predictor = RankingPredictor(loss, seed=seed, epochs=epochs, space=space).fit([archs[i] for i in train],
@@ -116,18 +161,24 @@ def fit_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, 
 
 def holdout_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int, loss: str,
                 epochs: int, out: str | Path, provenance: dict[str, Any], space: str = "nb201",
-                model: str = "renas") -> tuple[dict[str, Any], Path]:
-    """Fit on ``train_size`` seeded archs, rank all the others, write the results JSON."""
-    from bpe.estimators.renas import holdout_evaluation  # torch-heavy
-
-    _check(epochs, seed, model)
+                model: str = "renas", scorers: Sequence[str] = (), test_size: int | None = None,
+                dataset: Any = None, device: str = "auto", runner: Any = None) -> tuple[dict[str, Any], Path]:
+    """Fit on ``train_size`` seeded archs, rank the others (the first ``test_size`` of them in the
+    same seeded order, or all), write the results JSON.  ``scorers``: see :func:`fit_job`."""
+    _check(epochs, seed, model, scorers, test_size)
     outputs = plan_outputs(out, suffixes=(".json",), default_stem="predictor", command="bpe predictor evaluate")
-    training_split(targets, train_size, seed, need_rest=True)  # the sizes are checked before any work
+    train, rest = training_split(targets, train_size, seed, need_rest=True)  # the sizes are checked before any work
+    if test_size is not None:
+        rest = rest[:test_size]
     if model == "graf":
-        result = _graf_holdout(archs, targets, train_size=train_size, seed=seed, space=space)
+        members = scorer_features(scorers, dataset=dataset, space=space, device=device) if scorers else []
+        result = _graf_holdout([archs[i] for i in train], [targets[i] for i in train], [archs[i] for i in rest],
+                               [targets[i] for i in rest], members=members, runner=runner, seed=seed, space=space)
     else:
+        from bpe.estimators.renas import holdout_evaluation  # torch-heavy
+
         result = holdout_evaluation(archs, targets, train_size=train_size, seed=seed, loss=loss, epochs=epochs,
-                                    space=space)
+                                    space=space, test_size=test_size)
         result.pop("predictor")
     result["model"] = model
     result.update(provenance)
@@ -135,22 +186,28 @@ def holdout_job(archs: Sequence[str], targets: Sequence[float], *, train_size: i
     return result, outputs.main
 
 
-def _graf_holdout(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int,
+def _graf_holdout(train: Sequence[str], train_targets: Sequence[float], test: Sequence[str],
+                  test_targets: Sequence[float], *, members: Sequence[Any], runner: Any, seed: int,
                   space: str) -> dict[str, Any]:
-    """The graph-feature predictor fitted on ``train_size`` seeded archs, scored on all the others."""
+    """The graph-feature predictor (with ``members``' scores) fitted on ``train``, scored on ``test``;
+    the members' scoring time is reported apart from the model's."""
     from bpe.estimators.learned import fit_rows, predict_rows
 
-    train, rest = training_split(targets, train_size, seed, need_rest=True)
-    spec = graf_spec([archs[i] for i in train], [targets[i] for i in train], seed=seed, space=space)
+    spec = graf_spec(train, train_targets, seed=seed, space=space)
     start = time.perf_counter()
-    fitted = fit_rows([], spec["archs"], spec["targets"], model=spec["model"], cell=True, space=space)
+    rows = member_rows(members, train, runner)
+    columns = member_rows(members, test, runner)
+    scoring_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    fitted = fit_rows(rows, spec["archs"], spec["targets"], model=spec["model"], cell=True, space=space)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    pred = predict_rows(fitted, [], [archs[i] for i in rest], cell=True, space=space)
+    pred = predict_rows(fitted, columns, list(test), cell=True, space=space)
     predict_seconds = time.perf_counter() - start
-    truth = [float(targets[i]) for i in rest]
+    truth = [float(t) for t in test_targets]
     return {"kendall": kendall(pred, truth), "spearman": spearman(pred, truth),
             "kendall_ci95": list(bootstrap_ci(pred, truth, method="kendall", n_boot=100, seed=seed)),
             "spearman_ci95": list(bootstrap_ci(pred, truth, method="spearman", n_boot=200, seed=seed)),
-            "train_size": int(train_size), "n_test": len(rest), "seed": seed, "fit_seconds": fit_seconds,
-            "predict_seconds": predict_seconds}
+            "train_size": len(train), "n_test": len(test), "seed": seed, "fit_seconds": fit_seconds,
+            "predict_seconds": predict_seconds, "scorers": [m.name for m in members],
+            "scoring_seconds": scoring_seconds}

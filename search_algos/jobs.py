@@ -62,9 +62,8 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
     if repeated:
         raise BPEError(f"--algo lists {', '.join(repeated)} more than once; give each algorithm once (--runs sets "
                        "how many runs each gets)")
-    if getattr(runner, "backend", "loky") != "loky":
-        raise BPEError(f"bpe search runs its searches in local processes and cannot use --backend {runner.backend} "
-                       "(or --scheduler) yet; drop them, or score archs on a cluster with bpe evaluate/score")
+    if hasattr(runner, "preflight"):
+        runner.preflight()  # an unreachable --scheduler is refused before any work
     if runs < 1:
         raise BPEError(f"--runs must be >= 1, got {runs}")
     outputs = plan_outputs(out, suffixes=SEARCH_OUTPUTS, default_stem="search", command="bpe search")
@@ -72,6 +71,9 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
     if any(a in ONESHOT_ALIASES for a in algos):
         if len(algos) != 1:
             raise BPEError("a one-shot method (darts, darts-v2, gdas) runs alone: pass it as the only --algo")
+        if getattr(runner, "backend", "loky") != "loky":
+            raise BPEError(f"a one-shot method trains its supernets in this process and cannot use --backend "
+                           f"{runner.backend}; drop --backend (sample-based searches run on a cluster)")
         result = _oneshot(ONESHOT_ALIASES[algos[0]], estimator_spec, dataset, truth, runs, seed, device,
                           option_items, progress, on_start, on_run, space=space)
         outputs.write_json(result)

@@ -59,6 +59,8 @@ class SearchResult:
     spent: Spent
     stopped_by: str
     history: list[SearchStep] = field(default_factory=list)
+    #: where the run ran (``host``, ``pid``), set by :func:`~search_algos.runs.parallel_runs`
+    worker: dict[str, Any] | None = None
 
     def to_dict(self, *, with_history: bool = True) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""
@@ -71,6 +73,8 @@ class SearchResult:
             "spent": asdict(self.spent),
             "stopped_by": self.stopped_by,
         }
+        if self.worker is not None:
+            out["worker"] = dict(self.worker)
         if with_history:
             out["history"] = [asdict(s) for s in self.history]
         return out

@@ -50,7 +50,9 @@ def sample_based_experiment(
     With ``prescreen`` every run is a two-stage search (``pool`` random archs scored by
     ``prescreen``, the budget's rest spent on the best of them).  ``algorithm_options`` maps an
     algorithm name to its constructor options.  A multi-fidelity method (``hyperband``, ``sha``)
-    trains through ``curves`` under the same budget; ``runner`` scores a vote's prescreen pool.
+    trains through ``curves`` under the same budget; ``runner`` scores a vote's prescreen pool, and
+    when its backend is a cluster's (Dask, Ray) every run is one task there (``jobs`` local
+    processes run them otherwise).
     ``keep_evaluated`` adds to every run the archs it evaluated, in order, each with the budget
     seconds its evaluation was charged (for cost accounting; off by default to keep the JSON of
     thousands of simulated runs small).  Returns the results dict (``summary`` and ``runs``, each run with ``true_accuracy`` when
@@ -60,12 +62,18 @@ def sample_based_experiment(
     all_results: dict[str, list[SearchResult]] = {}
     runs_out: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
+    cluster = runner if runner is not None and runner.backend != "loky" else None  # each run one task there
+    local = Runner(jobs=1, cache=runner.cache, progress=False) if cluster is not None else None  # in such a task
     for algo in algorithms:
-        if prescreen is not None:
+        if prescreen is not None and cluster is None:
             results = [two_stage_search(prescreen, estimator_factory(), budget, pool=pool, seed=seed + r, space=space,
                                         runner=runner)
                        for r in range(runs)]
-            algo = results[0].algorithm
+        elif prescreen is not None:  # a whole run per task; its pool scored in that task
+            results = parallel_runs(
+                lambda r: two_stage_search(prescreen, estimator_factory(), budget, pool=pool, seed=seed + r,
+                                           space=space, runner=local), runs, runner=cluster, desc=algo,
+                progress=progress)
         elif algo in available_fidelity_methods():
             if curves is None:
                 raise BPEError(f"{algo} trains architectures epoch by epoch: it needs a proxy-training estimator")
@@ -73,10 +81,12 @@ def sample_based_experiment(
             results = parallel_runs(
                 lambda r, algo=algo, opts=opts: fidelity_search(
                     create_fidelity_method(algo, space=space, seed=seed + r, **opts), curves, budget),
-                runs, jobs=jobs, desc=algo, progress=progress)
+                runs, jobs=jobs, runner=cluster, desc=algo, progress=progress)
         else:
             results = run_many(algo, estimator_factory, budget, runs=runs, seed=seed, space=space, jobs=jobs,
-                               progress=progress, algorithm_options=options.get(algo))
+                               progress=progress, algorithm_options=options.get(algo), runner=cluster)
+        if prescreen is not None:
+            algo = results[0].algorithm
         all_results[algo] = results
         accs = []
         for r in results:

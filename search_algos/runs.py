@@ -3,8 +3,8 @@ best-so-far plot (the library behind ``bpe search``)."""
 
 from __future__ import annotations
 
+import functools
 import math
-import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from bpe.benchmarks import Benchmark
 from bpe.errors import TruthError
 from bpe.estimators.base import Estimator
-from bpe.parallel import exit_with_parent
+from bpe.parallel import Runner, where
 from bpe.plotting import legend_outside, new_figure, save_figure
 from search_algos.base import create_algorithm
 from search_algos.budget import Budget
@@ -67,34 +67,33 @@ def run_many(
     jobs: int = 1,
     progress: bool = True,
     algorithm_options: dict[str, Any] | None = None,
+    runner: Runner | None = None,
 ) -> list[SearchResult]:
-    """``runs`` independent runs with seeds ``seed, seed+1, ...`` (in parallel when ``jobs > 1``)."""
+    """``runs`` independent runs with seeds ``seed, seed+1, ...`` (see :func:`parallel_runs` for
+    ``jobs`` and ``runner``)."""
 
     def one(r: int) -> SearchResult:
         algo = create_algorithm(algorithm, space=space, seed=seed + r, **(algorithm_options or {}))
         return run_search(algo, estimator_factory(), budget)
 
-    return parallel_runs(one, runs, jobs=jobs, desc=algorithm, progress=progress)
+    return parallel_runs(one, runs, jobs=jobs, runner=runner, desc=algorithm, progress=progress)
 
 
-def parallel_runs(one: Callable[[int], SearchResult], runs: int, *, jobs: int = 1, desc: str = "",
-                  progress: bool = True) -> list[SearchResult]:
-    """``[one(0), ..., one(runs - 1)]``, in worker processes when ``jobs > 1`` (each exits with
-    this process), returned in run order whatever order they finish in."""
-    if jobs == 1:
-        return [one(r) for r in tqdm(range(runs), desc=desc, unit="run", disable=not progress)]
+def _located(one: Callable[[int], SearchResult], r: int) -> tuple[SearchResult, dict[str, Any]]:
+    return one(r), where()
 
-    from joblib import Parallel, delayed  # ~0.2 s: only jobs > 1 needs it
 
-    parent = os.getpid()
-
-    def indexed(r: int) -> tuple[int, SearchResult]:
-        exit_with_parent(parent)  # a killed run leaves no worker searching
-        return r, one(r)
-
+def parallel_runs(one: Callable[[int], SearchResult], runs: int, *, jobs: int = 1, runner: Runner | None = None,
+                  desc: str = "", progress: bool = True) -> list[SearchResult]:
+    """``[one(0), ..., one(runs - 1)]``, each run one task of ``runner`` (on its backend: a Dask
+    or Ray cluster's workers, or local processes) or, without one, of ``jobs`` local processes
+    (in this process when 1; workers exit with it); returned in run order whatever order they
+    finish in, each recording where it ran (``worker``)."""
+    executor = runner if runner is not None else Runner(jobs=jobs, progress=False)
     done: dict[int, SearchResult] = {}
-    results = Parallel(n_jobs=jobs, return_as="generator_unordered")(delayed(indexed)(r) for r in range(runs))
-    for r, result in tqdm(results, total=runs, desc=desc, unit="run", disable=not progress):
+    tasks = executor.map(functools.partial(_located, one), list(range(runs)))
+    for r, (result, place) in tqdm(tasks, total=runs, desc=desc, unit="run", disable=not progress):
+        result.worker = place
         done[r] = result  # runs finish in any order; they are returned in seed order
     return [done[r] for r in range(runs)]
 

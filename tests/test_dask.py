@@ -146,3 +146,25 @@ def test_a_worker_killed_mid_evaluation_changes_nothing(tmp_path):
     assert [r["arch"] for r in disturbed["records"]] == [r["arch"] for r in calm["records"]]
     assert [r["score"] for r in disturbed["records"]] == [r["score"] for r in calm["records"]]
     assert disturbed["spearman"] == calm["spearman"]
+
+
+def test_bpe_search_runs_its_searches_on_the_cluster(cluster, tmp_path):
+    """``bpe search --backend dask --scheduler ADDRESS``: every run is a task of the cluster's
+    workers (their pids, not this process's), and finds what local runs find."""
+    client = distributed.Client(cluster.scheduler_address)
+    try:
+        worker_pids = set(client.run(os.getpid).values())
+    finally:
+        client.close()
+    common = ["search", "--algo", "random,rea", "--estimator", "params", "--budget", "6", "--runs", "3",
+              "--cache-dir", str(tmp_path / "cache"), "--quiet", "--no-plot"]
+    assert main([*common, "--jobs", "2", "--backend", "dask", "--scheduler", cluster.scheduler_address,
+                 "--out", str(tmp_path / "dask.json")]) == 0
+    assert main([*common, "--out", str(tmp_path / "local.json")]) == 0
+    on_dask = json.loads((tmp_path / "dask.json").read_text())["runs"]
+    local = json.loads((tmp_path / "local.json").read_text())["runs"]
+    assert len(on_dask) == 6 and {r["worker"]["pid"] for r in on_dask} <= worker_pids
+    assert os.getpid() not in worker_pids
+    assert {r["worker"]["pid"] for r in local} == {os.getpid()}
+    assert [(r["algorithm"], r["seed"], r["arch"], r["score"]) for r in on_dask] == \
+        [(r["algorithm"], r["seed"], r["arch"], r["score"]) for r in local]

@@ -1,5 +1,6 @@
 """Every flag takes effect or is refused before any work (issue: flags that were silently
-ignored): `bpe search` on a cluster backend, --scheduler without one, a repeated --algo, an
+ignored): `bpe search` on an unreachable cluster or with a one-shot method on one, --scheduler
+without a cluster backend, a repeated --algo, an
 unknown or absent device even when every result is cached, live-only options with --tabular,
 and --archs as a file (one-column CSVs included) wherever it is taken."""
 
@@ -23,7 +24,8 @@ def _one_line_error(capsys) -> str:
 
 
 @pytest.mark.parametrize("extra, says", [
-    (["--backend", "dask"], "cannot use --backend dask"),
+    (["--backend", "dask", "--scheduler", "tcp://127.0.0.1:1"], "cannot reach the Dask scheduler"),
+    (["--backend", "ray", "--scheduler", "127.0.0.1:1"], "cannot reach the Ray cluster"),
     (["--scheduler", "tcp://127.0.0.1:1"], "needs --backend dask or ray"),
     (["--algo", "random,random"], "more than once"),
 ])
@@ -143,3 +145,11 @@ def test_every_flag_of_every_command_is_read():
             if not pattern.search(module) and not pattern.search(shared):
                 unread.append(f"bpe {words} {action.option_strings[0]}")
     assert not unread, f"flags never read: {unread}"
+
+
+def test_a_one_shot_search_refuses_a_cluster_backend(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"epochs": 1, "channels": 2, "cells_per_stage": 1, "image_size": 8}))
+    assert main(["search", "--algo", "darts", "--estimator", str(config), "--runs", "1", "--backend", "dask",
+                 "--out", str(tmp_path / "s.json"), "--quiet"]) == 2
+    assert "cannot use --backend dask" in _one_line_error(capsys) and not (tmp_path / "s.json").exists()

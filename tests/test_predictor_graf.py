@@ -47,3 +47,41 @@ def test_graf_predictor_ranks_held_out_archs_and_its_file_is_an_estimator(table,
     assert main(["predictor", "fit", "--model", "graf", "--truth", str(table), "--metric", "acc", "--train-size", "60",
                  "--out", str(tmp_path / "graf.pt")]) == 2
     assert "suffix" in capsys.readouterr().err
+
+
+def test_graf_predictor_reads_scorers_values_as_features(table, tmp_path, capsys):
+    """``--scorers``: their values join the graph features (GRAF's zero-cost columns); the saved
+    predictor scores a new arch through them; ``--test-size`` bounds the archs to score."""
+    out = tmp_path / "e.json"
+    assert main(["predictor", "evaluate", "--model", "graf", "--scorers", "params,flops", "--truth", str(table),
+                 "--metric", "acc", "--train-size", "40", "--test-size", "30", "--cache-dir", str(tmp_path / "c"),
+                 "--quiet", "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["n_test"] == 30 and result["scorers"] == ["params", "flops"] and result["spearman"] > 0.7
+    assert "params, flops" in capsys.readouterr().out
+    saved = tmp_path / "graf.json"
+    assert main(["predictor", "fit", "--model", "graf", "--scorers", "params", "--truth", str(table), "--metric", "acc",
+                 "--train-size", "40", "--no-cache", "--quiet", "--out", str(saved)]) == 0
+    spec = json.loads(saved.read_text())["estimator"]
+    from bpe.data import DatasetSpec
+    from bpe.estimators import estimator_from_spec
+
+    params = estimator_from_spec("params", dataset=DatasetSpec("digits"), space="nb201", device="cpu")
+    assert spec["members"] == [{"family": "scorer", "name": "params"}] and spec["dataset"] == "digits"
+    assert spec["rows"][0] == pytest.approx([params.evaluate(a).score for a in spec["archs"]])
+    blend = estimator_from_spec(str(saved), dataset=DatasetSpec("digits"), space="nb201", device="cpu")
+    arch = str(get_space("nb201").sample(1, 7)[0])
+    assert blend.evaluate(arch).score == pytest.approx(blend.predict([[params.evaluate(arch).score]], [arch])[0])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model", "renas", "--scorers", "params"], "--model graf"),
+    (["--model", "graf", "--scorers", "params,nonesuch"], "nonesuch"),
+    (["--model", "graf", "--scorers", "params,params"], "twice"),
+    (["--model", "graf", "--scorers", "az_nas"], "each arch on its own"),
+])
+def test_graf_scorers_are_checked_before_any_work(table, tmp_path, capsys, extra, message):
+    out = tmp_path / "e.json"
+    assert main(["predictor", "evaluate", *extra, "--truth", str(table), "--metric", "acc", "--train-size", "40",
+                 "--no-cache", "--out", str(out)]) == 2
+    assert message in capsys.readouterr().err and not out.exists()

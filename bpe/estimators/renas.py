@@ -365,9 +365,11 @@ class RenasEstimator(Estimator):
 
 
 def holdout_evaluation(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int,
-                       loss: str = "pairwise", extra: Any = None, **params: Any) -> dict[str, Any]:
-    """Fit on ``train_size`` seeded archs and rank all remaining ones (``extra``: optional
-    per-arch inputs aligned with ``archs``, see :meth:`RankingPredictor.fit`).
+                       loss: str = "pairwise", extra: Any = None, test_size: int | None = None,
+                       **params: Any) -> dict[str, Any]:
+    """Fit on ``train_size`` seeded archs and rank the remaining ones (the first ``test_size`` of
+    them in the seeded order, or all; ``extra``: optional per-arch inputs aligned with ``archs``,
+    see :meth:`RankingPredictor.fit`).
 
     Returns Kendall tau and Spearman rho on the remaining archs (with bootstrap 95% CIs), the
     seconds to fit and to score them all, and the sizes.
@@ -377,7 +379,7 @@ def holdout_evaluation(archs: Sequence[str], targets: Sequence[float], *, train_
     if not 2 <= train_size < len(usable):
         raise BPEError(f"--train-size must be in 2..{len(usable) - 1} (archs with a finite target), got {train_size}")
     order = np.random.default_rng(seed).permutation(usable)
-    train, rest = order[:train_size], order[train_size:]
+    train, rest = order[:train_size], order[train_size:][:test_size]
     start = time.perf_counter()
     e = None if extra is None else np.asarray(extra, dtype=float)
     predictor = RankingPredictor(loss, seed=seed, **params).fit([archs[i] for i in train], y[train],
