@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from bpe.benchmarks import load_truth
+from bpe.data import load_arrays
 from bpe.errors import BPEError
+from bpe.estimators import estimator_from_spec
 from bpe.metrics import bootstrap_ci, kendall, spearman
 from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.spaces import get_space
@@ -42,9 +44,6 @@ def scorer_features(scorers: Sequence[str], *, dataset: Any, space: str, device:
     """The estimators whose scores a ``graf`` predictor reads beside the cell's graph features
     (registered names, each scoring an arch on its own), checked before any work: an unknown
     name, a repeated one, a population estimator, or missing data files are refused here."""
-    from bpe.data import load_arrays
-    from bpe.estimators import estimator_from_spec
-
     names = [s.strip() for s in scorers if s.strip()]
     if len(set(names)) < len(names):
         raise BPEError(f"--scorers lists a scorer twice ({', '.join(names)})")

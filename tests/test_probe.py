@@ -70,9 +70,10 @@ def test_an_unreadable_probe_file_is_measured_again(caplog):
 def test_a_forced_naswot_kernel_never_changes_a_score(forced, monkeypatch):
     """The agreement product by int8 or by float32 gives the same NASWOT scores to the bit."""
     import torch
-    from test_zero_cost import tiny
 
     from bpe.estimators.zero_cost import agreement_matrix
+
+    from support import tiny
 
     if not hasattr(torch, "_int_mm"):
         pytest.skip("this torch has no int8 product")

@@ -103,7 +103,7 @@ class FactorizedReduce(nn.Module):
     same sums, bit-identical where checked): on CPUs limited to AVX2, oneDNN's weight gradient
     of a channels-last 1x1 *stride-2* convolution with few channels (torch 2.14, e.g. 2 channels
     at 8 px) writes out of bounds -- seeded runs differ and the heap is corrupted (``Fatal Python
-    error: Aborted``); see ``tests/test_darts_space.py`` for the check.
+    error: Aborted``); see ``tests/system/test_cpu_code_paths.py`` for the check.
     """
 
     def __init__(self, c_in: int, c_out: int, *, affine: bool = True) -> None:

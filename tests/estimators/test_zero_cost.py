@@ -19,13 +19,10 @@ from bpe.estimators.zero_cost import (
     naswot_kernel_score,
 )
 
+from support import TINY, tiny
+
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
-TINY = dict(channels=4, cells_per_stage=1, image_size=8, batch_size=8)
 SCORERS = [n for n in available_estimators() if issubclass(get_estimator_class(n), TrainingFreeEstimator)]
-
-
-def tiny(name, **kw):
-    return create_estimator(name, dataset=DatasetSpec("digits"), device="cpu", **{**TINY, **kw})
 
 
 # -- formulas --------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,6 +27,8 @@ from bpe.mip import (
 from bpe.mip.cost import CostModel
 from bpe.mip.export import mip_document, write_mip
 from bpe.mip.importance import IMPORTANCE_METHODS, knob_importance, partial_dependence
+
+from support import TAB_KNOBS, write_records
 
 # -- KnobGrid / KnobSpace --------------------------------------------------------------------
 
@@ -411,53 +412,6 @@ def test_cost_model_ignores_bad_costs_and_derived_knobs():
     model.fit([{"epochs": 1, "report": "tse"}, {"epochs": 2, "report": "tse"}], [float("nan"), 3.0])
     assert model.n_ == 1
     assert model.predict({"epochs": 4, "report": "valid_accuracy"}) == pytest.approx(6.0, rel=1e-6)
-
-
-# -- synthetic tabular records ------------------------------------------------------------
-
-TAB_KNOBS = {
-    "epochs": (5, 10, 20, 40),
-    "batch_size": (64, 128, 256),
-    "learning_rate": (0.03, 0.1),
-    "layers": (4, 8, 16, 20),
-    "float_bits": (16, 32),
-    "channels": (8, 16),
-    "cutout_length": (0, 16),
-    "image_size": (16, 32),
-}
-
-
-def write_records(folder: Path, *, n_settings: int = 16, n_archs: int = 30, seed: int = 0,
-                  constant: str | None = None) -> pd.DataFrame:
-    """Synthetic BPE-style records: the rank agreement with the truth grows strongly with
-    layers x epochs and does not depend on cutout_length (or any other knob).
-
-    ``constant``: name of a setting whose accuracies are all equal (its rho is undefined)."""
-    rng = np.random.default_rng(seed)
-    rows, seen = [], set()
-    while len(rows) < n_settings:
-        s = {k: v[int(rng.integers(len(v)))] for k, v in TAB_KNOBS.items()}
-        if tuple(s.values()) in seen:
-            continue
-        seen.add(tuple(s.values()))
-        cost = (1e-4 * s["epochs"] * s["layers"] * s["channels"] * (s["image_size"] / 16) ** 2
-                * (128 / s["batch_size"]) ** 0.5)
-        rows.append({"setting": f"s{len(rows):02d}", **s, "gpu_hours_per_net": round(cost, 6)})
-    settings = pd.DataFrame(rows)
-    truth = rng.normal(95.0, 1.0, n_archs)
-    acc = {"arch_id": np.arange(n_archs)}
-    for r in rows:
-        scale = 200.0 / (r["layers"] * r["epochs"])
-        acc[r["setting"]] = np.round(truth + rng.normal(0.0, scale, n_archs), 3)
-    if constant is not None:
-        acc[constant] = np.full(n_archs, 50.0)
-    folder.mkdir(parents=True, exist_ok=True)
-    settings.to_csv(folder / "settings.csv", index=False)
-    pd.DataFrame(acc).to_csv(folder / "accuracies.csv", index=False)
-    pd.DataFrame({"arch_id": np.arange(n_archs), "accuracy": np.round(truth, 3),
-                  "genotype": [f"Genotype(arch={i})" for i in range(n_archs)]}).to_csv(
-        folder / "ground_truth.csv", index=False)
-    return settings
 
 
 def cap_of(settings: pd.DataFrame) -> float:

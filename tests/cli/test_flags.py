@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_mip_live import mip_argv, record_files
 
 from bpe.cli import main
 from bpe.spaces import nb201
+
+from support import mip_argv, record_files
 
 
 def _one_line_error(capsys) -> str:

@@ -23,33 +23,7 @@ from bpe.config import REPORT_FIELDS, BPEConfig
 from bpe.estimators.proxy import training_key
 from bpe.spaces import nb201
 
-TINY_KNOBS = {
-    "epochs": {"values": [1, 2], "cost": "increasing", "scale": "log"},
-    "channels": [2, 4],
-    "learning_rate": {"values": [0.05, 0.1], "cost": "none"},
-    "report": ["valid_accuracy", "valid_loss", "tse", "tse_e1"],
-}
-TINY_REFERENCE = {"epochs": 3, "batch_size": 32, "channels": 4, "cells_per_stage": 1, "image_size": 8,
-                  "data_fraction": 0.3}
-TINY_BASE = {"batch_size": 32, "cells_per_stage": 1, "image_size": 8, "data_fraction": 0.3}
-
-
-def write(path: Path, obj) -> str:
-    path.write_text(json.dumps(obj))
-    return str(path)
-
-
-def mip_argv(tmp: Path, out: Path, cache: Path, *extra: str, archs: int = 5, families: bool = False) -> list[str]:
-    """A tiny live MIP run; settings only (no scorer candidates, no confirmation split) unless ``families``."""
-    return ["mip", "--dataset", "digits", "--truth", "reference",
-            "--reference-config", write(tmp / "ref.json", TINY_REFERENCE),
-            "--knobs", write(tmp / "knobs.json", TINY_KNOBS), "--base-config", write(tmp / "base.json", TINY_BASE),
-            "--archs", str(archs), "--per-round", "2", "--forest-seeds", "2", "--cache-dir", str(cache),
-            "--out", str(out), "--quiet", *([] if families else ["--confirm", "0", "--scorers", "none"]), *extra]
-
-
-def record_files(cache: Path) -> list[Path]:
-    return sorted(p for p in cache.glob("*/*.json") if p.name != "fingerprint.json")
+from support import TINY_KNOBS, TINY_REFERENCE, mip_argv, record_files, write
 
 
 def trajectory(doc: dict) -> list[tuple]:
@@ -180,7 +154,7 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_result(tmp_path, phase, extra
 # -- bad input ------------------------------------------------------------------------------
 def run_cli(argv: list[str], tmp: Path) -> tuple[int, str, str]:
     """(exit code, stdout, stderr) of ``bpe ARGV``, in this process (the exit code of a real
-    subprocess is tested in tests/test_cli_bad_input.py; here a fresh interpreter per call would
+    subprocess is tested in tests/cli/test_cli_bad_input.py; here a fresh interpreter per call would
     only add torch's import time)."""
     out, err = io.StringIO(), io.StringIO()
     saved = os.environ.get("BPE_CACHE_DIR")

@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 import pytest
-from test_mip_live import TINY_BASE, TINY_REFERENCE, mip_argv, record_files, write
 
 import bpe.mip.families as families
 import bpe.mip.search as search
@@ -19,6 +18,8 @@ from bpe.errors import BPEError, ConfigError
 from bpe.metrics import paired_bootstrap_difference, spearman
 from bpe.mip.evaluators import LiveEvaluator, SettingResult
 from bpe.mip.families import confirm, fit_blend_weight, split_archs
+
+from support import TINY_BASE, TINY_REFERENCE, mip_argv, record_files, write
 
 
 def test_split_is_seeded_disjoint_and_complete():

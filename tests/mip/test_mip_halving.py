@@ -7,13 +7,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_mip_live import mip_argv
 
 import bpe.mip.search as search
 from bpe.cli import main
 from bpe.errors import ConfigError
 from bpe.mip.job import auto_halving
 from bpe.mip.search import MIPSettings, rungs
+
+from support import mip_argv
 
 
 def test_rungs_double_up_to_the_whole_sample():

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_mip_core import write_records
 
 from bpe.cli import main
 from bpe.spaces import nb201
+
+from support import write_records
 
 TINY = ["--channels", "4", "--cells-per-stage", "1", "--image-size", "8", "--batch-size", "16"]
 

@@ -240,7 +240,7 @@ def test_factorized_reduce_gradients_are_reproducible_in_channels_last(channels,
     """The weight gradient of a channels-last 1x1 *stride-2* convolution with few channels was
     computed out of bounds by oneDNN on AVX2-only CPUs (different values run to run, then a heap
     abort); FactorizedReduce samples the pixels and convolves with stride 1 instead.  Repeated
-    backward passes must agree to the bit (tests/test_cpu_code_paths.py forces the AVX2 code path)."""
+    backward passes must agree to the bit (tests/system/test_cpu_code_paths.py forces the AVX2 code path)."""
     op = FactorizedReduce(channels, channels).to(memory_format=torch.channels_last)
     x = torch.randn(16, channels, size, size).contiguous(memory_format=torch.channels_last).requires_grad_()
     g = torch.randn(16, channels, (size + 1) // 2, (size + 1) // 2)
