@@ -168,3 +168,21 @@ def test_bpe_search_runs_its_searches_on_the_cluster(cluster, tmp_path):
     assert {r["worker"]["pid"] for r in local} == {os.getpid()}
     assert [(r["algorithm"], r["seed"], r["arch"], r["score"]) for r in on_dask] == \
         [(r["algorithm"], r["seed"], r["arch"], r["score"]) for r in local]
+
+
+def test_a_two_stage_search_runs_whole_on_the_cluster(cluster, tmp_path):
+    """With ``--prescreen`` each run (its pool scored, then its budget spent) is one cluster task."""
+    client = distributed.Client(cluster.scheduler_address)
+    try:
+        worker_pids = set(client.run(os.getpid).values())
+    finally:
+        client.close()
+    common = ["search", "--algo", "random", "--prescreen", "flops", "--pool", "8", "--estimator", "params",
+              "--budget", "3", "--runs", "2", "--cache-dir", str(tmp_path / "cache"), "--quiet", "--no-plot"]
+    assert main([*common, "--backend", "dask", "--scheduler", cluster.scheduler_address,
+                 "--out", str(tmp_path / "dask.json")]) == 0
+    assert main([*common, "--out", str(tmp_path / "local.json")]) == 0
+    on_dask = json.loads((tmp_path / "dask.json").read_text())["runs"]
+    local = json.loads((tmp_path / "local.json").read_text())["runs"]
+    assert {r["worker"]["pid"] for r in on_dask} <= worker_pids and os.getpid() not in worker_pids
+    assert [(r["seed"], r["arch"], r["score"]) for r in on_dask] == [(r["seed"], r["arch"], r["score"]) for r in local]
