@@ -70,6 +70,13 @@ def register(sub, parents) -> None:
                    help="NAME.json, or a folder/ (default: results/bpe.json); NAME_importance.png and "
                         "NAME_frontier.png are written beside it")
     p.add_argument("--no-plot", action="store_true", help="no PNG plots (plots of an earlier run are removed)")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="the Optuna storage the run is recorded in as it goes, one trial per measured candidate "
+                        "(watch it with optuna-dashboard URL): any database URL Optuna accepts (default: "
+                        "sqlite:///NAME.db beside NAME.json; 'none': no study)")
+    p.add_argument("--study-name", default=None,
+                   help="the study's name in --storage (default: mip- and a digest of the run's inputs, so a rerun "
+                        "of the same command reopens its study)")
     p.set_defaults(func=run)
 
 
@@ -97,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
     if tabular:
         doc, paths = mip_tabular(folder=args.tabular, settings=settings, out=args.out, plot=not args.no_plot,
-                                 on_event=event)
+                                 on_event=event, storage=args.storage, study_name=args.study_name)
     else:
         from bpe.cli.evaluate import confirm_reference
         from bpe.config import load_config
@@ -118,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
             families=FamilySettings(scorers=tuple(n.strip() for n in args.scorers.split(",")
                                                   if n.strip() and n.strip() != "none"),
                                     confirm_fraction=args.confirm, seed=args.arch_seed),
-            halving=parse_halving(args.halving))
+            halving=parse_halving(args.halving), storage=args.storage, study_name=args.study_name)
     m = doc["measured"]
     order = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
     print(f"pruning order: {', '.join(order) or '(none)'}; stopped: {doc['mip']['stop_reason']}")
@@ -147,4 +154,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"baseline {b['baseline']}: spearman {rho} [95% CI {lo}, {hi}] at {b['baseline_cost_per_arch']:.3g} "
               f"s/arch; the chosen setting is {verdict}")
     print("wrote " + ", ".join(map(str, paths)))
+    if m is not None and m.get("study"):
+        print(f"Optuna study {m['study']['study_name']} in {m['study']['storage']} (optuna-dashboard "
+              f"{m['study']['storage']})")
     return 0

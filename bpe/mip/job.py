@@ -24,6 +24,7 @@ from bpe.mip.families import FamilySettings, family_candidates, finalists, split
 from bpe.mip.families import confirm as confirm_finalists
 from bpe.mip.knobs import KnobGrid, KnobSpace, upgrade_grid
 from bpe.mip.search import MIPSettings, choose, run_mip
+from bpe.mip.study import open_study
 from bpe.spaces import get_space
 
 __all__ = ["parse_duration", "sample_truth_archs", "mip_live", "auto_halving", "parse_halving", "refuse_live_only",
@@ -76,14 +77,16 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
              on_event: Callable[[str], None] | None = None,
              confirm: Callable[[dict[str, Any]], None] | None = None,
              families: FamilySettings | None = None,
-             halving: int | str | None = None) -> tuple[dict[str, Any], list[Path]]:
+             halving: int | str | None = None, storage: str | None = None,
+             study_name: str | None = None) -> tuple[dict[str, Any], list[Path]]:
     """Live MIP: train a fixed, seeded arch sample under each setting and correlate with the truth.
 
     ``families`` (default :class:`~bpe.mip.families.FamilySettings`) splits the sample into search
     and confirmation archs, adds the training-free scorers and fitted blends as candidates after
     the rounds, and confirms the export on the confirmation archs (:mod:`bpe.mip.families`).
     ``halving`` is the first rung of successive halving over the search archs (``auto``:
-    :func:`auto_halving`; ``None``: as ``settings`` says).
+    :func:`auto_halving`; ``None``: as ``settings`` says).  ``storage`` and ``study_name``: the
+    Optuna study the run is recorded in as it goes (:func:`~bpe.mip.study.open_study`).
 
     Every input is checked (data files, truth and metric, sample size, output path) before any
     training.  Returns the ``bpe.json`` document and the paths written.
@@ -115,6 +118,10 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
         settings = dataclasses.replace(settings, halving=first)
     for name in families.scorers:  # an unknown scorer, or something that is not one, is refused before any work
         check_scorer_name(name, "--scorers")
+    study = open_study(storage, out.main, knobs, {
+        "kind": "live", "knobs": knobs.to_dict(), "base": knobs.base.to_dict() if knobs.base is not None else None,
+        "settings": dataclasses.asdict(settings), "truth": truth_spec, "metric": metric, "archs": archs,
+        "dataset": dataset.name, "space": space, "families": dataclasses.asdict(families)}, study_name=study_name)
     plan = None
     if hasattr(truth, "plan") and confirm is not None:  # a reference truth: say what it trains first
         plan = truth.plan(archs, runner.cache)
@@ -132,15 +139,26 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
         if on_event is not None and measured:
             on_event(f"reference truth: measured {reference_cost['measured_seconds_per_arch']:.2f} s/arch with "
                      f"{runner.jobs} job(s), estimated {plan['seconds_per_arch']:.2f} s/arch")
-    result = run_mip(evaluator, settings, parallel=runner.jobs, progress=runner.progress, on_event=on_event)
-    decision = _families(result, evaluator, families, confirm_archs, on_event or (lambda text: log.info("%s", text)))
+    result = run_mip(evaluator, settings, parallel=runner.jobs, progress=runner.progress, on_event=on_event,
+                     observer=study)
+    decision = _families(result, evaluator, families, confirm_archs, on_event or (lambda text: log.info("%s", text)),
+                         observer=study)
     provenance = {"cost_unit": "seconds", "truth": truth_spec, "metric": metric, "dataset": dataset.fingerprint(),
                   "data_dir": dataset.data_dir, "space": space, "device": str(resolve_device(device)),
                   "arch_seed": arch_seed, "archs": archs, "search_archs": search_archs, "confirmation_archs": confirm_archs,
                   "jobs": runner.jobs, "base_config": knobs.base.to_dict() if knobs.base is not None else None,
-                  **({"reference_cost": reference_cost} if reference_cost else {})}
+                  **({"reference_cost": reference_cost} if reference_cost else {}),
+                  **({"study": study.describe()} if study is not None else {})}
     doc = mip_document(result, provenance=provenance, confirmation=decision)
-    return doc, write_mip(doc, out, plot=plot)
+    return doc, _write(doc, out, plot, study)
+
+
+def _write(doc: dict[str, Any], out: Any, plot: bool, study: Any) -> list[Path]:
+    """Write ``bpe.json`` and its plots; tell the study what was exported."""
+    written = write_mip(doc, out, plot=plot)
+    if study is not None:
+        study.record_export(doc, written[0])
+    return written
 
 
 def parse_halving(text: str) -> int | str | None:
@@ -206,12 +224,14 @@ def check_knobs_on_space(knobs: KnobSpace, space: str, arch: str) -> None:
 
 
 def _families(result: Any, evaluator: LiveEvaluator, families: FamilySettings, confirm_archs: Sequence[str],
-              say: Callable[[str], None]) -> dict[str, Any] | None:
+              say: Callable[[str], None], observer: Any = None) -> dict[str, Any] | None:
     """Add the scorer and blend candidates to ``result`` (measured on the search archs), then choose
     the export among the families' finalists, on the confirmation archs when there are any."""
     candidates = family_candidates(evaluator, result.trajectory, families, max_cost=result.settings.max_cost, say=say)
     for c in candidates:
         c.extra.update(round="families")
+        if observer is not None:
+            observer.record(c)
     result.trajectory.extend(candidates)
     finals = finalists(result.trajectory, result.settings.max_cost)
     if not finals:
@@ -229,11 +249,12 @@ def _families(result: Any, evaluator: LiveEvaluator, families: FamilySettings, c
 
 def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, plot: bool = True,
                 arch_subset: Sequence[int] | None = None,
-                on_event: Callable[[str], None] | None = None) -> tuple[dict[str, Any], list[Path]]:
+                on_event: Callable[[str], None] | None = None, storage: str | None = None,
+                study_name: str | None = None) -> tuple[dict[str, Any], list[Path]]:
     """Tabular MIP on recorded settings (e.g. the BPE paper's 37 x 100 records).
 
     ``arch_subset`` restricts the records to those positions of the truth order (to test how
-    decisions move between arch samples).
+    decisions move between arch samples).  ``storage``, ``study_name``: see :func:`mip_live`.
     """
     out = mip_outputs(out)
     records = read_tabular_records(folder)
@@ -242,13 +263,17 @@ def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, p
         records.accuracies = records.accuracies.iloc[idx]
         records.truth = records.truth[idx]
     evaluator = TabularEvaluator(records)
-    result = run_mip(evaluator, settings, progress=False, on_event=on_event)
+    study = open_study(storage, out.main, evaluator.knobs, {
+        "kind": "tabular", "records": str(Path(records.path).resolve()), "settings": dataclasses.asdict(settings),
+        "arch_subset": None if arch_subset is None else [int(i) for i in arch_subset]}, study_name=study_name)
+    result = run_mip(evaluator, settings, progress=False, on_event=on_event, observer=study)
     provenance = {"cost_unit": evaluator.cost_unit, "truth": f"{records.path}/ground_truth.csv", "metric": "accuracy",
                   "records": records.path, "n_records": len(records.settings),
                   "lookups": len(result.trajectory),
-                  "lookups_to_chosen": (result.trajectory.index(result.chosen) + 1) if result.chosen else None}
+                  "lookups_to_chosen": (result.trajectory.index(result.chosen) + 1) if result.chosen else None,
+                  **({"study": study.describe()} if study is not None else {})}
     doc = mip_document(result, provenance=provenance)
-    return doc, write_mip(doc, out, plot=plot)
+    return doc, _write(doc, out, plot, study)
 
 
 

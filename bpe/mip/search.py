@@ -245,8 +245,9 @@ class _Run:
     """State of one MIP (or random-search) run."""
 
     def __init__(self, evaluator: SettingEvaluator, settings: MIPSettings, *, parallel: int,
-                 progress: bool, on_event: Callable[[str], None] | None) -> None:
+                 progress: bool, on_event: Callable[[str], None] | None, observer: Any = None) -> None:
         self.ev, self.cfg, self.parallel = evaluator, settings, max(1, parallel)
+        self.observer = observer  # told of every result as it is measured, and of every round
         self.knobs = evaluator.knobs
         self.rng = np.random.default_rng(settings.seed)
         self.cost = CostModel(self.knobs)
@@ -376,6 +377,8 @@ class _Run:
                 self.members[key].append(len(self.results))
                 indices.append(len(self.results))
                 self.results.append(r)
+                if self.observer is not None:
+                    self.observer.record(r)
             best = max(results, key=lambda r: r.spearman if math.isfinite(r.spearman) else -math.inf)
             self.say(f"{desc}: [{best.family}] {best.name or best.setting}  rho {best.spearman:.3f} "
                      f"[{best.spearman_ci95[0]:.2f}, {best.spearman_ci95[1]:.2f}]  cost/arch {cost:.4g}"
@@ -412,6 +415,8 @@ class _Run:
             extra = {k: v for k, v in new.extra.items() if k not in ("first_arch_seconds",)}
             old.extra.update(extra, rung=level)
             old.extra["rungs"].append(_rung_entry(new))
+            if self.observer is not None:
+                self.observer.record(old)
         self.level[key] = level
         self.promotions.append({"setting": setting, "to_rung": level, "n_archs": n, "why": why, "rank": rank,
                                 "spearman": self.top(key)})
@@ -514,7 +519,7 @@ def _prune(run: _Run, free: list[str]) -> dict[str, Any]:
 
 
 def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *, parallel: int = 1,
-            progress: bool = True, on_event: Callable[[str], None] | None = None) -> MIPResult:
+            progress: bool = True, on_event: Callable[[str], None] | None = None, observer: Any = None) -> MIPResult:
     """Run Minimum Importance Pruning over ``evaluator``'s knob space.
 
     Args:
@@ -523,12 +528,15 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
         parallel: concurrent evaluations (``--jobs``), for the wall-time budget estimate.
         progress: show the evaluator's progress bars.
         on_event: called with one line per measured setting and per round (default: logged).
+        observer: told of each result as it is measured (``record(result)``, again when successive
+            halving measures it on more archs) and of each round (``record_round(entry)``), e.g. a
+            :class:`~bpe.mip.study.MIPStudy`.
 
     Raises:
         BPEError: the cap is below the cheapest setting, or the budget cannot pay one round.
     """
     cfg = settings or MIPSettings()
-    run = _Run(evaluator, cfg, parallel=parallel, progress=progress, on_event=on_event)
+    run = _Run(evaluator, cfg, parallel=parallel, progress=progress, on_event=on_event, observer=observer)
     _preflight(run)
     baseline = None
     if cfg.baseline is not None:  # the training-free frontier a setting must beat
@@ -561,11 +569,15 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
         if last or not run.results:
             entry.update(pruned=None, fixed_value=None, importances={})
             rounds.append(entry)
+            if observer is not None:
+                observer.record_round(entry)
             if not run.results:
                 stop = "nothing could be measured"
             break
         entry.update(_prune(run, free))
         rounds.append(entry)
+        if observer is not None:
+            observer.record_round(entry)
         if entry["pruned"] is None:
             run.say(f"{label}: {entry['note']}")
             if not indices or exhausted:

@@ -26,6 +26,16 @@ from bpe.spaces import nb201
 from support import TINY_KNOBS, TINY_REFERENCE, mip_argv, record_files, write
 
 
+def study_trials(doc: dict) -> list[tuple]:
+    """(key, rho, params) of every trial of the Optuna study a run recorded itself in."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    where = doc["measured"]["study"]
+    study = optuna.load_study(study_name=where["study_name"], storage=where["storage"])
+    return [(t.user_attrs["key"], t.values[0] if t.values else None, t.params) for t in study.trials]
+
+
 def trajectory(doc: dict) -> list[tuple]:
     return [(json.dumps(t["setting"], sort_keys=True), t["spearman"], t["cost_per_arch"]) for t in doc["trajectory"]]
 
@@ -147,6 +157,9 @@ def test_sigkill_mid_run_then_rerun_gives_the_same_result(tmp_path, phase, extra
             return ([(f["family"], f["name"], f["confirmation_spearman"]) for f in c["finalists"]], c["chosen"],
                     [(x["dearer"], x["kept"], x["difference"], x["replaces"]) for x in c["comparisons"]])
         assert decided(da) == decided(db)
+    # the Optuna study beside each bpe.json: the killed run's, completed by its rerun, holds the
+    # uninterrupted run's trials in the same order (a data-free scorer's seconds are not cached)
+    assert study_trials(da) == study_trials(db) and len(study_trials(da)) >= len(da["trajectory"])
     print(f"{phase}: uninterrupted {clean_seconds:.1f} s; resumed rerun {resumed_seconds:.1f} s "
           f"({len(done)} of {n_total} trainings read back)")
 

@@ -1,0 +1,173 @@
+"""A MIP run as an Optuna study, so it can be watched live in ``optuna-dashboard``, shared through
+any database Optuna accepts, and compared with other runs there.
+
+Every measured candidate is one trial, added as it is measured: a setting (one trial per readout,
+and again at each successive-halving rung it reaches), a training-free scorer or a blend of the
+families step.  Its knob values are the trial's parameters (categorical, over the knob grids, so
+the dashboard's parameter plots read them); its Spearman rho and cost per arch are the two
+objective values (maximise, minimise: the dashboard's Pareto front is MIP's frontier); its
+interval, tau, number of archs, round, rung, family and name are user attributes.  A candidate
+whose rho is undefined is a failed trial.  Each round's prune decision, and at the end what was
+exported, are attributes of the study.
+
+A study belongs to one run: its name defaults to ``mip-`` and a digest of the run's inputs
+(knob grids, settings, truth, archs), kept as the study's ``identity`` attribute.  Rerunning the
+same command (after a kill, say) reopens that study and adds only the trials it does not hold
+yet; the run itself resumes from the evaluation cache, so it retraces the same trajectory and
+the study ends as an uninterrupted run's would.  ``bpe.json`` stays the exported contract; the
+study is a view of the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bpe.errors import BPEError
+from bpe.mip.evaluators import SettingResult
+from bpe.mip.knobs import KnobSpace
+
+__all__ = ["MIPStudy", "default_storage", "open_study", "run_identity", "NO_STORAGE"]
+
+log = logging.getLogger(__name__)
+
+#: ``--storage`` value that keeps the run out of any study.
+NO_STORAGE = "none"
+
+#: The two objectives, in the order of a trial's values.
+DIRECTIONS = ("maximize", "minimize")
+
+
+def default_storage(out_json: str | Path) -> str:
+    """The SQLite database beside ``bpe.json`` (``NAME.db`` for ``NAME.json``)."""
+    return f"sqlite:///{Path(out_json).with_suffix('.db').resolve()}"
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON-safe plain data (numpy numbers become floats, non-finite become ``None``)."""
+    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)),
+                      parse_constant=lambda _: None)
+
+
+def run_identity(inputs: Mapping[str, Any]) -> str:
+    """A short digest of a run's ``inputs`` (what makes two runs the same run)."""
+    text = json.dumps(_plain(inputs), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class MIPStudy:
+    """Record a MIP run into an Optuna study (module doc).
+
+    Args:
+        storage: an Optuna storage URL (``sqlite:///PATH``, ``postgresql://...``).
+        knobs: the run's knob grids (the trials' parameter distributions).
+        identity: :func:`run_identity` of the run's inputs.
+        study_name: the study; default ``mip-<identity>``.
+
+    Raises:
+        BPEError: the storage cannot be opened, or ``study_name`` holds another run.
+    """
+
+    def __init__(self, storage: str, knobs: KnobSpace, *, identity: str, study_name: str | None = None) -> None:
+        import optuna  # ~0.1 s, and sqlalchemy with it: only a run with a storage needs it
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self._optuna = optuna
+        self.storage_url, self.identity = storage, identity
+        self.study_name = study_name or f"mip-{identity}"
+        self.knobs = knobs
+        try:
+            self._storage = optuna.storages.RDBStorage(storage)
+            self.study = optuna.create_study(storage=self._storage, study_name=self.study_name,
+                                             directions=list(DIRECTIONS), load_if_exists=True)
+        except (ImportError, ValueError, OSError) as err:  # a malformed URL, an unknown driver, no such folder
+            first = (str(err).strip().splitlines() or [""])[0]
+            raise BPEError(f"cannot open the Optuna storage {storage} ({first}); give --storage sqlite:///PATH.db, "
+                           "another database URL Optuna accepts, or --storage none") from None
+        except Exception as err:  # noqa: BLE001 - sqlalchemy's OperationalError and kin: the database refused
+            first = (str(err).strip().splitlines() or [""])[0]
+            raise BPEError(f"cannot open the Optuna storage {storage} ({type(err).__name__}: {first}); check the URL "
+                           "and that the database can be written, or pass --storage none") from None
+        if [d.name.lower() for d in self.study.directions] != list(DIRECTIONS):
+            raise BPEError(f"the study {self.study_name} in {storage} is not a MIP run (its objectives are not rho "
+                           "and cost per arch); pass another --study-name")
+        held = self.study.user_attrs.get("identity")
+        if held is None and self.study.trials:
+            raise BPEError(f"the study {self.study_name} in {storage} holds trials of something else; pass another "
+                           "--study-name")
+        if held is not None and held != identity:
+            raise BPEError(f"the study {self.study_name} in {storage} holds another MIP run (inputs {held}, this one "
+                           f"{identity}); pass another --study-name, or leave it out for one per run")
+        self.study.set_user_attr("identity", identity)
+        self._keys = {t.user_attrs.get("key") for t in self.study.trials}
+
+    # -- trials -----------------------------------------------------------------------------
+    def _key(self, result: SettingResult) -> str:
+        rung = result.extra.get("rung")
+        return json.dumps(_plain([result.family, result.name, result.setting, rung, result.n_archs]), sort_keys=True)
+
+    def _params(self, result: SettingResult) -> tuple[dict[str, Any], dict[str, Any]]:
+        dist = self._optuna.distributions.CategoricalDistribution
+        params, dists = {}, {}
+        for name, grid in self.knobs.grids.items():
+            value = result.setting.get(name)
+            if value is None or value not in grid.values:
+                continue  # a scorer or a blend has no knob values; a value off the grid is not a parameter
+            params[name], dists[name] = value, dist(list(grid.values))
+        return params, dists
+
+    def record(self, result: SettingResult) -> bool:
+        """Add ``result`` as a trial unless the study holds it already; whether it was added."""
+        key = self._key(result)
+        if key in self._keys:
+            return False
+        params, dists = self._params(result)
+        attrs = _plain({"key": key, "family": result.family, "name": result.name, "n_archs": result.n_archs,
+                        "n_ok": result.n_ok, "spearman_ci95": result.spearman_ci95, "kendall": result.kendall,
+                        "kendall_ci95": result.kendall_ci95, "round": result.extra.get("round"),
+                        "rung": result.extra.get("rung"), "report": result.setting.get("report")})
+        finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (result.spearman, result.cost_per_arch))
+        state = self._optuna.trial.TrialState
+        trial = self._optuna.trial.create_trial(
+            params=params, distributions=dists, user_attrs=attrs,
+            values=[float(result.spearman), float(result.cost_per_arch)] if finite else None,
+            state=state.COMPLETE if finite else state.FAIL)
+        self.study.add_trial(trial)
+        self._keys.add(key)
+        return True
+
+    # -- the run ------------------------------------------------------------------------------
+    def record_round(self, entry: Mapping[str, Any]) -> None:
+        """Keep a round's prune decision (importances, pruned knob and value, agreement, note)."""
+        keep = {k: entry[k] for k in ("round", "pruned", "fixed_value", "importances", "agreement", "note",
+                                      "importance_method") if k in entry}
+        self.study.set_user_attr(f"round_{int(entry['round']):02d}", _plain(keep))
+
+    def record_export(self, doc: Mapping[str, Any], path: str | Path) -> None:
+        """Keep what the run exported and where (its ``bpe.json``)."""
+        measured = doc.get("measured") or {}
+        self.study.set_user_attr("export", _plain({
+            "bpe_json": str(Path(path).resolve()), "family": measured.get("family"), "name": measured.get("name"),
+            "spearman": measured.get("spearman"), "cost_per_arch": measured.get("cost_per_arch"),
+            "confirmation_spearman": measured.get("confirmation_spearman")}))
+
+    def describe(self) -> dict[str, str]:
+        """``storage`` and ``study_name`` (for ``bpe.json``'s provenance and the CLI)."""
+        return {"storage": self.storage_url, "study_name": self.study_name}
+
+
+def open_study(storage: str | None, out_json: str | Path, knobs: KnobSpace, inputs: Mapping[str, Any], *,
+               study_name: str | None = None) -> MIPStudy | None:
+    """The study a run records into: ``storage`` (``None``: SQLite beside ``out_json``; ``none``:
+    no study), named ``study_name`` or after the digest of ``inputs``.  Opened before any work, so
+    a storage that cannot be written is reported first."""
+    if storage is not None and storage.strip().lower() == NO_STORAGE:
+        if study_name:
+            raise BPEError("--study-name names a study in --storage; drop it, or give a storage")
+        return None
+    return MIPStudy(storage or default_storage(out_json), knobs, identity=run_identity(inputs), study_name=study_name)

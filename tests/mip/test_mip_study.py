@@ -1,0 +1,92 @@
+"""A MIP run recorded as an Optuna study (``bpe mip --storage``): one trial per measured
+candidate with its knob values as parameters and (rho, cost per arch) as the two objectives,
+the rounds' decisions and the export as study attributes; a rerun adds nothing twice; the same
+``bpe.json`` with the storage on and off; a bad storage or a study of another run refused
+before any work."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+from support import write_records
+
+from bpe.cli import main
+from bpe.mip.job import mip_tabular
+from bpe.mip.search import MIPSettings
+from bpe.outputs import run_provenance
+
+FAST = MIPSettings(per_round=3, skip_over_cap=False, forest_seeds=2, rounds=3, importance="mdi")
+
+
+def trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=name, storage=storage).trials
+
+
+def without_provenance(doc: dict) -> dict:
+    doc = json.loads(json.dumps(doc))
+    for key in ("study", *run_provenance()):
+        doc["measured"].pop(key, None)
+    return doc
+
+
+def test_every_measured_setting_is_a_trial_of_a_two_objective_study(tmp_path):
+    folder = tmp_path / "records"
+    write_records(folder)
+    doc, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "a" / "bpe.json", plot=False)
+    where = doc["measured"]["study"]
+    assert where["storage"] == f"sqlite:///{(tmp_path / 'a' / 'bpe.db').resolve()}"  # beside bpe.json by default
+    study = optuna.load_study(study_name=where["study_name"], storage=where["storage"])
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    got = study.trials
+    assert len(got) == len(doc["trajectory"]) >= 6
+    for trial, entry in zip(got, doc["trajectory"]):
+        assert trial.params == entry["setting"] and trial.user_attrs["name"] == entry["name"]
+        assert trial.values == pytest.approx([entry["spearman"], entry["cost_per_arch"]])
+        assert trial.user_attrs["round"] == entry["extra"]["round"]
+    rounds = {k: v for k, v in study.user_attrs.items() if k.startswith("round_")}
+    assert [v["pruned"] for _, v in sorted(rounds.items())] == [r["pruned"] for r in doc["rounds"]]
+    assert study.user_attrs["export"]["name"] == doc["measured"]["name"]
+    # the dashboard's Pareto front is MIP's frontier: no trial on it is beaten on both rho and cost
+    front = {t.number for t in study.best_trials}
+    assert front and all(not (u.values[0] >= t.values[0] and u.values[1] < t.values[1])
+                         for t in got if t.number in front for u in got)
+
+    # a rerun of the same command reopens the study and adds no trial twice; storage off, same bpe.json
+    again, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "a" / "bpe.json", plot=False)
+    assert len(trials(where["storage"], where["study_name"])) == len(got)
+    off, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "b" / "bpe.json", plot=False, storage="none")
+    assert "study" not in off["measured"] and not (tmp_path / "b" / "bpe.db").exists()
+    assert without_provenance(off) == without_provenance(doc) == without_provenance(again)
+
+
+def test_one_storage_holds_several_runs_and_a_named_study_keeps_to_its_run(tmp_path, capsys):
+    folder = tmp_path / "records"
+    write_records(folder)
+    storage = f"sqlite:///{tmp_path / 'team.db'}"
+    a, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "a.json", plot=False, storage=storage)
+    other = MIPSettings(per_round=2, skip_over_cap=False, forest_seeds=2, rounds=1, importance="mdi")
+    b, _ = mip_tabular(folder=folder, settings=other, out=tmp_path / "b.json", plot=False, storage=storage)
+    assert a["measured"]["study"]["study_name"] != b["measured"]["study"]["study_name"]
+    assert len(optuna.get_all_study_summaries(storage)) == 2
+    argv = ["mip", "--tabular", str(folder), "--max-cost", "1", "--forest-seeds", "2", "--rounds", "1", "--importance", "mdi", "--storage", storage,
+            "--study-name", a["measured"]["study"]["study_name"], "--out", str(tmp_path / "c.json"), "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("bpe: error:") and "holds another MIP run" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "c.json").exists()
+
+
+@pytest.mark.parametrize("storage, says", [
+    ("sqlite:////nonexistent-folder-bpe/x.db", "cannot open the Optuna storage"),
+    ("nosuchdriver://host/db", "cannot open the Optuna storage"),
+])
+def test_a_storage_that_cannot_be_opened_is_refused_before_any_work(tmp_path, capsys, storage, says):
+    folder = tmp_path / "records"
+    write_records(folder)
+    out = tmp_path / "bpe.json"
+    assert main(["mip", "--tabular", str(folder), "--storage", storage, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1 and not out.exists()
