@@ -1,7 +1,8 @@
 """Search at equal CPU cost on NAS-Bench-201: REA with the found BPE, REA with the best
 training-free scorer, Hyperband over architectures (epochs of the found setting as the
 fidelity), two-stage search (scorer prescreen, then the BPE on the best of the pool), and random
-search with the found BPE alone (``random-bpe``, the two-stage search without its prescreen).
+search with the found BPE alone (``random-bpe``, the two-stage search without its prescreen), and
+Optuna's TPE with the found BPE (``tpe-bpe``).
 
     python experiments/equal_cost_search.py --bpe experiments/mip/nb201_cpu60.json --budget 600s --runs 3
 
@@ -47,6 +48,7 @@ def main() -> None:
     rea = [f"rea.population={args.population}"]
     methods = {
         "rea-bpe": dict(algos=["rea"], estimator_spec=args.bpe, option_items=rea),
+        "tpe-bpe": dict(algos=["tpe"], estimator_spec=args.bpe),
         "random-bpe": dict(algos=["random"], estimator_spec=args.bpe),
         "rea-scorer": dict(algos=["rea"], estimator_spec=args.scorer, option_items=rea),
         "hyperband": dict(algos=["hyperband"], estimator_spec=args.bpe),

@@ -10,12 +10,13 @@ import json
 
 import optuna
 import pytest
-from support import write_records
 
 from bpe.cli import main
 from bpe.mip.job import mip_tabular
 from bpe.mip.search import MIPSettings
 from bpe.outputs import run_provenance
+
+from support import write_records
 
 FAST = MIPSettings(per_round=3, skip_over_cap=False, forest_seeds=2, rounds=3, importance="mdi")
 
@@ -71,8 +72,9 @@ def test_one_storage_holds_several_runs_and_a_named_study_keeps_to_its_run(tmp_p
     b, _ = mip_tabular(folder=folder, settings=other, out=tmp_path / "b.json", plot=False, storage=storage)
     assert a["measured"]["study"]["study_name"] != b["measured"]["study"]["study_name"]
     assert len(optuna.get_all_study_summaries(storage)) == 2
-    argv = ["mip", "--tabular", str(folder), "--max-cost", "1", "--forest-seeds", "2", "--rounds", "1", "--importance", "mdi", "--storage", storage,
-            "--study-name", a["measured"]["study"]["study_name"], "--out", str(tmp_path / "c.json"), "--quiet"]
+    argv = ["mip", "--tabular", str(folder), "--max-cost", "1", "--forest-seeds", "2", "--rounds", "1",
+            "--importance", "mdi", "--storage", storage, "--study-name", a["measured"]["study"]["study_name"],
+            "--out", str(tmp_path / "c.json"), "--quiet"]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("bpe: error:") and "holds another MIP run" in err and len(err.splitlines()) == 1
