@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+import bpe.runtime as runtime
 import bpe.training as training
 from bpe.benchmarks.reference import reference_config
 from bpe.config import BPEConfig
@@ -52,14 +53,14 @@ def main() -> None:
         config = BPEConfig(epochs=args.epochs, batch_size=128, channels=8, layers=5, image_size=16,
                            data_fraction=args.fraction)
     archs = [str(a) for a in get_space("nb201").sample(args.archs, 0)]
-    chosen = training.CPU_LAYOUT
+    chosen = runtime.CPU_LAYOUT
 
     def run(arch: str, cfg: BPEConfig, channels_last: bool) -> float:
-        training.CPU_LAYOUT = torch.channels_last if channels_last else torch.contiguous_format
+        runtime.CPU_LAYOUT = torch.channels_last if channels_last else torch.contiguous_format
         try:
             result = training.train_and_evaluate(arch, cfg, data, device="cpu")
         finally:
-            training.CPU_LAYOUT = chosen
+            runtime.CPU_LAYOUT = chosen
         assert result.layout == ("channels_last" if channels_last else "contiguous")
         return result.valid_accuracy
 

@@ -1,5 +1,5 @@
 """Training-step time in torch's default layout against channels-last, at the small sizes MIP
-measures: the figures behind ``bpe.training.CPU_LAYOUT`` (channels-last for every CPU network).
+measures: the figures behind ``bpe.runtime.CPU_LAYOUT`` (channels-last for every CPU network).
 
     python benchmarks/bench_layout_steps.py [--space nb201] [--archs 8] [--repeats 2] [--steps 40]
     python benchmarks/bench_layout_steps.py --space darts --archs 4 --steps 15 --sizes 4,5,8,32 8,5,8,64 8,8,16,64

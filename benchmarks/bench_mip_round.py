@@ -59,7 +59,7 @@ def main() -> None:
     args = parser.parse_args()
     print(machine_line(), flush=True)  # where these figures hold
     try:  # what this checkout chose for this machine (later checkouts probe it; none chooses bf16 unasked)
-        from bpe.training import cpu_layout, layout_name
+        from bpe.runtime import cpu_layout, layout_name
 
         print(f"CPU layout: {layout_name(cpu_layout())} (probed); precision: each setting's own knob", flush=True)
     except ImportError:  # pragma: no cover - only for old checkouts

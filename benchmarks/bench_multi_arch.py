@@ -26,10 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from bpe.machine import machine_line
+from bpe.runtime import memory_format
 from bpe.spaces import get_space
 from bpe.spaces.nb201 import EDGES, NUM_NODES
 from bpe.spaces.nb201.model import Cell, NB201Network, ReLUConvBN, ResidualReduction
-from bpe.training import memory_format
 
 SIZES = {
     "C4 N1 8px b64": dict(channels=4, layers=5, image_size=8, batch_size=64),

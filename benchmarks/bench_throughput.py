@@ -43,8 +43,9 @@ from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, augment_batch, normalize, prepare_split
 from bpe.flops import count_macs
 from bpe.machine import machine_line
+from bpe.runtime import memory_format
 from bpe.spaces import get_space
-from bpe.training import memory_format, steps_per_epoch, train_and_evaluate
+from bpe.training import steps_per_epoch, train_and_evaluate
 
 SIZES = {
     "C8 N1 16px b128 (proxy)": dict(channels=8, layers=5, image_size=16, batch_size=128),
@@ -260,13 +261,14 @@ def jobs_vs_threads(arch: str, config: BPEConfig, fraction: float) -> dict[str, 
 
 def eval_speed(arch: str, config: BPEConfig, data, batch: int) -> float:
     """Validation images/s of ``evaluate_model`` with ``batch`` images per forward pass."""
+    import bpe.runtime as runtime
     import bpe.training as training
 
     space = get_space("nb201")
     dev = torch.device("cpu")
     model = space.build(arch, num_classes=data.num_classes, **space.net_size(channels=config.channels,
                                                                              layers=config.layers))
-    layout = training.memory_format(dev)
+    layout = runtime.memory_format(dev)
     model = model.to(memory_format=layout)
     saved, training.EVAL_BATCH = training.EVAL_BATCH, batch
     try:

@@ -22,15 +22,11 @@ import torch.nn.functional as F
 
 from bpe.config import BPEConfig
 from bpe.data import TensorSplit, augment_batch, normalize
-from bpe.errors import ConfigError
-from bpe.estimators.base import EVAL_THREADS, torch_threads
-from bpe.probe import choose
+from bpe.runtime import EVAL_THREADS, autocast_context, layout_name, memory_format, resolve_device, torch_threads
 from bpe.spaces import get_space
 
-__all__ = ["TrainResult", "BatchStream", "resolve_device", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
-           "steps_per_epoch", "nonfinite_loss", "autocast_context", "CPU_LAYOUT", "cpu_layout", "memory_format",
-           "layout_key", "layout_name", "planned_layout", "ran_in_planned_layout", "StepTiming", "time_training_steps",
-           "estimate_run_seconds"]
+__all__ = ["TrainResult", "BatchStream", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
+           "steps_per_epoch", "nonfinite_loss", "StepTiming", "time_training_steps", "estimate_run_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -82,102 +78,6 @@ def nonfinite_loss(loss: float, kind: str, epoch: int | None = None) -> str | No
     return f"non-finite {kind} loss ({loss}){where}; lower learning_rate or use fp32"
 
 
-#: The layout of every network and batch on CPU, when set: ``None`` (the default) lets a probe
-#: choose on the machine at hand (:func:`cpu_layout`).  Benchmarks set it to compare layouts.
-CPU_LAYOUT: torch.memory_format | None = None
-
-_LAYOUTS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
-
-
-def _layout_steps(fmt: torch.memory_format) -> Callable[[], None]:
-    """Three training steps of a small NB201 network (C8, one cell per stage, 16 px, batch 64) in
-    layout ``fmt``, on one thread: the probe's workload (the network is built on the first call)."""
-    state: dict[str, Any] = {}
-
-    def run() -> None:
-        with torch_threads(EVAL_THREADS):
-            if not state:
-                net = get_space("nb201").build(PROBE_ARCH, num_classes=10, channels=8, cells_per_stage=1)
-                state.update(net=net.to(memory_format=fmt), y=torch.arange(64) % 10,
-                             x=torch.randn(64, 3, 16, 16, generator=torch.Generator().manual_seed(0))
-                             .contiguous(memory_format=fmt))
-                state["opt"] = torch.optim.SGD(state["net"].parameters(), lr=0.01)
-            for _ in range(3):
-                state["opt"].zero_grad(set_to_none=True)
-                F.cross_entropy(state["net"](state["x"]), state["y"]).backward()
-                state["opt"].step()
-    return run
-
-
-#: The cell the layout probe trains (NB201's best-known cell on CIFAR-10: convolutions, pooling and skips).
-PROBE_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-
-
-def cpu_layout() -> torch.memory_format:
-    """The layout of every network and batch on CPU: :data:`CPU_LAYOUT` when set, else the faster
-    of channels-last (oneDNN's convolutions, pooling and batch norm) and torch's default for a few
-    training steps, measured once per machine (:func:`bpe.probe.choose`, probe ``cpu-layout``;
-    ``BPE_PROBE_CPU_LAYOUT=channels_last|contiguous`` forces one).  Channels-last was 1.1-1.9x
-    faster on an AVX-512 Xeon and 1.15-1.19x on an AVX2-only EPYC; the probe keeps it only where
-    it wins."""
-    if CPU_LAYOUT is not None:
-        return CPU_LAYOUT
-    # channels-last first: it keeps the cache keys of earlier runs unless the default layout wins by 10%
-    name = choose("cpu-layout", {name: _layout_steps(fmt) for name, fmt in _LAYOUTS.items()}, margin=1.1)
-    return _LAYOUTS[name]
-
-
-def memory_format(device: torch.device) -> torch.memory_format:
-    """The layout of a network's weights and activations on ``device``: :func:`cpu_layout` on CPU,
-    torch's default elsewhere.  Results computed in one layout are not bit-identical to the other's,
-    so it is part of the cache keys (:func:`layout_key`)."""
-    return cpu_layout() if device.type == "cpu" else torch.contiguous_format
-
-
-def layout_name(fmt: torch.memory_format) -> str:
-    """``channels_last`` or ``contiguous``: the layout a run used, as its record states it."""
-    return "channels_last" if fmt == torch.channels_last else "contiguous"
-
-
-def planned_layout(device: str | torch.device) -> str:
-    """The name of the layout a run on ``device`` will use, decided where the run is planned (no
-    CUDA availability check for ``cuda``: a CPU-only coordinator can plan GPU work)."""
-    if isinstance(device, str) and device != "auto":
-        device = torch.device("cpu" if device == "cpu" else "cuda")
-    return layout_name(memory_format(resolve_device(device)))
-
-
-def layout_key(device: str | torch.device) -> dict[str, str]:
-    """The layout as it enters cache keys: ``{"layout": "channels_last"}`` when it is used, nothing
-    otherwise (so the entries of runs in torch's default layout keep their keys)."""
-    name = planned_layout(device)
-    return {"layout": name} if name == "channels_last" else {}
-
-
-def ran_in_planned_layout(info: dict[str, Any], device: str | torch.device) -> bool:
-    """Whether a record (its ``info``) was computed in the layout its cache key says (a record
-    without one predates layouts: torch's default).  A worker on another device than the
-    coordinating process's can differ; its record is then computed again."""
-    return info.get("layout", "contiguous") == planned_layout(device)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cpu``/``cuda``/``cuda:N`` as given."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"unknown device '{device}'; use auto, cpu or cuda") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda was asked for but no CUDA GPU is available; use --device auto or cpu")
-    if dev.type not in ("cpu", "cuda"):
-        raise ConfigError(f"unsupported device '{device}'; use auto, cpu or cuda")
-    return dev
-
-
 class BatchStream:
     """Seeded, augmented mini-batches of an in-memory uint8 image tensor, an epoch at a time.
 
@@ -224,21 +124,6 @@ def sgd_with_cosine(params: Iterable[torch.nn.Parameter], config: BPEConfig, tot
     return optimizer, scheduler
 
 
-def autocast_context(precision: str, device: torch.device):
-    """The autocast context of ``precision`` on ``device`` (a no-op for fp32): bf16 on CPU and
-    CUDA, fp16 on CUDA only (else :class:`~bpe.errors.ConfigError` naming the fix)."""
-    return _autocast(precision, device)
-
-
-def _autocast(precision: str, device: torch.device):
-    if precision == "fp32":
-        return nullcontext()
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError("precision fp16 needs a CUDA device; use bf16 or fp32 on CPU")
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
 @torch.no_grad()
 def evaluate_model(
     model: torch.nn.Module,
@@ -260,7 +145,7 @@ def evaluate_model(
         xb = normalize(x_uint8[start : start + EVAL_BATCH].to(device), mean, std, image_size
                        ).contiguous(memory_format=layout)
         yb = y[start : start + EVAL_BATCH].to(device)
-        with _autocast(precision, device):
+        with autocast_context(precision, device):
             logits = model(xb)
         loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").item()
         correct += (logits.argmax(1) == yb).sum().item()
@@ -300,7 +185,7 @@ def train_and_evaluate(
     if on_epoch is not None and not eval_every_epoch:
         raise ValueError("on_epoch needs eval_every_epoch=True (it reads each epoch's validation accuracy)")
     dev = resolve_device(device)
-    autocast = _autocast(config.precision, dev)  # validates precision vs device early
+    autocast = autocast_context(config.precision, dev)  # validates precision vs device early
     run = dict(space=space, dev=dev, autocast=autocast, eval_every_epoch=eval_every_epoch, on_epoch=on_epoch)
     if num_threads is None:
         return _train_and_evaluate(arch, config, data, **run)
@@ -412,7 +297,7 @@ def time_training_steps(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
     dev = resolve_device(device)
     threads = EVAL_THREADS if num_threads is None else num_threads
     with torch_threads(threads):
-        run = _Run.build(arch, config, data, space=space, dev=dev, autocast=_autocast(config.precision, dev))
+        run = _Run.build(arch, config, data, space=space, dev=dev, autocast=autocast_context(config.precision, dev))
         run.model.train()
         seconds: list[float] = []
         batches = _cycle_epochs(run.stream)

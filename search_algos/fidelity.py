@@ -28,9 +28,9 @@ from typing import Any, ClassVar
 from bpe.cache import EvalCache
 from bpe.data import prepare_split
 from bpe.errors import BPEError
-from bpe.estimators.base import EVAL_THREADS, torch_threads
 from bpe.records import Cost, EvalRecord
 from bpe.registry import Registry
+from bpe.runtime import EVAL_THREADS, torch_threads
 from search_algos.base import check_options, create_algorithm, keyword_options
 from search_algos.budget import Budget, Spent
 from search_algos.loop import SearchResult, SearchStep

@@ -24,8 +24,9 @@ from tqdm.auto import tqdm
 from bpe.config import BPEConfig
 from bpe.data import TensorSplit
 from bpe.errors import ConfigError
+from bpe.runtime import autocast_context, resolve_device
 from bpe.spaces import get_space
-from bpe.training import BatchStream, autocast_context, evaluate_model, nonfinite_loss, resolve_device, sgd_with_cosine
+from bpe.training import BatchStream, evaluate_model, nonfinite_loss, sgd_with_cosine
 from search_algos.base import keyword_options
 
 __all__ = ["ONESHOT_METHODS", "ONESHOT_ALIASES", "ONESHOT_STRATEGIES", "OneShotMethod", "DartsV1", "DartsV2", "GDAS",

@@ -142,19 +142,19 @@ def test_the_cpu_layout_is_probed_kept_and_enters_the_cache_key(monkeypatch):
     the key, so a record of one layout is never read as the other's."""
     import torch
 
-    from bpe import training
+    from bpe import runtime
 
     monkeypatch.delenv("BPE_PROBE_CPU_LAYOUT", raising=False)
-    chosen = training.cpu_layout()
+    chosen = runtime.cpu_layout()
     kept = json.loads(probe.probe_file().read_text())[f"{machine_key()}/cpu-layout"]
     assert set(kept["seconds"]) == {"channels_last", "contiguous"}
-    assert training.layout_name(chosen) == kept["choice"] == min(kept["seconds"], key=kept["seconds"].get)
-    assert training.memory_format(torch.device("cpu")) == chosen
+    assert runtime.layout_name(chosen) == kept["choice"] == min(kept["seconds"], key=kept["seconds"].get)
+    assert runtime.memory_format(torch.device("cpu")) == chosen
     other = "contiguous" if kept["choice"] == "channels_last" else "channels_last"
     keys = {}
     for name in (kept["choice"], other):
         monkeypatch.setenv("BPE_PROBE_CPU_LAYOUT", name)
-        keys[name] = training.layout_key("cpu")
+        keys[name] = runtime.layout_key("cpu")
     assert keys[kept["choice"]] != keys[other]
 
 

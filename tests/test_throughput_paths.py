@@ -13,8 +13,8 @@ from bpe.data import DatasetSpec
 from bpe.estimators import create_estimator
 from bpe.estimators.proxy import ProxyTrainingEstimator
 from bpe.estimators.zero_cost import _input_jacobian, agreement_matrix
+from bpe.runtime import layout_key, memory_format
 from bpe.spaces import get_space
-from bpe.training import layout_key, memory_format
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 
@@ -82,15 +82,15 @@ def test_a_record_from_another_layout_is_not_reused(tmp_path):
 
 @pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
 def test_training_runs_in_either_layout(layout, monkeypatch):
-    from bpe import training
+    from bpe import runtime, training
     from bpe.data import prepare_split
 
-    monkeypatch.setattr(training, "CPU_LAYOUT", layout)
+    monkeypatch.setattr(runtime, "CPU_LAYOUT", layout)
     config = BPEConfig(epochs=1, batch_size=32, channels=4, layers=5, image_size=8, data_fraction=0.2)
     result = training.train_and_evaluate(ARCH, config, prepare_split(DatasetSpec("digits"), 0.2), device="cpu",
                                          num_threads=1)
     assert result.status == "ok" and result.valid_accuracy is not None
-    assert result.layout == training.layout_name(layout)
+    assert result.layout == runtime.layout_name(layout)
 
 
 def test_naswot_is_the_same_in_either_layout():

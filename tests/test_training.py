@@ -11,7 +11,8 @@ import torch
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, prepare_split
 from bpe.errors import ConfigError
-from bpe.training import resolve_device, train_and_evaluate
+from bpe.runtime import resolve_device
+from bpe.training import train_and_evaluate
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|skip_connect~1|nor_conv_3x3~2|"
 
@@ -86,8 +87,8 @@ def test_score_does_not_depend_on_jobs():
     each of the three archs, so the score (the validation loss) would differ if the thread
     count followed ``--jobs`` (cores // jobs) on a machine with two cores or more."""
     from bpe.estimators import create_estimator
-    from bpe.estimators.base import EVAL_THREADS
     from bpe.parallel import Runner
+    from bpe.runtime import EVAL_THREADS
     from bpe.spaces import nb201
 
     config = BPEConfig(epochs=1, batch_size=64, channels=16, layers=5, image_size=16, data_fraction=0.2,

@@ -104,7 +104,7 @@ def check_device(device: str, *, local: bool) -> None:
     may have the GPU the coordinating machine lacks."""
     import torch  # torch-heavy
 
-    from bpe.training import resolve_device
+    from bpe.runtime import resolve_device
 
     if device in ("auto", "cpu"):
         return

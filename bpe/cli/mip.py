@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 
 from bpe.cli.common import add_data_args, add_run_args, dataset_from_args, nonneg, positive, runner_from_args
-from bpe.mip.families import DEFAULT_SCORERS, SEARCH_RHO
+from bpe.mip.families import DEFAULT_SCORERS, SEARCH_RHO, FamilySettings
 
 
 def register(sub, parents) -> None:
@@ -70,13 +70,9 @@ def register(sub, parents) -> None:
                    help="NAME.json, or a folder/ (default: results/bpe.json); NAME_importance.png and "
                         "NAME_frontier.png are written beside it")
     p.add_argument("--no-plot", action="store_true", help="no PNG plots (plots of an earlier run are removed)")
-    p.add_argument("--storage", default=None, metavar="URL",
-                   help="the Optuna storage the run is recorded in as it goes, one trial per measured candidate "
-                        "(watch it with optuna-dashboard URL): any database URL Optuna accepts (default: "
-                        "sqlite:///NAME.db beside NAME.json; 'none': no study)")
-    p.add_argument("--study-name", default=None,
-                   help="the study's name in --storage (default: mip- and a digest of the run's inputs, so a rerun "
-                        "of the same command reopens its study)")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage the run is recorded in, a trial per candidate "
+                   "(default: sqlite:///NAME.db beside NAME.json; 'none': no study)")
+    p.add_argument("--study-name", help="study name in --storage (default: mip- and a digest of the run's inputs)")
     p.set_defaults(func=run)
 
 
@@ -108,7 +104,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         from bpe.cli.evaluate import confirm_reference
         from bpe.config import load_config
-        from bpe.mip.families import FamilySettings
         from bpe.mip.knobs import load_knobs
 
         base = load_config(args.base_config) if args.base_config else None
@@ -122,15 +117,12 @@ def run(args: argparse.Namespace) -> int:
             out=args.out, space=args.space, device=args.device,
             reference_config=load_config(args.reference_config) if args.reference_config else None,
             plot=not args.no_plot, on_event=event, confirm=confirm_reference(args),
-            families=FamilySettings(scorers=tuple(n.strip() for n in args.scorers.split(",")
-                                                  if n.strip() and n.strip() != "none"),
-                                    confirm_fraction=args.confirm, seed=args.arch_seed),
+            families=FamilySettings.from_flags(args.scorers, args.confirm, args.arch_seed),
             halving=parse_halving(args.halving), storage=args.storage, study_name=args.study_name)
     m = doc["measured"]
     order = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
     print(f"pruning order: {', '.join(order) or '(none)'}; stopped: {doc['mip']['stop_reason']}")
-    model = doc["cost_model"]
-    if model.get("loo_median_relative_error") is not None:
+    if (model := doc["cost_model"]).get("loo_median_relative_error") is not None:
         print(f"cost model: leave-one-out error {model['loo_median_relative_error']:.0%} (median), "
               f"{model['loo_max_relative_error']:.0%} (max) over {model['n_settings']} measured settings")
     if m is None:
@@ -153,8 +145,6 @@ def run(args: argparse.Namespace) -> int:
                    if b["worth"] is False else f"not judged: {b['reason']}")
         print(f"baseline {b['baseline']}: spearman {rho} [95% CI {lo}, {hi}] at {b['baseline_cost_per_arch']:.3g} "
               f"s/arch; the chosen setting is {verdict}")
-    print("wrote " + ", ".join(map(str, paths)))
-    if m is not None and m.get("study"):
-        print(f"Optuna study {m['study']['study_name']} in {m['study']['storage']} (optuna-dashboard "
-              f"{m['study']['storage']})")
+    study = (m or {}).get("study")  # the storage, to watch or compare the run
+    print("wrote " + ", ".join(map(str, paths)) + (f"; optuna-dashboard {study['storage']}" if study else ""))
     return 0

@@ -99,7 +99,7 @@ from bpe.estimators.vote import log_rank_sum
 from bpe.estimators.zero_cost import TrainingFreeEstimator, _hooks, kaiming_fan_in_init
 from bpe.flops import count_macs, count_params
 from bpe.records import Cost, EvalRecord
-from bpe.training import layout_name, resolve_device
+from bpe.runtime import layout_name, resolve_device
 
 __all__ = [
     "AZNAS",

@@ -2,60 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
-import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from bpe.records import Cost, EvalRecord  # re-exported: ``from bpe.estimators.base import EvalRecord`` keeps working
+from bpe.runtime import EVAL_THREADS, torch_threads
 
-__all__ = ["Cost", "EvalRecord", "Estimator", "EVAL_THREADS", "torch_threads"]
-
-#: torch intra-op threads of every evaluation, whatever ``--jobs`` is.  The thread count changes
-#: the order of float reductions, so the last bits of a score, and the cache key does not hold
-#: it: one fixed value makes a score independent of how the run was parallelised.  Runs use
-#: more cores by evaluating several archs at once (``--jobs``), not by threading one.
-EVAL_THREADS = 1
-
-_threads_lock = threading.Lock()
-_threads_state = {"active": 0, "saved": None}
-
-
-@contextlib.contextmanager
-def torch_threads(n: int = EVAL_THREADS) -> Iterator[None]:
-    """Run the body with ``n`` torch intra-op threads; the previous count is restored after.
-
-    The one place ``bpe`` sets torch's thread count.  Safe when several threads of one process
-    evaluate at once (a Dask worker with several threads): the first body to enter saves the
-    count and the last to leave restores it; a body nested in another restores the count it
-    found.
-    """
-    import torch
-
-    n = max(1, int(n))
-    with _threads_lock:
-        nested = _threads_state["active"] > 0
-        previous = torch.get_num_threads()
-        if not nested:
-            _threads_state["saved"] = previous
-        _threads_state["active"] += 1
-        if previous != n:
-            torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_state["active"] -= 1
-            if _threads_state["active"] == 0:
-                restore = _threads_state["saved"]
-            else:
-                restore = previous if nested else None
-            if restore is not None and torch.get_num_threads() != restore:
-                torch.set_num_threads(restore)
-
+__all__ = ["Cost", "EvalRecord", "Estimator"]
 
 class Estimator(ABC):
     """Scores architectures; higher is better.

@@ -17,8 +17,9 @@ from bpe.estimators import estimator_from_spec, register_estimator
 from bpe.estimators.base import Estimator
 from bpe.estimators.vote import rank_blend
 from bpe.records import Cost, EvalRecord
+from bpe.runtime import layout_key, ran_in_planned_layout
 from bpe.spaces import get_space
-from bpe.training import layout_key, ran_in_planned_layout, steps_per_epoch, train_and_evaluate
+from bpe.training import steps_per_epoch, train_and_evaluate
 
 __all__ = ["ProxyTrainingEstimator", "reported_score", "training_key"]
 

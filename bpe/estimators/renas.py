@@ -25,9 +25,10 @@ from torch import nn
 
 from bpe.errors import BPEError, EstimatorError
 from bpe.estimators import register_estimator
-from bpe.estimators.base import EVAL_THREADS, Estimator, torch_threads
+from bpe.estimators.base import Estimator
 from bpe.metrics import bootstrap_ci, kendall, spearman
 from bpe.records import Cost, EvalRecord
+from bpe.runtime import EVAL_THREADS, torch_threads
 from bpe.spaces import get_space
 from bpe.spaces.nb201.features import N_CHANNELS
 

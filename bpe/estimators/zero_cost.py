@@ -49,8 +49,8 @@ from bpe.estimators.base import Estimator
 from bpe.flops import count_macs, count_params
 from bpe.probe import choose
 from bpe.records import Cost, EvalRecord
+from bpe.runtime import layout_key, layout_name, memory_format, ran_in_planned_layout, resolve_device
 from bpe.spaces import get_space
-from bpe.training import layout_key, layout_name, memory_format, ran_in_planned_layout, resolve_device
 
 __all__ = [
     "TrainingFreeEstimator",

@@ -106,6 +106,12 @@ class FamilySettings:
     seed: int = 0
     learned: bool = True
 
+    @classmethod
+    def from_flags(cls, scorers: str, confirm_fraction: float, seed: int) -> FamilySettings:
+        """The settings of ``bpe mip``'s flags: ``--scorers`` comma-separated (``none``: no scorer)."""
+        names = tuple(n.strip() for n in scorers.split(",") if n.strip() and n.strip() != "none")
+        return cls(scorers=names, confirm_fraction=confirm_fraction, seed=seed)
+
     def __post_init__(self) -> None:
         if not 0.0 <= self.confirm_fraction < 1.0:
             raise ConfigError(f"the confirmation share must be in [0, 1), got {self.confirm_fraction!r}")

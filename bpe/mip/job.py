@@ -25,6 +25,7 @@ from bpe.mip.families import confirm as confirm_finalists
 from bpe.mip.knobs import KnobGrid, KnobSpace, upgrade_grid
 from bpe.mip.search import MIPSettings, choose, run_mip
 from bpe.mip.study import open_study
+from bpe.runtime import resolve_device
 from bpe.spaces import get_space
 
 __all__ = ["parse_duration", "sample_truth_archs", "mip_live", "auto_halving", "parse_halving", "refuse_live_only",
@@ -91,8 +92,6 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     Every input is checked (data files, truth and metric, sample size, output path) before any
     training.  Returns the ``bpe.json`` document and the paths written.
     """
-    from bpe.training import resolve_device  # torch-heavy
-
     out = mip_outputs(out)
     if "precision" in knobs.names and "fp16" in knobs["precision"].values and resolve_device(device).type != "cuda":
         raise BPEError("the precision knob lists fp16, which needs a CUDA device; drop it from the grid on CPU "

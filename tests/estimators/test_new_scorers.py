@@ -15,11 +15,11 @@ from bpe.cache import EvalCache
 from bpe.data import DatasetSpec
 from bpe.errors import ConfigError
 from bpe.estimators import create_estimator
-from bpe.estimators.base import torch_threads
 from bpe.estimators.cached import CachedEstimator
 from bpe.estimators.swap import distinct_activation_patterns, gaussian_reinit, swap_regularised
 from bpe.estimators.zico import zico_from_gradients
 from bpe.flops import count_params
+from bpe.runtime import torch_threads
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 TINY = dict(channels=4, cells_per_stage=1, image_size=8, batch_size=8)

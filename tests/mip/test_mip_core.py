@@ -885,7 +885,7 @@ def test_reference_truth_refuses_another_report():
 def test_old_cache_records_without_training_losses_are_measured_again():
     from bpe.estimators.base import EvalRecord
     from bpe.estimators.proxy import ProxyTrainingEstimator, reported_score
-    from bpe.training import layout_key
+    from bpe.runtime import layout_key
 
     est = ProxyTrainingEstimator(BPEConfig(report="tse"))
     layout = layout_key(est.device).get(
