@@ -36,6 +36,13 @@ def test_importing_bpe_leaves_drivers_and_experiments_out():
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the runtime policy, the estimator interface, the MIP study and the executor import no torch:
+    # every estimator and the CLI read them before any torch work is asked for
+    code = ("import sys, bpe.runtime, bpe.estimators.base, bpe.mip.study, bpe.parallel; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3]); "
+            "sys.exit(1 if 'torch' in sys.modules else 0)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_no_module_level_import_of_drivers_in_the_library():
