@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from bpe.config import BPEConfig
-from bpe.data import TensorSplit, augment_batch, normalize
+from bpe.data import DatasetSpec, TensorSplit, augment_batch, normalize, prepare_split
 from bpe.runtime import EVAL_THREADS, autocast_context, layout_name, memory_format, resolve_device, torch_threads
 from bpe.spaces import get_space
 
 __all__ = ["TrainResult", "BatchStream", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
-           "steps_per_epoch", "nonfinite_loss", "StepTiming", "time_training_steps", "estimate_run_seconds"]
+           "steps_per_epoch", "training_split", "nonfinite_loss", "StepTiming", "time_training_steps", "estimate_run_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ class TrainResult:
     error: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     layout: str = "contiguous"
+    #: training and validation images of the run (after the config's data fraction)
+    n_train: int = 0
+    n_valid: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""
@@ -66,6 +69,14 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     (the last partial batch is dropped), at least one.  The one formula for every loop and every
     cost estimate (:class:`BatchStream` iterates exactly this many batches)."""
     return max(1, n // min(batch_size, n))
+
+
+def training_split(data: TensorSplit | DatasetSpec, config: BPEConfig) -> TensorSplit:
+    """The tensors a run under ``config`` trains and validates on: ``data`` itself when it is
+    tensors already, else ``config.data_fraction`` of the dataset's split
+    (:func:`bpe.data.prepare_split`, cached per process).  The one place a setting's data
+    fraction is applied."""
+    return prepare_split(data, config.data_fraction) if isinstance(data, DatasetSpec) else data
 
 
 def nonfinite_loss(loss: float, kind: str, epoch: int | None = None) -> str | None:
@@ -155,7 +166,7 @@ def evaluate_model(
 def train_and_evaluate(
     arch: Any,
     config: BPEConfig,
-    data: TensorSplit,
+    data: TensorSplit | DatasetSpec,
     *,
     space: str = "nb201",
     device: str | torch.device = "auto",
@@ -163,14 +174,15 @@ def train_and_evaluate(
     eval_every_epoch: bool = False,
     on_epoch: Callable[[dict[str, float]], bool] | None = None,
 ) -> TrainResult:
-    """Train ``arch`` under ``config`` on ``data.train_*`` and evaluate on ``data.valid_*``.
+    """Train ``arch`` under ``config`` on ``data.train_*`` and evaluate on ``data.valid_*`` (a
+    dataset is split by :func:`training_split`: the config's data fraction).
 
     Deterministic for a fixed ``config.seed`` on CPU with a fixed ``num_threads``.
 
     Args:
         arch: an architecture of ``space`` (object or string).
         config: the proxy-training setting.
-        data: tensors from :func:`bpe.data.prepare_split`.
+        data: a :class:`~bpe.data.DatasetSpec`, or tensors from :func:`bpe.data.prepare_split`.
         space: search-space name.
         device: ``auto``, ``cpu`` or ``cuda``.
         num_threads: torch intra-op threads for this run, the previous count restored after
@@ -186,6 +198,7 @@ def train_and_evaluate(
         raise ValueError("on_epoch needs eval_every_epoch=True (it reads each epoch's validation accuracy)")
     dev = resolve_device(device)
     autocast = autocast_context(config.precision, dev)  # validates precision vs device early
+    data = training_split(data, config)
     run = dict(space=space, dev=dev, autocast=autocast, eval_every_epoch=eval_every_epoch, on_epoch=on_epoch)
     if num_threads is None:
         return _train_and_evaluate(arch, config, data, **run)
@@ -286,7 +299,7 @@ class StepTiming:
             + self.eval_seconds_per_image * n_valid
 
 
-def time_training_steps(arch: Any, config: BPEConfig, data: TensorSplit, *, space: str = "nb201",
+def time_training_steps(arch: Any, config: BPEConfig, data: TensorSplit | DatasetSpec, *, space: str = "nb201",
                         device: str | torch.device = "auto", steps: int = 5, warmup: int = 2,
                         num_threads: int | None = None) -> StepTiming:
     """Time ``steps`` training steps of ``arch`` under ``config`` as :func:`train_and_evaluate` runs
@@ -296,6 +309,7 @@ def time_training_steps(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
     validation batch.  Nothing is cached; the network is thrown away."""
     dev = resolve_device(device)
     threads = EVAL_THREADS if num_threads is None else num_threads
+    data = training_split(data, config)
     with torch_threads(threads):
         run = _Run.build(arch, config, data, space=space, dev=dev, autocast=autocast_context(config.precision, dev))
         run.model.train()
@@ -317,11 +331,12 @@ def time_training_steps(arch: Any, config: BPEConfig, data: TensorSplit, *, spac
                       layout=layout_name(run.stream.layout), batch_size=run.stream.batch, device=str(dev))
 
 
-def estimate_run_seconds(archs: Any, config: BPEConfig, data: TensorSplit, *, space: str = "nb201",
+def estimate_run_seconds(archs: Any, config: BPEConfig, data: TensorSplit | DatasetSpec, *, space: str = "nb201",
                          device: str | torch.device = "auto", steps: int = 5) -> tuple[float, dict[str, Any]]:
     """(seconds of one whole training under ``config``, averaged over ``archs``; what the estimate
     assumed): :func:`time_training_steps` on each arch, its median step scaled to the config's steps
     and epochs plus a validation pass over ``data``'s validation images."""
+    data = training_split(data, config)
     timed = [time_training_steps(a, config, data, space=space, device=device, steps=steps) for a in archs]
     per_run = sum(t.seconds_per_run(config, len(data.train_y), len(data.valid_y)) for t in timed) / len(timed)
     first = timed[0]
@@ -409,5 +424,7 @@ def _epochs(run: _Run, config: BPEConfig, data: TensorSplit, *, dev: torch.devic
         num_params=run.num_params,
         error=error,
         history=history,
+        n_train=len(data.train_y),
+        n_valid=len(data.valid_y),
         layout=layout_name(stream.layout),
     )

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from bpe.cache import EvalCache
-from bpe.data import prepare_split
 from bpe.errors import BPEError
 from bpe.records import Cost, EvalRecord
 from bpe.registry import Registry
@@ -206,9 +205,8 @@ class EpochCurves:
             self._store(arch, curve)
             return bool(on_new_epoch(epoch, curve, curve.epoch_cost(epoch)))
 
-        data = prepare_split(est.dataset, est.config.data_fraction)
         with torch_threads(EVAL_THREADS):
-            result = train_and_evaluate(arch, est.config, data, space=est.space, device=est.device,
+            result = train_and_evaluate(arch, est.config, est.dataset, space=est.space, device=est.device,
                                         eval_every_epoch=True, on_epoch=on_epoch)
         if result.status != "ok":
             curve.error = result.error

@@ -10,7 +10,7 @@ from typing import Any
 
 from bpe.benchmarks.base import Benchmark
 from bpe.config import BPEConfig
-from bpe.data import DatasetSpec, prepare_split
+from bpe.data import DatasetSpec
 from bpe.errors import ConfigError
 from bpe.parallel import Runner
 
@@ -114,8 +114,7 @@ class ReferenceBenchmark(Benchmark):
         if not todo:
             return plan
         cfg = self.config
-        split = prepare_split(self.dataset, cfg.data_fraction)
-        per_arch, assumed = estimate_run_seconds(todo[:timing_archs], cfg, split, space=self.estimator.space,
+        per_arch, assumed = estimate_run_seconds(todo[:timing_archs], cfg, self.dataset, space=self.estimator.space,
                                                  device=self.estimator.device, steps=timing_steps)
         plan.update(seconds_per_arch=per_arch, seconds=per_arch * len(todo), assumed=assumed)
         return plan

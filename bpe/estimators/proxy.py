@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from bpe.config import BPEConfig
-from bpe.data import DatasetSpec, prepare_split
+from bpe.data import DatasetSpec
 from bpe.estimators import estimator_from_spec, register_estimator
 from bpe.estimators.base import Estimator
 from bpe.estimators.vote import rank_blend
@@ -93,9 +93,8 @@ class ProxyTrainingEstimator(Estimator):
         }
 
     def _evaluate(self, arch: str) -> EvalRecord:
-        data = prepare_split(self.dataset, self.config.data_fraction)
-        result = train_and_evaluate(arch, self.config, data, space=self.space, device=self.device)
-        steps = result.epochs_run * steps_per_epoch(len(data.train_y), self.config.batch_size)
+        result = train_and_evaluate(arch, self.config, self.dataset, space=self.space, device=self.device)
+        steps = result.epochs_run * steps_per_epoch(result.n_train, self.config.batch_size)
         info = {
             "valid_loss": result.valid_loss,
             "train_loss": result.train_loss,
@@ -105,8 +104,8 @@ class ProxyTrainingEstimator(Estimator):
             "threads": torch.get_num_threads(),
             "layout": result.layout,
             "num_params": result.num_params,
-            "n_train": len(data.train_y),
-            "n_valid": len(data.valid_y),
+            "n_train": result.n_train,
+            "n_valid": result.n_valid,
             "valid_accuracy": result.valid_accuracy,
             "train_losses": [h["train_loss"] for h in result.history],
         }

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from bpe.config import BPEConfig, read_mip_export
-from bpe.data import prepare_split
 from bpe.machine import machine_info, machine_key
 
 __all__ = ["recost_export", "WARN_RATIO"]
@@ -41,8 +40,7 @@ def recost_export(spec: str | Path, *, dataset: Any, archs: Sequence[str], space
     from bpe.training import estimate_run_seconds  # torch-heavy
 
     config = BPEConfig.from_dict(doc["config"], source=str(spec))
-    split = prepare_split(dataset, config.data_fraction)
-    here, assumed = estimate_run_seconds(archs[:n_archs], config, split, space=space, device=device, steps=steps)
+    here, assumed = estimate_run_seconds(archs[:n_archs], config, dataset, space=space, device=device, steps=steps)
     recorded = measured.get("cost_per_arch")
     ratio = here / recorded if recorded else None
     out: dict[str, Any] = {
