@@ -148,23 +148,28 @@ def test_a_worker_killed_mid_evaluation_changes_nothing(tmp_path):
     assert disturbed["spearman"] == calm["spearman"]
 
 
-def test_bpe_search_runs_its_searches_on_the_cluster(cluster, tmp_path):
-    """``bpe search --backend dask --scheduler ADDRESS``: every run is a task of the cluster's
-    workers (their pids, not this process's), and finds what local runs find."""
+def searched_on_and_off(cluster, tmp_path, *args: str) -> tuple[set[int], list[dict], list[dict]]:
+    """(the cluster's worker pids, the runs of ``bpe search ARGS`` on the cluster, the same runs here)."""
     client = distributed.Client(cluster.scheduler_address)
     try:
         worker_pids = set(client.run(os.getpid).values())
     finally:
         client.close()
-    common = ["search", "--algo", "random,rea", "--estimator", "params", "--budget", "6", "--runs", "3",
-              "--cache-dir", str(tmp_path / "cache"), "--quiet", "--no-plot"]
+    common = ["search", *args, "--cache-dir", str(tmp_path / "cache"), "--quiet", "--no-plot"]
     assert main([*common, "--jobs", "2", "--backend", "dask", "--scheduler", cluster.scheduler_address,
                  "--out", str(tmp_path / "dask.json")]) == 0
     assert main([*common, "--out", str(tmp_path / "local.json")]) == 0
-    on_dask = json.loads((tmp_path / "dask.json").read_text())["runs"]
-    local = json.loads((tmp_path / "local.json").read_text())["runs"]
-    assert len(on_dask) == 6 and {r["worker"]["pid"] for r in on_dask} <= worker_pids
     assert os.getpid() not in worker_pids
+    return (worker_pids, json.loads((tmp_path / "dask.json").read_text())["runs"],
+            json.loads((tmp_path / "local.json").read_text())["runs"])
+
+
+def test_bpe_search_runs_its_searches_on_the_cluster(cluster, tmp_path):
+    """``bpe search --backend dask --scheduler ADDRESS``: every run is a task of the cluster's
+    workers (their pids, not this process's), and finds what local runs find."""
+    worker_pids, on_dask, local = searched_on_and_off(cluster, tmp_path, "--algo", "random,rea", "--estimator",
+                                                      "params", "--budget", "6", "--runs", "3")
+    assert len(on_dask) == 6 and {r["worker"]["pid"] for r in on_dask} <= worker_pids
     assert {r["worker"]["pid"] for r in local} == {os.getpid()}
     assert [(r["algorithm"], r["seed"], r["arch"], r["score"]) for r in on_dask] == \
         [(r["algorithm"], r["seed"], r["arch"], r["score"]) for r in local]
@@ -172,17 +177,8 @@ def test_bpe_search_runs_its_searches_on_the_cluster(cluster, tmp_path):
 
 def test_a_two_stage_search_runs_whole_on_the_cluster(cluster, tmp_path):
     """With ``--prescreen`` each run (its pool scored, then its budget spent) is one cluster task."""
-    client = distributed.Client(cluster.scheduler_address)
-    try:
-        worker_pids = set(client.run(os.getpid).values())
-    finally:
-        client.close()
-    common = ["search", "--algo", "random", "--prescreen", "flops", "--pool", "8", "--estimator", "params",
-              "--budget", "3", "--runs", "2", "--cache-dir", str(tmp_path / "cache"), "--quiet", "--no-plot"]
-    assert main([*common, "--backend", "dask", "--scheduler", cluster.scheduler_address,
-                 "--out", str(tmp_path / "dask.json")]) == 0
-    assert main([*common, "--out", str(tmp_path / "local.json")]) == 0
-    on_dask = json.loads((tmp_path / "dask.json").read_text())["runs"]
-    local = json.loads((tmp_path / "local.json").read_text())["runs"]
-    assert {r["worker"]["pid"] for r in on_dask} <= worker_pids and os.getpid() not in worker_pids
+    worker_pids, on_dask, local = searched_on_and_off(cluster, tmp_path, "--algo", "random", "--prescreen", "flops",
+                                                      "--pool", "8", "--estimator", "params", "--budget", "3",
+                                                      "--runs", "2")
+    assert len(on_dask) == 2 and {r["worker"]["pid"] for r in on_dask} <= worker_pids
     assert [(r["seed"], r["arch"], r["score"]) for r in on_dask] == [(r["seed"], r["arch"], r["score"]) for r in local]
