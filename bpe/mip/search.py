@@ -346,8 +346,10 @@ class _Run:
         for i, setting in enumerate(proposals):
             bar.update(0 if i == 0 else 1)
             if not self.affordable(setting):
-                self.say(f"{label} setting {i + 1}/{len(proposals)}: skipped, the budget left "
-                         f"({self.cfg.budget - self.spent:.1f}) does not cover it")
+                left = self.cfg.budget - self.spent
+                self.say(f"{label} setting {i + 1}/{len(proposals)}: skipped, "
+                         + (f"the budget left ({left:.1f}) does not cover it" if left > 0 else
+                            f"the budget is spent ({-left:.1f} over: a measurement is not cut short)"))
                 skipped.append({"setting": dict(setting), "reason": "budget", "predicted_cost": self.predicted(setting)})
                 self.budget_blocked = True
                 continue
