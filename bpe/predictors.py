@@ -44,7 +44,7 @@ def scorer_features(scorers: Sequence[str], *, dataset: Any, space: str, device:
     """The estimators whose scores a ``graf`` predictor reads beside the cell's graph features
     (registered names, each scoring an arch on its own), checked before any work: an unknown
     name, a repeated one, a population estimator, or missing data files are refused here."""
-    names = [s.strip() for s in scorers if s.strip()]
+    names = [s.strip() for s in scorers if s.strip() and s.strip() != "none"]
     if len(set(names)) < len(names):
         raise BPEError(f"--scorers lists a scorer twice ({', '.join(names)})")
     members = [estimator_from_spec(name, dataset=dataset, space=space, device=device) for name in names]
@@ -141,7 +141,7 @@ def fit_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, 
         rows = member_rows(members, train_archs, runner) if members else []
         spec = graf_spec(train_archs, [targets[i] for i in train], seed=seed, space=space,
                          members=[member_spec(m) for m in members], rows=rows)
-        if members:
+        if any(m.reads_data for m in members):
             spec["dataset"] = dataset.name  # the members' raw scores are on this data
         predictor = LearnedBlend(members, rows, spec["archs"], spec["targets"], model=spec["model"], cell=True,
                                  space=space)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from bpe.cli.common import add_data_args, add_run_args, dataset_from_args, nonneg, positive, runner_from_args
+from bpe.errors import BPEError
 
 
 def register(sub, parents) -> None:
@@ -49,9 +50,12 @@ def run(args: argparse.Namespace) -> int:
 
     archs, targets = predictor_targets(space=args.space, truth_spec=args.truth, metric=args.metric,
                                        targets_path=args.targets, column=args.column)
-    scorers = [s for s in args.scorers.split(",") if s.strip()]
+    scorers = [s for s in args.scorers.split(",") if s.strip() and s.strip() != "none"]
+    if not scorers and (args.jobs != 1 or args.backend != "loky" or args.scheduler):
+        raise BPEError("--jobs, --backend and --scheduler score --scorers' values; without --scorers there is "
+                       "nothing to run in parallel: drop them")
     features = {"scorers": scorers, "dataset": dataset_from_args(args), "device": args.device,
-                "runner": runner_from_args(args) if scorers else None}
+                "runner": runner_from_args(args) if scorers and args.model == "graf" else None}
     if args.predictor_command == "fit":
         predictor, out = fit_job(archs, targets, train_size=args.train_size, seed=args.seed, loss=args.loss,
                                  epochs=args.epochs, out=args.out, space=args.space, model=args.model, **features)

@@ -120,7 +120,8 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     study = open_study(storage, out.main, knobs, {
         "kind": "live", "knobs": knobs.to_dict(), "base": knobs.base.to_dict() if knobs.base is not None else None,
         "settings": dataclasses.asdict(settings), "truth": truth_spec, "metric": metric, "archs": archs,
-        "dataset": dataset.name, "space": space, "families": dataclasses.asdict(families)}, study_name=study_name)
+        "dataset": dataset.name, "space": space, "families": dataclasses.asdict(families),
+        "device": str(resolve_device(device))}, study_name=study_name)
     plan = None
     if hasattr(truth, "plan") and confirm is not None:  # a reference truth: say what it trains first
         plan = truth.plan(archs, runner.cache)

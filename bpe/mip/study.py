@@ -44,14 +44,26 @@ DIRECTIONS = ("maximize", "minimize")
 
 
 def default_storage(out_json: str | Path) -> str:
-    """The SQLite database beside ``bpe.json`` (``NAME.db`` for ``NAME.json``)."""
-    return f"sqlite:///{Path(out_json).with_suffix('.db').resolve()}"
+    """The SQLite database beside ``bpe.json`` (``NAME.db`` for ``NAME.json``), as a URL (a ``?``
+    or ``%`` in the path is escaped)."""
+    from sqlalchemy.engine import URL  # Optuna's dependency
+
+    path = str(Path(out_json).with_suffix(".db").resolve())
+    return URL.create("sqlite", database=path).render_as_string(hide_password=False)
 
 
 def _plain(value: Any) -> Any:
     """``value`` as JSON-safe plain data (numpy numbers become floats, non-finite become ``None``)."""
     return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)),
                       parse_constant=lambda _: None)
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float (numpy scalars included), ``None`` when it is not a number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def run_identity(inputs: Mapping[str, Any]) -> str:
@@ -103,7 +115,12 @@ class MIPStudy:
         if held is not None and held != identity:
             raise BPEError(f"the study {self.study_name} in {storage} holds another MIP run (inputs {held}, this one "
                            f"{identity}); pass another --study-name, or leave it out for one per run")
-        self.study.set_user_attr("identity", identity)
+        self.broken = False
+        try:
+            self.study.set_user_attr("identity", identity)
+        except Exception as err:  # noqa: BLE001 - read-only or locked: refused before any work
+            raise BPEError(f"cannot write to the Optuna storage {storage} ({type(err).__name__}); check that the "
+                           "database can be written, or pass --storage none") from None
         self._keys = {t.user_attrs.get("key") for t in self.study.trials}
 
     # -- trials -----------------------------------------------------------------------------
@@ -121,8 +138,25 @@ class MIPStudy:
             params[name], dists[name] = value, dist(list(grid.values))
         return params, dists
 
+    def _write(self, what: str, action: Any) -> Any:
+        """Run a write to the storage; a failure mid-run (a locked or vanished database) is logged
+        once and ends the recording, never the run: ``bpe.json`` is the contract, the study a view."""
+        if self.broken:
+            return None
+        try:
+            return action()
+        except Exception as err:  # noqa: BLE001 - any storage error: the run goes on without its study
+            self.broken = True
+            first = (str(err).strip().splitlines() or [""])[0]
+            log.warning("could not write %s to the Optuna study %s in %s (%s: %s); the run goes on without it",
+                        what, self.study_name, self.storage_url, type(err).__name__, first)
+            return None
+
     def record(self, result: SettingResult) -> bool:
         """Add ``result`` as a trial unless the study holds it already; whether it was added."""
+        return bool(self._write(f"the trial of {result.name or result.setting}", lambda: self._record(result)))
+
+    def _record(self, result: SettingResult) -> bool:
         key = self._key(result)
         if key in self._keys:
             return False
@@ -131,11 +165,12 @@ class MIPStudy:
                         "n_ok": result.n_ok, "spearman_ci95": result.spearman_ci95, "kendall": result.kendall,
                         "kendall_ci95": result.kendall_ci95, "round": result.extra.get("round"),
                         "rung": result.extra.get("rung"), "report": result.setting.get("report")})
-        finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in (result.spearman, result.cost_per_arch))
+        values = [_number(result.spearman), _number(result.cost_per_arch)]
+        finite = all(v is not None and math.isfinite(v) for v in values)
         state = self._optuna.trial.TrialState
         trial = self._optuna.trial.create_trial(
             params=params, distributions=dists, user_attrs=attrs,
-            values=[float(result.spearman), float(result.cost_per_arch)] if finite else None,
+            values=values if finite else None,
             state=state.COMPLETE if finite else state.FAIL)
         self.study.add_trial(trial)
         self._keys.add(key)
@@ -146,15 +181,16 @@ class MIPStudy:
         """Keep a round's prune decision (importances, pruned knob and value, agreement, note)."""
         keep = {k: entry[k] for k in ("round", "pruned", "fixed_value", "importances", "agreement", "note",
                                       "importance_method") if k in entry}
-        self.study.set_user_attr(f"round_{int(entry['round']):02d}", _plain(keep))
+        name = f"round_{int(entry['round']):02d}"
+        self._write(name, lambda: self.study.set_user_attr(name, _plain(keep)))
 
     def record_export(self, doc: Mapping[str, Any], path: str | Path) -> None:
         """Keep what the run exported and where (its ``bpe.json``)."""
         measured = doc.get("measured") or {}
-        self.study.set_user_attr("export", _plain({
+        self._write("the export", lambda: self.study.set_user_attr("export", _plain({
             "bpe_json": str(Path(path).resolve()), "family": measured.get("family"), "name": measured.get("name"),
             "spearman": measured.get("spearman"), "cost_per_arch": measured.get("cost_per_arch"),
-            "confirmation_spearman": measured.get("confirmation_spearman")}))
+            "confirmation_spearman": measured.get("confirmation_spearman")})))
 
     def describe(self) -> dict[str, str]:
         """``storage`` and ``study_name`` (for ``bpe.json``'s provenance and the CLI)."""

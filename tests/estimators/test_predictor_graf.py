@@ -67,7 +67,7 @@ def test_graf_predictor_reads_scorers_values_as_features(table, tmp_path, capsys
     from bpe.estimators import estimator_from_spec
 
     params = estimator_from_spec("params", dataset=DatasetSpec("digits"), space="nb201", device="cpu")
-    assert spec["members"] == [{"family": "scorer", "name": "params"}] and spec["dataset"] == "digits"
+    assert spec["members"] == [{"family": "scorer", "name": "params"}] and "dataset" not in spec  # reads no images
     assert spec["rows"][0] == pytest.approx([params.evaluate(a).score for a in spec["archs"]])
     blend = estimator_from_spec(str(saved), dataset=DatasetSpec("digits"), space="nb201", device="cpu")
     arch = str(get_space("nb201").sample(1, 7)[0])
@@ -85,3 +85,13 @@ def test_graf_scorers_are_checked_before_any_work(table, tmp_path, capsys, extra
     assert main(["predictor", "evaluate", *extra, "--truth", str(table), "--metric", "acc", "--train-size", "40",
                  "--no-cache", "--out", str(out)]) == 2
     assert message in capsys.readouterr().err and not out.exists()
+
+
+def test_run_flags_without_scorers_are_refused_and_none_means_no_scorer(table, tmp_path, capsys):
+    out = tmp_path / "e.json"
+    common = ["predictor", "evaluate", "--model", "graf", "--truth", str(table), "--metric", "acc", "--train-size", "40",
+              "--out", str(out)]
+    assert main([*common, "--jobs", "2"]) == 2
+    assert "without --scorers" in capsys.readouterr().err and not out.exists()
+    assert main([*common, "--scorers", "none"]) == 0
+    assert json.loads(out.read_text())["scorers"] == []

@@ -92,3 +92,39 @@ def test_a_storage_that_cannot_be_opened_is_refused_before_any_work(tmp_path, ca
     assert main(["mip", "--tabular", str(folder), "--storage", storage, "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_a_storage_failing_mid_run_ends_the_recording_not_the_run(tmp_path, monkeypatch, caplog):
+    folder = tmp_path / "records"
+    write_records(folder)
+    calls = {"n": 0}
+    real = optuna.study.Study.add_trial
+
+    def flaky(self, trial):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("database is locked\nbackground detail")
+        return real(self, trial)
+
+    monkeypatch.setattr(optuna.study.Study, "add_trial", flaky)
+    doc, paths = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "odd?dir%41" / "bpe.json", plot=False)
+    assert paths[0].exists() and doc["measured"] is not None
+    assert "could not write" in caplog.text and "database is locked" in caplog.text
+    where = doc["measured"]["study"]
+    assert (tmp_path / "odd?dir%41" / "bpe.db").exists()  # the default URL escapes the path
+    assert len(trials(where["storage"], where["study_name"])) == 2  # recorded until it failed, then not
+
+
+def test_numpy_numbers_make_a_complete_trial(tmp_path):
+    import numpy as np
+
+    from bpe.mip.evaluators import SettingResult
+    from bpe.mip.knobs import KnobGrid, KnobSpace
+    from bpe.mip.study import MIPStudy
+
+    study = MIPStudy(f"sqlite:///{tmp_path / 's.db'}", KnobSpace([KnobGrid("epochs", (1, 2))]), identity="x")
+    result = SettingResult({"epochs": 2}, np.float32(0.5), 0.4, [0.1, 0.8], [0.0, 0.6], np.float64(2.0), 10, 10,
+                           name="s")
+    assert study.record(result) and not study.record(result)
+    (trial,) = study.study.trials
+    assert trial.state.name == "COMPLETE" and trial.values == pytest.approx([0.5, 2.0]) and trial.params == {"epochs": 2}
