@@ -59,7 +59,7 @@ def test_no_module_level_import_of_drivers_in_the_library():
 #: modules are imported at the top of the module.
 LOCAL_IMPORT_PACKAGES = frozenset({
     "torch", "torchvision", "sklearn", "optuna", "matplotlib", "pandas", "scipy", "joblib", "dask",
-    "distributed", "ray", "nas_201_api", "nats_bench", "tqdm", "psutil", "platformdirs",
+    "distributed", "ray", "nas_201_api", "nats_bench", "tqdm", "psutil", "platformdirs", "sqlalchemy",
 })
 
 #: Project modules a function may import locally, each with its reason, checked below:
