@@ -117,16 +117,16 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
         settings = dataclasses.replace(settings, halving=first)
     for name in families.scorers:  # an unknown scorer, or something that is not one, is refused before any work
         check_scorer_name(name, "--scorers")
-    study = open_study(storage, out.main, knobs, {
-        "kind": "live", "knobs": knobs.to_dict(), "base": knobs.base.to_dict() if knobs.base is not None else None,
-        "settings": dataclasses.asdict(settings), "truth": truth_spec, "metric": metric, "archs": archs,
-        "dataset": dataset.name, "space": space, "families": dataclasses.asdict(families),
-        "device": str(resolve_device(device))}, study_name=study_name)
     plan = None
     if hasattr(truth, "plan") and confirm is not None:  # a reference truth: say what it trains first
         plan = truth.plan(archs, runner.cache)
         if plan["n_to_train"]:
             confirm(plan)
+    inputs = {"kind": "live", "knobs": knobs.to_dict(), "base": knobs.base.to_dict() if knobs.base is not None else None,
+              "settings": dataclasses.asdict(settings), "truth": truth_spec, "metric": metric, "archs": archs,
+              "dataset": dataset.name, "space": space, "families": dataclasses.asdict(families),
+              "device": str(resolve_device(device))}
+    study = open_study(storage, out.main, knobs, inputs, study_name=study_name)  # refused here, before any training
     evaluator = LiveEvaluator(knobs, dataset, truth, metric, search_archs, runner=runner, space=space, device=device,
                               seed=arch_seed)
     reference_cost = None
@@ -139,8 +139,7 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
         if on_event is not None and measured:
             on_event(f"reference truth: measured {reference_cost['measured_seconds_per_arch']:.2f} s/arch with "
                      f"{runner.jobs} job(s), estimated {plan['seconds_per_arch']:.2f} s/arch")
-    result = run_mip(evaluator, settings, parallel=runner.jobs, progress=runner.progress, on_event=on_event,
-                     observer=study)
+    result = _run(study, evaluator, settings, parallel=runner.jobs, progress=runner.progress, on_event=on_event)
     decision = _families(result, evaluator, families, confirm_archs, on_event or (lambda text: log.info("%s", text)),
                          observer=study)
     provenance = {"cost_unit": "seconds", "truth": truth_spec, "metric": metric, "dataset": dataset.fingerprint(),
@@ -151,6 +150,17 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
                   **({"study": study.describe()} if study is not None else {})}
     doc = mip_document(result, provenance=provenance, confirmation=decision)
     return doc, _write(doc, out, plot, study)
+
+
+def _run(study: Any, evaluator: Any, settings: MIPSettings, **kwargs: Any) -> Any:
+    """:func:`run_mip` recorded in ``study``; a run refused before its first trial (a cap or a
+    budget that cannot pay one round) leaves no empty study or database behind."""
+    try:
+        return run_mip(evaluator, settings, observer=study, **kwargs)
+    except BPEError:
+        if study is not None:
+            study.discard_if_new()
+        raise
 
 
 def _write(doc: dict[str, Any], out: Any, plot: bool, study: Any) -> list[Path]:
@@ -266,7 +276,7 @@ def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, p
     study = open_study(storage, out.main, evaluator.knobs, {
         "kind": "tabular", "records": str(Path(records.path).resolve()), "settings": dataclasses.asdict(settings),
         "arch_subset": None if arch_subset is None else [int(i) for i in arch_subset]}, study_name=study_name)
-    result = run_mip(evaluator, settings, progress=False, on_event=on_event, observer=study)
+    result = _run(study, evaluator, settings, progress=False, on_event=on_event)
     provenance = {"cost_unit": evaluator.cost_unit, "truth": f"{records.path}/ground_truth.csv", "metric": "accuracy",
                   "records": records.path, "n_records": len(records.settings),
                   "lookups": len(result.trajectory),

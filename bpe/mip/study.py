@@ -93,8 +93,18 @@ class MIPStudy:
         self.storage_url, self.identity = storage, identity
         self.study_name = study_name or f"mip-{identity}"
         self.knobs = knobs
+        from sqlalchemy import make_url
+
+        try:  # a SQLite file this run creates is removed again if the run is refused (discard_if_new)
+            url = make_url(storage)
+            sqlite_file = Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+        except Exception:  # noqa: BLE001 - a malformed URL is reported below, by the storage itself
+            sqlite_file = None
+        self._new_file = sqlite_file if sqlite_file is not None and not sqlite_file.exists() else None
         try:
             self._storage = optuna.storages.RDBStorage(storage)
+            self._new_study = self.study_name not in {s.study_name for s in
+                                                      optuna.get_all_study_summaries(self._storage)}
             self.study = optuna.create_study(storage=self._storage, study_name=self.study_name,
                                              directions=list(DIRECTIONS), load_if_exists=True)
         except (ImportError, ValueError, OSError) as err:  # a malformed URL, an unknown driver, no such folder
@@ -191,6 +201,19 @@ class MIPStudy:
             "bpe_json": str(Path(path).resolve()), "family": measured.get("family"), "name": measured.get("name"),
             "spearman": measured.get("spearman"), "cost_per_arch": measured.get("cost_per_arch"),
             "confirmation_spearman": measured.get("confirmation_spearman")})))
+
+    def discard_if_new(self) -> None:
+        """Remove what opening the study made, when the run was refused before its first trial: the
+        study if this run created it, and the SQLite file if this run created that too."""
+        if self.study.trials or not self._new_study:
+            return
+        try:
+            self._optuna.delete_study(study_name=self.study_name, storage=self._storage)
+            self._storage.engine.dispose()
+            if self._new_file is not None and self._new_file.exists():
+                self._new_file.unlink()
+        except Exception as err:  # noqa: BLE001 - best effort: the refusal is what the user must see
+            log.debug("could not remove the empty study %s: %s", self.study_name, err)
 
     def describe(self) -> dict[str, str]:
         """``storage`` and ``study_name`` (for ``bpe.json``'s provenance and the CLI)."""

@@ -128,3 +128,19 @@ def test_numpy_numbers_make_a_complete_trial(tmp_path):
     assert study.record(result) and not study.record(result)
     (trial,) = study.study.trials
     assert trial.state.name == "COMPLETE" and trial.values == pytest.approx([0.5, 2.0]) and trial.params == {"epochs": 2}
+
+
+def test_a_run_refused_before_its_first_trial_leaves_no_database(tmp_path):
+    from bpe.errors import BPEError
+
+    folder = tmp_path / "records"
+    write_records(folder)
+    refused = MIPSettings(per_round=3, skip_over_cap=False, forest_seeds=2, budget=1)  # cannot pay one round
+    with pytest.raises(BPEError, match="budget"):
+        mip_tabular(folder=folder, settings=refused, out=tmp_path / "bpe.json", plot=False)
+    assert not (tmp_path / "bpe.db").exists() and not (tmp_path / "bpe.json").exists()
+    storage = f"sqlite:///{tmp_path / 'team.db'}"  # a shared database the run did not create stays
+    mip_tabular(folder=folder, settings=FAST, out=tmp_path / "a.json", plot=False, storage=storage)
+    with pytest.raises(BPEError, match="budget"):
+        mip_tabular(folder=folder, settings=refused, out=tmp_path / "b.json", plot=False, storage=storage)
+    assert (tmp_path / "team.db").exists() and len(optuna.get_all_study_summaries(storage)) == 1
