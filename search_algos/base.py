@@ -40,6 +40,11 @@ class SearchAlgorithm(ABC):
     def tell(self, arch: Any, score: float | None) -> None:
         """Report the score of an asked architecture (``None`` when its evaluation failed)."""
 
+    def summary(self) -> dict[str, Any] | None:
+        """What the driver adds to its run's result once the run ends (e.g. a Pareto front), or
+        ``None``."""
+        return None
+
 
 def _load_builtin() -> None:
     # Local: an import cycle (drivers imports register_algorithm from here); loaded on first lookup.

@@ -61,6 +61,8 @@ class SearchResult:
     history: list[SearchStep] = field(default_factory=list)
     #: where the run ran (``host``, ``pid``), set by :func:`~search_algos.runs.parallel_runs`
     worker: dict[str, Any] | None = None
+    #: what the driver added (:meth:`~search_algos.base.SearchAlgorithm.summary`), e.g. a Pareto front
+    driver: dict[str, Any] | None = None
 
     def to_dict(self, *, with_history: bool = True) -> dict[str, Any]:
         """Plain dict (JSON-serialisable)."""
@@ -75,6 +77,8 @@ class SearchResult:
         }
         if self.worker is not None:
             out["worker"] = dict(self.worker)
+        if self.driver is not None:
+            out["driver"] = self.driver
         if with_history:
             out["history"] = [asdict(s) for s in self.history]
         return out
@@ -149,4 +153,5 @@ def run_search(
         spent=spent,
         stopped_by=stopped_by,
         history=history,
+        driver=algorithm.summary(),
     )

@@ -1,7 +1,8 @@
 """Optuna's samplers as search drivers: ``tpe`` (Bergstra et al., 2011; Optuna's TPESampler) and
-``nsga2`` (Optuna's NSGAIISampler, here with one objective), over any space's decisions (NB201:
-the op of each of the 6 edges; DARTS: each node's inputs and ops), through the same ask/tell loop,
-budget, cache and resume as every other driver.
+``nsga2`` (Optuna's NSGAIISampler, with one objective, or two: the score and the arch's own cost,
+``cost=params|flops``, for a search that trades accuracy against model size), over any space's
+decisions (NB201: the op of each of the 6 edges; DARTS: each node's inputs and ops), through the
+same ask/tell loop, budget, cache and resume as every other driver.
 
 Each ask is an Optuna trial whose parameters are the space's decisions, each a categorical over
 its choices; its arch is :meth:`~bpe.spaces.base.SearchSpace.from_decisions` of them.  A score
@@ -19,7 +20,7 @@ import optuna
 
 from search_algos.base import SearchAlgorithm, register_algorithm
 
-__all__ = ["OptunaSearch", "TPESearch", "NSGA2Search"]
+__all__ = ["OptunaSearch", "TPESearch", "NSGA2Search", "COSTS"]
 
 
 class OptunaSearch(SearchAlgorithm):
@@ -28,13 +29,21 @@ class OptunaSearch(SearchAlgorithm):
     def __init__(self, space: str = "nb201", seed: int = 0) -> None:
         super().__init__(space, seed)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self.study = optuna.create_study(direction="maximize", sampler=self.sampler())
+        self.study = optuna.create_study(directions=self.directions(), sampler=self.sampler())
         self._sizes = self.space.decisions()
         self._pending: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self._told: set[str] = set()
 
     def sampler(self) -> optuna.samplers.BaseSampler:
         raise NotImplementedError
+
+    def directions(self) -> list[str]:
+        """The study's objectives: the score alone (maximised)."""
+        return ["maximize"]
+
+    def values(self, arch: Any, score: float) -> float | list[float]:
+        """What a scored arch is told as (the score; a multi-objective driver adds its objectives)."""
+        return float(score)
 
     def ask(self) -> Any:
         if len(self._told) >= self.space.size:
@@ -58,12 +67,13 @@ class OptunaSearch(SearchAlgorithm):
                 dists = {f"d{i}": optuna.distributions.CategoricalDistribution(list(range(n)))
                          for i, n in enumerate(self._sizes)}
                 self.study.add_trial(optuna.trial.create_trial(
-                    params={f"d{i}": c for i, c in enumerate(evaluated)}, distributions=dists, value=float(score)))
+                    params={f"d{i}": c for i, c in enumerate(evaluated)}, distributions=dists,
+                    values=_as_list(self.values(arch, score))))
             return
         if score is None:
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            self.study.tell(trial, float(score))
+            self.study.tell(trial, self.values(arch, score))
 
 
 @register_algorithm("tpe")
@@ -83,15 +93,59 @@ class TPESearch(OptunaSearch):
                                           multivariate=self.multivariate)
 
 
+def _as_list(values: float | list[float]) -> list[float]:
+    return list(values) if isinstance(values, list) else [values]
+
+
+#: Second objectives of ``nsga2``: the arch's own size, measured by these data-free scorers.
+COSTS = ("none", "params", "flops")
+
+
 @register_algorithm("nsga2")
 class NSGA2Search(OptunaSearch):
-    """NSGA-II (a genetic algorithm) with one objective: ``population`` archs per generation."""
+    """NSGA-II (a genetic algorithm): ``population`` archs per generation.  ``cost``: ``none``
+    (the score alone) or ``params`` / ``flops`` (minimised as a second objective, the arch's
+    parameter count or FLOPs at the space's scoring size; the run then reports its Pareto front of
+    score against cost, and its best arch is still the best-scored one)."""
 
-    def __init__(self, space: str = "nb201", seed: int = 0, *, population: int = 20) -> None:
+    def __init__(self, space: str = "nb201", seed: int = 0, *, population: int = 20, cost: str = "none") -> None:
         if population < 2:
             raise ValueError(f"need population >= 2, got {population}")
-        self.population = int(population)
+        if cost not in COSTS:
+            raise ValueError(f"need cost in {', '.join(COSTS)}, got {cost!r}")
+        self.population, self.cost = int(population), cost
+        self._costs: dict[str, float] = {}
+        self._scores: dict[str, float] = {}
         super().__init__(space, seed)
+        if cost != "none":
+            from bpe.data import DatasetSpec
+            from bpe.estimators import create_estimator
+
+            # no images are read: the digits spec only names the 10 classes of the scored network
+            self._measure = create_estimator(cost, dataset=DatasetSpec("digits"), space=self.space_name, device="cpu")
 
     def sampler(self) -> optuna.samplers.BaseSampler:
         return optuna.samplers.NSGAIISampler(seed=self.seed, population_size=self.population)
+
+    def directions(self) -> list[str]:
+        return ["maximize"] if self.cost == "none" else ["maximize", "minimize"]
+
+    def values(self, arch: Any, score: float) -> float | list[float]:
+        if self.cost == "none":
+            return float(score)
+        key = str(arch)
+        if key not in self._costs:
+            self._costs[key] = float(self._measure.score(key))
+        self._scores[key] = float(score)
+        return [float(score), self._costs[key]]
+
+    def summary(self) -> dict[str, Any] | None:
+        """The Pareto front of the evaluated archs: score (higher) against cost (lower)."""
+        if self.cost == "none":
+            return None
+        front = [a for a, s in self._scores.items()
+                 if not any(t >= s and self._costs[b] <= self._costs[a] and (t > s or self._costs[b] < self._costs[a])
+                            for b, t in self._scores.items())]
+        front.sort(key=lambda a: self._costs[a])
+        return {"objectives": ["score", self.cost], "pareto_front": [
+            {"arch": a, "score": self._scores[a], self.cost: self._costs[a]} for a in front]}

@@ -475,3 +475,23 @@ def test_optuna_drivers_stop_when_a_listed_space_is_exhausted(oracle, table_path
     for t in done:
         assert str(driver.space.from_decisions([t.params[f"d{i}"] for i in range(len(driver._sizes))])) in listed
     assert base  # imported for the registry
+
+
+def test_nsga2_with_a_cost_reports_the_pareto_front_of_score_against_size(oracle):
+    """``nsga2.cost=params``: the arch's parameter count is a second objective (minimised); the run
+    reports the non-dominated archs it evaluated, and its best arch is still the best-scored one."""
+    from bpe.data import DatasetSpec
+
+    driver = create_algorithm("nsga2", seed=1, cost="params", population=8)
+    result = run_search(driver, oracle, Budget(evaluations=40))
+    front = result.to_dict()["driver"]["pareto_front"]
+    params = create_estimator("params", dataset=DatasetSpec("digits"), space="nb201", device="cpu")
+    scored = {s.arch: s.score for s in result.history if s.score is not None}
+    assert front and all(p["arch"] in scored and p["score"] == scored[p["arch"]] for p in front)
+    assert all(p["params"] == pytest.approx(params.score(p["arch"])) for p in front)
+    for p in front:  # nothing evaluated beats a front member on both objectives
+        assert not any(scored[a] >= p["score"] and params.score(a) < p["params"] - 1e-12 for a in scored)
+    assert max(p["score"] for p in front) == result.score
+    assert [d.name for d in driver.study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    with pytest.raises(BPEError, match="cost"):
+        create_algorithm("nsga2", cost="latency")
