@@ -153,5 +153,5 @@ def run_search(
         spent=spent,
         stopped_by=stopped_by,
         history=history,
-        driver=algorithm.summary(),
+        driver=algorithm.summary() if hasattr(algorithm, "summary") else None,  # any ask/tell object will do
     )

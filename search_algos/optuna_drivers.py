@@ -1,6 +1,7 @@
-"""Optuna's samplers as search drivers: ``tpe`` (Bergstra et al., 2011; Optuna's TPESampler) and
-``nsga2`` (Optuna's NSGAIISampler, with one objective, or two: the score and the arch's own cost,
-``cost=params|flops``, for a search that trades accuracy against model size), over any space's
+"""Optuna's samplers as search drivers: ``tpe`` (Bergstra et al., 2011; Optuna's TPESampler),
+``cmaes`` (Optuna's CmaEsSampler, over the decisions as integers; needs the ``cmaes`` package)
+and ``nsga2`` (Optuna's NSGAIISampler, with one objective, or two: the score and the arch's own
+cost, ``cost=params|flops``, for a search that trades accuracy against model size), over any space's
 decisions (NB201: the op of each of the 6 edges; DARTS: each node's inputs and ops), through the
 same ask/tell loop, budget, cache and resume as every other driver.
 
@@ -20,7 +21,7 @@ import optuna
 
 from search_algos.base import SearchAlgorithm, register_algorithm
 
-__all__ = ["OptunaSearch", "TPESearch", "NSGA2Search", "COSTS"]
+__all__ = ["OptunaSearch", "TPESearch", "NSGA2Search", "CMAESSearch", "COSTS"]
 
 
 class OptunaSearch(SearchAlgorithm):
@@ -41,6 +42,14 @@ class OptunaSearch(SearchAlgorithm):
         """The study's objectives: the score alone (maximised)."""
         return ["maximize"]
 
+    def distribution(self, n: int) -> optuna.distributions.BaseDistribution:
+        """How a decision of ``n`` choices is a parameter: categorical (no order among ops)."""
+        return optuna.distributions.CategoricalDistribution(list(range(n)))
+
+    def suggest(self, trial: optuna.trial.Trial, name: str, n: int) -> int:
+        """The trial's value of a decision of ``n`` choices (as :meth:`distribution` says)."""
+        return int(trial.suggest_categorical(name, list(range(n))))
+
     def values(self, arch: Any, score: float) -> float | list[float]:
         """What a scored arch is told as (the score; a multi-objective driver adds its objectives)."""
         return float(score)
@@ -49,7 +58,7 @@ class OptunaSearch(SearchAlgorithm):
         if len(self._told) >= self.space.size:
             raise StopIteration(f"{self.name} has evaluated every arch of the space")
         trial = self.study.ask()
-        codes = [trial.suggest_categorical(f"d{i}", list(range(n))) for i, n in enumerate(self._sizes)]
+        codes = [self.suggest(trial, f"d{i}", n) for i, n in enumerate(self._sizes)]
         arch = self.space.from_decisions(codes)
         self._pending[str(arch)].append((trial, tuple(codes)))
         return arch
@@ -64,8 +73,7 @@ class OptunaSearch(SearchAlgorithm):
         if evaluated != codes:  # a listed space moved the ask to its nearest arch: learn what was scored
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
             if score is not None:
-                dists = {f"d{i}": optuna.distributions.CategoricalDistribution(list(range(n)))
-                         for i, n in enumerate(self._sizes)}
+                dists = {f"d{i}": self.distribution(n) for i, n in enumerate(self._sizes)}
                 self.study.add_trial(optuna.trial.create_trial(
                     params={f"d{i}": c for i, c in enumerate(evaluated)}, distributions=dists,
                     values=_as_list(self.values(arch, score))))
@@ -91,6 +99,41 @@ class TPESearch(OptunaSearch):
     def sampler(self) -> optuna.samplers.BaseSampler:
         return optuna.samplers.TPESampler(seed=self.seed, n_startup_trials=self.n_startup_trials,
                                           multivariate=self.multivariate)
+
+
+@register_algorithm("cmaes")
+class CMAESSearch(OptunaSearch):
+    """CMA-ES (Hansen, 2016; Optuna's CmaEsSampler) over the decisions as integers 0..n-1: the
+    covariance matrix adaptation needs numbers, so each op or input is its index, an order the
+    space does not have (a baseline for users who reach for CMA-ES; TPE and REA treat the choices
+    as categories).  ``n_startup_trials`` random trials first; ``popsize`` per generation
+    (``None``: CMA-ES's default for the dimension)."""
+
+    def __init__(self, space: str = "nb201", seed: int = 0, *, n_startup_trials: int = 10,
+                 popsize: int | None = None) -> None:
+        if n_startup_trials < 0:
+            raise ValueError(f"need n_startup_trials >= 0, got {n_startup_trials}")
+        if popsize is not None and popsize < 2:
+            raise ValueError(f"need popsize >= 2, got {popsize}")
+        self.n_startup_trials, self.popsize = int(n_startup_trials), popsize
+        super().__init__(space, seed)
+
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        import importlib.util
+        import warnings
+
+        if importlib.util.find_spec("cmaes") is None:
+            raise ValueError("the cmaes driver needs the cmaes package: pip install cmaes (or the test extra)")
+        with warnings.catch_warnings():  # Optuna marks CMA-ES's integer handling experimental
+            warnings.simplefilter("ignore")
+            return optuna.samplers.CmaEsSampler(seed=self.seed, n_startup_trials=self.n_startup_trials,
+                                                popsize=self.popsize)
+
+    def distribution(self, n: int) -> optuna.distributions.BaseDistribution:
+        return optuna.distributions.IntDistribution(0, n - 1)
+
+    def suggest(self, trial: optuna.trial.Trial, name: str, n: int) -> int:
+        return int(trial.suggest_int(name, 0, n - 1))
 
 
 def _as_list(values: float | list[float]) -> list[float]:

@@ -440,7 +440,7 @@ def test_nb201_search_results_match_golden(name, data_dir):
     assert golden_runs(truth, "v11_cifar10valid_valid", name) == SEARCH_GOLDEN["nb201"][name]
 
 
-@pytest.mark.parametrize("algo", ["tpe", "nsga2"])
+@pytest.mark.parametrize("algo", ["tpe", "nsga2", "cmaes"])
 def test_optuna_drivers_keep_every_told_score_in_their_study(algo, oracle):
     """Each ask is one Optuna trial over the space's decisions; its told score completes it and a
     failed evaluation fails it (never a made-up value)."""
