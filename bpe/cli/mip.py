@@ -38,7 +38,7 @@ def register(sub, parents) -> None:
     p.add_argument("--initial", type=int, default=None, help="settings in the first round (default: 2 x --per-round)")
     p.add_argument("--min-agreement", type=float, default=0.5,
                    help="prune only when this share of the forests agree on the least important knob (default: 0.5)")
-    p.add_argument("--importance", default="fanova", help="fanova (default), mdi or permutation")
+    p.add_argument("--importance", default="fanova", help="fanova (default), mdi, permutation or ped-anova (optuna-dashboard's)")
     p.add_argument("--forest-seeds", type=int, default=10, help="forests per importance estimate (default: 10)")
     p.add_argument("--prune-rule", default="within-noise", help="within-noise (default) or cheapest")
     p.add_argument("--max-seconds-per-arch", type=float, default=None,

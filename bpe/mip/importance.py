@@ -5,6 +5,10 @@
   forest's prediction that each knob explains alone.
 * ``mdi``: mean decrease in impurity of a scikit-learn random forest.
 * ``permutation``: ``sklearn.inspection.permutation_importance`` of that forest.
+* ``ped-anova``: Optuna's ``PedAnovaImportanceEvaluator`` (Watanabe et al. 2023: how much each
+  knob's value distribution among the best settings differs from all), over the knob values as
+  categories, exactly as ``optuna-dashboard`` computes the importance panel of the run's study;
+  deterministic, so every seed agrees.
 
 Every method is repeated over forest seeds and reported as mean and standard deviation; the
 same forests give each knob's partial dependence (predicted rho per value, the other knobs
@@ -28,7 +32,7 @@ __all__ = ["IMPORTANCE_METHODS", "Importance", "knob_importance", "partial_depen
 
 log = logging.getLogger(__name__)
 
-IMPORTANCE_METHODS = ("fanova", "mdi", "permutation")
+IMPORTANCE_METHODS = ("fanova", "mdi", "permutation", "ped-anova")
 N_TREES = 64
 
 
@@ -90,6 +94,25 @@ def _fanova(space: KnobSpace, settings: Sequence[Mapping[str, Any]], y: np.ndarr
     return {name: float(result.get(name, 0.0)) for name in space.names}
 
 
+def _ped_anova(space: KnobSpace, settings: Sequence[Mapping[str, Any]], y: np.ndarray) -> dict[str, float]:
+    """PED-ANOVA on a study of the settings whose parameters are the knob values as categories (the
+    run's Optuna study, :mod:`bpe.mip.study`, records them so), normalised to sum 1."""
+    import optuna
+    from optuna.distributions import CategoricalDistribution
+    from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    dists = {name: CategoricalDistribution(list(grid.values)) for name, grid in space.grids.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        study = optuna.create_study(direction="maximize")
+        for setting, value in zip(settings, y):
+            study.add_trial(optuna.trial.create_trial(params={n: setting[n] for n in space.names}, distributions=dists,
+                                                      value=float(value)))
+        result = get_param_importances(study, target=lambda t: -t.value, evaluator=PedAnovaImportanceEvaluator())
+    return {name: float(result.get(name, 0.0)) for name in space.names}
+
+
 def knob_importance(space: KnobSpace, settings: Sequence[Mapping[str, Any]], rho: Sequence[float], *,
                     method: str = "fanova", seeds: Sequence[int] = tuple(range(10))) -> Importance:
     """Importance of every knob of ``space`` for predicting ``rho`` from ``settings``.
@@ -109,6 +132,9 @@ def knob_importance(space: KnobSpace, settings: Sequence[Mapping[str, Any]], rho
             continue
         if method == "fanova":
             per_seed.append(_fanova(space, settings, y, int(seed)))
+            continue
+        if method == "ped-anova":  # deterministic: one evaluation stands for every seed
+            per_seed.append(per_seed[-1] if per_seed and any(per_seed[-1].values()) else _ped_anova(space, settings, y))
             continue
         x = np.stack([space.encode(s) for s in settings])
         forest = _forest(int(seed)).fit(x, y)

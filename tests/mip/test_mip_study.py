@@ -144,3 +144,33 @@ def test_a_run_refused_before_its_first_trial_leaves_no_database(tmp_path):
     with pytest.raises(BPEError, match="budget"):
         mip_tabular(folder=folder, settings=refused, out=tmp_path / "b.json", plot=False, storage=storage)
     assert (tmp_path / "team.db").exists() and len(optuna.get_all_study_summaries(storage)) == 1
+
+
+def test_ped_anova_rounds_match_the_dashboards_importance_of_the_study(tmp_path):
+    """``--importance ped-anova``: each round's importances are what optuna-dashboard computes
+    (PED-ANOVA, normalised) on the run's study as it stood at that round."""
+    import dataclasses
+    import warnings
+
+    from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
+
+    folder = tmp_path / "records"
+    write_records(folder, n_settings=24)
+    settings = dataclasses.replace(FAST, importance="ped-anova")
+    doc, _ = mip_tabular(folder=folder, settings=settings, out=tmp_path / "bpe.json", plot=False)
+    where = doc["measured"]["study"]
+    study = optuna.load_study(study_name=where["study_name"], storage=where["storage"])
+    checked = 0
+    for entry in doc["rounds"]:
+        if not entry.get("importances") or entry.get("pruned") is None:
+            continue
+        so_far = optuna.create_study(direction="maximize")
+        so_far.add_trials([optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=t.values[0])
+                           for t in study.trials if t.user_attrs["round"] <= entry["round"]])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            shown = get_param_importances(so_far, target=lambda t: -t.value, evaluator=PedAnovaImportanceEvaluator())
+        for knob, value in entry["importances"].items():
+            assert value == pytest.approx(shown.get(knob, 0.0), abs=1e-9), (entry["round"], knob)
+        checked += 1
+    assert checked >= 1
