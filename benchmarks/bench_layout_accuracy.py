@@ -24,11 +24,11 @@ from scipy import stats
 
 import bpe.runtime as runtime
 import bpe.training as training
-from bpe.benchmarks.reference import reference_config
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, prepare_split
 from bpe.machine import machine_line
 from bpe.spaces import get_space
+from bpe.truth.reference import reference_config
 
 
 def reference_data_dir() -> Path:

@@ -21,9 +21,9 @@ import os
 import time
 from pathlib import Path
 
-from bpe.benchmarks.table import TableBenchmark
 from bpe.estimators import create_estimator
 from bpe.machine import machine_line
+from bpe.truth.table import TableBenchmark
 from search_algos.budget import parse_budget
 from search_algos.orchestrate import sample_based_experiment
 

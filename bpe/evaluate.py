@@ -14,8 +14,6 @@ import numpy as np
 import pandas as pd
 
 from bpe.archlists import resolve_archs, sample_archs
-from bpe.benchmarks import Benchmark, load_truth
-from bpe.benchmarks.match import check_truth_dataset
 from bpe.data import load_arrays
 from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec
@@ -25,6 +23,8 @@ from bpe.mip.recost import recost_export
 from bpe.outputs import OutputSet, atomic_write_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
 from bpe.plotting import new_figure, save_figure, set_title
+from bpe.truth import Benchmark, load_truth
+from bpe.truth.match import check_truth_dataset
 
 __all__ = ["sample_archs", "evaluate_estimator", "write_results", "evaluate_job", "EVALUATE_OUTPUTS"]
 
@@ -160,7 +160,7 @@ def evaluate_job(estimator_spec: str, *, dataset: Any, truth_spec: str, metric: 
 
     Before any work: the output files (:func:`bpe.outputs.plan_outputs`), the arch sample, the
     data files, the truth and its metric, whether the truth can belong to the dataset
-    (:func:`bpe.benchmarks.match.check_truth_dataset`), and the estimator.  A reference truth
+    (:func:`bpe.truth.match.check_truth_dataset`), and the estimator.  A reference truth
     that has archs to train calls ``confirm(plan)`` with its :meth:`ReferenceBenchmark.plan`
     first (the CLI prints it and asks for ``--yes`` above a threshold).  Returns the result and
     the paths written.

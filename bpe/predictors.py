@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from bpe.benchmarks import load_truth
 from bpe.data import load_arrays
 from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec
 from bpe.metrics import bootstrap_ci, kendall, spearman
 from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenance
 from bpe.spaces import get_space
+from bpe.truth import load_truth
 
 __all__ = ["predictor_targets", "training_split", "fit_job", "holdout_job", "MODELS", "graf_spec", "scorer_features",
            "member_rows"]

@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from bpe.archlists import resolve_archs
-from bpe.benchmarks import Benchmark, load_truth
 from bpe.data import load_arrays
 from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec, parse_spec, split_specs
@@ -25,6 +24,7 @@ from bpe.outputs import OutputSet, atomic_write_text, plan_outputs, run_provenan
 from bpe.parallel import Runner
 from bpe.plotting import legend_outside, new_figure, save_figure, set_title
 from bpe.tables import read_arch_table
+from bpe.truth import Benchmark, load_truth
 
 __all__ = [
     "SCORE_OUTPUTS",

@@ -24,13 +24,13 @@ import argparse
 from pathlib import Path
 
 from bpe.archlists import resolve_archs
-from bpe.benchmarks import BPEPaperBenchmark
 from bpe.cache import EvalCache, default_cache_dir
 from bpe.data import DatasetSpec
 from bpe.estimators.proxy import ProxyTrainingEstimator
 from bpe.metrics import rank_summary
 from bpe.outputs import atomic_write_text, json_text, run_provenance
 from bpe.parallel import Runner
+from bpe.truth import BPEPaperBenchmark
 
 from _paths import reference_data_dir
 

@@ -19,7 +19,6 @@ import argparse
 import math
 from pathlib import Path
 
-from bpe.benchmarks import BPEPaperBenchmark
 from bpe.cache import EvalCache, default_cache_dir
 from bpe.data import DatasetSpec
 from bpe.estimators import available_estimators, get_estimator_class
@@ -29,6 +28,7 @@ from bpe.metrics import rank_summary
 from bpe.outputs import atomic_write_text, json_text, run_provenance
 from bpe.parallel import Runner
 from bpe.scoring import correlate_scores, frontier_plot, score_job
+from bpe.truth import BPEPaperBenchmark
 
 from _paths import reference_data_dir
 

@@ -14,9 +14,9 @@ import argparse
 
 import numpy as np
 
-from bpe.benchmarks import BPEPaperBenchmark
 from bpe.spaces import get_space
 from bpe.spaces.darts import DARTS_V2
+from bpe.truth import BPEPaperBenchmark
 
 from _paths import reference_data_dir
 

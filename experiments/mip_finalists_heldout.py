@@ -24,7 +24,6 @@ import json
 from pathlib import Path
 
 from bpe.archlists import read_arch_list
-from bpe.benchmarks import load_truth
 from bpe.cache import EvalCache, default_cache_dir
 from bpe.data import DatasetSpec
 from bpe.estimators import estimator_from_spec
@@ -35,6 +34,7 @@ from bpe.mip.evaluators import SettingResult
 from bpe.mip.export import export_spec
 from bpe.outputs import atomic_write_text
 from bpe.parallel import Runner
+from bpe.truth import load_truth
 
 from _paths import reference_data_dir
 

@@ -20,7 +20,6 @@ import argparse
 import json
 from pathlib import Path
 
-from bpe.benchmarks import load_truth
 from bpe.cache import EvalCache, default_cache_dir
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec
@@ -29,6 +28,7 @@ from bpe.evaluate import evaluate_estimator, write_results
 from bpe.mip.job import sample_truth_archs
 from bpe.parallel import Runner
 from bpe.scoring import frontier_plot
+from bpe.truth import load_truth
 
 from _paths import reference_data_dir
 

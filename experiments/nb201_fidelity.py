@@ -13,8 +13,8 @@ import argparse
 
 import numpy as np
 
-from bpe.benchmarks.table import TableBenchmark
 from bpe.spaces import nb201
+from bpe.truth.table import TableBenchmark
 
 from _paths import reference_data_dir
 

@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from bpe.archlists import read_arch_list
-from bpe.benchmarks import load_truth
 from bpe.cache import EvalCache, default_cache_dir
 from bpe.data import DatasetSpec
 from bpe.estimators import estimator_from_spec
@@ -39,6 +38,7 @@ from bpe.outputs import atomic_write_text
 from bpe.parallel import Runner
 from bpe.predictors import graf_spec, member_rows, scorer_features
 from bpe.spaces import get_space
+from bpe.truth import load_truth
 
 from _paths import reference_data_dir
 

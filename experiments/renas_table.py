@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bpe.benchmarks.table import TableBenchmark
 from bpe.estimators.renas import holdout_evaluation
 from bpe.metrics import kendall, spearman
+from bpe.truth.table import TableBenchmark
 
 from _paths import reference_data_dir
 

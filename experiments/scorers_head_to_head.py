@@ -15,7 +15,6 @@ import argparse
 import math
 from pathlib import Path
 
-from bpe.benchmarks.table import TableBenchmark
 from bpe.cache import EvalCache, default_cache_dir
 from bpe.data import DatasetSpec
 from bpe.estimators import available_estimators, get_estimator_class
@@ -24,6 +23,7 @@ from bpe.machine import machine_line
 from bpe.outputs import atomic_write_text, json_text, run_provenance
 from bpe.parallel import Runner
 from bpe.scoring import correlate_scores, frontier_plot, score_job
+from bpe.truth.table import TableBenchmark
 
 from _paths import reference_data_dir
 

@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bpe.benchmarks.table import TableBenchmark
 from bpe.cache import EvalCache, default_cache_dir
 from bpe.data import DatasetSpec
 from bpe.errors import BPEError
 from bpe.metrics import spearman
 from bpe.parallel import Runner
 from bpe.scoring import best_of_n, correlate_job, score_job
+from bpe.truth.table import TableBenchmark
 
 from _paths import reference_data_dir
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 
 from bpe.archlists import read_arch_list
-from bpe.benchmarks.table import TableBenchmark
 from bpe.cache import EvalCache, default_cache_dir
 from bpe.data import DatasetSpec
 from bpe.estimators.zico import ZiCo
 from bpe.metrics import rank_summary
 from bpe.parallel import Runner
+from bpe.truth.table import TableBenchmark
 
 from _paths import reference_data_dir
 

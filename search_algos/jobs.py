@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bpe.benchmarks import load_truth
 from bpe.config import PRESETS, load_config
 from bpe.data import prepare_split
 from bpe.errors import BPEError
@@ -16,6 +15,7 @@ from bpe.estimators.cached import CachedEstimator
 from bpe.outputs import plan_outputs, run_provenance
 from bpe.registry import did_you_mean
 from bpe.spaces import ListedSpace, get_space
+from bpe.truth import load_truth
 from search_algos.base import available_algorithms, create_algorithm
 from search_algos.budget import parse_budget
 from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method

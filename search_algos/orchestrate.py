@@ -8,13 +8,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bpe.benchmarks import Benchmark
 from bpe.config import BPEConfig
 from bpe.data import TensorSplit
 from bpe.errors import BPEError
 from bpe.estimators.base import Estimator
 from bpe.parallel import Runner
 from bpe.plotting import legend_outside, new_figure, save_figure, set_title
+from bpe.truth import Benchmark
 from search_algos.budget import Budget
 from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method, fidelity_search
 from search_algos.loop import SearchResult

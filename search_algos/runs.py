@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from bpe.benchmarks import Benchmark
 from bpe.errors import TruthError
 from bpe.estimators.base import Estimator
 from bpe.parallel import Runner, where
 from bpe.plotting import legend_outside, new_figure, save_figure
+from bpe.truth import Benchmark
 from search_algos.base import create_algorithm
 from search_algos.budget import Budget
 from search_algos.loop import SearchResult, run_search

@@ -12,11 +12,11 @@ import logging
 import pandas as pd
 import pytest
 
-from bpe.benchmarks.table import TableBenchmark
 from bpe.cli import main
 from bpe.errors import BPEError, TruthError
 from bpe.scoring import read_scores
 from bpe.spaces import nb201
+from bpe.truth.table import TableBenchmark
 
 ARCHS = [str(a) for a in nb201.sample(10, 0)]
 

@@ -1,5 +1,5 @@
 """``bpe truth convert``: the official NAS-Bench-201 file as a compact CSV table (library:
-:mod:`bpe.benchmarks`)."""
+:mod:`bpe.truth`)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ def register(sub, parents) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bpe.benchmarks import load_truth
     from bpe.outputs import plan_outputs
+    from bpe.truth import load_truth
 
     if not args.source.startswith("nb201:"):
         raise BPEError("truth convert reads the official file: pass nb201:PATH.pth")

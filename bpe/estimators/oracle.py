@@ -23,7 +23,7 @@ class OracleEstimator(Estimator):
     simulated search asks the same archs many times, and a lookup never changes.
 
     Args:
-        benchmark: a :class:`bpe.benchmarks.Benchmark`.
+        benchmark: a :class:`bpe.truth.Benchmark`.
         metric: the benchmark column or metric name used as score.
         epochs: epochs charged per evaluation (12 for NB201's hp=12 protocol).
     """

@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from bpe.benchmarks.records_folder import TabularRecords, read_records_folder
 from bpe.errors import BPEError, DataError
 from bpe.estimators import estimator_from_spec
 from bpe.estimators.vote import rank_blend
 from bpe.metrics import rank_summary
 from bpe.mip.knobs import TABULAR_KNOBS, KnobGrid, KnobSpace
+from bpe.truth.records_folder import TabularRecords, read_records_folder
 
 __all__ = ["SettingResult", "SettingEvaluator", "LiveEvaluator", "TabularEvaluator", "TabularRecords",
            "read_tabular_records"]
@@ -175,7 +175,7 @@ class LiveEvaluator(SettingEvaluator):
     Args:
         knobs: a live knob space (with a base config).
         dataset: the :class:`~bpe.data.DatasetSpec` to train on.
-        truth: a :class:`~bpe.benchmarks.Benchmark`.
+        truth: a :class:`~bpe.truth.Benchmark`.
         metric: the truth's metric.
         archs: the fixed architecture sample.
         runner: parallelism, cache and progress.
@@ -318,7 +318,7 @@ class LiveEvaluator(SettingEvaluator):
 
 def read_tabular_records(folder: str | Path, *, knob_columns: Sequence[str] | None = None,
                          cost_column: str = "gpu_hours_per_net") -> TabularRecords:
-    """A record folder (:func:`~bpe.benchmarks.records_folder.read_records_folder`) with MIP's
+    """A record folder (:func:`~bpe.truth.records_folder.read_records_folder`) with MIP's
     known knob columns (:data:`~bpe.mip.knobs.TABULAR_KNOBS`) as the default knobs."""
     return read_records_folder(folder, knob_columns=knob_columns, cost_column=cost_column,
                                known_knobs=tuple(TABULAR_KNOBS))

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from bpe.benchmarks.records_folder import setting_config
 from bpe.mip.evaluators import SettingResult
 from bpe.mip.search import MIPResult, frontier
 from bpe.outputs import OutputSet, plan_outputs, run_provenance
 from bpe.plotting import legend_outside, new_figure, save_figure, set_title
+from bpe.truth.records_folder import setting_config
 
 __all__ = ["mip_document", "export_spec", "member_entry", "write_mip", "importance_plot", "frontier_plot", "tabular_config"]
 

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from bpe.archlists import resolve_archs
-from bpe.benchmarks import load_truth
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, load_arrays
 from bpe.errors import BPEError
@@ -27,6 +26,7 @@ from bpe.mip.search import MIPSettings, choose, run_mip
 from bpe.mip.study import open_study
 from bpe.runtime import resolve_device
 from bpe.spaces import get_space
+from bpe.truth import load_truth
 
 __all__ = ["parse_duration", "sample_truth_archs", "mip_live", "auto_halving", "parse_halving", "refuse_live_only",
            "mip_tabular", "mip_settings",

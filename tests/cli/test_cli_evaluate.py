@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bpe.benchmarks.table import TableBenchmark
 from bpe.cli import main
+from bpe.truth.table import TableBenchmark
 
 CONTRACT = {"spearman", "kendall", "n_archs", "seconds_per_arch", "records"}
 RECORD = {"arch", "score", "truth", "seconds", "status"}

@@ -8,8 +8,6 @@ import math
 import pandas as pd
 import pytest
 
-from bpe.benchmarks import load_truth
-from bpe.benchmarks.table import TableBenchmark
 from bpe.cache import EvalCache
 from bpe.data import DatasetSpec
 from bpe.errors import EstimatorError, TruthError
@@ -25,6 +23,8 @@ from bpe.estimators import (
 from bpe.evaluate import evaluate_estimator, sample_archs
 from bpe.parallel import Runner
 from bpe.spaces import nb201
+from bpe.truth import load_truth
+from bpe.truth.table import TableBenchmark
 
 
 @pytest.fixture

@@ -877,8 +877,8 @@ def test_pruned_value_was_measured(mip_run):
 
 
 def test_reference_truth_refuses_another_report():
-    from bpe.benchmarks.reference import ReferenceBenchmark
     from bpe.data import DatasetSpec
+    from bpe.truth.reference import ReferenceBenchmark
 
     with pytest.raises(ConfigError, match="report"):
         ReferenceBenchmark(DatasetSpec("digits"), BPEConfig(report="tse"))

@@ -321,9 +321,9 @@ def test_hybrid_knob_is_read_off_the_same_trainings_and_a_baseline_is_compared(t
 
 
 def _records(tmp_path, archs):
-    from bpe.benchmarks import load_truth
     from bpe.config import BPEConfig
     from bpe.data import DatasetSpec
+    from bpe.truth import load_truth
 
     truth = load_truth("reference", dataset=DatasetSpec("digits"), reference_config=BPEConfig.from_dict(TINY_REFERENCE),
                        device="cpu")

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bpe.benchmarks import Benchmark
-from bpe.benchmarks.table import TableBenchmark
 from bpe.cli import main
 from bpe.data import DatasetSpec
 from bpe.errors import BPEError
 from bpe.estimators import Estimator, EvalRecord, create_estimator
 from bpe.estimators.base import Cost
 from bpe.spaces import nb201
+from bpe.truth import Benchmark
+from bpe.truth.table import TableBenchmark
 from search_algos.base import available_algorithms, create_algorithm
 from search_algos.budget import Budget, parse_budget
 from search_algos.loop import run_search

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from bpe.benchmarks import BPEPaperBenchmark, load_truth
 from bpe.config import BPEConfig
 from bpe.errors import ArchStringError, BPEError, ConfigError, TruthError
 from bpe.estimators.proxy import training_key
 from bpe.spaces import available_spaces, get_space
 from bpe.spaces.darts import DARTS_V2, DartsGenotype, parse_genotype
+from bpe.truth import BPEPaperBenchmark, load_truth
 
 SPACES = available_spaces()
 #: a small network per space for forward passes

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from bpe.benchmarks import load_truth
 from bpe.errors import TruthError
+from bpe.truth import load_truth
 
 PATH = os.environ.get("BPE_NB201_PATH")
 

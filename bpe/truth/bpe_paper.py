@@ -19,8 +19,11 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bpe.benchmarks.base import Benchmark, arch_row
-from bpe.benchmarks.records_folder import (
+from bpe.config import BPEConfig
+from bpe.errors import ArchStringError, DataError, TruthError
+from bpe.spaces import get_space
+from bpe.truth.base import Benchmark, arch_row
+from bpe.truth.records_folder import (
     ACCURACIES_FILE,
     SETTINGS_FILE,
     TRUTH_FILE,
@@ -28,9 +31,6 @@ from bpe.benchmarks.records_folder import (
     read_records_folder,
     setting_config,
 )
-from bpe.config import BPEConfig
-from bpe.errors import ArchStringError, DataError, TruthError
-from bpe.spaces import get_space
 
 __all__ = ["BPEPaperBenchmark", "TRUTH_METRIC", "is_records_folder", "recorded_config"]
 
@@ -45,7 +45,7 @@ def is_records_folder(path: str | Path) -> bool:
 
 
 def recorded_config(records: TabularRecords, setting: str) -> BPEConfig:
-    """A recorded setting of ``records`` as a :class:`BPEConfig` (:func:`~bpe.benchmarks.records_folder.setting_config`)."""
+    """A recorded setting of ``records`` as a :class:`BPEConfig` (:func:`~bpe.truth.records_folder.setting_config`)."""
     row = records.settings.loc[setting]
     knobs = {k: row[k] for k in records.knob_columns}
     return setting_config(knobs, source=f"recorded setting {setting}")

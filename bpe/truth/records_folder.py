@@ -2,7 +2,7 @@
 cost), ``accuracies.csv`` (each arch's accuracy under each setting) and ``ground_truth.csv``
 (each arch's fully trained accuracy, and its genotype).  The BPE paper's released records
 (37 settings x 100 DARTS cells) are such a folder; MIP looks settings up in it
-(:class:`~bpe.mip.evaluators.TabularEvaluator`) and :class:`~bpe.benchmarks.bpe_paper.BPEPaperBenchmark`
+(:class:`~bpe.mip.evaluators.TabularEvaluator`) and :class:`~bpe.truth.bpe_paper.BPEPaperBenchmark`
 serves it as ground truth.
 """
 

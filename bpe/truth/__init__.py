@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bpe.benchmarks.base import Benchmark
-from bpe.benchmarks.bpe_paper import BPEPaperBenchmark, is_records_folder
-from bpe.benchmarks.nb201_api import NB201APIBenchmark
-from bpe.benchmarks.reference import ReferenceBenchmark
-from bpe.benchmarks.table import TableBenchmark
 from bpe.errors import TruthError
+from bpe.truth.base import Benchmark
+from bpe.truth.bpe_paper import BPEPaperBenchmark, is_records_folder
+from bpe.truth.nb201_api import NB201APIBenchmark
+from bpe.truth.reference import ReferenceBenchmark
+from bpe.truth.table import TableBenchmark
 
 __all__ = ["Benchmark", "BPEPaperBenchmark", "load_truth"]
 

@@ -8,11 +8,11 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from bpe.benchmarks.base import Benchmark
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec
 from bpe.errors import ConfigError
 from bpe.parallel import Runner
+from bpe.truth.base import Benchmark
 
 __all__ = ["ReferenceBenchmark", "REFERENCE_CONFIGS", "reference_config"]
 

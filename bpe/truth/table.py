@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bpe.archlists import ARCH_COLUMNS as ARCH_LIST_COLUMNS
-from bpe.benchmarks.base import Benchmark, arch_row
 from bpe.errors import BPEError, TruthError
+from bpe.truth.base import Benchmark, arch_row
 
 __all__ = ["TableBenchmark"]
 

@@ -1,7 +1,7 @@
 """Ground truth from the official NAS-Bench-201 file through ``nas_201_api`` (lazy import).
 
 The official ``.pth`` is several GB and slow to load: use :meth:`NB201APIBenchmark.to_table`
-once to write a compact CSV and read that with :class:`~bpe.benchmarks.table.TableBenchmark`
+once to write a compact CSV and read that with :class:`~bpe.truth.table.TableBenchmark`
 in search loops.  All calls into the third-party API live in this module (one adapter).
 """
 
@@ -11,9 +11,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from bpe.benchmarks.base import Benchmark
 from bpe.errors import TruthError
 from bpe.spaces import nb201
+from bpe.truth.base import Benchmark
 
 __all__ = ["NB201APIBenchmark", "METRIC_MAP"]
 
