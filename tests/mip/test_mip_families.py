@@ -91,6 +91,7 @@ def test_confirmation_keeps_the_cheaper_unless_the_dearer_is_better_beyond_noise
     assert decision["comparisons"][-1]["ci95"][0] > 0
 
 
+@pytest.mark.slow  # a whole live MIP with every family (10 s): the slow tier, which .ci/run runs too
 def test_live_mip_with_families_never_fits_on_confirmation_archs(tmp_path, monkeypatch, capsys):
     """Importance, blend fitting and every candidate's search rho read only the search archs' truths;
     the confirmation archs' truths are read once the finalists are fixed. A test that fails if

@@ -35,7 +35,7 @@ def without_provenance(doc: dict) -> dict:
 
 def test_every_measured_setting_is_a_trial_of_a_two_objective_study(tmp_path):
     folder = tmp_path / "records"
-    write_records(folder)
+    write_records(folder, n_settings=12, n_archs=20)
     doc, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "a" / "bpe.json", plot=False)
     where = doc["measured"]["study"]
     assert where["storage"] == f"sqlite:///{(tmp_path / 'a' / 'bpe.db').resolve()}"  # beside bpe.json by default
