@@ -37,6 +37,7 @@ __all__ = [
     "TensorSplit",
     "default_data_root",
     "load_arrays",
+    "check_data_files",
     "class_balanced_split",
     "class_balanced_subset",
     "prepare_split",
@@ -239,6 +240,13 @@ def _load_digits() -> ArrayData:
     y = digits.target.astype(np.int64)
     train_idx, test_idx = class_balanced_split(y, 0.2, seed=0)
     return ArrayData("digits", x[train_idx], y[train_idx], x[test_idx], y[test_idx], 10, flip=False)
+
+
+def check_data_files(spec: DatasetSpec) -> None:
+    """Report a missing data folder (its digest) and a missing or corrupt data file now, before
+    any work that would need them."""
+    spec.fingerprint()
+    load_arrays(spec)
 
 
 @lru_cache(maxsize=2)

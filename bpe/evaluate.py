@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from bpe.archlists import resolve_archs, sample_archs
-from bpe.data import load_arrays
+from bpe.data import check_data_files
 from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec
 from bpe.estimators.base import Estimator
@@ -175,8 +175,7 @@ def evaluate_job(estimator_spec: str, *, dataset: Any, truth_spec: str, metric: 
     truth_dataset = check_truth_dataset(truth, metric, dataset, allow_mismatch=allow_mismatch,
                                         needs_dataset=estimator_spec != "oracle")
     if reads_data or hasattr(truth, "plan"):
-        dataset.fingerprint()  # a missing data folder is reported here
-        load_arrays(dataset)  # a missing or corrupt data file is reported before any work
+        check_data_files(dataset)
     if hasattr(truth, "plan") and confirm is not None:
         plan = truth.plan(sample, runner.cache)
         if plan["n_to_train"]:

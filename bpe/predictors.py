@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bpe.data import load_arrays
+from bpe.data import check_data_files
 from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec
 from bpe.metrics import bootstrap_ci, kendall, spearman
@@ -53,8 +53,7 @@ def scorer_features(scorers: Sequence[str], *, dataset: Any, space: str, device:
             raise BPEError(f"--scorers: {name} scores archs together (a vote or blend); give scorers that score "
                            "each arch on its own")
     if any(m.reads_data for m in members):
-        dataset.fingerprint()  # a missing data folder is reported here
-        load_arrays(dataset)  # a missing or corrupt data file is reported before any work
+        check_data_files(dataset)
     return members
 
 

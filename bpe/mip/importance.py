@@ -28,7 +28,7 @@ import numpy as np
 from bpe.errors import ConfigError
 from bpe.mip.knobs import KnobSpace
 
-__all__ = ["IMPORTANCE_METHODS", "Importance", "knob_importance", "partial_dependence"]
+__all__ = ["IMPORTANCE_METHODS", "Importance", "knob_importance", "knob_categories", "partial_dependence"]
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +94,22 @@ def _fanova(space: KnobSpace, settings: Sequence[Mapping[str, Any]], y: np.ndarr
     return {name: float(result.get(name, 0.0)) for name in space.names}
 
 
-def _ped_anova(space: KnobSpace, settings: Sequence[Mapping[str, Any]], y: np.ndarray) -> dict[str, float]:
-    """PED-ANOVA on a study of the settings whose parameters are the knob values as categories (the
-    run's Optuna study, :mod:`bpe.mip.study`, records them so), normalised to sum 1."""
-    import optuna
+def knob_categories(space: KnobSpace) -> dict[str, Any]:
+    """Each knob as an Optuna categorical distribution over its grid values: how the run's Optuna
+    study (:mod:`bpe.mip.study`) records a setting, and what ``ped-anova`` ranks."""
     from optuna.distributions import CategoricalDistribution
+
+    return {name: CategoricalDistribution(list(grid.values)) for name, grid in space.grids.items()}
+
+
+def _ped_anova(space: KnobSpace, settings: Sequence[Mapping[str, Any]], y: np.ndarray) -> dict[str, float]:
+    """PED-ANOVA on a study of the settings as the run's study records them
+    (:func:`knob_categories`), normalised to sum 1."""
+    import optuna
     from optuna.importance import PedAnovaImportanceEvaluator, get_param_importances
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    dists = {name: CategoricalDistribution(list(grid.values)) for name, grid in space.grids.items()}
+    dists = knob_categories(space)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         study = optuna.create_study(direction="maximize")
@@ -126,6 +133,7 @@ def knob_importance(space: KnobSpace, settings: Sequence[Mapping[str, Any]], rho
     settings = [settings[i] for i in keep]
     y = np.array([rho[i] for i in keep], dtype=float)
     per_seed: list[dict[str, float]] = []
+    once: dict[str, float] | None = None  # ped-anova is deterministic: one evaluation stands for every seed
     for seed in seeds:
         if len(y) < 2 or np.ptp(y) == 0:
             per_seed.append({name: 0.0 for name in space.names})
@@ -133,8 +141,9 @@ def knob_importance(space: KnobSpace, settings: Sequence[Mapping[str, Any]], rho
         if method == "fanova":
             per_seed.append(_fanova(space, settings, y, int(seed)))
             continue
-        if method == "ped-anova":  # deterministic: one evaluation stands for every seed
-            per_seed.append(per_seed[-1] if per_seed and any(per_seed[-1].values()) else _ped_anova(space, settings, y))
+        if method == "ped-anova":
+            once = once or _ped_anova(space, settings, y)
+            per_seed.append(once)
             continue
         x = np.stack([space.encode(s) for s in settings])
         forest = _forest(int(seed)).fit(x, y)

@@ -14,7 +14,7 @@ import numpy as np
 
 from bpe.archlists import resolve_archs
 from bpe.config import BPEConfig
-from bpe.data import DatasetSpec, load_arrays
+from bpe.data import DatasetSpec, check_data_files
 from bpe.errors import BPEError
 from bpe.estimators import get_estimator_class
 from bpe.mip.evaluators import LiveEvaluator, TabularEvaluator, read_tabular_records
@@ -96,8 +96,7 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     if "precision" in knobs.names and "fp16" in knobs["precision"].values and resolve_device(device).type != "cuda":
         raise BPEError("the precision knob lists fp16, which needs a CUDA device; drop it from the grid on CPU "
                        "(bf16 works on CPU)")
-    dataset.fingerprint()
-    load_arrays(dataset)  # a missing or corrupt data file is reported before any work
+    check_data_files(dataset)
     truth = load_truth(truth_spec, dataset=dataset, space=space, device=device, reference_config=reference_config)
     metric = truth.check_metric(metric)
     if isinstance(n_archs, str) and not n_archs.strip().isdigit():  # `all` or a file listing the labelled archs

@@ -30,7 +30,9 @@ from typing import Any
 
 from bpe.errors import BPEError
 from bpe.mip.evaluators import SettingResult
+from bpe.mip.importance import knob_categories
 from bpe.mip.knobs import KnobSpace
+from bpe.outputs import jsonable
 
 __all__ = ["MIPStudy", "default_storage", "open_study", "run_identity", "NO_STORAGE"]
 
@@ -52,12 +54,6 @@ def default_storage(out_json: str | Path) -> str:
     return URL.create("sqlite", database=path).render_as_string(hide_password=False)
 
 
-def _plain(value: Any) -> Any:
-    """``value`` as JSON-safe plain data (numpy numbers become floats, non-finite become ``None``)."""
-    return json.loads(json.dumps(value, default=lambda v: v.item() if hasattr(v, "item") else str(v)),
-                      parse_constant=lambda _: None)
-
-
 def _number(value: Any) -> float | None:
     """``value`` as a float (numpy scalars included), ``None`` when it is not a number."""
     try:
@@ -68,7 +64,7 @@ def _number(value: Any) -> float | None:
 
 def run_identity(inputs: Mapping[str, Any]) -> str:
     """A short digest of a run's ``inputs`` (what makes two runs the same run)."""
-    text = json.dumps(_plain(inputs), sort_keys=True)
+    text = json.dumps(jsonable(inputs), sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -93,6 +89,7 @@ class MIPStudy:
         self.storage_url, self.identity = storage, identity
         self.study_name = study_name or f"mip-{identity}"
         self.knobs = knobs
+        self._dists = knob_categories(knobs)  # the trials' parameter distributions, as PED-ANOVA reads them
         from sqlalchemy import make_url
 
         try:  # a SQLite file this run creates is removed again if the run is refused (discard_if_new)
@@ -136,17 +133,13 @@ class MIPStudy:
     # -- trials -----------------------------------------------------------------------------
     def _key(self, result: SettingResult) -> str:
         rung = result.extra.get("rung")
-        return json.dumps(_plain([result.family, result.name, result.setting, rung, result.n_archs]), sort_keys=True)
+        return json.dumps(jsonable([result.family, result.name, result.setting, rung, result.n_archs]), sort_keys=True)
 
     def _params(self, result: SettingResult) -> tuple[dict[str, Any], dict[str, Any]]:
-        dist = self._optuna.distributions.CategoricalDistribution
-        params, dists = {}, {}
-        for name, grid in self.knobs.grids.items():
-            value = result.setting.get(name)
-            if value is None or value not in grid.values:
-                continue  # a scorer or a blend has no knob values; a value off the grid is not a parameter
-            params[name], dists[name] = value, dist(list(grid.values))
-        return params, dists
+        # a scorer or a blend has no knob values; a value off the grid is not a parameter
+        params = {name: result.setting[name] for name, grid in self.knobs.grids.items()
+                  if result.setting.get(name) is not None and result.setting[name] in grid.values}
+        return params, {name: self._dists[name] for name in params}
 
     def _write(self, what: str, action: Any) -> Any:
         """Run a write to the storage; a failure mid-run (a locked or vanished database) is logged
@@ -171,7 +164,7 @@ class MIPStudy:
         if key in self._keys:
             return False
         params, dists = self._params(result)
-        attrs = _plain({"key": key, "family": result.family, "name": result.name, "n_archs": result.n_archs,
+        attrs = jsonable({"key": key, "family": result.family, "name": result.name, "n_archs": result.n_archs,
                         "n_ok": result.n_ok, "spearman_ci95": result.spearman_ci95, "kendall": result.kendall,
                         "kendall_ci95": result.kendall_ci95, "round": result.extra.get("round"),
                         "rung": result.extra.get("rung"), "report": result.setting.get("report")})
@@ -192,12 +185,12 @@ class MIPStudy:
         keep = {k: entry[k] for k in ("round", "pruned", "fixed_value", "importances", "agreement", "note",
                                       "importance_method") if k in entry}
         name = f"round_{int(entry['round']):02d}"
-        self._write(name, lambda: self.study.set_user_attr(name, _plain(keep)))
+        self._write(name, lambda: self.study.set_user_attr(name, jsonable(keep)))
 
     def record_export(self, doc: Mapping[str, Any], path: str | Path) -> None:
         """Keep what the run exported and where (its ``bpe.json``)."""
         measured = doc.get("measured") or {}
-        self._write("the export", lambda: self.study.set_user_attr("export", _plain({
+        self._write("the export", lambda: self.study.set_user_attr("export", jsonable({
             "bpe_json": str(Path(path).resolve()), "family": measured.get("family"), "name": measured.get("name"),
             "spearman": measured.get("spearman"), "cost_per_arch": measured.get("cost_per_arch"),
             "confirmation_spearman": measured.get("confirmation_spearman")})))
