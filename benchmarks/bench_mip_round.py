@@ -87,6 +87,7 @@ def main() -> None:
         wall = time.perf_counter() - start
         trainings = sum(1 for _ in (Path(tmp) / "cache").rglob("*.json")) - sum(
             1 for _ in (Path(tmp) / "cache").rglob("fingerprint.json"))
+    doc = getattr(doc, "document", doc)  # a MIPReport (a dict before the job returned one)
     results = doc["trajectory"]  # every setting measured, in order
     print(f"bpe {Path(bpe.__file__).parent}: one MIP round on {args.dataset} ({args.truth} truth), {args.archs} archs, "
           f"{len(results)} settings, {trainings} trainings, {args.jobs} jobs: {wall:.1f} s wall")

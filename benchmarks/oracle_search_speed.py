@@ -74,7 +74,7 @@ def main() -> None:
     for _ in range(args.repeat):
         estimator = create_estimator("oracle", benchmark=truth, metric="v11_cifar10valid_valid", epochs=12)
         start, cpu = time.perf_counter(), time.process_time()
-        result, all_results = sample_based_experiment(
+        experiment, all_results = sample_based_experiment(
             ALGORITHMS, lambda e=estimator: e, budget, runs=args.runs, seed=args.seed, truth=truth, progress=False)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         sums = checksums(all_results)
@@ -85,10 +85,10 @@ def main() -> None:
         print("same results as recorded" if sums == RECORDED else
               f"RESULTS DIFFER from the recorded ones (runs {RECORDED['runs'][:16]}, "
               f"history {RECORDED['history'][:16]})")
-    for algo, s in result["summary"].items():
-        acc = s["true_accuracy"]
+    for algo, s in experiment.summary.items():
+        acc = s.true_accuracy
         print(f"  {algo}: cifar10_test {acc['cifar10_test']['mean']:.4f} ± {acc['cifar10_test']['std']:.4f}, "
-              f"{s['mean_evaluations']:.1f} evaluations/run")
+              f"{s.mean_evaluations:.1f} evaluations/run")
 
 
 if __name__ == "__main__":

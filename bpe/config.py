@@ -32,11 +32,12 @@ __all__ = [
     "KNOBS",
     "Knob",
     "PRESETS",
-    "HYBRIDS",
     "REPORTS",
     "get_preset",
     "load_config",
     "exported_estimator",
+    "hybrid_blend_spec",
+    "legacy_hybrid",
     "read_mip_export",
 ]
 
@@ -47,11 +48,6 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 #: ``tse`` (training-speed estimate, Ru et al. 2021: the sum of the per-epoch mean training
 #: losses over all epochs, negated) and ``tse_e1`` (the same over the last epoch only).
 REPORTS = ("valid_accuracy", "valid_loss", "tse", "tse_e1")
-
-#: Training-free scores a proxy may blend with its own signal (``hybrid``): the score of an arch
-#: becomes the mean of its rank under the proxy and its rank under the scorer, within the archs
-#: scored together.  ``none`` keeps the proxy's signal alone.
-HYBRIDS = ("none", "meco", "swap_reg", "zico", "naswot", "synflow", "epe_nas", "jacob_cov")
 
 
 @dataclass(frozen=True)
@@ -112,7 +108,6 @@ KNOBS: dict[str, Knob] = {
     "precision": Knob(str, choices=PRECISIONS),
     "data_fraction": Knob(float, 0.0, 1.0, low_exclusive=True),
     "report": Knob(str, choices=REPORTS),
-    "hybrid": Knob(str, choices=HYBRIDS),
     "auxiliary_weight": Knob(float, 0.0, 10.0),
     "drop_path": Knob(float, 0.0, 1.0, high_exclusive=True),
     "grad_clip": Knob(float, 0.0, 1000.0),
@@ -125,7 +120,7 @@ LATER_FIELDS: dict[str, Any] = {"auxiliary_weight": 0.0, "drop_path": 0.0, "grad
 
 #: Fields that choose what is read off a training run, not how it trains (left out of the
 #: training cache key, so switching between them costs no training).
-REPORT_FIELDS = ("report", "hybrid")
+REPORT_FIELDS = ("report",)
 
 
 @dataclass(frozen=True)
@@ -150,8 +145,6 @@ class BPEConfig:
         data_fraction: fraction of the train split used for training (class-balanced);
             the validation split is subsampled by the same fraction.
         report: what the run reports as the score, one of :data:`REPORTS`.
-        hybrid: a training-free scorer whose rank is averaged with the run's (:data:`HYBRIDS`;
-            ``none``: the run's signal alone).  A hybrid ranks the archs scored together.
         auxiliary_weight: weight of the auxiliary head's loss (networks that have one: DARTS;
             0 = no auxiliary head).
         drop_path: final drop-path probability, reached linearly over the epochs (networks
@@ -172,7 +165,6 @@ class BPEConfig:
     precision: str = "fp32"
     data_fraction: float = 1.0
     report: str = "valid_accuracy"
-    hybrid: str = "none"
     auxiliary_weight: float = 0.0
     drop_path: float = 0.0
     grad_clip: float = 0.0
@@ -201,6 +193,14 @@ class BPEConfig:
         if not isinstance(data, Mapping):
             raise ConfigError(f"{source} must be a JSON object of BPEConfig fields, got {type(data).__name__}")
         names = [f.name for f in dataclasses.fields(cls)]
+        if "hybrid" in data:  # a file written when a hybrid was a config field
+            data, scorer = legacy_hybrid(data, source=source)
+            if scorer is not None:
+                raise ConfigError(
+                    f"{source}: \"hybrid\": \"{scorer}\" is no longer a training setting's field: a hybrid is the "
+                    f"rank blend of the setting and {scorer}, which --estimator reads this file as; drop \"hybrid\" to "
+                    "use the setting alone"
+                )
         if "cells_per_stage" in data:  # a file written before `layers`: N cells per stage = 3 N + 2 layers
             if "layers" in data:
                 raise ConfigError(f"{source}: give either layers or the older cells_per_stage, not both")
@@ -324,19 +324,59 @@ def read_mip_export(spec: str | Path) -> dict[str, Any] | None:
 ESTIMATOR_FILE_KINDS = ("bpe-mip", "bpe-predictor")
 
 
+def legacy_hybrid(fields: Mapping[str, Any], *, source: str = "config") -> tuple[dict[str, Any], str | None]:
+    """``fields`` (BPEConfig fields) without the ``hybrid`` key of files written when a hybrid was a
+    config field, and the training-free scorer it named (``None`` for ``"none"`` or no key).
+
+    The one place that reads that key: :meth:`BPEConfig.from_dict` drops ``"none"`` and refuses a
+    scorer; :func:`exported_estimator` reads a file with a scorer as the equivalent blend
+    (:func:`hybrid_blend_spec`)."""
+    fields = dict(fields)
+    scorer = fields.pop("hybrid", "none")
+    if not isinstance(scorer, str):
+        raise ConfigError(f"{source}: hybrid must be a scorer's name or \"none\", got {scorer!r}")
+    return fields, None if scorer == "none" else scorer
+
+
+def hybrid_blend_spec(config: Mapping[str, Any], scorer: str) -> dict[str, Any]:
+    """The ``estimator`` entry of a hybrid: the rank blend (:class:`~bpe.estimators.vote.RankBlend`)
+    of the proxy training ``config`` and the training-free ``scorer`` at equal weights, anchored on
+    the proxy (an arch whose training failed fails; the scorer is ranked among the trained archs)."""
+    return {"family": "blend", "members": [{"family": "proxy", "config": dict(config)},
+                                           {"family": "scorer", "name": scorer}],
+            "weights": [1.0, 1.0], "anchored": True}
+
+
+def _legacy_hybrid_export(fields: Any) -> dict[str, Any] | None:
+    """The blend a config object with ``"hybrid": SCORER`` stands for, else ``None``."""
+    if not isinstance(fields, Mapping) or fields.get("hybrid", "none") == "none":
+        return None
+    config, scorer = legacy_hybrid(fields)
+    return hybrid_blend_spec(config, scorer) if scorer is not None else None
+
+
 def exported_estimator(spec: str | Path) -> dict[str, Any] | None:
     """The ``estimator`` entry of a ``bpe.json`` written by ``bpe mip`` (``{"family": "proxy" |
     "scorer" | "blend" | "learned", ...}``) or of a feature predictor saved by ``bpe predictor
     fit --model graf``, or ``None`` for any other file (a BPEConfig JSON, an older ``bpe.json``
-    whose export is its ``config``)."""
+    whose export is its ``config``).  A setting written when a hybrid was a config field
+    (``"hybrid": "meco"``, in a ``bpe.json`` or a BPEConfig JSON) is read as its blend
+    (:func:`hybrid_blend_spec`)."""
     path = Path(spec)
     try:
         doc = json.loads(path.read_text()) if path.is_file() else None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    if not isinstance(doc, Mapping) or doc.get("kind") not in ESTIMATOR_FILE_KINDS:
+    if not isinstance(doc, Mapping):
         return None
-    return dict(doc["estimator"]) if isinstance(doc.get("estimator"), Mapping) else None
+    if doc.get("kind") not in ESTIMATOR_FILE_KINDS:
+        return _legacy_hybrid_export(doc)  # a BPEConfig JSON
+    entry = doc.get("estimator")
+    if not isinstance(entry, Mapping):  # an older bpe.json: its export is its config
+        return _legacy_hybrid_export(doc.get("config")) if doc.get("kind") == "bpe-mip" else None
+    if entry.get("family") == "proxy":
+        return _legacy_hybrid_export(entry.get("config")) or dict(entry)
+    return dict(entry)
 
 
 def load_config(spec: str | Path) -> BPEConfig:

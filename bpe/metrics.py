@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from scipy import stats
 MIN_ARCHS = 5
 
 __all__ = ["MIN_ARCHS", "BOOTSTRAP_BLOCK", "finite_pairs", "spearman", "kendall", "bootstrap_ci", "top_k_precision",
-           "regret", "rank_summary", "paired_bootstrap_difference"]
+           "regret", "RankSummary", "rank_stats", "rank_summary", "paired_bootstrap_difference"]
 
 
 def finite_pairs(x: Sequence[float | None], y: Sequence[float | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -155,20 +156,51 @@ def regret(scores: Sequence[float | None], truths: Sequence[float | None]) -> fl
     return float(b.max() - b[int(np.argmax(a))])
 
 
-def rank_summary(scores: Sequence[float | None], truths: Sequence[float | None], *, seed: int = 0) -> dict:
-    """Spearman, Kendall (with 95% bootstrap intervals), top-10% precision, regret, and
-    ``n_archs``: the number of archs (with both a score and a truth) they were computed on; a
-    ``warning`` when that is under :data:`MIN_ARCHS`."""
+@dataclass(frozen=True)
+class RankSummary:
+    """How well scores rank archs against a truth: Spearman and Kendall with 95% bootstrap
+    intervals, top-10% precision, regret, ``n_archs`` (archs with both a score and a truth) and
+    a ``warning`` when that is under :data:`MIN_ARCHS`."""
+
+    spearman: float
+    kendall: float
+    spearman_ci95: tuple[float, float]
+    kendall_ci95: tuple[float, float]
+    top10pct_precision: float
+    regret: float
+    n_archs: int
+    warning: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``warning`` only when there is one)."""
+        out: dict[str, Any] = {"spearman": self.spearman, "kendall": self.kendall,
+                               "spearman_ci95": list(self.spearman_ci95), "kendall_ci95": list(self.kendall_ci95),
+                               "top10pct_precision": self.top10pct_precision, "regret": self.regret,
+                               "n_archs": self.n_archs}
+        if self.warning is not None:
+            out["warning"] = self.warning
+        return out
+
+
+def rank_stats(scores: Sequence[float | None], truths: Sequence[float | None], *, seed: int = 0) -> RankSummary:
+    """Spearman, Kendall (with 95% bootstrap intervals), top-10% precision and regret of
+    ``scores`` against ``truths`` (see :class:`RankSummary`)."""
     a, _ = finite_pairs(scores, truths)
     n = len(a)
-    return {
-        "spearman": spearman(scores, truths),
-        "kendall": kendall(scores, truths),
-        "spearman_ci95": list(bootstrap_ci(scores, truths, method="spearman", seed=seed)),
-        "kendall_ci95": list(bootstrap_ci(scores, truths, method="kendall", seed=seed, n_boot=300)),
-        "top10pct_precision": top_k_precision(scores, truths, max(1, n // 10)),
-        "regret": regret(scores, truths),
-        "n_archs": n,
-        **({"warning": f"only {n} archs with a score and a truth: a rank correlation on fewer than "
-                       f"{MIN_ARCHS} is not meaningful"} if n < MIN_ARCHS else {}),
-    }
+    warning = (f"only {n} archs with a score and a truth: a rank correlation on fewer than {MIN_ARCHS} is not "
+               "meaningful") if n < MIN_ARCHS else None
+    return RankSummary(
+        spearman=spearman(scores, truths),
+        kendall=kendall(scores, truths),
+        spearman_ci95=tuple(bootstrap_ci(scores, truths, method="spearman", seed=seed)),
+        kendall_ci95=tuple(bootstrap_ci(scores, truths, method="kendall", seed=seed, n_boot=300)),
+        top10pct_precision=top_k_precision(scores, truths, max(1, n // 10)),
+        regret=regret(scores, truths),
+        n_archs=n,
+        warning=warning,
+    )
+
+
+def rank_summary(scores: Sequence[float | None], truths: Sequence[float | None], *, seed: int = 0) -> dict:
+    """:func:`rank_stats` as a JSON-ready dict (for tables and scripts)."""
+    return rank_stats(scores, truths, seed=seed).to_dict()

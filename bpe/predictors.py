@@ -7,6 +7,7 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,42 @@ from bpe.outputs import atomic_write_text, json_text, plan_outputs, run_provenan
 from bpe.spaces import get_space
 from bpe.truth import load_truth
 
-__all__ = ["predictor_targets", "training_split", "fit_job", "holdout_job", "MODELS", "graf_spec", "scorer_features",
-           "member_rows"]
+__all__ = ["predictor_targets", "training_split", "fit_job", "holdout_job", "HoldoutResult", "MODELS", "graf_spec",
+           "scorer_features", "member_rows"]
 
 #: The predictor models: ``renas`` (a pairwise-ranking network on the cell's tensor encoding) and
 #: ``graf`` (extra-trees on the cell's graph features and optionally scorers' values, GRAF-style: a
 #: learned blend).
 MODELS = ("renas", "graf")
+
+
+@dataclass(frozen=True)
+class HoldoutResult:
+    """A predictor fitted on ``train_size`` archs and judged on ``n_test`` others: its rank
+    correlations, fit and prediction seconds, and the scorers whose values it read (their
+    scoring seconds apart).  ``document`` is the results JSON (the model's own fields included)."""
+
+    model: str
+    train_size: int
+    n_test: int
+    kendall: float
+    spearman: float
+    fit_seconds: float
+    predict_seconds: float
+    scorers: tuple[str, ...]
+    scoring_seconds: float | None
+    document: dict[str, Any]
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> HoldoutResult:
+        return cls(model=doc["model"], train_size=int(doc["train_size"]), n_test=int(doc["n_test"]),
+                   kendall=doc["kendall"], spearman=doc["spearman"], fit_seconds=doc["fit_seconds"],
+                   predict_seconds=doc["predict_seconds"], scorers=tuple(doc.get("scorers") or ()),
+                   scoring_seconds=doc.get("scoring_seconds"), document=dict(doc))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The results JSON ``bpe predictor evaluate`` writes."""
+        return dict(self.document)
 
 
 def graf_spec(archs: Sequence[str], targets: Sequence[float], *, seed: int, space: str,
@@ -160,7 +190,7 @@ def fit_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, 
 def holdout_job(archs: Sequence[str], targets: Sequence[float], *, train_size: int, seed: int, loss: str,
                 epochs: int, out: str | Path, provenance: dict[str, Any], space: str = "nb201",
                 model: str = "renas", scorers: Sequence[str] = (), test_size: int | None = None,
-                dataset: Any = None, device: str = "auto", runner: Any = None) -> tuple[dict[str, Any], Path]:
+                dataset: Any = None, device: str = "auto", runner: Any = None) -> tuple[HoldoutResult, Path]:
     """Fit on ``train_size`` seeded archs, rank the others (the first ``test_size`` of them in the
     same seeded order, or all), write the results JSON.  ``scorers``: see :func:`fit_job`."""
     _check(epochs, seed, model, scorers, test_size)
@@ -180,8 +210,9 @@ def holdout_job(archs: Sequence[str], targets: Sequence[float], *, train_size: i
         result.pop("predictor")
     result["model"] = model
     result.update(provenance)
-    atomic_write_text(outputs.main, json_text(result))
-    return result, outputs.main
+    held = HoldoutResult.from_document(result)
+    atomic_write_text(outputs.main, json_text(held.to_dict()))
+    return held, outputs.main
 
 
 def _graf_holdout(train: Sequence[str], train_targets: Sequence[float], test: Sequence[str],

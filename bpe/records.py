@@ -36,7 +36,7 @@ class Cost:
 
     @classmethod
     def total(cls, costs: Iterable[Cost]) -> Cost:
-        """The sum of several evaluations' costs (a vote's or a hybrid's members)."""
+        """The sum of several evaluations' costs (a blend's members)."""
         costs = list(costs)
         return cls(seconds=sum(c.seconds for c in costs), simulated_seconds=sum(c.simulated_seconds for c in costs),
                    epochs=sum(c.epochs for c in costs), forward_passes=sum(c.forward_passes for c in costs))

@@ -8,6 +8,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from bpe.data import load_arrays
 from bpe.errors import BPEError
 from bpe.estimators import estimator_from_spec, parse_spec, split_specs
 from bpe.estimators.base import Estimator
-from bpe.metrics import rank_summary, spearman
+from bpe.metrics import RankSummary, rank_stats, spearman
 from bpe.outputs import OutputSet, atomic_write_text, plan_outputs, run_provenance
 from bpe.parallel import Runner
 from bpe.plotting import legend_outside, new_figure, save_figure, set_title
@@ -34,6 +35,9 @@ __all__ = [
     "write_scores",
     "read_scores",
     "correlate_scores",
+    "CorrelationRow",
+    "Correlations",
+    "correlate_job",
     "frontier_plot",
     "best_of_n",
 ]
@@ -165,19 +169,25 @@ def estimator_columns(frame: pd.DataFrame) -> list[str]:
             and pd.api.types.is_numeric_dtype(frame[c])]
 
 
+def _column_stats(frame: pd.DataFrame, truth: Benchmark, metric: str,
+                  seed: int) -> list[tuple[str, RankSummary, float, int]]:
+    """Per estimator column of a scores table: its name, ranking, mean seconds per arch and failures."""
+    truths = truth.query_many(list(frame["arch"]), metric)
+    out = []
+    for name in estimator_columns(frame):
+        seconds_col = name + SECONDS_SUFFIX
+        out.append((name, rank_stats(list(frame[name]), truths, seed=seed),
+                    float(frame[seconds_col].mean()) if seconds_col in frame else math.nan,
+                    int(frame[name].isna().sum())))
+    return out
+
+
 def correlate_scores(frame: pd.DataFrame, truth: Benchmark, metric: str, *, seed: int = 0) -> dict[str, dict]:
     """Per estimator column: Kendall, Spearman (95% bootstrap CIs), top-10% precision, regret,
     mean seconds per arch, and the number of archs used."""
     metric = truth.check_metric(metric)
-    truths = truth.query_many(list(frame["arch"]), metric)
-    out = {}
-    for name in estimator_columns(frame):
-        summary = rank_summary(list(frame[name]), truths, seed=seed)
-        seconds_col = name + SECONDS_SUFFIX
-        summary["seconds_per_arch"] = float(frame[seconds_col].mean()) if seconds_col in frame else math.nan
-        summary["n_failed"] = int(frame[name].isna().sum())
-        out[name] = summary
-    return out
+    return {name: {**ranking.to_dict(), "seconds_per_arch": seconds, "n_failed": failed}
+            for name, ranking, seconds, failed in _column_stats(frame, truth, metric, seed)}
 
 
 def read_evaluation(path: str | Path) -> dict:
@@ -199,8 +209,50 @@ def read_evaluation(path: str | Path) -> dict:
 CORRELATE_OUTPUTS = (".json", ".png")
 
 
+@dataclass(frozen=True)
+class CorrelationRow:
+    """One input of ``bpe correlate`` against its truth: a score table's column (``kind``
+    ``training-free``, with ``n_failed``) or an evaluation file (with its ``dataset`` and
+    ``arch_seed``)."""
+
+    ranking: RankSummary
+    seconds_per_arch: float | None
+    kind: str
+    source: str
+    truth_source: str
+    metric: str
+    n_failed: int | None = None
+    dataset: str | None = None
+    arch_seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {**self.ranking.to_dict(), "seconds_per_arch": self.seconds_per_arch}
+        if self.kind == "training-free":
+            out["n_failed"] = self.n_failed
+        out.update(kind=self.kind, source=self.source, truth_source=self.truth_source, metric=self.metric)
+        if self.kind != "training-free":
+            out.update(dataset=self.dataset, arch_seed=self.arch_seed)
+        return out
+
+
+@dataclass(frozen=True)
+class Correlations:
+    """What ``bpe correlate`` found: one :class:`CorrelationRow` per labelled input."""
+
+    metric: str | list[str]
+    truth: str | None
+    rows: dict[str, CorrelationRow]
+    provenance: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON ``bpe correlate`` writes."""
+        return {"metric": self.metric, "truth": self.truth, "estimators": {k: r.to_dict() for k, r in self.rows.items()},
+                "provenance": self.provenance}
+
+
 def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_spec: str | None, metric: str | None,
-                  out: str | Path, space: str = "nb201", plot: bool = True, seed: int = 0) -> tuple[dict, list[Path]]:
+                  out: str | Path, space: str = "nb201", plot: bool = True,
+                  seed: int = 0) -> tuple[Correlations, list[Path]]:
     """``bpe correlate``: every statistic recomputed from the per-arch scores of the inputs
     against one truth and metric (given, else each evaluation file's own, stated per row).
 
@@ -229,13 +281,13 @@ def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_sp
         wanted = metric or (result["truth"]["metric"] if result else None)
         return truth, truth.check_metric(wanted), spec
 
-    table: dict[str, dict] = {}
+    table: dict[str, CorrelationRow] = {}
     columns = [c for f in frames.values() for c in estimator_columns(f)]
     for path, frame in frames.items():
         truth, used, spec = truth_for(None)
-        for name, row in correlate_scores(frame, truth, used, seed=seed).items():
+        for name, ranking, seconds, failed in _column_stats(frame, truth, used, seed):
             label = f"{Path(path).stem}:{name}" if columns.count(name) > 1 else name
-            table[label] = {**row, "kind": "training-free", "source": path, "truth_source": spec, "metric": used}
+            table[label] = CorrelationRow(ranking, seconds, "training-free", path, spec, used, n_failed=failed)
     stems = [Path(p).stem for p in results]
 
     def file_label(path: str) -> str:  # the stem, or folder/stem where two files share a stem
@@ -245,23 +297,22 @@ def correlate_job(*, scores: Sequence[str], evaluations: Sequence[str], truth_sp
         truth, used, spec = truth_for(result)
         archs = [r["arch"] for r in result["records"]]
         values = truth.query_many(archs, used)
-        summary = rank_summary([r.get("score") for r in result["records"]], values, seed=seed)
+        ranking = rank_stats([r.get("score") for r in result["records"]], values, seed=seed)
         seconds = [r.get("seconds") for r in result["records"] if r.get("seconds") is not None]
         label = f"{file_label(path)}: {result['estimator'].get('description', result['estimator']['name'])}"
-        table[label] = {**summary, "seconds_per_arch": float(np.mean(seconds)) if seconds else None,
-                        "kind": "bpe" if result["estimator"]["name"] == "bpe" else "other", "source": path,
-                        "truth_source": spec, "metric": used, "dataset": result.get("dataset"),
-                        "arch_seed": result.get("arch_seed", result.get("seed"))}
+        table[label] = CorrelationRow(ranking, float(np.mean(seconds)) if seconds else None,
+                                      "bpe" if result["estimator"]["name"] == "bpe" else "other", path, spec, used,
+                                      dataset=result.get("dataset"), arch_seed=result.get("arch_seed", result.get("seed")))
     if len(table) < len(columns) + len(results):
         raise BPEError("two inputs get the same label; rename one of the files")
-    metrics = sorted({r["metric"] for r in table.values()})
-    doc = {"metric": metrics[0] if len(metrics) == 1 else metrics, "truth": truth_spec, "estimators": table,
-           "provenance": run_provenance()}
+    metrics = sorted({r.metric for r in table.values()})
+    doc = Correlations(metric=metrics[0] if len(metrics) == 1 else metrics, truth=truth_spec, rows=table,
+                       provenance=run_provenance())
     written = [outputs.path(".json")]
-    outputs.write_json(doc)
+    outputs.write_json(doc.to_dict())
     if plot:
-        points = [{"label": k, "spearman": v["spearman"], "seconds_per_arch": v["seconds_per_arch"] or 0.0,
-                   "kind": v["kind"]} for k, v in table.items()]
+        points = [{"label": k, "spearman": v.ranking.spearman, "seconds_per_arch": v.seconds_per_arch or 0.0,
+                   "kind": v.kind} for k, v in table.items()]
         written.append(frontier_plot(points, outputs.path(".png"),
                                      title=f"ground truth: {truth_spec or 'each file its own'} ({', '.join(metrics)})"))
     return doc, outputs.finish(written)

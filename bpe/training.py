@@ -26,7 +26,8 @@ from bpe.runtime import EVAL_THREADS, autocast_context, layout_name, memory_form
 from bpe.spaces import get_space
 
 __all__ = ["TrainResult", "BatchStream", "sgd_with_cosine", "train_and_evaluate", "evaluate_model",
-           "steps_per_epoch", "training_split", "nonfinite_loss", "StepTiming", "time_training_steps", "estimate_run_seconds"]
+           "steps_per_epoch", "training_split", "nonfinite_loss", "StepTiming", "time_training_steps", "TimingAssumptions",
+           "estimate_run_seconds"]
 
 log = logging.getLogger(__name__)
 
@@ -331,8 +332,34 @@ def time_training_steps(arch: Any, config: BPEConfig, data: TensorSplit | Datase
                       layout=layout_name(run.stream.layout), batch_size=run.stream.batch, device=str(dev))
 
 
+@dataclass(frozen=True)
+class TimingAssumptions:
+    """What a training-time estimate assumed: how many archs and steps were timed, the threads
+    per job, memory layout, batch size and device they ran with, and each arch's median step."""
+
+    timed_archs: int
+    timed_steps: int
+    threads_per_job: int
+    layout: str
+    batch_size: int
+    device: str
+    median_step_seconds: tuple[float, ...]
+    statistic: str = "median step"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (the keys reports have always written)."""
+        return {"timed_archs": self.timed_archs, "timed_steps": self.timed_steps, "statistic": self.statistic,
+                "threads_per_job": self.threads_per_job, "layout": self.layout, "batch_size": self.batch_size,
+                "device": self.device, "median_step_seconds": list(self.median_step_seconds)}
+
+    def describe(self) -> str:
+        """One line: how the figure was timed."""
+        return (f"the median of {self.timed_steps} steps on each of {self.timed_archs} archs, {self.threads_per_job} "
+                f"thread(s) per job, {self.layout}, batch {self.batch_size}, {self.device}")
+
+
 def estimate_run_seconds(archs: Any, config: BPEConfig, data: TensorSplit | DatasetSpec, *, space: str = "nb201",
-                         device: str | torch.device = "auto", steps: int = 5) -> tuple[float, dict[str, Any]]:
+                         device: str | torch.device = "auto", steps: int = 5) -> tuple[float, TimingAssumptions]:
     """(seconds of one whole training under ``config``, averaged over ``archs``; what the estimate
     assumed): :func:`time_training_steps` on each arch, its median step scaled to the config's steps
     and epochs plus a validation pass over ``data``'s validation images."""
@@ -340,9 +367,9 @@ def estimate_run_seconds(archs: Any, config: BPEConfig, data: TensorSplit | Data
     timed = [time_training_steps(a, config, data, space=space, device=device, steps=steps) for a in archs]
     per_run = sum(t.seconds_per_run(config, len(data.train_y), len(data.valid_y)) for t in timed) / len(timed)
     first = timed[0]
-    return per_run, {"timed_archs": len(timed), "timed_steps": steps, "statistic": "median step",
-                     "threads_per_job": first.threads, "layout": first.layout, "batch_size": first.batch_size,
-                     "device": first.device, "median_step_seconds": [round(t.median_step, 6) for t in timed]}
+    return per_run, TimingAssumptions(timed_archs=len(timed), timed_steps=steps, threads_per_job=first.threads,
+                                      layout=first.layout, batch_size=first.batch_size, device=first.device,
+                                      median_step_seconds=tuple(round(t.median_step, 6) for t in timed))
 
 
 def _cycle_epochs(stream: BatchStream) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

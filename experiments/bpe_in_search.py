@@ -133,16 +133,16 @@ def main() -> None:
                   budget_spec=str(args.budget), seed=args.seed, runner=runner, device="cpu", on_start=print)
 
     print("## 1. searches with the found setting", flush=True)
-    found, _ = search_job(estimator_spec=args.bpe, runs=args.runs, out=out / "search-bpe.json",
-                          keep_evaluated=True, **common)
+    found = search_job(estimator_spec=args.bpe, runs=args.runs, out=out / "search-bpe.json",
+                       keep_evaluated=True, **common)[0].to_dict()
     print("## 2. the same searches with the oracle", flush=True)
-    oracle, _ = search_job(estimator_spec="oracle", runs=args.runs, out=out / "search-oracle.json", **common)
-    oracle_many, _ = search_job(estimator_spec="oracle", runs=args.oracle_runs,
-                                out=out / f"search-oracle-{args.oracle_runs}.json", **common)
+    oracle = search_job(estimator_spec="oracle", runs=args.runs, out=out / "search-oracle.json", **common)[0].to_dict()
+    oracle_many = search_job(estimator_spec="oracle", runs=args.oracle_runs,
+                             out=out / f"search-oracle-{args.oracle_runs}.json", **common)[0].to_dict()
 
     print(f"## 2b. the same searches with the best training-free scorer ({args.scorer})", flush=True)
-    scored, _ = search_job(estimator_spec=args.scorer, runs=args.runs, out=out / f"search-{args.scorer}.json",
-                           **common)
+    scored = search_job(estimator_spec=args.scorer, runs=args.runs, out=out / f"search-{args.scorer}.json",
+                        **common)[0].to_dict()
 
     print("## 3. full training on this machine", flush=True)
     space = get_space("nb201")

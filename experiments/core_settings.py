@@ -51,6 +51,7 @@ def main() -> None:
             config, dataset=dataset, truth_spec=str(data / "nb201" / "nb201_groundtruth.csv"), metric=args.metric,
             archs=args.archs, seed=args.seed, runner=runner, out=Path(args.out_dir) / tag / (Path(config).stem + ".json"),
             device="cpu", noise_archs=args.noise_archs)
+        r = r.to_dict()
         print(f"{Path(config).stem}: spearman {r['spearman']:.4f}, kendall {r['kendall']:.4f}, n={r['n_archs']}, "
               f"failed={r['n_failed']}, {r['seconds_per_arch']:.2f} s/arch; wrote " + ", ".join(map(str, paths)))
         for key in ("warning", "note"):

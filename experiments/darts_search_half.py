@@ -63,7 +63,7 @@ def main() -> None:
                            runner=Runner(jobs=1, cache=EvalCache(default_cache_dir()), progress=True),
                            out=out / "search.json", device="cpu", on_start=print, keep_evaluated=True,
                            option_items=[f"rea.population={args.population}"] if args.algo == "rea" else [])
-    run = result["runs"][0]
+    run = result.to_dict()["runs"][0]
     cell = run["arch"]
     if cell is None:
         raise BPEError("the search found no cell (every evaluation failed); see search.json")

@@ -59,7 +59,7 @@ def main() -> None:
         print(f"## {name}", flush=True)
         result, paths = search_job(**methods[name], **common, out=Path(args.out_dir) / f"{name}.json",
                                    on_start=print)
-        for algo, s in result["summary"].items():
+        for algo, s in result.to_dict()["summary"].items():
             rows.append((name, algo, s))
         print("wrote " + ", ".join(map(str, paths)), flush=True)
     print(f"\n{args.runs} seeds per method, budget {args.budget} of CPU per run, found setting {args.bpe}, "

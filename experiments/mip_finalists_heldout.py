@@ -76,7 +76,7 @@ def main() -> None:
             est = estimator_from_spec("oracle", truth=truth, metric=spec.split(":", 1)[1], space=space)
         else:
             est = estimator_from_spec(spec, dataset=dataset, truth=truth, metric=m["metric"], space=space)
-        r = evaluate_estimator(est, truth, archs, metric=m["metric"], runner=runner, seed=0)
+        r = evaluate_estimator(est, truth, archs, metric=m["metric"], runner=runner, seed=0).to_dict()
         scores[label] = [rec["score"] for rec in r["records"]]
         truths = [rec["truth"] for rec in r["records"]]
         rows.append((label, name, r))

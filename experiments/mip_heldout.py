@@ -7,11 +7,12 @@ Draws ``--archs`` NAS-Bench-201 archs (seeded, among those the truth table has a
 that the MIP run did not use, and measures on them, against the same truth metric: the found
 setting, the hand-picked ``experiments/configs/nb201_c8_n1_16px_e10.json``, every training-free
 scorer, and (``--random``) the best setting that random search over the same knobs found with
-the same number of trained settings (``experiments/mip_random.py``), (``--hybrid``) the setting a
-MIP run with the ``hybrid`` knob found (``--knobs cpu-hybrid``), and votes of scorers.  Prints a
-Markdown table (rho with its bootstrap interval, tau, seconds per arch) and whether the found
-settings rank better than the best training-free scorer (intervals apart), and draws the
-correlation-vs-cost frontier; every proxy training and every score is cached.
+the same number of trained settings (``experiments/mip_random.py``), (``--hybrid``) the hybrid a
+MIP run with the ``hybrid`` knob found (``--knobs cpu-hybrid``: the rank blend of a setting and a
+scorer; an older ``bpe.json`` whose config holds ``"hybrid"`` is read as that blend), and votes of
+scorers.  Prints a Markdown table (rho with its bootstrap interval, tau, seconds per arch) and
+whether the found settings rank better than the best training-free scorer (intervals apart), and
+draws the correlation-vs-cost frontier; every proxy training and every score is cached.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def main() -> None:
         result = evaluate_estimator(est, truth, archs, metric=metric, runner=runner, seed=args.seed)
         stem = label.split(" ")[0].lower() + ("_hybrid" if "hybrid" in label else "")
         write_results(result, out / f"{stem}_{est.name}.json".replace(":", "_").replace("+", "_"), plot=False)
-        rows.append((label, est.describe(), result))
+        rows.append((label, est.describe(), result.to_dict()))
 
     others = f" and from the held-out samples of seeds {args.disjoint_from}" if args.disjoint_from else ""
     print(f"\n{args.archs} held-out archs (seed {args.seed}, disjoint from the {len(m['archs'])} MIP used{others}), "

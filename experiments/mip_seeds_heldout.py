@@ -56,7 +56,7 @@ def main() -> None:
         est = estimator_from_spec(path, dataset=dataset, truth=truth, metric=m["metric"], space=space)
         cells = []
         for name, archs in samples:
-            r = evaluate_estimator(est, truth, archs, metric=m["metric"], runner=runner, seed=0)
+            r = evaluate_estimator(est, truth, archs, metric=m["metric"], runner=runner, seed=0).to_dict()
             held[name].append(r["spearman"])
             cells.append(f"{r['spearman']:.3f} [{r['spearman_ci95'][0]:.2f}, {r['spearman_ci95'][1]:.2f}]")
             print(f"{path} on {name}: rho {r['spearman']:.3f} {r['seconds_per_arch']:.3g} s/arch", flush=True)

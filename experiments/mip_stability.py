@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 
 from bpe.cache import EvalCache, default_cache_dir
-from bpe.config import REPORT_FIELDS
+from bpe.mip.evaluators import Proposal
 from bpe.mip.importance import knob_importance
 from bpe.mip.job import live_evaluator_from_document
+from bpe.mip.knobs import DERIVED_KNOBS
 from bpe.parallel import Runner
 
 
@@ -30,13 +31,13 @@ def _measure(evaluator, trajectory):
     """rho of every trajectory entry on ``evaluator``'s archs (one training per setting)."""
     by_training: dict[tuple, list[int]] = {}
     for i, entry in enumerate(trajectory):
-        key = tuple(sorted((k, v) for k, v in entry["setting"].items() if k not in REPORT_FIELDS))
+        key = tuple(sorted((k, v) for k, v in entry["setting"].items() if k not in DERIVED_KNOBS))
         by_training.setdefault(key, []).append(i)
     rho = [math.nan] * len(trajectory)
     for ids in by_training.values():
         setting = trajectory[ids[0]]["setting"]
-        variants = [{k: v for k, v in trajectory[i]["setting"].items() if k in REPORT_FIELDS} for i in ids]
-        results = evaluator.evaluate(setting, variants=[v for v in variants if v])
+        variants = [{k: v for k, v in trajectory[i]["setting"].items() if k in DERIVED_KNOBS} for i in ids]
+        results = evaluator.evaluate(Proposal(setting), variants=[v for v in variants if v])
         for i, result in zip(ids, results):
             rho[i] = result.spearman
     return rho

@@ -47,7 +47,7 @@ def random_lookups(evaluator: TabularEvaluator, target: float, cap: float, seeds
 
 
 def order_of(result) -> list[str]:
-    return [r["pruned"] for r in result.rounds if r.get("pruned")]
+    return [r.pruned for r in result.rounds if r.pruned]
 
 
 def main() -> None:
@@ -64,7 +64,7 @@ def main() -> None:
     diffs = []
     for c in ev.candidates():
         r = ev.evaluate(c)[0]
-        diffs.append(abs(r.spearman - records.settings.loc[c["_name"], "spearman_reported"]))
+        diffs.append(abs(r.spearman - records.settings.loc[c.record, "spearman_reported"]))
     print(f"{len(diffs)} settings; max |recomputed - spearman_reported| = {max(diffs):.5f}\n")
 
     print("## MIP (fANOVA, within-noise pruning, seed 0) against random sampling of the records\n")
@@ -73,7 +73,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|")
     for cap in (0.1, 0.6):
         settings = MIPSettings(per_round=args.per_round, max_cost=cap, skip_over_cap=False)
-        doc, _ = mip_tabular(folder=records_dir(), settings=settings, out=Path(args.out_dir) / f"bpe_cap{cap}.json")
+        report, _ = mip_tabular(folder=records_dir(), settings=settings, out=Path(args.out_dir) / f"bpe_cap{cap}.json")
+        doc = report.document
         m = doc["measured"]
         mean, std = random_lookups(ev, m["spearman"], cap, args.random_seeds)
         order = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
@@ -84,7 +85,7 @@ def main() -> None:
     print("\n## Stability of the pruning decisions\n")
     base = run_mip(ev, MIPSettings(per_round=args.per_round, max_cost=0.6, skip_over_cap=False), progress=False,
                    on_event=lambda _: None)
-    agree = [r["agreement"] for r in base.rounds if r.get("pruned")]
+    agree = [r.agreement for r in base.rounds if r.pruned]
     print("Agreement across 10 forest seeds, per round (share of forests whose least important knob is the one "
           "pruned): " + ", ".join(f"{a:.0%}" for a in agree) + "\n")
 
@@ -147,7 +148,7 @@ def main() -> None:
         half.accuracies, half.truth = half.accuracies.iloc[idx], half.truth[idx]
         res = run_mip(TabularEvaluator(half), MIPSettings(per_round=args.per_round, max_cost=0.6, skip_over_cap=False),
                       progress=False, on_event=lambda _: None)
-        agreement = ", ".join(f"{r['agreement']:.0%}" for r in res.rounds if r.get("pruned"))
+        agreement = ", ".join(f"{r.agreement:.0%}" for r in res.rounds if r.pruned)
         print(f"- {name}: {' → '.join(order_of(res))}; chosen {res.chosen.name} rho {res.chosen.spearman:.3f} "
               f"(agreement per round: {agreement})")
 

@@ -40,13 +40,14 @@ def main() -> None:
     args = parser.parse_args()
     data = reference_data_dir()
     start = time.perf_counter()
-    result, paths = search_job(
+    experiment, paths = search_job(
         algos=args.algos.split(","), estimator_spec="oracle", dataset=DatasetSpec("digits"),
         truth_spec=str(data / "nb201" / "nb201_groundtruth.csv"), metric="v11_cifar10valid_valid",
         budget_spec="12000s-simulated", runs=args.runs, seed=args.seed,
         runner=Runner(jobs=1, cache=EvalCache(default_cache_dir()), progress=False), out=args.out,
         progress=False, on_start=print)
-    print(summary_table(result["summary"]))
+    print(summary_table(experiment.summary))
+    result = experiment.to_dict()  # as search.json has it
     for algo, row in result["summary"].items():
         if row.get("published_not_comparable"):
             print(f"{algo}: published row not shown, this run differs: {'; '.join(row['published_not_comparable'])}")

@@ -28,8 +28,9 @@ from _paths import reference_data_dir
 HERE = Path(__file__).resolve().parent
 
 
-def report(r: int, row: dict[str, Any]) -> None:
-    """One line per finished run, as it finishes."""
+def report(r: int, run: Any) -> None:
+    """One line per finished run (a ``search_algos.experiment.OneShotRun``), as it finishes."""
+    row = run.to_dict()
     acc = row["true_accuracy"]
     print(f"run {r}: {row['arch']}  ({row['seconds']:.0f} s, supernet valid acc {row['score']:.2f}"
           + (f", cifar10 test {acc['cifar10_test']:.2f}" if acc else "") + ")")
@@ -47,12 +48,13 @@ def main() -> None:
     runner = Runner(jobs=1, cache=EvalCache(default_cache_dir()), progress=True)
     rows = []
     for method in args.methods.split(","):
-        result, paths = search_job(
+        experiment, paths = search_job(
             algos=[method], estimator_spec=args.config, dataset=DatasetSpec("cifar10", str(data / "cifar10")),
             truth_spec=str(data / "nb201" / "nb201_groundtruth.csv"), metric="v11_cifar10valid_valid",
             budget_spec=None, runs=args.runs, seed=args.seed, runner=runner, out=Path(args.out_dir) / f"{method}.json",
             device="auto", on_start=print, on_run=report)
-        print(summary_table(result["summary"]))
+        print(summary_table(experiment.summary))
+        result = experiment.to_dict()  # as search.json has it
         for algo, row in result["summary"].items():
             if row.get("published_note"):
                 print(f"{algo}: {row['published_note']}")

@@ -41,13 +41,14 @@ def main() -> None:
     parser.add_argument("--out", default="results/proxy_search/search.json")
     args = parser.parse_args()
     data = reference_data_dir()
-    result, paths = search_job(
+    experiment, paths = search_job(
         algos=args.algos.split(","), estimator_spec=args.config, dataset=DatasetSpec("cifar10", str(data / "cifar10")),
         truth_spec=str(data / "nb201" / "nb201_groundtruth.csv"), metric="v11_cifar10valid_valid",
         budget_spec=args.budget, runs=args.runs, seed=args.seed,
         runner=Runner(jobs=args.jobs, cache=EvalCache(default_cache_dir()), progress=True), out=args.out,
         device="auto", on_start=print)
-    print(summary_table(result["summary"]))
+    print(summary_table(experiment.summary))
+    result = experiment.to_dict()  # as search.json has it
     for algo, row in result["summary"].items():
         if row.get("published_not_comparable"):
             print(f"{algo}: published row not shown, this run differs: {'; '.join(row['published_not_comparable'])}")

@@ -97,7 +97,7 @@ def main() -> None:
         except BPEError as err:  # e.g. an unreadable core_settings result: report it, go on with the rest
             print(f"correlate: error: {err}", file=sys.stderr)
             continue
-        print_correlations(doc)
+        print_correlations(doc.to_dict())
         print("wrote " + ", ".join(map(str, paths)))
 
     scores = pd.read_csv(scores_csv)

@@ -1,27 +1,31 @@
 """Multi-fidelity search over architectures: successive halving and Hyperband, where the fidelity
-is proxy-training epochs.
+is proxy-training epochs — the random driver, an epoch-by-epoch trainer and a scheduler, run by
+the one search loop (:func:`~search_algos.loop.run_search`).
 
 The bandit is Optuna's (``SuccessiveHalvingPruner`` and ``HyperbandPruner``: the asynchronous
-forms of Li et al. 2020 and 2018).  Each trial is one architecture, drawn by the random-search
-driver (a seeded permutation of the space, no repeats); it trains under the proxy setting,
-whose ``epochs`` is the largest fidelity, reports its validation accuracy after every epoch
-(:func:`bpe.training.train_and_evaluate` with ``on_epoch``) and stops when the pruner says it is
-not among the best fraction of its rung.  The search returns the arch with the best accuracy
-among the trials that trained to the last epoch.
+forms of Li et al. 2020 and 2018), wrapped as a :class:`~search_algos.loop.Scheduler`
+(:class:`PrunerScheduler`).  Each trial is one architecture, drawn by the random-search driver
+(a seeded permutation of the space, no repeats); it trains under the proxy setting
+(:class:`EpochCurves`), whose ``epochs`` is the largest fidelity, reports its validation accuracy
+after every epoch (:func:`bpe.training.train_and_evaluate` with ``on_epoch``) and stops when the
+pruner says it is not among the best fraction of its rung.  The search returns the arch with the
+best accuracy among the trials that trained to the last epoch.
 
-Budget and resume, as for the other drivers: every arch's accuracy curve is cached per epoch
-(keyed by the proxy setting, so the curve of one arch serves every seed and every method), and
-epochs read from the cache are charged their recorded seconds.  A rerun of a killed search
-replays the cache, makes the same pruning decisions (Optuna's bracket choice hashes the study
-name and the trial number, both fixed by the seed) and trains only what was not finished.
+Budget and resume, as for the other drivers (the loop charges every epoch reported): every
+arch's accuracy curve is cached per epoch (keyed by the proxy setting, so the curve of one arch
+serves every seed and every method), and epochs read from the cache are reported again at their
+recorded seconds.  A rerun of a killed search replays the cache, makes the same pruning
+decisions (Optuna's bracket choice hashes the study name and the trial number, both fixed by
+the seed) and trains only what was not finished.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
-import math
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -31,11 +35,11 @@ from bpe.records import Cost, EvalRecord
 from bpe.registry import Registry
 from bpe.runtime import EVAL_THREADS, torch_threads
 from search_algos.base import check_options, create_algorithm, keyword_options
-from search_algos.budget import Budget, Spent
-from search_algos.loop import SearchResult, SearchStep
+from search_algos.budget import Budget
+from search_algos.loop import Report, ReportFn, Scheduler, SearchResult, Trainer, run_search
 
-__all__ = ["FidelitySearch", "EpochCurves", "available_fidelity_methods", "create_fidelity_method",
-           "fidelity_options", "fidelity_search", "register_fidelity_method"]
+__all__ = ["FidelitySearch", "EpochCurves", "PrunerScheduler", "available_fidelity_methods", "create_fidelity_method",
+           "fidelity_driver", "fidelity_options", "fidelity_scheduler", "fidelity_search", "register_fidelity_method"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +58,11 @@ def fidelity_options(name: str) -> dict[str, Any]:
     return keyword_options(_REGISTRY.get(name).__init__)
 
 
+def fidelity_driver(name: str) -> str:
+    """The driver that orders the archs of the registered method ``name``."""
+    return _REGISTRY.get(name).driver
+
+
 def create_fidelity_method(name: str, *, space: str = "nb201", seed: int = 0, **options: Any) -> FidelitySearch:
     """Build a registered method; unknown or out-of-range options raise :class:`BPEError`."""
     options = check_options(name, options, fidelity_options(name))
@@ -61,7 +70,8 @@ def create_fidelity_method(name: str, *, space: str = "nb201", seed: int = 0, **
 
 
 class FidelitySearch(ABC):
-    """A bandit over architectures whose arms are trained epoch by epoch.
+    """A bandit over architectures whose arms are trained epoch by epoch: the ``driver`` orders
+    the archs, :meth:`scheduler` stops the worst at each rung.
 
     Args:
         space: search-space name.
@@ -71,6 +81,8 @@ class FidelitySearch(ABC):
     """
 
     name: ClassVar[str] = ""
+    #: the driver that draws the archs (its seeded order; the scheduler never changes it)
+    driver: ClassVar[str] = "random"
 
     def __init__(self, space: str = "nb201", seed: int = 0, *, min_epochs: int = 1, reduction_factor: int = 3) -> None:
         if min_epochs < 1:
@@ -89,6 +101,11 @@ class FidelitySearch(ABC):
         if self.min_epochs >= max_epochs:
             raise BPEError(f"{self.name}.min_epochs ({self.min_epochs}) must be below the setting's epochs "
                            f"({max_epochs}): raise epochs in the BPEConfig or lower min_epochs")
+
+    def scheduler(self, max_epochs: int) -> PrunerScheduler:
+        """The scheduler of one run (this method's seed) over trials of at most ``max_epochs`` epochs."""
+        self.check(max_epochs)
+        return PrunerScheduler(self.name, self.seed, self.pruner(max_epochs), max_epochs)
 
 
 @register_fidelity_method("sha")
@@ -112,6 +129,61 @@ class Hyperband(FidelitySearch):
 
         return optuna.pruners.HyperbandPruner(min_resource=self.min_epochs, max_resource=max_epochs,
                                               reduction_factor=self.reduction_factor)
+
+
+_TOLD_AS = {"pruned": "PRUNED", "failed": "FAIL", "stopped": "FAIL"}  # an evaluation's status -> Optuna's state
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[Any]:
+    """Optuna at WARNING inside (one log line per trial otherwise), its verbosity restored after."""
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield optuna
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+class PrunerScheduler(Scheduler):
+    """An Optuna study and pruner as the loop's scheduler: a trial per arch, each epoch's value
+    reported to it, the trial stopped when the pruner says so (never after the last epoch), and
+    told complete (its last value), pruned, or failed (a failure, or cut by the budget).
+
+    Args:
+        name: the method's name (its runs' name; with ``seed`` it names the study, which fixes
+            Hyperband's brackets).
+        seed: the run's seed.
+        pruner: an Optuna pruner.
+        max_epochs: the last epoch (a trial that reaches it is never pruned).
+    """
+
+    def __init__(self, name: str, seed: int, pruner: Any, max_epochs: int) -> None:
+        self.name, self.max_epochs = name, max_epochs
+        with _quiet_optuna() as optuna:
+            self.study = optuna.create_study(direction="maximize", study_name=f"bpe-{name}-seed{seed}",
+                                             sampler=optuna.samplers.RandomSampler(seed=seed), pruner=pruner)
+
+    def start(self, arch: str) -> Any:
+        with _quiet_optuna():
+            trial = self.study.ask()
+        trial.set_user_attr("arch", arch)
+        return trial
+
+    def should_stop(self, trial: Any, epoch: int, value: float) -> bool:
+        trial.report(value, epoch)
+        return epoch < self.max_epochs and trial.should_prune()
+
+    def finish(self, trial: Any, status: str, value: float | None) -> None:
+        from optuna.trial import TrialState
+
+        with _quiet_optuna():
+            if status == "ok":
+                self.study.tell(trial, value)
+            else:
+                self.study.tell(trial, state=TrialState[_TOLD_AS[status]])
 
 
 @dataclass
@@ -144,9 +216,10 @@ class Curve:
                 "seconds": self.seconds, "error_seconds": self.error_seconds}
 
 
-class EpochCurves:
-    """Per-epoch measurements of archs under one proxy setting, cached epoch by epoch.  What a
-    trial reports after each epoch is what the setting reports (``config.report``).
+class EpochCurves(Trainer):
+    """Per-epoch measurements of archs under one proxy setting, cached epoch by epoch: the
+    multi-fidelity trainer of the search loop.  What a trial reports after each epoch is what the
+    setting reports (``config.report``), with the seconds of that epoch.
 
     Args:
         estimator: a proxy-training estimator; its config's ``epochs`` is the largest fidelity.
@@ -157,12 +230,38 @@ class EpochCurves:
         config = getattr(estimator, "config", None)
         if config is None or not hasattr(config, "epochs") or getattr(estimator, "population", False):
             raise BPEError("multi-fidelity search trains architectures epoch by epoch: --estimator must be a "
-                           "BPEConfig JSON file or a preset (without a hybrid)")
+                           "BPEConfig JSON file, a preset or a bpe.json exporting a setting (not a scorer or blend)")
         self.estimator = estimator
         self.cache = cache
         self.max_epochs = int(config.epochs)
         self.report = config.report
         self.fingerprint = {**estimator.fingerprint(), "estimator": "bpe-epoch-curve"}
+
+    def run(self, arch: str, report: ReportFn) -> str | None:
+        """Report ``arch``'s epochs: the cached ones first (at their recorded seconds), then the
+        epochs it trains, until ``report`` says stop or the last epoch; a failed epoch's seconds
+        are reported too (with no value).  Returns the curve's error.  An exception while
+        training (other than bad input, :class:`BPEError`) fails the arch, uncached: the search
+        goes on."""
+        known = self.cached(arch)
+        for epoch in range(1, len(known.accuracies) + 1):
+            if report(self._report(known, epoch, known.epoch_cost(epoch))):
+                return known.error
+        curve = known
+        if known.error is None and len(known.accuracies) < self.max_epochs:
+            try:
+                curve = self.train(arch, known, lambda epoch, new, cost: report(self._report(new, epoch, cost)))
+            except BPEError:
+                raise
+            except Exception as err:  # one arch's fault (e.g. out of memory): a failed trial, not cached
+                log.warning("multi-fidelity search: training %s failed: %s", arch, err)
+                curve = dataclasses.replace(known, error=f"{type(err).__name__}: {err}")
+        if curve.error is not None:
+            report(Report(None, None, curve.error_seconds))  # the epoch that failed cost its time too
+        return curve.error
+
+    def _report(self, curve: Curve, epoch: int, seconds: float) -> Report:
+        return Report(epoch, curve.signal(epoch, self.report), seconds)
 
     def cached(self, arch: str) -> Curve:
         """What the cache holds of ``arch``'s curve (possibly empty or partial)."""
@@ -216,115 +315,17 @@ class EpochCurves:
         return curve
 
 
-class _TrialRun:
-    """One trial's epochs: each is charged to the budget and its signal reported to the pruner."""
-
-    def __init__(self, trial: Any, budget: Budget, spent: Spent, max_epochs: int, report: str) -> None:
-        self.trial, self.budget, self.spent, self.max_epochs, self.report_name = trial, budget, spent, max_epochs, report
-        self.pruned = self.over = self.unusable = False
-        self.epochs, self.last = 0, None
-
-    def charge(self, cost: float) -> bool:
-        """Charge ``cost`` seconds; False (and nothing charged) when the budget cannot pay."""
-        if not self.budget.allows(self.spent, seconds=cost):
-            self.over = True
-            return False
-        self.spent.seconds += cost
-        return True
-
-    def report(self, epoch: int, curve: Curve, cost: float) -> bool:
-        """Charge and report one epoch; True stops the trial (pruned, no usable signal, or the
-        budget is spent)."""
-        if not self.charge(cost):
-            return True
-        value = curve.signal(epoch, self.report_name)
-        if value is None or not math.isfinite(value):
-            self.unusable = True
-            return True
-        self.epochs, self.last = epoch, value
-        self.trial.report(value, epoch)
-        if epoch < self.max_epochs and self.trial.should_prune():
-            self.pruned = True
-            return True
-        return False
+def fidelity_scheduler(name: str, max_epochs: int, seed: int, *, space: str = "nb201",
+                       **options: Any) -> PrunerScheduler:
+    """The scheduler of a run of the registered method ``name`` with ``seed`` (its options checked)."""
+    return create_fidelity_method(name, space=space, seed=seed, **options).scheduler(max_epochs)
 
 
 def fidelity_search(method: FidelitySearch, curves: EpochCurves, budget: Budget) -> SearchResult:
-    """Run ``method`` until ``budget`` is spent (evaluations: archs started; seconds: epochs
-    trained, cached epochs at their recorded cost, a failed epoch included).  An epoch that would
-    overrun the seconds budget is not counted, nor is its arch, and it ends the search.  An
-    exception while training one arch (other than bad input) fails that trial, uncached, and the
-    search goes on."""
-    import optuna
-    from optuna.trial import TrialState
-
-    method.check(curves.max_epochs)
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial otherwise; restored below
-    try:
-        study = optuna.create_study(direction="maximize", study_name=f"bpe-{method.name}-seed{method.seed}",
-                                    sampler=optuna.samplers.RandomSampler(seed=method.seed),
-                                    pruner=method.pruner(curves.max_epochs))
-        return _search(method, curves, budget, study, TrialState)
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-
-
-def _search(method: FidelitySearch, curves: EpochCurves, budget: Budget, study: Any, states: Any) -> SearchResult:
-    order = create_algorithm("random", space=method.space, seed=method.seed)
-    spent = Spent()
-    history: list[SearchStep] = []
-    best: tuple[float, str] | None = None
-    stopped_by = None
-    while stopped_by is None:
-        if not budget.allows(spent, evaluations=1):
-            stopped_by = "budget: evaluations"
-            break
-        try:
-            arch = str(order.ask())
-        except StopIteration:
-            stopped_by = "space exhausted"
-            break
-        trial = study.ask()
-        trial.set_user_attr("arch", arch)
-        spent.evaluations += 1
-        run = _TrialRun(trial, budget, spent, curves.max_epochs, curves.report)
-        known = curves.cached(arch)
-        stop = False
-        for epoch in range(1, len(known.accuracies) + 1):
-            if run.report(epoch, known, known.epoch_cost(epoch)):
-                stop = True
-                break
-        curve = known
-        if not stop and known.error is None and len(known.accuracies) < curves.max_epochs:
-            try:
-                curve = curves.train(arch, known, run.report)
-            except BPEError:
-                raise
-            except Exception as err:  # one arch's fault (e.g. out of memory): a failed trial, not cached
-                log.warning("%s: training %s failed: %s", method.name, arch, err)
-                curve = dataclasses.replace(known, error=f"{type(err).__name__}: {err}")
-        error = curve.error
-        if error is not None and not stop:
-            run.charge(curve.error_seconds)  # the epoch that failed cost its time too
-        if run.over:  # its arch is not counted; the epochs it trained before are
-            study.tell(trial, state=states.FAIL)
-            spent.evaluations -= 1
-            status, score, stopped_by = "stopped", None, "budget: seconds"
-        elif error is not None or run.unusable or run.last is None:
-            study.tell(trial, state=states.FAIL)
-            status, score = "failed", None
-            error = error or f"no usable {curves.report} after epoch {run.epochs + 1}"
-        elif run.pruned:
-            study.tell(trial, state=states.PRUNED)
-            status, score = "pruned", None
-        else:
-            study.tell(trial, run.last)
-            status, score = "ok", float(run.last)
-            if best is None or score > best[0]:
-                best = (score, arch)
-        history.append(SearchStep(arch, score, status, error, False, spent.evaluations, spent.seconds, 0.0,
-                                  epochs=run.epochs))
-    return SearchResult(algorithm=method.name, seed=method.seed, budget=budget.describe(),
-                        arch=best[1] if best else None, score=best[0] if best else None, spent=spent,
-                        stopped_by=stopped_by or "", history=history)
+    """Run ``method`` until ``budget`` is spent: its driver's archs trained through ``curves``,
+    stopped by its scheduler, in the one search loop (evaluations: archs started; seconds: epochs
+    trained, cached epochs at their recorded cost, a failed epoch included; an epoch that would
+    overrun is not charged, its arch not counted, and it ends the search)."""
+    scheduler = method.scheduler(curves.max_epochs)
+    return run_search(create_algorithm(method.driver, space=method.space, seed=method.seed), curves, budget,
+                      scheduler=scheduler)

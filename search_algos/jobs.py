@@ -1,5 +1,6 @@
 """``bpe search`` as one library call: check every input and the output, run the searches
-(sample-based drivers or one one-shot method), write ``search.json`` and the best-so-far plot."""
+(sample-based drivers, multi-fidelity methods, or one one-shot method), write ``search.json``
+and the best-so-far plot; return the typed experiment (:mod:`search_algos.experiment`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from bpe.spaces import ListedSpace, get_space
 from bpe.truth import load_truth
 from search_algos.base import available_algorithms, create_algorithm
 from search_algos.budget import parse_budget
+from search_algos.experiment import OneShotExperiment, OneShotRun, SearchContext, SearchExperiment
 from search_algos.fidelity import EpochCurves, available_fidelity_methods, create_fidelity_method
 from search_algos.options import algorithm_options
 from search_algos.orchestrate import oneshot_experiment, oneshot_plot, sample_based_experiment
@@ -48,11 +50,13 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
                device: str = "auto", oracle_epochs: int = 12, prescreen_spec: str | None = None, pool: int = 100,
                option_items: Sequence[str] = (), progress: bool = True,
                on_start: Callable[[str], None] | None = None,
-               on_run: Callable[[int, dict[str, Any]], None] | None = None,
-               keep_evaluated: bool = False, plot: bool = True) -> tuple[dict[str, Any], list[Path]]:
+               on_run: Callable[[int, OneShotRun], None] | None = None,
+               keep_evaluated: bool = False,
+               plot: bool = True) -> tuple[SearchExperiment | OneShotExperiment, list[Path]]:
     """Run ``runs`` seeded searches of each of ``algos`` (or one one-shot method) and write the results
     (``keep_evaluated``: every run also lists the archs it evaluated and what each cost) and, with
-    ``plot``, a PNG (the best-so-far truth per budget; a one-shot method's supernet loss per epoch)."""
+    ``plot``, a PNG (the best-so-far truth per budget; a one-shot method's supernet loss per epoch).
+    Returns the experiment and the paths written; ``on_run(r, run)`` is called after each one-shot run."""
     from search_algos.oneshot import ONESHOT_ALIASES  # torch-heavy
 
     algos = [a.strip() for a in algos if a.strip()]
@@ -76,7 +80,7 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
                            f"{runner.backend}; drop --backend (sample-based searches run on a cluster)")
         result = _oneshot(ONESHOT_ALIASES[algos[0]], estimator_spec, dataset, truth, runs, seed, device,
                           option_items, progress, on_start, on_run, space=space)
-        outputs.write_json(result)
+        outputs.write_json(result.to_dict())
         written = [outputs.path(".json")]
         if plot:
             written.append(oneshot_plot(result, outputs.path(".png")))
@@ -133,13 +137,13 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
         algorithm_options=options, progress=progress, curves=curves, runner=runner, keep_evaluated=keep_evaluated)
     differences = published_differences(estimator_spec if estimator_spec == "oracle" else estimator.describe(),
                                          budget, runs)
-    for row in result["summary"].values():
-        if row.get("published") and differences:
-            row["published_not_comparable"] = differences
-            row["published"] = None
-    result.update(truth_source=truth_spec, metric=metric, space=space, dataset=dataset.name,
-                  provenance=run_provenance())
-    outputs.write_json(result)
+    for row in result.summary.values():
+        if row.published and differences:
+            row.published_not_comparable = differences
+            row.published = None
+    result.context = SearchContext(truth_source=truth_spec, metric=metric, space=space, dataset=dataset.name,
+                                   provenance=run_provenance())
+    outputs.write_json(result.to_dict())
     written = [outputs.path(".json")]
     if plot and truth is not None and "v11_cifar10_test" in truth.metrics:
         axis, limit = (("simulated_seconds", budget.simulated_seconds) if budget.simulated_seconds else
@@ -150,7 +154,7 @@ def search_job(*, algos: Sequence[str], estimator_spec: str, dataset: Any, truth
 
 def _oneshot(method: str, estimator_spec: str, dataset: Any, truth: Any, runs: int, seed: int, device: str,
              option_items: Sequence[str], progress: bool, on_start: Any, on_run: Any,
-             space: str = "nb201") -> dict[str, Any]:
+             space: str = "nb201") -> OneShotExperiment:
     from search_algos.oneshot import ONESHOT_ALIASES, oneshot_options  # torch-heavy
 
     if not (estimator_spec.endswith(".json") or estimator_spec in PRESETS):
@@ -166,9 +170,9 @@ def _oneshot(method: str, estimator_spec: str, dataset: Any, truth: Any, runs: i
                  + (f", options {options}" if options else ""))
     result = oneshot_experiment(method, config, data, runs=runs, seed=seed, device=device, truth=truth,
                                 on_run=on_run, progress=progress, options=options, space=space)
-    for row in result["summary"].values():
-        if row.get("published"):
-            row["published_note"] = ("the NAS-Bench-201 paper's one-shot rows come from its own supernet training "
-                                     "on CIFAR-10; compare only a run with the same data and epochs")
-    result.update(dataset=dataset.name)
+    for row in result.summary.values():
+        if row.published:
+            row.published_note = ("the NAS-Bench-201 paper's one-shot rows come from its own supernet training "
+                                  "on CIFAR-10; compare only a run with the same data and epochs")
+    result.dataset = dataset.name
     return result

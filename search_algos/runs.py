@@ -20,7 +20,7 @@ from bpe.plotting import legend_outside, new_figure, save_figure
 from bpe.truth import Benchmark
 from search_algos.base import create_algorithm
 from search_algos.budget import Budget
-from search_algos.loop import SearchResult, run_search
+from search_algos.loop import Scheduler, SearchResult, Trainer, run_search
 
 __all__ = ["TRUE_METRICS", "PUBLISHED", "run_many", "parallel_runs", "true_accuracy", "summarize", "best_so_far_plot"]
 
@@ -58,7 +58,7 @@ def true_accuracy(truth: Benchmark, arch: str | None) -> dict[str, float] | None
 
 def run_many(
     algorithm: str,
-    estimator_factory: Callable[[], Estimator],
+    estimator_factory: Callable[[], Estimator | Trainer],
     budget: Budget,
     *,
     runs: int,
@@ -68,15 +68,21 @@ def run_many(
     progress: bool = True,
     algorithm_options: dict[str, Any] | None = None,
     runner: Runner | None = None,
+    scheduler: Callable[[int], Scheduler] | None = None,
+    desc: str | None = None,
 ) -> list[SearchResult]:
-    """``runs`` independent runs with seeds ``seed, seed+1, ...`` (see :func:`parallel_runs` for
-    ``jobs`` and ``runner``)."""
+    """``runs`` independent runs of the driver ``algorithm`` with seeds ``seed, seed+1, ...``,
+    each through :func:`~search_algos.loop.run_search` (see :func:`parallel_runs` for ``jobs`` and
+    ``runner``).  ``scheduler(seed)`` makes a run's scheduler (a multi-fidelity method, see
+    :func:`~search_algos.fidelity.fidelity_scheduler`); ``desc`` labels the progress bar
+    (default: ``algorithm``)."""
 
     def one(r: int) -> SearchResult:
         algo = create_algorithm(algorithm, space=space, seed=seed + r, **(algorithm_options or {}))
-        return run_search(algo, estimator_factory(), budget)
+        return run_search(algo, estimator_factory(), budget,
+                          scheduler=scheduler(seed + r) if scheduler is not None else None)
 
-    return parallel_runs(one, runs, jobs=jobs, runner=runner, desc=algorithm, progress=progress)
+    return parallel_runs(one, runs, jobs=jobs, runner=runner, desc=desc or algorithm, progress=progress)
 
 
 def _located(one: Callable[[int], SearchResult], r: int) -> tuple[SearchResult, dict[str, Any]]:

@@ -93,3 +93,13 @@ def test_nan_and_inf_rejected(field):
     for bad in (float("nan"), float("inf")):
         with pytest.raises(ConfigError, match=f"{field} must be"):
             BPEConfig(**{field: bad})
+
+
+def test_hybrid_is_no_config_field_and_an_older_file_s_none_loads_silently():
+    """A hybrid is a blend of a setting and a scorer (``RankBlend``), not a training field: an older
+    file's ``"hybrid": "none"`` is dropped; a scorer is refused with the fix (read the file as an
+    estimator, or drop the key)."""
+    assert "hybrid" not in BPEConfig().to_dict()
+    assert BPEConfig.from_dict({"epochs": 3, "hybrid": "none"}) == BPEConfig(epochs=3)
+    with pytest.raises(ConfigError, match='"hybrid": "meco" is no longer .*--estimator.*drop "hybrid"'):
+        BPEConfig.from_dict({"epochs": 3, "hybrid": "meco"}, source="c.json")

@@ -223,3 +223,20 @@ def test_readme_is_short_and_the_docs_site_builds_strictly(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     reference = (tmp_path / "site" / "reference-cli" / "index.html").read_text()
     assert "bpe mip" in reference and "--halving" in reference and "bpe search" in reference
+
+
+def test_the_cli_reads_no_result_dict_by_string_key():
+    """Job functions return dataclasses; the CLI prints their attributes (``x["key"]`` and
+    ``x.get("key")`` appear nowhere in bpe/cli, but for a space's declared network size)."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "bpe" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            keyed = (isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant)
+                     and isinstance(node.slice.value, str))
+            got = (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
+                   and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str))
+            if (keyed or got) and "eval_size" not in ast.unparse(node):
+                found.append(f"{path.name}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, found

@@ -31,12 +31,13 @@ def run(args: argparse.Namespace) -> int:
                                metric=args.metric, out=args.out, space=args.space, plot=not args.no_plot)
     print("| estimator | truth (metric) | Kendall τ | Spearman ρ [95% CI] | top-10% precision | s/arch | n |")
     print("|---|---|---|---|---|---|---|")
-    for name, r in doc["estimators"].items():
-        lo, hi = (f"{v:.2f}" if v is not None and v == v else "n/a" for v in r["spearman_ci95"])
-        seconds = r.get("seconds_per_arch")
-        print(f"| {name} | {r['truth_source']} ({r['metric']}) | {r['kendall']:.3f} | {r['spearman']:.3f} [{lo}, {hi}] "
-              f"| {r['top10pct_precision']:.2f} | {seconds if seconds is None else f'{seconds:.3f}'} | {r['n_archs']} |")
-        if r.get("warning"):
-            print(f"  warning: {r['warning']}")
+    for name, row in doc.rows.items():
+        r = row.ranking
+        lo, hi = (f"{v:.2f}" if v is not None and v == v else "n/a" for v in r.spearman_ci95)
+        seconds = row.seconds_per_arch
+        print(f"| {name} | {row.truth_source} ({row.metric}) | {r.kendall:.3f} | {r.spearman:.3f} [{lo}, {hi}] "
+              f"| {r.top10pct_precision:.2f} | {seconds if seconds is None else f'{seconds:.3f}'} | {r.n_archs} |")
+        if r.warning:
+            print(f"  warning: {r.warning}")
     print("wrote " + ", ".join(map(str, paths)))
     return 0

@@ -57,16 +57,14 @@ def confirm_reference(args: argparse.Namespace):
     """The ``confirm(plan)`` callback: print the reference training plan; above
     :data:`CONFIRM_SECONDS` ask on a terminal, or require ``--yes``."""
 
-    def confirm(plan: dict) -> None:
-        cfg = plan["config"]
-        minutes = plan["seconds"] / 60
-        how = plan["assumed"]
-        print(f"reference truth: training {plan['n_to_train']} of {plan['n_archs']} archs ({cfg['epochs']} epochs, "
-              f"C{cfg['channels']} L{cfg['layers']}, {cfg['image_size']}px, data {cfg['data_fraction']}), "
-              f"estimated {minutes:.1f} CPU-minutes ({plan['seconds_per_arch']:.2g} s/arch) before --jobs; timed here: "
-              f"the median of {how['timed_steps']} steps on each of {how['timed_archs']} archs, {how['threads_per_job']} "
-              f"thread(s) per job, {how['layout']}, batch {how['batch_size']}, {how['device']}")
-        if plan["seconds"] <= CONFIRM_SECONDS or args.yes:
+    def confirm(plan) -> None:  # a bpe.truth.reference.TrainingPlan
+        cfg = plan.config
+        minutes = plan.seconds / 60
+        print(f"reference truth: training {plan.n_to_train} of {plan.n_archs} archs ({cfg.epochs} epochs, "
+              f"C{cfg.channels} L{cfg.layers}, {cfg.image_size}px, data {cfg.data_fraction}), "
+              f"estimated {minutes:.1f} CPU-minutes ({plan.seconds_per_arch:.2g} s/arch) before --jobs; timed here: "
+              f"{plan.assumed.describe()}")
+        if plan.seconds <= CONFIRM_SECONDS or args.yes:
             return
         if not sys.stdin.isatty():
             raise BPEError(f"the reference training is estimated at {minutes:.0f} minutes; pass --yes to start it, "
@@ -87,30 +85,31 @@ def run(args: argparse.Namespace) -> int:
         archs=args.archs, seed=args.seed, runner=runner, out=args.out, plot=not args.no_plot, space=args.space,
         device=args.device, reference_config=load_config(args.reference_config) if args.reference_config else None,
         allow_mismatch=args.allow_mismatch, confirm=confirm_reference(args), noise_archs=args.noise_archs)
-    print(f"estimator: {result['estimator']['description']}")
-    print(f"dataset {result['dataset'] or 'n/a (not read)'}, truth {result['truth_source']} ({result['truth']['metric']}); "
-          f"{result['n_sampled']} archs, seed {args.seed}, {args.jobs} job(s)")
-    lo, hi = result["spearman_ci95"]
-    print(f"spearman {result['spearman']:.4f} [95% CI {lo:.3f}, {hi:.3f}]  kendall {result['kendall']:.4f}  "
-          f"n={result['n_archs']}  failed={result['n_failed']}  {result['seconds_per_arch']:.2f} s/arch  "
-          f"(wall {result['wall_seconds']:.1f} s)")
-    recost = result.get("recost")
-    if recost:
-        print(f"cost: recorded {recost['recorded_seconds_per_arch']:.3g} s/arch on {recost['recorded_machine'].get('cpu')}; "
-              f"estimated here {recost['estimated_here_seconds_per_arch']:.3g} s/arch on "
-              f"{recost['this_machine'].get('cpu')} (timed steps); measured here {result['seconds_per_arch']:.3g} s/arch")
-        if recost.get("warning"):
-            print(f"warning: {recost['warning']}")
-    noise = result.get("seed_noise")
-    if noise:
-        print(f"seed noise: on {noise['n_archs']} archs trained with seeds {noise['seeds']}, scores differ by "
-              f"{noise['mean_abs_diff']:.3g} on average; the scores' spread over all archs is {noise['score_std']:.3g} "
-              f"(noise/spread {noise['noise_to_spread']:.2f}; near 1 or above, the ranking is mostly noise)")
-    for key in ("warning", "note"):
-        if result.get(key):
-            print(f"{key}: {result[key]}")
-    if result["truth_seconds_per_arch"] and not result.get("note"):
-        ratio = result["truth_seconds_per_arch"] / max(result["seconds_per_arch"], 1e-9)
-        print(f"the ground truth cost {result['truth_seconds_per_arch']:.2f} s/arch: the estimator is {ratio:.1f}x cheaper")
+    print(f"estimator: {result.estimator_description}")
+    print(f"dataset {result.dataset or 'n/a (not read)'}, truth {result.truth_source} ({result.metric}); "
+          f"{result.n_sampled} archs, seed {args.seed}, {args.jobs} job(s)")
+    ranking = result.ranking
+    lo, hi = ranking.spearman_ci95
+    print(f"spearman {ranking.spearman:.4f} [95% CI {lo:.3f}, {hi:.3f}]  kendall {ranking.kendall:.4f}  "
+          f"n={ranking.n_archs}  failed={result.n_failed}  {result.seconds_per_arch:.2f} s/arch  "
+          f"(wall {result.wall_seconds:.1f} s)")
+    recost = result.recost
+    if recost is not None:
+        print(f"cost: recorded {recost.recorded_seconds_per_arch:.3g} s/arch on {recost.recorded_cpu}; "
+              f"estimated here {recost.estimated_here_seconds_per_arch:.3g} s/arch on {recost.this_cpu} (timed steps); "
+              f"measured here {result.seconds_per_arch:.3g} s/arch")
+        if recost.warning:
+            print(f"warning: {recost.warning}")
+    noise = result.seed_noise
+    if noise is not None:
+        print(f"seed noise: on {noise.n_archs} archs trained with seeds {list(noise.seeds)}, scores differ by "
+              f"{noise.mean_abs_diff:.3g} on average; the scores' spread over all archs is {noise.score_std:.3g} "
+              f"(noise/spread {noise.noise_to_spread:.2f}; near 1 or above, the ranking is mostly noise)")
+    for label, text in (("warning", ranking.warning), ("note", result.note)):
+        if text:
+            print(f"{label}: {text}")
+    if result.truth_seconds_per_arch and not result.note:
+        ratio = result.truth_seconds_per_arch / max(result.seconds_per_arch, 1e-9)
+        print(f"the ground truth cost {result.truth_seconds_per_arch:.2f} s/arch: the estimator is {ratio:.1f}x cheaper")
     print("wrote " + ", ".join(map(str, paths)))
     return 0

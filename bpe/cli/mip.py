@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
             print(text, flush=True)
 
     if tabular:
-        doc, paths = mip_tabular(folder=args.tabular, settings=settings, out=args.out, plot=not args.no_plot,
+        report, paths = mip_tabular(folder=args.tabular, settings=settings, out=args.out, plot=not args.no_plot,
                                  on_event=event, storage=args.storage, study_name=args.study_name)
     else:
         from bpe.cli.evaluate import confirm_reference
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         knobs = load_knobs(args.knobs or preset, preset=preset, base=base)
         print(f"MIP over {len(knobs)} knobs ({', '.join(knobs.names)}) on {args.archs} archs of {args.space}, "
               f"{args.dataset}, truth {args.truth}; {settings.per_round} settings per round, {args.jobs} job(s)")
-        doc, paths = mip_live(
+        report, paths = mip_live(
             knobs=knobs, dataset=dataset_from_args(args), truth_spec=args.truth, metric=args.metric,
             n_archs=args.archs, arch_seed=args.arch_seed, settings=settings, runner=runner_from_args(args),
             out=args.out, space=args.space, device=args.device,
@@ -119,32 +119,30 @@ def run(args: argparse.Namespace) -> int:
             plot=not args.no_plot, on_event=event, confirm=confirm_reference(args),
             families=FamilySettings.from_flags(args.scorers, args.confirm, args.arch_seed),
             halving=parse_halving(args.halving), storage=args.storage, study_name=args.study_name)
-    m = doc["measured"]
-    order = [r["pruned"] for r in doc["rounds"] if r.get("pruned")]
-    print(f"pruning order: {', '.join(order) or '(none)'}; stopped: {doc['mip']['stop_reason']}")
-    if (model := doc["cost_model"]).get("loo_median_relative_error") is not None:
-        print(f"cost model: leave-one-out error {model['loo_median_relative_error']:.0%} (median), "
-              f"{model['loo_max_relative_error']:.0%} (max) over {model['n_settings']} measured settings")
+    print(f"pruning order: {', '.join(report.pruning_order) or '(none)'}; stopped: {report.stop_reason}")
+    if (error := report.cost_model_error) is not None:
+        print(f"cost model: leave-one-out error {error.median:.0%} (median), {error.max:.0%} (max) over "
+              f"{error.n_settings} measured settings")
+    m = report.chosen
     if m is None:
         print("no measured setting is within the cap; nothing to export (see the trajectory in the file)")
     else:
-        lo, hi = (f"{v:.3f}" if v is not None else "n/a" for v in m["spearman_ci95"])
-        print(f"chosen [{m.get('family', 'proxy')}]: {m['name']}  spearman {m['spearman']:.4f} [95% CI {lo}, {hi}]  "
-              f"kendall {m['kendall']:.4f} on {m['n_archs']} search archs ({SEARCH_RHO.get(m.get('family'), 'tuned on them')})"
-              f"  cost/arch {m['cost_per_arch']:.4g} {m['cost_unit']}  ({doc['mip']['n_settings_measured']} settings measured)")
-        if m.get("confirmation_spearman") is not None:
-            clo, chi = (f"{v:.3f}" if v is not None else "n/a" for v in m["confirmation_spearman_ci95"])
-            print(f"forecast: spearman {m['confirmation_spearman']:.4f} [95% CI {clo}, {chi}] on "
-                  f"{m['confirmation_n_archs']} confirmation archs it was not chosen on")
-    if doc.get("baseline"):
-        b = doc["baseline"]
-        lo, hi = (f"{v:.3f}" if v is not None else "n/a" for v in b["baseline_spearman_ci95"])
-        rho = "n/a" if b["baseline_spearman"] is None else f"{b['baseline_spearman']:.4f}"
-        verdict = ("worth its cost (its interval lies above)" if b["worth"] else
-                   f"NOT worth its cost ({b['n_settings_above_baseline']} setting(s) within the cap lie above)"
-                   if b["worth"] is False else f"not judged: {b['reason']}")
-        print(f"baseline {b['baseline']}: spearman {rho} [95% CI {lo}, {hi}] at {b['baseline_cost_per_arch']:.3g} "
+        lo, hi = (f"{v:.3f}" if v is not None else "n/a" for v in m.spearman_ci95)
+        print(f"chosen [{m.family}]: {m.name}  spearman {m.spearman:.4f} [95% CI {lo}, {hi}]  "
+              f"kendall {m.kendall:.4f} on {m.n_archs} search archs ({SEARCH_RHO.get(m.family, 'tuned on them')})"
+              f"  cost/arch {m.cost_per_arch:.4g} {m.cost_unit}  ({report.n_settings_measured} settings measured)")
+        if m.confirmation_spearman is not None:
+            clo, chi = (f"{v:.3f}" if v is not None else "n/a" for v in m.confirmation_spearman_ci95)
+            print(f"forecast: spearman {m.confirmation_spearman:.4f} [95% CI {clo}, {chi}] on "
+                  f"{m.confirmation_n_archs} confirmation archs it was not chosen on")
+    if (b := report.baseline) is not None:
+        lo, hi = (f"{v:.3f}" if v is not None else "n/a" for v in b.spearman_ci95)
+        rho = "n/a" if b.spearman is None else f"{b.spearman:.4f}"
+        verdict = ("worth its cost (its interval lies above)" if b.worth else
+                   f"NOT worth its cost ({b.n_above} setting(s) within the cap lie above)"
+                   if b.worth is False else f"not judged: {b.reason}")
+        print(f"baseline {b.name}: spearman {rho} [95% CI {lo}, {hi}] at {b.cost_per_arch:.3g} "
               f"s/arch; the chosen setting is {verdict}")
-    study = (m or {}).get("study")  # the storage, to watch or compare the run
-    print("wrote " + ", ".join(map(str, paths)) + (f"; optuna-dashboard {study['storage']}" if study else ""))
+    storage = m.study_storage if m is not None else None  # the storage, to watch or compare the run
+    print("wrote " + ", ".join(map(str, paths)) + (f"; optuna-dashboard {storage}" if storage else ""))
     return 0

@@ -67,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
                               epochs=args.epochs, out=args.out, space=args.space, model=args.model,
                               test_size=args.test_size, **features,
                               provenance={"metric": args.metric, "truth": args.truth, "space": args.space})
-    print(f"{args.model if args.model == 'graf' else args.loss} predictor, {result['train_size']} training archs "
+    print(f"{args.model if args.model == 'graf' else args.loss} predictor, {result.train_size} training archs "
           f"(seed {args.seed}): "
-          f"kendall {result['kendall']:.4f}, spearman {result['spearman']:.4f} on {result['n_test']} remaining archs; "
-          f"fit {result['fit_seconds']:.1f} s, scoring them {result['predict_seconds']:.2f} s"
-          + (f" (+ {result['scoring_seconds']:.1f} s for {', '.join(result['scorers'])})" if result.get("scorers") else ""))
+          f"kendall {result.kendall:.4f}, spearman {result.spearman:.4f} on {result.n_test} remaining archs; "
+          f"fit {result.fit_seconds:.1f} s, scoring them {result.predict_seconds:.2f} s"
+          + (f" (+ {result.scoring_seconds:.1f} s for {', '.join(result.scorers)})" if result.scorers else ""))
     print(f"wrote {out}")
     return 0

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bpe.cli.common import add_data_args, add_run_args, dataset_from_args, nonneg, positive, runner_from_args
 from bpe.errors import BPEError
+
+if TYPE_CHECKING:  # the drivers are imported inside the command only
+    from search_algos.experiment import OneShotRun
 
 
 def register(sub, parents) -> None:
@@ -56,25 +59,25 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as err:  # pragma: no cover - installed together
         raise BPEError(f"the search drivers are not installed ({err}); reinstall bpe") from None
 
-    def report(r: int, row: dict[str, Any]) -> None:
-        if row.get("status") == "failed":
-            print(f"run {r}: failed after {row['seconds']:.0f} s: {row.get('error')}")
+    def report(r: int, run: OneShotRun) -> None:
+        if run.status == "failed":
+            print(f"run {r}: failed after {run.seconds:.0f} s: {run.error}")
             return
-        acc = row["true_accuracy"]
-        print(f"run {r}: {row['arch']}  ({row['seconds']:.0f} s, supernet valid acc {row['score']:.2f}"
-              + (f", cifar10 test {acc['cifar10_test']:.2f}" if acc else "") + ")")
+        test = run.cifar10_test
+        print(f"run {r}: {run.arch}  ({run.seconds:.0f} s, supernet valid acc {run.score:.2f}"
+              + (f", cifar10 test {test:.2f}" if test is not None else "") + ")")
 
-    result, paths = search_job(
+    experiment, paths = search_job(
         algos=args.algo.split(","), estimator_spec=args.estimator, dataset=dataset_from_args(args),
         truth_spec=args.truth, metric=args.metric, budget_spec=args.budget, runs=args.runs, seed=args.seed,
         runner=runner_from_args(args), out=args.out, space=args.space, device=args.device,
         oracle_epochs=args.oracle_epochs, prescreen_spec=args.prescreen, pool=args.pool, option_items=args.algo_opt,
         progress=not args.quiet, on_start=print, on_run=report, plot=not args.no_plot)
-    print(summary_table(result["summary"]))
-    for algo, row in result["summary"].items():
-        if row.get("published_not_comparable"):
-            print(f"{algo}: published row not shown, this run differs: {'; '.join(row['published_not_comparable'])}")
-        if row.get("published_note"):
-            print(f"{algo}: {row['published_note']}")
+    print(summary_table(experiment.summary))
+    for algo, row in experiment.summary.items():
+        if row.published_not_comparable:
+            print(f"{algo}: published row not shown, this run differs: {'; '.join(row.published_not_comparable)}")
+        if row.published_note:
+            print(f"{algo}: {row.published_note}")
     print("wrote " + ", ".join(map(str, paths)))
     return 0

@@ -97,7 +97,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if spec.startswith("renas:") or spec.endswith(".pt"):
         return "renas", {"path": spec.split(":", 1)[1] if spec.startswith("renas:") else spec}
     if spec.endswith(".json") or Path(spec).is_file():
-        exported = exported_estimator(spec)  # what `bpe mip` found: a setting, a scorer or a fitted blend
+        exported = exported_estimator(spec)  # what `bpe mip` found: a setting, a scorer or a blend (a hybrid)
         if exported is not None and exported.get("family") == "scorer":
             return str(exported["name"]), {}
         if exported is not None and exported.get("family") in ("blend", "learned"):

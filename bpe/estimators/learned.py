@@ -174,7 +174,7 @@ class LearnedBlend(Estimator):
         if len(set(names)) < len(names):
             raise EstimatorError(f"a learned blend lists the same member twice ({', '.join(names)})")
         if any(getattr(m, "population", False) for m in members):
-            raise EstimatorError("a learned blend's members score archs one by one (no vote, blend or hybrid)")
+            raise EstimatorError("a learned blend's members score archs one by one (no vote or blend)")
         if len(rows) != len(members) or any(len(r) != len(archs) for r in rows) or len(targets) != len(archs):
             raise EstimatorError(f"a learned blend needs one row of {len(archs)} scores per member and one target per "
                                  f"arch; got {len(rows)} rows for {len(members)} members and {len(targets)} targets")

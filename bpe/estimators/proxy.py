@@ -13,9 +13,8 @@ import torch
 
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec
-from bpe.estimators import estimator_from_spec, register_estimator
+from bpe.estimators import register_estimator
 from bpe.estimators.base import Estimator
-from bpe.estimators.vote import rank_blend
 from bpe.records import Cost, EvalRecord
 from bpe.runtime import layout_key, ran_in_planned_layout
 from bpe.spaces import get_space
@@ -80,8 +79,6 @@ class ProxyTrainingEstimator(Estimator):
         self.space = space
         self.device = device
         get_space(space).check_config(self.config)  # a training feature the space lacks: before any work
-        #: a hybrid's score is a rank among the archs scored together (see :meth:`score_population`)
-        self.population = self.config.hybrid != "none"
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -147,22 +144,10 @@ class ProxyTrainingEstimator(Estimator):
                            data_fraction=0.3)
         return cls(config, DatasetSpec("digits"), space=context.space, device="cpu")
 
-    def with_report(self, report: str, hybrid: str | None = None) -> ProxyTrainingEstimator:
-        """The same estimator reporting ``report`` (and blended with ``hybrid`` when given): it
-        shares the cached training runs."""
-        changes = {"report": report} if hybrid is None else {"report": report, "hybrid": hybrid}
-        return ProxyTrainingEstimator(self.config.replace(**changes), self.dataset, space=self.space,
+    def with_report(self, report: str) -> ProxyTrainingEstimator:
+        """The same estimator reporting ``report``: it shares the cached training runs."""
+        return ProxyTrainingEstimator(self.config.replace(report=report), self.dataset, space=self.space,
                                       device=self.device)
-
-    def hybrid_scorer(self) -> Estimator:
-        """The training-free scorer of ``config.hybrid`` at its own default size, on the same data."""
-        return estimator_from_spec(self.config.hybrid, dataset=self.dataset, space=self.space, device=self.device)
-
-    def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
-        """A hybrid's scores: the mean of each arch's rank under the proxy's own signal and under
-        ``config.hybrid``'s score (:func:`~bpe.estimators.vote.rank_blend`), each through ``runner``."""
-        proxy = runner.run(self.with_report(self.config.report, "none"), archs, desc=self.name)
-        return rank_blend(proxy, runner.run(self.hybrid_scorer(), archs, desc=self.config.hybrid), self.config.hybrid)
 
     def with_seed(self, seed: int) -> ProxyTrainingEstimator:
         """The same setting trained with another seed (to measure its seed-to-seed noise)."""
@@ -171,8 +156,7 @@ class ProxyTrainingEstimator(Estimator):
 
     def describe(self) -> str:
         c = self.config
-        reported = ("" if c.report == "valid_accuracy" else f", report={c.report}") + (
-            "" if c.hybrid == "none" else f", hybrid={c.hybrid}")
+        reported = "" if c.report == "valid_accuracy" else f", report={c.report}"
         return (
             f"bpe(epochs={c.epochs}, {get_space(self.space).describe_size(channels=c.channels, layers=c.layers)}, "
             f"{c.image_size}px, "

@@ -9,6 +9,11 @@ members that scored it.  An arch no member scored fails.  Its cost is the sum of
 costs.  Scored alone, an arch would rank first in every member: a vote cannot guide a search that
 scores one arch at a time, so ``bpe search`` refuses it as the search estimator, and scoring a
 single arch is an error.
+
+A :class:`RankBlend` weights its members (a vote is one with equal weights).  One *anchored* on
+its first member ranks every member among the archs the first one scored, and an arch the first
+one failed fails (a failure is never turned into a score by the other members): a *hybrid*, a
+proxy training blended with a training-free scorer at equal weights (``bpe mip``'s ``hybrid`` knob).
 """
 
 from __future__ import annotations
@@ -24,9 +29,11 @@ from bpe.config import BPEConfig, exported_estimator
 from bpe.errors import EstimatorError
 from bpe.estimators import estimator_from_spec, get_estimator_class, register_estimator
 from bpe.estimators.base import Estimator
+from bpe.estimators.context import EstimatorContext
 from bpe.records import Cost, EvalRecord
 
-__all__ = ["RankBlend", "Vote", "log_rank_sum", "rank_average", "rank_blend", "combined_records"]
+__all__ = ["RankBlend", "Vote", "log_rank_sum", "rank_average", "combined_records", "member_estimator", "member_spec",
+           "scorer_estimator"]
 
 
 def rank_average(columns: Sequence[Sequence[float | None]],
@@ -70,26 +77,6 @@ def log_rank_sum(columns: Sequence[Sequence[float | None]], ok: Sequence[bool]) 
     return [None if m is None else m * len(columns) for m in means]
 
 
-def rank_blend(primary: Sequence[EvalRecord], other: Sequence[EvalRecord], name: str) -> list[EvalRecord]:
-    """A hybrid's records: per arch the mean of its normalised rank under ``primary`` (a proxy)
-    and under ``other`` (a training-free scorer called ``name``), both ranked among the archs
-    where the proxy has a score.  An arch whose proxy failed fails (a failure is never turned
-    into a score by the other member); one whose scorer failed keeps its proxy rank alone.  The
-    cost is the sum of both."""
-    ok = [p.ok for p in primary]
-    votes = rank_average([[p.score if p.ok else None for p in primary],
-                          [o.score if o.ok and k else None for o, k in zip(other, ok)]])
-    out = []
-    for p, o, v in zip(primary, other, votes):
-        cost = Cost.total([p.cost, o.cost])
-        info = {**p.info, "members": {"proxy": p.score, name: o.score}}
-        if not p.ok:
-            out.append(dataclasses.replace(p, cost=cost, info=info))
-        else:
-            out.append(dataclasses.replace(p, score=v, cost=cost, info=info))
-    return out
-
-
 def combined_records(archs: Sequence[str], per_member: Sequence[Sequence[EvalRecord]], scores: Sequence[float | None],
                      keys: Sequence[str], what: str, groups: Sequence[Any] | None = None) -> list[EvalRecord]:
     """The records of estimators made of members (a blend, a learned blend): per arch its
@@ -121,6 +108,13 @@ def member_spec(estimator: Estimator) -> dict[str, Any]:
     return {"family": "scorer", "name": estimator.name}
 
 
+def scorer_estimator(name: str, *, dataset: Any = None, space: str = "nb201", device: str = "auto") -> Estimator:
+    """The registered scorer ``name`` at its default options, on ``dataset``, ``space`` and ``device``
+    (built through the registry: a name is never read as a file or a spec)."""
+    context = EstimatorContext(dataset=dataset, device=device, space=space)
+    return get_estimator_class(name).from_context(context)
+
+
 def member_estimator(spec: Mapping[str, Any], context: Any) -> Estimator:
     """The estimator :func:`member_spec` describes, on ``context``'s data, space and device."""
     family = spec.get("family")
@@ -128,8 +122,7 @@ def member_estimator(spec: Mapping[str, Any], context: Any) -> Estimator:
         config = BPEConfig.from_dict(spec["config"], source="a blend member")
         return get_estimator_class("bpe").from_context(dataclasses.replace(context, config=config, path=None))
     if family == "scorer":
-        return estimator_from_spec(str(spec["name"]), dataset=context.dataset, space=context.space,
-                                   device=context.device)
+        return scorer_estimator(str(spec["name"]), dataset=context.dataset, space=context.space, device=context.device)
     raise EstimatorError(f"a blend member's family must be 'proxy' or 'scorer', got {family!r}; the bpe.json is "
                          "damaged: export it again with bpe mip")
 
@@ -143,12 +136,16 @@ class RankBlend(Estimator):
     Args:
         members: the estimators blended (at least two, distinct).
         weights: one non-negative weight per member, not all zero (default: equal).
+        anchored: the first member anchors the blend: every member is ranked among the archs the
+            first one scored, and an arch the first one failed fails (a hybrid: a proxy training and
+            a training-free scorer, ``[proxy, scorer]`` at equal weights).
     """
 
     cheap = True  # nothing of its own to cache: its members are cached
     population: ClassVar[bool] = True
 
-    def __init__(self, members: Sequence[Estimator], weights: Sequence[float] | None = None) -> None:
+    def __init__(self, members: Sequence[Estimator], weights: Sequence[float] | None = None, *,
+                 anchored: bool = False) -> None:
         if len(members) < 2:
             raise EstimatorError(f"a {self.name} needs at least two scorers, got {len(members)}; e.g. vote:naswot,synflow")
         names = [m.describe() for m in members]
@@ -162,6 +159,7 @@ class RankBlend(Estimator):
                                  f"{len(members)} members")
         self.members = list(members)
         self.weights = weights
+        self.anchored = bool(anchored)
 
     @classmethod
     def from_context(cls, context: Any) -> RankBlend:
@@ -170,7 +168,8 @@ class RankBlend(Estimator):
         if spec is None or spec.get("family") != "blend":
             raise EstimatorError("a weighted blend is read from the bpe.json that `bpe mip` exported "
                                  "(--estimator bpe.json); for equal weights use vote:NAME,NAME,...")
-        return cls([member_estimator(m, context) for m in spec["members"]], spec["weights"])
+        return cls([member_estimator(m, context) for m in spec["members"]], spec["weights"],
+                   anchored=bool(spec.get("anchored", False)))
 
     @classmethod
     def tiny(cls, context: Any) -> RankBlend:
@@ -178,25 +177,41 @@ class RankBlend(Estimator):
 
     def to_spec(self) -> dict[str, Any]:
         """The ``estimator`` entry of a ``bpe.json`` that rebuilds this blend (see :func:`member_spec`)."""
-        return {"family": "blend", "members": [member_spec(m) for m in self.members], "weights": self.weights}
+        spec = {"family": "blend", "members": [member_spec(m) for m in self.members], "weights": self.weights}
+        return {**spec, "anchored": True} if self.anchored else spec
 
     @property
     def reads_data(self) -> bool:
         return any(m.reads_data for m in self.members)
 
     def fingerprint(self) -> dict[str, Any]:
-        return {"estimator": self.name, "members": [m.fingerprint() for m in self.members], "weights": self.weights}
+        fingerprint = {"estimator": self.name, "members": [m.fingerprint() for m in self.members],
+                       "weights": self.weights}
+        return {**fingerprint, "anchored": True} if self.anchored else fingerprint
 
     def describe(self) -> str:
-        return f"blend({', '.join(f'{w:.2g} {m.describe()}' for m, w in zip(self.members, self.weights))})"
+        members = ", ".join(f"{w:.2g} {m.describe()}" for m, w in zip(self.members, self.weights))
+        return f"blend({members}{', anchored' if self.anchored else ''})"
 
     def score_population(self, archs: Sequence[str], runner: Any) -> list[EvalRecord]:
         """The blend of each of ``archs`` among them: every member scores all, through ``runner``."""
-        per_member = [runner.run(m, archs, desc=m.name) for m in self.members]
-        votes = rank_average([[r.score if r.ok else None for r in records] for records in per_member], self.weights)
+        return self.blend(archs, [runner.run(m, archs, desc=m.name) for m in self.members])
+
+    def blend(self, archs: Sequence[str], per_member: Sequence[Sequence[EvalRecord]]) -> list[EvalRecord]:
+        """The blend's records of ``archs`` from each member's scored records of them (in member
+        order): the one place ranks are blended."""
+        columns = [[r.score if r.ok else None for r in records] for records in per_member]
+        if self.anchored:  # only the archs the first member scored are ranked
+            columns = [[v if first is not None else None for v, first in zip(column, columns[0])]
+                       for column in columns]
+        votes = rank_average(columns, self.weights)
         keys = [m.name for m in self.members]
         keys = keys if len(set(keys)) == len(keys) else [m.describe() for m in self.members]
-        return combined_records(archs, per_member, votes, keys, f"the {self.name}")
+        out = combined_records(archs, per_member, votes, keys, f"the {self.name}")
+        if self.anchored:
+            out = [r if r.ok else dataclasses.replace(r, error=f"its {keys[0]} failed: {first.error}")
+                   for r, first in zip(out, per_member[0])]
+        return out
 
     def _evaluate(self, arch: str) -> EvalRecord:
         raise EstimatorError(f"{self.describe()} ranks archs scored together; score a sample of them "

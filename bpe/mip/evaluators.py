@@ -3,7 +3,8 @@ architecture, from one of two evaluators behind one interface.
 
 * :class:`LiveEvaluator` trains the architectures under the setting (through the cache and a
   :class:`~bpe.parallel.Runner`, so ``--jobs``, Dask and Ray work unchanged).  Every value of a
-  derived knob (``report``) is read off the same training runs.
+  derived knob (``report``; ``hybrid``: the proxy rank-blended with a training-free scorer) is read
+  off the same training runs.
 * :class:`TabularEvaluator` looks a setting's per-arch accuracies and cost up in recorded data
   (the BPE paper's 37 settings x 100 DARTS cells: ``settings.csv``, ``accuracies.csv``,
   ``ground_truth.csv``).
@@ -22,14 +23,23 @@ from typing import Any
 import numpy as np
 
 from bpe.errors import BPEError, DataError
-from bpe.estimators import estimator_from_spec
-from bpe.estimators.vote import rank_blend
 from bpe.metrics import rank_summary
 from bpe.mip.knobs import TABULAR_KNOBS, KnobGrid, KnobSpace
 from bpe.truth.records_folder import TabularRecords, read_records_folder
 
-__all__ = ["SettingResult", "SettingEvaluator", "LiveEvaluator", "TabularEvaluator", "TabularRecords",
+__all__ = ["Proposal", "SettingResult", "SettingEvaluator", "LiveEvaluator", "TabularEvaluator", "TabularRecords",
            "read_tabular_records"]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A setting MIP may measure: its knob values and, for a recorded setting, the name of its
+    record (recorded settings may share knob values: the BPE paper's differ in schedules that are
+    not recorded knobs).  What makes two proposals the same measurement is the source's
+    :meth:`SettingEvaluator.identity`."""
+
+    values: Mapping[str, Any]
+    record: str | None = None
 
 
 @dataclass
@@ -46,7 +56,9 @@ class SettingResult:
         config: the full :class:`BPEConfig` fields (live only).
         extra: other summary figures (top-10% precision, regret, ...).
         family: what kind of estimator it is: ``proxy`` (a training setting), ``scorer`` (a
-            training-free scorer) or ``blend`` (a weighted rank-average fitted on the search archs).
+            training-free scorer) or ``blend`` (a weighted rank-average fitted on the search archs,
+            or a setting's ``hybrid``: its proxy and a scorer at equal weights; its ``extra["spec"]``
+            is the blend's export, :meth:`~bpe.estimators.vote.RankBlend.to_spec`).
         scores: the score of each arch of the sample, in its order (``None`` where it failed):
             what a blend is fitted on and a paired comparison resamples.
     """
@@ -105,7 +117,7 @@ class SettingEvaluator(ABC):
     halves: bool = False
     knobs: KnobSpace
 
-    def candidates(self) -> list[dict[str, Any]] | None:
+    def candidates(self) -> list[Proposal] | None:
         """The settings that can be measured, or ``None`` for any setting of the grid."""
         return None
 
@@ -115,12 +127,12 @@ class SettingEvaluator(ABC):
         return 0
 
     @abstractmethod
-    def identity(self, setting: Mapping[str, Any]) -> tuple:
-        """What makes two settings the same measurement."""
+    def identity(self, proposal: Proposal) -> tuple:
+        """What makes two proposals the same measurement."""
 
-    def knob_values(self, setting: Mapping[str, Any]) -> dict[str, Any]:
-        """The setting's knob values (what the cost model and the forests read)."""
-        return {k: setting[k] for k in self.knobs.names if k in setting}
+    def knob_values(self, proposal: Proposal) -> dict[str, Any]:
+        """The proposal's knob values (what the cost model and the forests read)."""
+        return {k: proposal.values[k] for k in self.knobs.names if k in proposal.values}
 
     @abstractmethod
     def charge(self, cost_per_arch: float, n_archs: int | None, parallel: int) -> float:
@@ -128,7 +140,7 @@ class SettingEvaluator(ABC):
 
     @abstractmethod
     def propose(self, k: int, *, corner: bool, fixed: Mapping[str, Any], rng: np.random.Generator,
-                skip: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
+                skip: Callable[[Proposal], bool]) -> list[Proposal]:
         """Up to ``k`` new settings honouring the pruned knobs ``fixed`` (``corner``: the cheapest
         first), none for which ``skip`` is true."""
 
@@ -136,7 +148,7 @@ class SettingEvaluator(ABC):
         """The values a pruned knob may be fixed to, the other pruned knobs at ``fixed``."""
         return list(self.knobs[knob].values)
 
-    def first_arch_seconds(self, setting: Mapping[str, Any]) -> float | None:
+    def first_arch_seconds(self, proposal: Proposal) -> float | None:
         """The seconds of the setting on the sample's first arch, measured alone (``None`` when a
         source knows its costs without measuring)."""
         return None
@@ -149,14 +161,14 @@ class SettingEvaluator(ABC):
         cost per arch) for the cost model, or ``None``."""
 
     @abstractmethod
-    def evaluate(self, setting: Mapping[str, Any], *, variants: Sequence[Mapping[str, Any]] = (),
+    def evaluate(self, proposal: Proposal, *, variants: Sequence[Mapping[str, Any]] = (),
                  desc: str = "", n_archs: int | None = None) -> list[SettingResult]:
         """Measure one setting; for a live space one result per entry of ``variants`` (values of
         the derived knobs, ``report`` and ``hybrid``: all read off the same training), else one
         result.  ``n_archs``: only the first so many archs of the sample (successive halving;
         live only)."""
 
-    def recorded_cost(self, setting: Mapping[str, Any]) -> float | None:
+    def recorded_cost(self, proposal: Proposal) -> float | None:
         """The cost of a setting known without measuring it (recorded data), else ``None``."""
         return None
 
@@ -198,8 +210,8 @@ class LiveEvaluator(SettingEvaluator):
         return len(self.archs)
 
     # -- the setting source --------------------------------------------------------------
-    def identity(self, setting: Mapping[str, Any]) -> tuple:
-        return tuple((k, setting[k]) for k in self.knobs.names if not self.knobs.derived(k))
+    def identity(self, proposal: Proposal) -> tuple:
+        return tuple((k, proposal.values[k]) for k in self.knobs.names if not self.knobs.derived(k))
 
     def charge(self, cost_per_arch: float, n_archs: int | None, parallel: int) -> float:
         """Wall seconds: the cost per arch times the archs, over the parallel jobs."""
@@ -214,13 +226,13 @@ class LiveEvaluator(SettingEvaluator):
         return setting
 
     def propose(self, k: int, *, corner: bool, fixed: Mapping[str, Any], rng: np.random.Generator,
-                skip: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
+                skip: Callable[[Proposal], bool]) -> list[Proposal]:
         """Seeded draws over the unpruned knobs (the cheapest corner first with ``corner``)."""
-        out: list[dict[str, Any]] = []
+        out: list[Proposal] = []
         keys: set[tuple] = set()
         if corner:
-            c = self.canonical({**self.knobs.cheapest(), **fixed}, fixed)
-            if self.knobs.valid(c) and not skip(c):
+            c = Proposal(self.canonical({**self.knobs.cheapest(), **fixed}, fixed))
+            if self.knobs.valid(c.values) and not skip(c):
                 out.append(c)
                 keys.add(self.identity(c))
         free = [n for n in self.knobs.names if n not in fixed and not self.knobs.derived(n)]
@@ -228,9 +240,9 @@ class LiveEvaluator(SettingEvaluator):
         attempts = 0
         while len(out) < k and attempts < 200 * k:
             attempts += 1
-            s = self.canonical(self.knobs.sample(rng, fixed), fixed)
+            s = Proposal(self.canonical(self.knobs.sample(rng, fixed), fixed))
             key = self.identity(s)
-            if key in keys or not self.knobs.valid(s) or skip(s):
+            if key in keys or not self.knobs.valid(s.values) or skip(s):
                 continue
             out.append(s)
             keys.add(key)
@@ -238,8 +250,8 @@ class LiveEvaluator(SettingEvaluator):
                 break
         return out
 
-    def first_arch_seconds(self, setting: Mapping[str, Any]) -> float | None:
-        return self.measure_arch(setting, self.archs[0])
+    def first_arch_seconds(self, proposal: Proposal) -> float | None:
+        return self.measure_arch(proposal.values, self.archs[0])
 
     def preflight(self, *, max_cost: float | None, budget: float | None, first_round: int,
                   charge: Callable[[float], float]) -> tuple[dict[str, Any], float] | None:
@@ -266,18 +278,32 @@ class LiveEvaluator(SettingEvaluator):
         return self._truths
 
     def estimator(self, setting: Mapping[str, Any]):
-        """The proxy-training estimator of a setting."""
+        """The proxy-training estimator of a setting (its ``hybrid`` aside: see :meth:`hybrid`)."""
         from bpe.estimators.proxy import ProxyTrainingEstimator  # torch-heavy
 
         return ProxyTrainingEstimator(self.knobs.to_config(setting), self.dataset, space=self.space, device=self.device)
+
+    def scorer(self, name: str):
+        """The registered training-free scorer ``name`` at its default options, on the same data."""
+        from bpe.estimators.vote import scorer_estimator  # torch-heavy
+
+        return scorer_estimator(name, dataset=self.dataset, space=self.space, device=self.device)
+
+    def hybrid(self, proxy: Any, scorer: str):
+        """The hybrid of a setting's ``proxy`` with ``scorer``: their rank blend at equal weights,
+        anchored on the proxy (:class:`~bpe.estimators.vote.RankBlend`)."""
+        from bpe.estimators.vote import RankBlend  # torch-heavy
+
+        return RankBlend([proxy, self.scorer(scorer)], [1.0, 1.0], anchored=True)
 
     def measure_arch(self, setting: Mapping[str, Any], arch: str) -> float:
         """Train one arch under ``setting`` (through the cache) and return its seconds."""
         record = self.runner.measure(self.estimator(setting), [arch], desc="probe")[0]
         return record.cost.seconds
 
-    def evaluate(self, setting: Mapping[str, Any], *, variants: Sequence[Mapping[str, Any]] = (),
+    def evaluate(self, proposal: Proposal, *, variants: Sequence[Mapping[str, Any]] = (),
                  desc: str = "", n_archs: int | None = None) -> list[SettingResult]:
+        setting = proposal.values
         estimator = self.estimator(setting)
         archs = self.archs[:n_archs] if n_archs else self.archs
         truths = self.truths()[: len(archs)]
@@ -286,23 +312,26 @@ class LiveEvaluator(SettingEvaluator):
         cost = float(np.mean(ok_seconds or [r.cost.seconds for r in raw]))
         results = []
         for variant in list(variants) or [{}]:
-            est = estimator.with_report(variant.get("report", estimator.config.report),
-                                        variant.get("hybrid", estimator.config.hybrid))
-            scored = [est.finalize(r) for r in raw]
-            seconds = cost
-            if est.population:  # a hybrid: the proxy's rank averaged with a training-free score's
-                scorer = self.runner.run(est.hybrid_scorer(), archs, desc=est.config.hybrid)
-                scored = rank_blend(scored, scorer, est.config.hybrid)
+            proxy = estimator.with_report(variant.get("report", estimator.config.report))
+            scored = [proxy.finalize(r) for r in raw]
+            est, seconds, spec = proxy, cost, {}
+            hybrid = variant.get("hybrid", setting.get("hybrid", "none"))
+            if hybrid != "none":  # the proxy's rank averaged with a training-free score's
+                est = self.hybrid(proxy, hybrid)
+                scorer = self.runner.run(est.members[1], archs, desc=hybrid)
+                scored = est.blend(archs, [scored, scorer])
                 seconds = cost + float(np.mean([r.cost.seconds for r in scorer]))
+                spec = {"spec": est.to_spec()}
             named = {**setting, **{k: v for k, v in variant.items() if k in self.knobs.names}}
             results.append(_summary(named, [r.score if r.ok else None for r in scored], truths, seconds,
-                                    seed=self.seed, name=est.describe(), config=est.config.to_dict(),
-                                    family="blend" if est.population else "proxy"))
-            results[-1].extra.update(n_failed=sum(not r.ok for r in scored), first_arch_seconds=raw[0].cost.seconds)
+                                    seed=self.seed, name=est.describe(), config=proxy.config.to_dict(),
+                                    family="blend" if spec else "proxy"))
+            results[-1].extra.update(n_failed=sum(not r.ok for r in scored), first_arch_seconds=raw[0].cost.seconds,
+                                     **spec)
         return results
 
     def scorer_result(self, name: str) -> SettingResult:
-        scorer = estimator_from_spec(name, dataset=self.dataset, space=self.space, device=self.device)
+        scorer = self.scorer(name)
         records = self.runner.run(scorer, self.archs, desc=name)
         seconds = float(np.mean([r.cost.seconds for r in records]))
         result = _summary({"scorer": name}, [r.score if r.ok else None for r in records], self.truths(), seconds,
@@ -352,35 +381,36 @@ class TabularEvaluator(SettingEvaluator):
             out[col] = int(v) if float(v).is_integer() else float(v)
         return out
 
-    def candidates(self) -> list[dict[str, Any]]:
-        return [{**self._setting(n), "_name": n} for n in self.records.settings.index]
+    def candidates(self) -> list[Proposal]:
+        return [Proposal(self._setting(n), record=n) for n in self.records.settings.index]
 
     @property
     def n_archs(self) -> int:
         return len(self.records.truth)
 
     # -- the setting source --------------------------------------------------------------
-    def identity(self, setting: Mapping[str, Any]) -> tuple:
-        return (setting["_name"],)  # recorded settings may share knob values (different schedules)
+    def identity(self, proposal: Proposal) -> tuple:
+        return (proposal.record,)  # recorded settings may share knob values (different schedules)
 
     def charge(self, cost_per_arch: float, n_archs: int | None, parallel: int) -> float:
         """One lookup."""
         return 1.0
 
     def propose(self, k: int, *, corner: bool, fixed: Mapping[str, Any], rng: np.random.Generator,
-                skip: Callable[[Mapping[str, Any]], bool]) -> list[dict[str, Any]]:
+                skip: Callable[[Proposal], bool]) -> list[Proposal]:
         """The unmeasured records that match every pruned knob, in seeded random order; when too
         few match, those that break the fewest (see :mod:`bpe.mip.search`)."""
         pool = [c for c in self.candidates() if not skip(c)]
         pool = [pool[i] for i in rng.permutation(len(pool))]
 
-        def breaks(c: Mapping[str, Any]) -> int:
-            return sum(c[n] != v for n, v in fixed.items())
+        def breaks(c: Proposal) -> int:
+            return sum(c.values[n] != v for n, v in fixed.items())
 
-        out: list[dict[str, Any]] = []
+        out: list[Proposal] = []
         if corner and pool:
             sizes = {n: max(1, len(self.knobs[n].values) - 1) for n in self.knobs.names}
-            out.append(min(pool, key=lambda c: sum(self.knobs[n].cost_rank(c[n]) / sizes[n] for n in self.knobs.names)))
+            out.append(min(pool, key=lambda c: sum(self.knobs[n].cost_rank(c.values[n]) / sizes[n]
+                                                   for n in self.knobs.names)))
         for c in sorted((c for c in pool if c not in out), key=breaks):  # stable: seeded order within ties
             if len(out) >= k:
                 break
@@ -389,7 +419,7 @@ class TabularEvaluator(SettingEvaluator):
 
     def allowed_values(self, knob: str, fixed: Mapping[str, Any]) -> list[Any]:
         """Only values some recorded setting matching the other pruned knobs has."""
-        present = {c[knob] for c in self.candidates() if all(c[n] == v for n, v in fixed.items())}
+        present = {c.values[knob] for c in self.candidates() if all(c.values[n] == v for n, v in fixed.items())}
         return [v for v in self.knobs[knob].values if v in present] or list(self.knobs[knob].values)
 
     def preflight(self, *, max_cost: float | None, budget: float | None, first_round: int,
@@ -404,24 +434,23 @@ class TabularEvaluator(SettingEvaluator):
                            "or lower --per-round")
         return None
 
-    def recorded_cost(self, setting: Mapping[str, Any]) -> float | None:
-        name = setting.get("_name")
+    def recorded_cost(self, proposal: Proposal) -> float | None:
+        name = proposal.record
         return None if name is None else float(self.records.settings.loc[name, self.records.cost_column])
 
-    def evaluate(self, setting: Mapping[str, Any], *, variants: Sequence[Mapping[str, Any]] = (),
+    def evaluate(self, proposal: Proposal, *, variants: Sequence[Mapping[str, Any]] = (),
                  desc: str = "", n_archs: int | None = None) -> list[SettingResult]:
-        name = setting["_name"]
+        name = proposal.record
         if name not in self._memo:  # a lookup is a pure function of the records
-            self._memo[name] = self._lookup(setting)
+            self._memo[name] = self._lookup(proposal)
         return [copy.deepcopy(self._memo[name])]
 
-    def _lookup(self, setting: Mapping[str, Any]) -> SettingResult:
-        name = setting["_name"]
+    def _lookup(self, proposal: Proposal) -> SettingResult:
+        name = proposal.record
         scores = self.records.accuracies[name].to_numpy(dtype=float)
         scores = [float(s) if math.isfinite(s) else None for s in scores]
         truths = [float(t) if math.isfinite(t) else None for t in self.records.truth]
-        knobs = {k: v for k, v in setting.items() if k != "_name"}
-        return _summary(knobs, scores, truths, self.recorded_cost(setting), seed=self.seed, name=name)
+        return _summary(dict(proposal.values), scores, truths, self.recorded_cost(proposal), seed=self.seed, name=name)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": "tabular", "records": self.records.path, "n_archs": len(self.records.truth),

@@ -53,11 +53,12 @@ def member_entry(member: Mapping[str, Any]) -> dict[str, Any]:
 
 def export_spec(result: SettingResult) -> dict[str, Any]:
     """The ``estimator`` entry of ``bpe.json`` for a chosen result: ``{"family": "proxy",
-    "config": ...}`` (a training setting, a hybrid included), ``{"family": "scorer", "name": ...}``
-    or ``{"family": "blend", "members": [...], "weights": [...]}`` (a blend fitted by MIP; see
-    :func:`bpe.estimators.vote.member_spec`), or ``{"family": "learned", ...}`` (a learned blend:
-    :meth:`bpe.estimators.learned.LearnedBlend.to_spec`)."""
-    if result.family == "learned":
+    "config": ...}`` (a training setting), ``{"family": "scorer", "name": ...}`` or ``{"family":
+    "blend", "members": [...], "weights": [...]}`` (a blend fitted by MIP; see
+    :func:`bpe.estimators.vote.member_spec`), or the export a result carries as ``extra["spec"]``:
+    a setting's hybrid (a blend of its proxy and a scorer, :meth:`bpe.estimators.vote.RankBlend.to_spec`)
+    or a learned blend (:meth:`bpe.estimators.learned.LearnedBlend.to_spec`)."""
+    if "spec" in result.extra:
         return dict(result.extra["spec"])
     if "members" in result.extra:
         return {"family": "blend", "members": [member_entry(m) for m in result.extra["members"]],
@@ -124,7 +125,7 @@ def mip_document(result: MIPResult, *, provenance: Mapping[str, Any],
         },
         "knobs": result.knobs,
         "fixed": result.fixed,
-        "rounds": result.rounds,
+        "rounds": [r.to_dict() for r in result.rounds],
         "cost_model": result.cost_model,
         "frontier": [result.trajectory.index(r) for r in front],
         "baseline": None if result.baseline is None else {**result.baseline.to_dict(), **result.worth_its_cost()},

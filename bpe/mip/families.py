@@ -2,9 +2,10 @@
 archs the search never saw.
 
 * **Families.**  MIP's rounds measure proxy-training settings (``proxy``; a setting's ``hybrid``
-  variants are ``blend``).  Beside them, every listed training-free scorer is measured on the
-  same search archs (``scorer``), and weighted rank-averages are fitted there (``blend``): the
-  best proxy setting with the best scorer, and the two best scorers.  A blend's weight is chosen
+  variants, its proxy rank-blended with a scorer at equal weights, are ``blend``).  Beside them,
+  every listed training-free scorer is measured on the same search archs (``scorer``), and
+  weighted rank-averages are fitted there (``blend``): the best proxy setting with the best
+  scorer, and the two best scorers.  A blend's weight is chosen
   by K-fold cross-validation *inside* the search archs (ranks are taken within each fold, as a
   blend ranks the archs it is given), then its rho on all search archs is reported.
 * **Learned blends** (``learned``): a small model (:mod:`bpe.estimators.learned`) over the
@@ -40,8 +41,9 @@ from bpe.errors import ConfigError
 from bpe.estimators.learned import fit_rows, predict_rows
 from bpe.estimators.vote import rank_average
 from bpe.metrics import paired_bootstrap_difference, spearman
-from bpe.mip.evaluators import LiveEvaluator, SettingResult, _summary
+from bpe.mip.evaluators import LiveEvaluator, Proposal, SettingResult, _summary
 from bpe.mip.export import member_entry
+from bpe.mip.knobs import DERIVED_KNOBS
 from bpe.mip.search import choose
 
 __all__ = ["FamilySettings", "DEFAULT_SCORERS", "SEARCH_RHO", "FAMILIES", "split_archs", "fit_blend_weight", "blend_result",
@@ -214,8 +216,8 @@ def family_candidates(evaluator: LiveEvaluator, proxies: Sequence[SettingResult]
 
 
 def _training(result: SettingResult) -> tuple:
-    """What identifies a setting's training run (its knobs but the readout)."""
-    return tuple(sorted((k, v) for k, v in result.setting.items() if k not in ("report", "hybrid")))
+    """What identifies a setting's training run (its knobs but the derived ones: the readout, the hybrid)."""
+    return tuple(sorted((k, v) for k, v in result.setting.items() if k not in DERIVED_KNOBS))
 
 
 def _folds(n: int, folds: int, seed: int) -> list[list[int]]:
@@ -430,7 +432,7 @@ def _measure(family: str, setting: dict[str, Any], evaluator: LiveEvaluator) -> 
     if family == "scorer":
         return evaluator.scorer_result(setting["scorer"])
     derived = {k: v for k, v in setting.items() if evaluator.knobs.derived(k)}  # report, hybrid
-    return evaluator.evaluate(setting, variants=[derived] if derived else ())[0]
+    return evaluator.evaluate(Proposal(setting), variants=[derived] if derived else ())[0]
 
 
 #: The families whose search scores were not tuned on the search archs' truths (a scorer's: nothing

@@ -22,6 +22,7 @@ from bpe.mip.export import mip_document, mip_outputs, write_mip
 from bpe.mip.families import FamilySettings, family_candidates, finalists, split_archs
 from bpe.mip.families import confirm as confirm_finalists
 from bpe.mip.knobs import KnobGrid, KnobSpace, upgrade_grid
+from bpe.mip.report import MIPReport
 from bpe.mip.search import MIPSettings, choose, run_mip
 from bpe.mip.study import open_study
 from bpe.runtime import resolve_device
@@ -79,7 +80,7 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
              confirm: Callable[[dict[str, Any]], None] | None = None,
              families: FamilySettings | None = None,
              halving: int | str | None = None, storage: str | None = None,
-             study_name: str | None = None) -> tuple[dict[str, Any], list[Path]]:
+             study_name: str | None = None) -> tuple[MIPReport, list[Path]]:
     """Live MIP: train a fixed, seeded arch sample under each setting and correlate with the truth.
 
     ``families`` (default :class:`~bpe.mip.families.FamilySettings`) splits the sample into search
@@ -90,7 +91,8 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     Optuna study the run is recorded in as it goes (:func:`~bpe.mip.study.open_study`).
 
     Every input is checked (data files, truth and metric, sample size, output path) before any
-    training.  Returns the ``bpe.json`` document and the paths written.
+    training.  Returns the :class:`~bpe.mip.report.MIPReport` (its ``document`` is the ``bpe.json``
+    written) and the paths written.
     """
     out = mip_outputs(out)
     if "precision" in knobs.names and "fp16" in knobs["precision"].values and resolve_device(device).type != "cuda":
@@ -119,7 +121,7 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     plan = None
     if hasattr(truth, "plan") and confirm is not None:  # a reference truth: say what it trains first
         plan = truth.plan(archs, runner.cache)
-        if plan["n_to_train"]:
+        if plan.n_to_train:
             confirm(plan)
     inputs = {"kind": "live", "knobs": knobs.to_dict(), "base": knobs.base.to_dict() if knobs.base is not None else None,
               "settings": dataclasses.asdict(settings), "truth": truth_spec, "metric": metric, "archs": archs,
@@ -129,15 +131,15 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     evaluator = LiveEvaluator(knobs, dataset, truth, metric, search_archs, runner=runner, space=space, device=device,
                               seed=arch_seed)
     reference_cost = None
-    if plan is not None and plan["n_to_train"]:  # train the truth now, to set its measured cost beside the estimate
+    if plan is not None and plan.n_to_train:  # train the truth now, to set its measured cost beside the estimate
         truth.query_many(archs, metric, runner=runner)  # search and confirmation archs
         measured = [s for a in archs if (s := truth.measured_seconds(a)) is not None]
-        reference_cost = {"estimated_seconds_per_arch": plan["seconds_per_arch"],
+        reference_cost = {"estimated_seconds_per_arch": plan.seconds_per_arch,
                           "measured_seconds_per_arch": sum(measured) / len(measured) if measured else None,
-                          "n_trained": plan["n_to_train"], "jobs": runner.jobs, "assumed": plan["assumed"]}
+                          "n_trained": plan.n_to_train, "jobs": runner.jobs, "assumed": plan.assumed.to_dict()}
         if on_event is not None and measured:
             on_event(f"reference truth: measured {reference_cost['measured_seconds_per_arch']:.2f} s/arch with "
-                     f"{runner.jobs} job(s), estimated {plan['seconds_per_arch']:.2f} s/arch")
+                     f"{runner.jobs} job(s), estimated {plan.seconds_per_arch:.2f} s/arch")
     result = _run(study, evaluator, settings, parallel=runner.jobs, progress=runner.progress, on_event=on_event)
     decision = _families(result, evaluator, families, confirm_archs, on_event or (lambda text: log.info("%s", text)),
                          observer=study)
@@ -148,7 +150,7 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
                   **({"reference_cost": reference_cost} if reference_cost else {}),
                   **({"study": study.describe()} if study is not None else {})}
     doc = mip_document(result, provenance=provenance, confirmation=decision)
-    return doc, _write(doc, out, plot, study)
+    return MIPReport.from_document(doc), _write(doc, out, plot, study)
 
 
 def _run(study: Any, evaluator: Any, settings: MIPSettings, **kwargs: Any) -> Any:
@@ -259,7 +261,7 @@ def _families(result: Any, evaluator: LiveEvaluator, families: FamilySettings, c
 def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, plot: bool = True,
                 arch_subset: Sequence[int] | None = None,
                 on_event: Callable[[str], None] | None = None, storage: str | None = None,
-                study_name: str | None = None) -> tuple[dict[str, Any], list[Path]]:
+                study_name: str | None = None) -> tuple[MIPReport, list[Path]]:
     """Tabular MIP on recorded settings (e.g. the BPE paper's 37 x 100 records).
 
     ``arch_subset`` restricts the records to those positions of the truth order (to test how
@@ -282,7 +284,7 @@ def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, p
                   "lookups_to_chosen": (result.trajectory.index(result.chosen) + 1) if result.chosen else None,
                   **({"study": study.describe()} if study is not None else {})}
     doc = mip_document(result, provenance=provenance)
-    return doc, _write(doc, out, plot, study)
+    return MIPReport.from_document(doc), _write(doc, out, plot, study)
 
 
 

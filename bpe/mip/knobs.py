@@ -2,7 +2,10 @@
 
 The choices are separate from :data:`bpe.config.KNOBS` (which says what is *valid*); a live
 knob space is checked against it.  A tabular knob space (recorded settings) uses the records'
-own column names.  ``seed`` is never a knob.
+own column names.  ``seed`` is never a knob.  Besides the config fields, a live space may have the
+``hybrid`` knob (:data:`HYBRIDS`): the setting's proxy alone, or rank-blended with a training-free
+scorer (a :class:`~bpe.estimators.vote.RankBlend` anchored on the proxy, equal weights).  Like
+``report``, it is *derived*: every value is read off the same training.
 
 JSON form (``--knobs FILE``)::
 
@@ -26,12 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from bpe.config import KNOBS, REPORT_FIELDS, REPORTS, BPEConfig
+from bpe.config import KNOBS, REPORT_FIELDS, REPORTS, BPEConfig, Knob
 from bpe.errors import ConfigError
 from bpe.machine import native_bf16
 from bpe.registry import did_you_mean
 
-__all__ = ["KnobGrid", "KnobSpace", "COSTS", "SCALES", "KNOB_PRESETS", "knob_preset", "load_knobs"]
+__all__ = ["KnobGrid", "KnobSpace", "COSTS", "SCALES", "HYBRIDS", "BLEND_KNOBS", "DERIVED_KNOBS", "KNOB_PRESETS",
+           "knob_preset", "load_knobs"]
 
 #: How a knob's value moves the cost: ``increasing`` (larger costs more), ``decreasing``
 #: (larger is cheaper), ``order`` (values are listed cheapest first), ``none`` (no effect;
@@ -39,6 +43,14 @@ __all__ = ["KnobGrid", "KnobSpace", "COSTS", "SCALES", "KNOB_PRESETS", "knob_pre
 COSTS = ("increasing", "decreasing", "order", "none")
 #: How a knob is encoded for the forest: ``log`` (log2 of the value), ``linear``, ``categorical``.
 SCALES = ("log", "linear", "categorical")
+
+#: Values of the ``hybrid`` knob: ``none`` (the proxy's signal alone) or the training-free scorer
+#: whose rank is averaged with the proxy's over the archs scored together.
+HYBRIDS = ("none", "meco", "swap_reg", "zico", "naswot", "synflow", "epe_nas", "jacob_cov")
+#: Live knobs that are not :class:`BPEConfig` fields (what the setting is blended with), with their ranges.
+BLEND_KNOBS: dict[str, Knob] = {"hybrid": Knob(str, choices=HYBRIDS)}
+#: Knobs read off the training run (every value from one training per setting).
+DERIVED_KNOBS = (*REPORT_FIELDS, *BLEND_KNOBS)
 
 
 @dataclass(frozen=True)
@@ -129,15 +141,16 @@ class KnobSpace:
             self._check_live()
 
     def _check_live(self) -> None:
-        fields = [f.name for f in dataclasses.fields(BPEConfig) if f.name != "seed"]
+        fields = [f.name for f in dataclasses.fields(BPEConfig) if f.name != "seed"] + list(BLEND_KNOBS)
+        ranges = {**KNOBS, **BLEND_KNOBS}
         for name, grid in self.grids.items():
             if name not in fields:
                 raise ConfigError(f"unknown knob '{name}'{did_you_mean(name, fields)} (knobs: {', '.join(fields)})")
             for value in grid.values:
-                if KNOBS[name].kind is float and isinstance(value, int):
+                if ranges[name].kind is float and isinstance(value, int):
                     value = float(value)
                 try:
-                    KNOBS[name].check(name, value)
+                    ranges[name].check(name, value)
                 except ConfigError as err:
                     raise ConfigError(f"knob '{name}' has a choice outside the valid range: {err}") from None
 
@@ -154,8 +167,9 @@ class KnobSpace:
         return len(self.grids)
 
     def derived(self, name: str) -> bool:
-        """True for a knob read off the training run (``report``): all its values cost one training."""
-        return self.base is not None and name in REPORT_FIELDS
+        """True for a knob read off the training run (``report``, ``hybrid``): all its values cost one
+        training."""
+        return self.base is not None and name in DERIVED_KNOBS
 
     def cheapest(self) -> dict[str, Any]:
         """The cheapest corner: every knob at its cheapest value."""
@@ -171,10 +185,12 @@ class KnobSpace:
 
     # -- live settings ---------------------------------------------------------------
     def to_config(self, setting: Mapping[str, Any]) -> BPEConfig:
-        """The :class:`BPEConfig` of a live setting (raises :class:`ConfigError` when invalid)."""
+        """The :class:`BPEConfig` of a live setting (raises :class:`ConfigError` when invalid); the
+        knobs that are not config fields (``hybrid``) are left out."""
         if self.base is None:
             raise ConfigError("a tabular knob space has no BPEConfig")
-        values = {k: (float(v) if k in KNOBS and KNOBS[k].kind is float else v) for k, v in setting.items()}
+        values = {k: (float(v) if k in KNOBS and KNOBS[k].kind is float else v) for k, v in setting.items()
+                  if k not in BLEND_KNOBS}
         return self.base.merged(values, source="setting")
 
     def valid(self, setting: Mapping[str, Any]) -> bool:
@@ -290,7 +306,8 @@ def _preset_digits() -> tuple[list[KnobGrid], BPEConfig]:
 
 
 def _preset_cpu_hybrid() -> tuple[list[KnobGrid], BPEConfig]:
-    # The cpu grids plus what the proxy may blend with: its own signal alone, or rank-averaged with MeCo.
+    # The cpu grids plus what the proxy may blend with (a MIP knob, not a config field): its own signal
+    # alone, or rank-averaged with MeCo.
     grids, base = _preset_cpu_nb201()
     return [*grids, KnobGrid("hybrid", ("none", "meco"), "none", "categorical")], base
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bpe.config import BPEConfig, read_mip_export
+from bpe.config import BPEConfig, exported_estimator, read_mip_export
 from bpe.machine import machine_info, machine_key
 
-__all__ = ["recost_export", "WARN_RATIO"]
+__all__ = ["Recost", "recost_export", "WARN_RATIO"]
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,41 @@ log = logging.getLogger(__name__)
 WARN_RATIO = 2.0
 
 
+@dataclass(frozen=True)
+class Recost:
+    """A ``bpe.json``'s proxy cost, as recorded and as estimated on this machine."""
+
+    recorded_seconds_per_arch: float | None
+    estimated_here_seconds_per_arch: float
+    ratio: float | None
+    recorded_machine: dict[str, Any]
+    this_machine: dict[str, Any]
+    assumed: Any  # bpe.training.TimingAssumptions
+    warning: str | None = field(default=None)
+
+    @property
+    def recorded_cpu(self) -> str | None:
+        """The CPU model the figure was recorded on."""
+        return self.recorded_machine.get("cpu")
+
+    @property
+    def this_cpu(self) -> str | None:
+        """This machine's CPU model."""
+        return self.this_machine.get("cpu")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``warning`` only when there is one)."""
+        out = {"recorded_seconds_per_arch": self.recorded_seconds_per_arch,
+               "estimated_here_seconds_per_arch": self.estimated_here_seconds_per_arch, "ratio": self.ratio,
+               "recorded_machine": self.recorded_machine, "this_machine": self.this_machine,
+               "assumed": self.assumed.to_dict()}
+        if self.warning is not None:
+            out["warning"] = self.warning
+        return out
+
+
 def recost_export(spec: str | Path, *, dataset: Any, archs: Sequence[str], space: str = "nb201",
-                  device: str = "auto", n_archs: int = 2, steps: int = 5) -> dict[str, Any] | None:
+                  device: str = "auto", n_archs: int = 2, steps: int = 5) -> Recost | None:
     """When ``spec`` is a ``bpe.json`` whose proxy setting was measured on another machine: its
     recorded seconds per arch and the ones estimated here (median step of ``steps`` timed steps
     on each of the first ``n_archs`` of ``archs``, scaled to the setting's epochs and data, plus a
@@ -33,6 +67,8 @@ def recost_export(spec: str | Path, *, dataset: Any, archs: Sequence[str], space
     doc = read_mip_export(spec)
     if doc is None or not isinstance(doc.get("config"), dict) or not isinstance(doc.get("measured"), dict):
         return None
+    if (exported_estimator(spec) or {"family": "proxy"}).get("family") != "proxy":
+        return None  # a scorer, a blend (an old hybrid included) or a learned model: nothing trained to re-cost
     measured = doc["measured"]
     theirs = measured.get("machine")
     if not isinstance(theirs, dict) or not theirs.get("cpu") or machine_key(theirs) == machine_key():
@@ -43,15 +79,12 @@ def recost_export(spec: str | Path, *, dataset: Any, archs: Sequence[str], space
     here, assumed = estimate_run_seconds(archs[:n_archs], config, dataset, space=space, device=device, steps=steps)
     recorded = measured.get("cost_per_arch")
     ratio = here / recorded if recorded else None
-    out: dict[str, Any] = {
-        "recorded_seconds_per_arch": recorded, "estimated_here_seconds_per_arch": here, "ratio": ratio,
-        "recorded_machine": theirs, "this_machine": machine_info(),
-        "assumed": assumed,
-    }
+    warning = None
     if ratio is not None and not 1 / WARN_RATIO <= ratio <= WARN_RATIO:
-        out["warning"] = (f"{spec} was measured at {recorded:.3g} s/arch on {theirs.get('cpu')} "
-                          f"({' '.join(theirs.get('isa', [])) or 'ISA unknown'}); here it is estimated at {here:.3g} "
-                          f"s/arch ({ratio:.1f}x) on {machine_info()['cpu']}: its cost does not travel, judge it by "
-                          "this machine's figure")
-        log.warning("%s", out["warning"])
-    return out
+        warning = (f"{spec} was measured at {recorded:.3g} s/arch on {theirs.get('cpu')} "
+                   f"({' '.join(theirs.get('isa', [])) or 'ISA unknown'}); here it is estimated at {here:.3g} "
+                   f"s/arch ({ratio:.1f}x) on {machine_info()['cpu']}: its cost does not travel, judge it by "
+                   "this machine's figure")
+        log.warning("%s", warning)
+    return Recost(recorded_seconds_per_arch=recorded, estimated_here_seconds_per_arch=here, ratio=ratio,
+                  recorded_machine=theirs, this_machine=machine_info(), assumed=assumed, warning=warning)

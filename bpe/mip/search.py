@@ -51,11 +51,11 @@ from tqdm.auto import tqdm
 
 from bpe.errors import ConfigError
 from bpe.mip.cost import CostModel
-from bpe.mip.evaluators import SettingEvaluator, SettingResult
+from bpe.mip.evaluators import Proposal, SettingEvaluator, SettingResult
 from bpe.mip.importance import IMPORTANCE_METHODS, knob_importance, partial_dependence
 
-__all__ = ["MIPSettings", "MIPResult", "run_mip", "random_settings_search", "PRUNE_RULES", "choose",
-           "frontier", "rungs", "base_spearman"]
+__all__ = ["MIPSettings", "MIPResult", "PruneDecision", "Round", "run_mip", "random_settings_search", "PRUNE_RULES",
+           "choose", "frontier", "rungs", "base_spearman"]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,85 @@ class MIPSettings:
             raise ConfigError(f"the first rung of successive halving needs at least 5 archs, got {self.halving!r}")
 
 
+@dataclass(frozen=True)
+class PruneDecision:
+    """A round's decision: the knobs' importances (mean and std over forest seeds) and the knob
+    pruned with the value it is fixed to, or ``pruned`` ``None`` with a ``note`` saying why
+    nothing was (too few knobs varied; the forests disagree, with their ``agreement`` and the
+    ``least`` important knob).  A pruning also keeps the evidence: every knob's importance, the
+    forests' ``agreement``, the knobs ``not_yet_varied``, the partial dependence of each value,
+    the noise margin and the rule that chose among the values."""
+
+    importances: dict[str, float]
+    importances_std: dict[str, float]
+    importance_method: str
+    pruned: str | None = None
+    fixed_value: Any = None
+    agreement: float | None = None
+    least: str | None = None
+    note: str | None = None
+    importances_all: dict[str, float] | None = None
+    forest_seeds: int | None = None
+    not_yet_varied: list[str] | None = None
+    partial_dependence: dict[str, float] | None = None
+    noise: float | None = None
+    prune_rule: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form, with the keys each kind of decision has always written."""
+        if self.pruned is None:
+            out: dict[str, Any] = {"importances": self.importances, "importances_std": self.importances_std,
+                                   "importance_method": self.importance_method, "pruned": None, "fixed_value": None}
+            if self.least is not None:
+                out.update(agreement=self.agreement, least=self.least)
+            out["note"] = self.note
+            return out
+        return {"importances": self.importances, "importances_std": self.importances_std,
+                "importances_all": self.importances_all, "importance_method": self.importance_method,
+                "forest_seeds": self.forest_seeds, "pruned": self.pruned, "fixed_value": self.fixed_value,
+                "agreement": self.agreement, "not_yet_varied": self.not_yet_varied,
+                "partial_dependence": self.partial_dependence, "noise": self.noise, "prune_rule": self.prune_rule}
+
+
+@dataclass(frozen=True)
+class Round:
+    """One MIP round: the knobs still free, the trajectory indices of the settings it measured
+    (``n_new`` of them), those skipped over the cap, and its :class:`PruneDecision` (``None``
+    for the last round, which sweeps the last knob, or a round that measured nothing)."""
+
+    round: int
+    free: list[str]
+    measured: list[int]
+    n_new: int
+    skipped_over_cap: list[Any]
+    decision: PruneDecision | None = None
+
+    @property
+    def pruned(self) -> str | None:
+        """The knob this round pruned (``None``: none)."""
+        return self.decision.pruned if self.decision is not None else None
+
+    @property
+    def fixed_value(self) -> Any:
+        return self.decision.fixed_value if self.decision is not None else None
+
+    @property
+    def importances(self) -> dict[str, float]:
+        return self.decision.importances if self.decision is not None else {}
+
+    @property
+    def agreement(self) -> float | None:
+        return self.decision.agreement if self.decision is not None else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of ``bpe.json``'s ``rounds`` entries."""
+        out: dict[str, Any] = {"round": self.round, "free": self.free, "measured": self.measured, "n_new": self.n_new,
+                               "skipped_over_cap": self.skipped_over_cap}
+        out.update(self.decision.to_dict() if self.decision is not None
+                   else {"pruned": None, "fixed_value": None, "importances": {}})
+        return out
+
+
 @dataclass
 class MIPResult:
     """Everything a MIP run measured and decided.
@@ -146,7 +225,7 @@ class MIPResult:
 
     chosen: SettingResult | None
     trajectory: list[SettingResult]
-    rounds: list[dict[str, Any]]
+    rounds: list[Round]
     fixed: dict[str, Any]
     cost_model: dict[str, Any]
     spent: float
@@ -268,8 +347,8 @@ class _Run:
         self.promotions: list[dict[str, Any]] = []
 
     # -- identity and cost ------------------------------------------------------------
-    def key(self, setting: Mapping[str, Any]) -> tuple:
-        return self.ev.identity(setting)
+    def key(self, proposal: Proposal) -> tuple:
+        return self.ev.identity(proposal)
 
     def record_cost(self, setting: Mapping[str, Any], cost: float) -> None:
         """Add a measured (setting, cost per arch) and recalibrate the cost model."""
@@ -285,16 +364,16 @@ class _Run:
         """Budget spent by measuring a setting on ``n_archs`` (default: the first rung's)."""
         return self.ev.charge(cost_per_arch, n_archs or self.rungs[0], self.parallel)
 
-    def affordable(self, setting: Mapping[str, Any]) -> bool:
+    def affordable(self, proposal: Proposal) -> bool:
         if self.cfg.budget is None:
             return True
-        pred = self.predicted(setting)
+        pred = self.predicted(proposal.values)
         return pred is None or self.spent + self.charge(pred) <= self.cfg.budget * (1 + 1e-9)
 
-    def over_cap(self, setting: Mapping[str, Any]) -> bool:
+    def over_cap(self, proposal: Proposal) -> bool:
         if not (self.cfg.skip_over_cap and self.cfg.max_cost is not None):
             return False
-        pred = self.predicted(setting)
+        pred = self.predicted(proposal.values)
         return pred is not None and pred > self.cfg.max_cost
 
     # -- proposals --------------------------------------------------------------------
@@ -305,17 +384,17 @@ class _Run:
         values = [[self.fixed[n]] if n in self.fixed else list(self.knobs[n].values) for n in names]
         return [dict(zip(names, combo)) for combo in itertools.product(*values)] if names else []
 
-    def propose(self, k: int, *, corner: bool, fixed: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def propose(self, k: int, *, corner: bool, fixed: Mapping[str, Any]) -> list[Proposal]:
         return self.ev.propose(k, corner=corner, fixed=fixed, rng=self.rng,
                                skip=lambda s: self.key(s) in self.seen or self.over_cap(s))
 
     # -- measuring ----------------------------------------------------------------------
-    def probe_over_cap(self, setting: Mapping[str, Any], desc: str) -> float | None:
+    def probe_over_cap(self, proposal: Proposal, desc: str) -> float | None:
         """Live runs with a cap: train the first arch alone first (cached, so not wasted when the
         setting is kept); the measured seconds when they break the cap, else ``None``."""
         if not (self.cfg.skip_over_cap and self.cfg.max_cost is not None):
             return None
-        seconds = self.ev.first_arch_seconds(setting)
+        seconds = self.ev.first_arch_seconds(proposal)
         if seconds is None:  # costs known without measuring
             return None
         ratios = [r.cost_per_arch / r.extra["first_arch_seconds"] for r in self.results
@@ -324,13 +403,13 @@ class _Run:
         if estimate <= self.cfg.max_cost:
             return None
         self.spent += seconds  # trained alone: its wall time
-        self.record_cost(setting, estimate)
-        self.seen.add(self.key(setting))
+        self.record_cost(proposal.values, estimate)
+        self.seen.add(self.key(proposal))
         self.say(f"{desc}: skipped, its first arch took {seconds:.1f} s (about {estimate:.1f} s per arch of the "
                  f"sample), above the cap of {self.cfg.max_cost:g} s")
         return estimate
 
-    def measure(self, proposals: list[dict[str, Any]], rnd: int, label: str) -> tuple[list[int], bool, list]:
+    def measure(self, proposals: list[Proposal], rnd: int, label: str) -> tuple[list[int], bool, list]:
         indices, exhausted, skipped = [], False, []
         bar = tqdm(total=len(proposals), desc=label, unit="setting", disable=not self.progress, dynamic_ncols=True)
         self.budget_blocked = False
@@ -341,35 +420,36 @@ class _Run:
         exhausted = self.budget_blocked and not indices  # nothing left that the budget pays for
         return indices, exhausted, skipped
 
-    def _measure_all(self, proposals: list[dict[str, Any]], rnd: int, label: str, bar: Any, indices: list,
+    def _measure_all(self, proposals: list[Proposal], rnd: int, label: str, bar: Any, indices: list,
                      skipped: list) -> None:
-        for i, setting in enumerate(proposals):
+        for i, proposal in enumerate(proposals):
             bar.update(0 if i == 0 else 1)
-            if not self.affordable(setting):
+            setting = _skipped_setting(proposal)
+            if not self.affordable(proposal):
                 left = self.cfg.budget - self.spent
                 self.say(f"{label} setting {i + 1}/{len(proposals)}: skipped, "
                          + (f"the budget left ({left:.1f}) does not cover it" if left > 0 else
                             f"the budget is spent ({-left:.1f} over: a measurement is not cut short)"))
-                skipped.append({"setting": dict(setting), "reason": "budget", "predicted_cost": self.predicted(setting)})
+                skipped.append({"setting": setting, "reason": "budget", "predicted_cost": self.predicted(proposal.values)})
                 self.budget_blocked = True
                 continue
-            pred = self.predicted(setting)
+            pred = self.predicted(proposal.values)
             desc = f"{label} setting {i + 1}/{len(proposals)}"
-            if self.over_cap(setting):  # the model learnt more since the round was proposed
-                skipped.append({"setting": dict(setting), "reason": "predicted over cap", "predicted_cost": pred})
+            if self.over_cap(proposal):  # the model learnt more since the round was proposed
+                skipped.append({"setting": setting, "reason": "predicted over cap", "predicted_cost": pred})
                 self.say(f"{desc}: skipped, predicted {pred:.4g} per arch, above the cap of {self.cfg.max_cost:g}")
                 continue
-            probe = self.probe_over_cap(setting, desc)
+            probe = self.probe_over_cap(proposal, desc)
             if probe is not None:
-                skipped.append({"setting": dict(setting), "reason": "first arch over cap", "estimated_cost": probe,
+                skipped.append({"setting": setting, "reason": "first arch over cap", "estimated_cost": probe,
                                 "predicted_cost": pred})
                 continue
-            results = self.ev.evaluate(setting, variants=self.derived_variants(), desc=desc, n_archs=self.rungs[0])
-            key = self.key(setting)
+            results = self.ev.evaluate(proposal, variants=self.derived_variants(), desc=desc, n_archs=self.rungs[0])
+            key = self.key(proposal)
             self.seen.add(key)
             cost = results[0].cost_per_arch
             self.spent += self.charge(cost)
-            self.record_cost(self.ev.knob_values(setting), cost)
+            self.record_cost(self.ev.knob_values(proposal), cost)
             self.level[key], self.members[key] = 0, []
             for r in results:
                 r.extra.update(round=rnd, predicted_cost=pred,
@@ -406,7 +486,7 @@ class _Run:
         setting = {k: v for k, v in first.setting.items() if not self.knobs.derived(k)}
         variants = [{k: self.results[i].setting[k] for k in self.results[i].setting if self.knobs.derived(k)}
                     for i in self.members[key]]
-        fresh = self.ev.evaluate(setting, variants=variants if any(variants) else (),
+        fresh = self.ev.evaluate(Proposal(setting), variants=variants if any(variants) else (),
                                  desc=f"rung {level + 1}/{len(self.rungs)} ({n} archs)", n_archs=n)
         self.spent += self.charge(fresh[0].cost_per_arch, n - self.rungs[level - 1])
         for i, new in zip(self.members[key], fresh):
@@ -465,12 +545,17 @@ class _Run:
         return result.extra.get("rung", len(self.rungs) - 1) == len(self.rungs) - 1
 
 
+def _skipped_setting(proposal: Proposal) -> dict[str, Any]:
+    """A skipped proposal as the trajectory records it: its knob values (and its record's name)."""
+    return {**proposal.values, "record": proposal.record} if proposal.record is not None else dict(proposal.values)
+
+
 def _rung_entry(result: SettingResult) -> dict[str, Any]:
     return {"n_archs": result.n_archs, "spearman": result.spearman, "spearman_ci95": list(result.spearman_ci95),
             "kendall": result.kendall, "cost_per_arch": result.cost_per_arch}
 
 
-def _prune(run: _Run, free: list[str]) -> dict[str, Any]:
+def _prune(run: _Run, free: list[str]) -> PruneDecision:
     cfg = run.cfg
     seeds = list(range(cfg.forest_seeds))
     settings = [r.setting for r in run.results]
@@ -480,16 +565,14 @@ def _prune(run: _Run, free: list[str]) -> dict[str, Any]:
     usable = [s for s, r in zip(settings, rho) if r is not None and math.isfinite(r)]
     varied = [k for k in free if len({s[k] for s in usable}) >= 2]
     if len(varied) < 2:  # the least of one knob is no comparison
-        return {"importances": {k: imp.mean[k] for k in free}, "importances_std": {k: imp.std[k] for k in free},
-                "importance_method": imp.method, "pruned": None, "fixed_value": None,
-                "note": f"only {len(varied)} unpruned knob(s) measured at two values or more; nothing pruned"}
+        return PruneDecision({k: imp.mean[k] for k in free}, {k: imp.std[k] for k in free}, imp.method,
+                             note=f"only {len(varied)} unpruned knob(s) measured at two values or more; nothing pruned")
     knob = imp.least(varied)
     if imp.agreement(varied) < cfg.min_agreement:
-        return {"importances": {k: imp.mean[k] for k in free}, "importances_std": {k: imp.std[k] for k in free},
-                "importance_method": imp.method, "pruned": None, "fixed_value": None,
-                "agreement": imp.agreement(varied), "least": knob,
-                "note": f"only {imp.agreement(varied):.0%} of the forests agree that {knob} is the least important "
-                        f"(below {cfg.min_agreement:.0%}); measuring another round before pruning"}
+        return PruneDecision({k: imp.mean[k] for k in free}, {k: imp.std[k] for k in free}, imp.method,
+                             agreement=imp.agreement(varied), least=knob,
+                             note=f"only {imp.agreement(varied):.0%} of the forests agree that {knob} is the least "
+                                  f"important (below {cfg.min_agreement:.0%}); measuring another round before pruning")
     grid = run.knobs[knob]
     allowed = run.ev.allowed_values(knob, run.fixed)
     measured_values = {s[knob] for s in usable}
@@ -504,20 +587,20 @@ def _prune(run: _Run, free: list[str]) -> dict[str, Any]:
         best = max(finite.values())
         pool = [v for v, p in finite.items() if p >= best - noise]
     value = min(pool, key=lambda v: (grid.cost_rank(v), -finite.get(v, -math.inf), v not in measured_values))
-    return {
-        "importances": {k: imp.mean[k] for k in free},
-        "importances_std": {k: imp.std[k] for k in free},
-        "importances_all": imp.mean,
-        "importance_method": imp.method,
-        "forest_seeds": len(seeds),
-        "pruned": knob,
-        "fixed_value": value,
-        "agreement": imp.agreement(varied),
-        "not_yet_varied": [k for k in free if k not in varied],
-        "partial_dependence": {str(v): p for v, p in pd.items()},
-        "noise": noise,
-        "prune_rule": cfg.prune_rule,
-    }
+    return PruneDecision(
+        importances={k: imp.mean[k] for k in free},
+        importances_std={k: imp.std[k] for k in free},
+        importance_method=imp.method,
+        pruned=knob,
+        fixed_value=value,
+        agreement=imp.agreement(varied),
+        importances_all=imp.mean,
+        forest_seeds=len(seeds),
+        not_yet_varied=[k for k in free if k not in varied],
+        partial_dependence={str(v): p for v, p in pd.items()},
+        noise=noise,
+        prune_rule=cfg.prune_rule,
+    )
 
 
 def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *, parallel: int = 1,
@@ -546,7 +629,7 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
         run.say(f"baseline {baseline.name}: rho {baseline.spearman:.3f} [{baseline.spearman_ci95[0]:.2f}, "
                 f"{baseline.spearman_ci95[1]:.2f}] at {baseline.cost_per_arch:.3g} s/arch; a setting is worth its "
                 "cost only where its interval lies above this one")
-    rounds: list[dict[str, Any]] = []
+    rounds: list[Round] = []
     stop = "one knob left"
     rnd = 0
     while True:
@@ -566,30 +649,26 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
         indices, exhausted, skipped = run.measure(proposals, rnd, label)
         if len(run.rungs) > 1:
             run.halve()
-        entry: dict[str, Any] = {"round": rnd, "free": free, "measured": indices, "n_new": len(indices),
-                                 "skipped_over_cap": skipped}
-        if last or not run.results:
-            entry.update(pruned=None, fixed_value=None, importances={})
-            rounds.append(entry)
-            if observer is not None:
-                observer.record_round(entry)
-            if not run.results:
-                stop = "nothing could be measured"
-            break
-        entry.update(_prune(run, free))
+        decision = None if last or not run.results else _prune(run, free)
+        entry = Round(round=rnd, free=free, measured=indices, n_new=len(indices), skipped_over_cap=skipped,
+                      decision=decision)
         rounds.append(entry)
         if observer is not None:
             observer.record_round(entry)
-        if entry["pruned"] is None:
-            run.say(f"{label}: {entry['note']}")
+        if decision is None:
+            if not run.results:
+                stop = "nothing could be measured"
+            break
+        if decision.pruned is None:
+            run.say(f"{label}: {decision.note}")
             if not indices or exhausted:
                 stop = "budget spent" if exhausted else "no new setting to measure"
                 break
             continue
-        run.fixed[entry["pruned"]] = entry["fixed_value"]
-        imp_text = ", ".join(f"{k} {v:.3f}" for k, v in sorted(entry["importances"].items(), key=lambda kv: -kv[1]))
-        run.say(f"{label}: importance ({cfg.importance}) {imp_text}; pruned {entry['pruned']} = "
-                f"{entry['fixed_value']} (agreement {entry['agreement']:.0%} of forests)")
+        run.fixed[decision.pruned] = decision.fixed_value
+        imp_text = ", ".join(f"{k} {v:.3f}" for k, v in sorted(decision.importances.items(), key=lambda kv: -kv[1]))
+        run.say(f"{label}: importance ({cfg.importance}) {imp_text}; pruned {decision.pruned} = "
+                f"{decision.fixed_value} (agreement {decision.agreement:.0%} of forests)")
         if exhausted:
             stop = "budget spent"
             break

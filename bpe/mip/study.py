@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import math
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ NO_STORAGE = "none"
 
 #: The two objectives, in the order of a trial's values.
 DIRECTIONS = ("maximize", "minimize")
+#: The objectives' names (the axes of optuna-dashboard's plots).
+METRIC_NAMES = ("spearman", "cost_per_arch")
 
 
 def default_storage(out_json: str | Path) -> str:
@@ -125,6 +128,10 @@ class MIPStudy:
         self.broken = False
         try:
             self.study.set_user_attr("identity", identity)
+            if self.study.metric_names != list(METRIC_NAMES):  # the dashboard's axes say what they are
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", self._optuna.exceptions.ExperimentalWarning)
+                    self.study.set_metric_names(list(METRIC_NAMES))
         except Exception as err:  # noqa: BLE001 - read-only or locked: refused before any work
             raise BPEError(f"cannot write to the Optuna storage {storage} ({type(err).__name__}); check that the "
                            "database can be written, or pass --storage none") from None
@@ -180,11 +187,13 @@ class MIPStudy:
         return True
 
     # -- the run ------------------------------------------------------------------------------
-    def record_round(self, entry: Mapping[str, Any]) -> None:
-        """Keep a round's prune decision (importances, pruned knob and value, agreement, note)."""
-        keep = {k: entry[k] for k in ("round", "pruned", "fixed_value", "importances", "agreement", "note",
-                                      "importance_method") if k in entry}
-        name = f"round_{int(entry['round']):02d}"
+    def record_round(self, entry: Any) -> None:
+        """Keep a round's prune decision (importances, pruned knob and value, agreement, note) from
+        its :class:`~bpe.mip.search.Round`."""
+        written = entry.to_dict()
+        keep = {k: written[k] for k in ("round", "pruned", "fixed_value", "importances", "agreement", "note",
+                                        "importance_method") if k in written}
+        name = f"round_{int(entry.round):02d}"
         self._write(name, lambda: self.study.set_user_attr(name, jsonable(keep)))
 
     def record_export(self, doc: Mapping[str, Any], path: str | Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bpe.config import BPEConfig
@@ -14,7 +15,7 @@ from bpe.errors import ConfigError
 from bpe.parallel import Runner
 from bpe.truth.base import Benchmark
 
-__all__ = ["ReferenceBenchmark", "REFERENCE_CONFIGS", "reference_config"]
+__all__ = ["ReferenceBenchmark", "TrainingPlan", "REFERENCE_CONFIGS", "reference_config"]
 
 #: Default reference budgets per dataset (much larger than typical proxies).
 REFERENCE_CONFIGS: dict[str, BPEConfig] = {
@@ -31,6 +32,20 @@ REFERENCE_CONFIGS: dict[str, BPEConfig] = {
 def reference_config(dataset: str) -> BPEConfig:
     """The default reference budget for ``dataset``."""
     return REFERENCE_CONFIGS.get(dataset, REFERENCE_CONFIGS["default"])
+
+
+@dataclass(frozen=True)
+class TrainingPlan:
+    """What answering a sample of archs would train, before any training: ``n_to_train`` of
+    ``n_archs`` (the rest are cached) under ``config``, estimated at ``seconds_per_arch`` each,
+    ``seconds`` in all; ``assumed``: how the estimate was timed (``None`` when nothing is to train)."""
+
+    n_archs: int
+    n_to_train: int
+    config: BPEConfig
+    seconds_per_arch: float = 0.0
+    seconds: float = 0.0
+    assumed: Any = None  # a bpe.training.TimingAssumptions (torch-heavy module)
 
 
 class ReferenceBenchmark(Benchmark):
@@ -54,9 +69,6 @@ class ReferenceBenchmark(Benchmark):
         if self.config.report != "valid_accuracy":
             raise ConfigError(f"a reference truth is the validation accuracy; its config reports "
                               f"'{self.config.report}': drop 'report' from --reference-config")
-        if self.config.hybrid != "none":
-            raise ConfigError(f"a reference truth is the validation accuracy; its config blends in "
-                              f"'{self.config.hybrid}' (hybrid): drop 'hybrid' from --reference-config")
         self.estimator = ProxyTrainingEstimator(self.config, dataset, space=space, device=device)
         self._records: dict[str, Any] = {}
 
@@ -91,9 +103,8 @@ class ReferenceBenchmark(Benchmark):
         """One line: the reference budget."""
         return "reference " + self.estimator.describe()
 
-
     def plan(self, archs: Sequence[Any], cache: Any = None, *, timing_archs: int = 3,
-             timing_steps: int = 5) -> dict[str, Any]:
+             timing_steps: int = 5) -> TrainingPlan:
         """What answering ``archs`` would train, before any training: the archs not yet in
         ``cache`` and an estimate of their total compute seconds.
 
@@ -109,12 +120,10 @@ class ReferenceBenchmark(Benchmark):
         fingerprint = self.estimator.fingerprint()
         todo = [str(a) for a in archs
                 if cache is None or (r := cache.get(fingerprint, str(a))) is None or not self.estimator.reusable(r)]
-        plan: dict[str, Any] = {"n_archs": len(archs), "n_to_train": len(todo), "config": self.config.to_dict(),
-                                "seconds_per_arch": 0.0, "seconds": 0.0}
         if not todo:
-            return plan
-        cfg = self.config
-        per_arch, assumed = estimate_run_seconds(todo[:timing_archs], cfg, self.dataset, space=self.estimator.space,
-                                                 device=self.estimator.device, steps=timing_steps)
-        plan.update(seconds_per_arch=per_arch, seconds=per_arch * len(todo), assumed=assumed)
-        return plan
+            return TrainingPlan(n_archs=len(archs), n_to_train=0, config=self.config)
+        per_arch, assumed = estimate_run_seconds(todo[:timing_archs], self.config, self.dataset,
+                                                 space=self.estimator.space, device=self.estimator.device,
+                                                 steps=timing_steps)
+        return TrainingPlan(n_archs=len(archs), n_to_train=len(todo), config=self.config, seconds_per_arch=per_arch,
+                            seconds=per_arch * len(todo), assumed=assumed)

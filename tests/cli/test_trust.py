@@ -148,8 +148,8 @@ def test_published_rows_only_for_a_comparable_run(tmp_path, data_dir):
                            truth_spec=str(data_dir / "nb201" / "nb201_groundtruth.csv"), metric="v11_cifar10valid_valid",
                            budget_spec="10", runs=2, seed=0,
                            runner=Runner(progress=False), out=tmp_path / "s.json", progress=False)
-    row = result["summary"]["random"]
-    assert row["published"] is None and any("budget" in d for d in row["published_not_comparable"])
+    row = result.summary["random"]
+    assert row.published is None and any("budget" in d for d in row.published_not_comparable)
 
 
 # -- outputs where the user said, nothing lost ------------------------------------------

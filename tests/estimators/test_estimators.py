@@ -136,8 +136,8 @@ def test_runner_caches_and_resumes(tmp_path, tiny_config):
 def test_evaluate_estimator_with_oracle(table):
     est = create_estimator("oracle", benchmark=table, metric="acc")
     result = evaluate_estimator(est, table, table.archs(), metric="acc", runner=Runner(progress=False))
-    assert result["spearman"] == pytest.approx(1.0) and result["n_archs"] == 12
-    assert {"arch", "score", "truth", "seconds", "status"} <= set(result["records"][0])
+    assert result.spearman == pytest.approx(1.0) and result.ranking.n_archs == 12
+    assert {"arch", "score", "truth", "seconds", "status"} <= set(result.to_dict()["records"][0])
 
 
 def test_estimator_from_spec(tmp_path, table, tiny_config):

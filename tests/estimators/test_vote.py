@@ -108,8 +108,8 @@ def test_search_refuses_a_vote_and_takes_it_as_prescreen(tmp_path):
                    **common)
     result, _ = search_job(algos=["random"], estimator_spec="params", prescreen_spec="vote:params,flops", pool=10,
                            budget_spec="13", out=f"{tmp_path}/b/", **common)
-    run = result["runs"][0]
-    assert run["n_evaluations"] == 13 and run["algorithm"].startswith("two-stage(vote")
+    run = result.runs[0]
+    assert run.n_evaluations == 13 and run.result.algorithm.startswith("two-stage(vote")
 
 
 @pytest.mark.parametrize("spec,needle", [("vote:naswot", "at least two"), ("vote:naswot,naswt", "did you mean"),

@@ -27,6 +27,7 @@ from bpe.mip import (
 from bpe.mip.cost import CostModel
 from bpe.mip.export import mip_document, write_mip
 from bpe.mip.importance import IMPORTANCE_METHODS, knob_importance, partial_dependence
+from bpe.mip.knobs import BLEND_KNOBS
 
 from support import TAB_KNOBS, write_records
 
@@ -154,6 +155,19 @@ def test_space_views_and_sampling():
     assert {d["batch_size"] for d in draws} == {64, 128}
 
 
+def test_the_hybrid_knob_is_a_derived_mip_knob_not_a_config_field():
+    """``hybrid`` (what the proxy is rank-blended with) is read off the same training as ``report``;
+    it is no BPEConfig field, so a setting's config leaves it out and its values are checked here."""
+    space = knob_preset("cpu-hybrid")
+    assert space.derived("hybrid") and space.derived("report") and not space.derived("epochs")
+    assert space["hybrid"].values == ("none", "meco")
+    setting = {**space.cheapest(), "hybrid": "meco"}
+    assert space.to_config(setting) == space.to_config({**setting, "hybrid": "none"})
+    assert "hybrid" not in space.to_config(setting).to_dict()
+    with pytest.raises(ConfigError, match="hybrid must be one of"):
+        KnobSpace([KnobGrid("hybrid", ("none", "mecoo"), "none", "categorical")], base=BPEConfig())
+
+
 # -- load_knobs ---------------------------------------------------------------------------
 
 
@@ -256,11 +270,12 @@ def test_presets_load_and_cheapest_corner_is_valid(name):
 
 
 def test_every_preset_choice_is_in_range():
+    ranges = {**KNOBS, **BLEND_KNOBS}  # the config fields, and what a setting may be blended with
     for name in KNOB_PRESETS:
         space = knob_preset(name)
         for knob in space.names:
             for value in space[knob].values:
-                KNOBS[knob].check(knob, float(value) if KNOBS[knob].kind is float else value)
+                ranges[knob].check(knob, float(value) if ranges[knob].kind is float else value)
 
 
 # -- importance on a known function ---------------------------------------------------------
@@ -441,7 +456,7 @@ def mip_run(records_dir):
 
 
 def _order(result):
-    return [r["pruned"] for r in result.rounds if r["pruned"] is not None]
+    return [r.pruned for r in result.rounds if r.pruned is not None]
 
 
 def _check_valid(result, cfg, settings: pd.DataFrame):
@@ -461,7 +476,7 @@ def _check_valid(result, cfg, settings: pd.DataFrame):
     assert set(names) <= set(settings["setting"])
     assert isinstance(result.rounds, list) and result.rounds
     pruned = []
-    for i, rnd in enumerate(result.rounds):
+    for i, rnd in enumerate(r.to_dict() for r in result.rounds):
         assert rnd["round"] == i + 1
         if rnd["pruned"] is None:
             continue
@@ -472,7 +487,7 @@ def _check_valid(result, cfg, settings: pd.DataFrame):
         # the least important free knob is the one pruned
         assert rnd["importances"][rnd["pruned"]] == min(rnd["importances"].values())
         pruned.append(rnd["pruned"])
-    assert result.fixed == {r["pruned"]: r["fixed_value"] for r in result.rounds if r["pruned"] is not None}
+    assert result.fixed == {r.pruned: r.fixed_value for r in result.rounds if r.pruned is not None}
 
 
 def test_tabular_mip_chooses_best_within_cap(mip_run, records_dir):
@@ -504,7 +519,7 @@ def test_tabular_mip_first_round_starts_at_the_cheapest_corner(mip_run, records_
     # the first record measured is the one nearest the cheapest corner (normalised cost ranks)
     ev = TabularEvaluator(read_tabular_records(records_dir[0]))
     sizes = {k: max(1, len(ev.knobs[k].values) - 1) for k in ev.knobs.names}
-    score = {c["_name"]: sum(ev.knobs[k].cost_rank(c[k]) / sizes[k] for k in sizes) for c in ev.candidates()}
+    score = {c.record: sum(ev.knobs[k].cost_rank(c.values[k]) / sizes[k] for k in sizes) for c in ev.candidates()}
     assert score[first.name] == min(score.values())
     assert len([r for r in result.trajectory if r.extra["round"] == 1]) == 2 * FAST["per_round"]  # initial = 2 K
 
@@ -516,8 +531,8 @@ def test_tabular_mip_is_deterministic(mip_run, records_dir):
     assert [r.name for r in again.trajectory] == [r.name for r in result.trajectory]
     assert [r.spearman for r in again.trajectory] == [r.spearman for r in result.trajectory]
     assert _order(again) == _order(result)
-    assert [r["fixed_value"] for r in again.rounds] == [r["fixed_value"] for r in result.rounds]
-    assert [r["importances"] for r in again.rounds] == [r["importances"] for r in result.rounds]
+    assert [r.fixed_value for r in again.rounds] == [r.fixed_value for r in result.rounds]
+    assert [r.importances for r in again.rounds] == [r.importances for r in result.rounds]
     assert again.chosen.name == result.chosen.name
 
 
@@ -642,10 +657,10 @@ def test_tabular_evaluate_matches_direct_spearman(fresh_records):
     gt = pd.read_csv(fresh_records / "ground_truth.csv").set_index("arch_id")
     for c in ev.candidates():
         r = ev.evaluate(c)[0]
-        expected = spearmanr(acc[c["_name"]].loc[gt.index], gt["accuracy"]).statistic
+        expected = spearmanr(acc[c.record].loc[gt.index], gt["accuracy"]).statistic
         assert r.spearman == pytest.approx(expected, abs=1e-9)
         assert r.n_archs == r.n_ok == 8
-        assert "_name" not in r.setting and r.name == c["_name"]
+        assert "_name" not in r.setting and r.name == c.record
         assert r.cost_per_arch == ev.recorded_cost(c)
 
 
@@ -742,11 +757,11 @@ def nan_run(tmp_path_factory):
     settings = write_records(folder, n_settings=10, n_archs=20, seed=2)
     ev = TabularEvaluator(read_tabular_records(folder))
     sizes = {k: max(1, len(ev.knobs[k].values) - 1) for k in ev.knobs.names}
-    corner = min(ev.candidates(), key=lambda c: sum(ev.knobs[k].cost_rank(c[k]) / sizes[k] for k in sizes))
-    write_records(folder, n_settings=10, n_archs=20, seed=2, constant=corner["_name"])
+    corner = min(ev.candidates(), key=lambda c: sum(ev.knobs[k].cost_rank(c.values[k]) / sizes[k] for k in sizes))
+    write_records(folder, n_settings=10, n_archs=20, seed=2, constant=corner.record)
     ev = TabularEvaluator(read_tabular_records(folder))
     cfg = MIPSettings(per_round=4, rounds=2, forest_seeds=2, skip_over_cap=False, max_cost=cap_of(settings))
-    return run_mip(ev, cfg, progress=False, on_event=lambda _: None), ev, corner["_name"]
+    return run_mip(ev, cfg, progress=False, on_event=lambda _: None), ev, corner.record
 
 
 def _check_document(doc, result, ev, tmp_path):
@@ -767,7 +782,7 @@ def _check_document(doc, result, ev, tmp_path):
     assert measured["cost_unit"] == ev.cost_unit
     assert doc["trajectory"][measured["id"]]["name"] == chosen.name
     assert isinstance(doc["rounds"], list) and len(doc["rounds"]) == len(result.rounds)
-    assert [r["pruned"] for r in doc["rounds"]] == [r["pruned"] for r in result.rounds]
+    assert doc["rounds"] == [r.to_dict() for r in result.rounds]
     assert len(doc["trajectory"]) == len(result.trajectory)
     assert doc["objective"]["max_cost"] == result.settings.max_cost
     front = [doc["trajectory"][i] for i in doc["frontier"]]
@@ -835,7 +850,7 @@ def test_setting_with_few_usable_scores_is_never_chosen(fresh_records):
     acc.loc[:1, "s01"] = gt.loc[acc["arch_id"][:2], "accuracy"].to_numpy()  # 2 pairs in perfect order
     acc.to_csv(fresh_records / "accuracies.csv", index=False)
     ev = TabularEvaluator(read_tabular_records(fresh_records))
-    bad = ev.evaluate(next(c for c in ev.candidates() if c["_name"] == "s01"))[0]
+    bad = ev.evaluate(next(c for c in ev.candidates() if c.record == "s01"))[0]
     assert math.isnan(bad.spearman) and "usable" in bad.extra["unusable"] and bad.n_ok == 2
     result = run_mip(ev, MIPSettings(per_round=2, forest_seeds=2, importance="mdi"), progress=False,
                      on_event=lambda _: None)
@@ -864,12 +879,12 @@ def test_unaffordable_setting_is_skipped_not_the_end(fresh_records):
                      progress=False, on_event=lambda _: None)
     assert len(result.trajectory) == 4 and result.spent == 4
     assert result.stop_reason == "budget spent"
-    assert any(s.get("reason") == "budget" for r in result.rounds for s in r.get("skipped_over_cap", []))
+    assert any(s.get("reason") == "budget" for r in result.rounds for s in r.skipped_over_cap)
 
 
 def test_pruned_value_was_measured(mip_run):
     result = mip_run[0]
-    for rnd in result.rounds:
+    for rnd in (r.to_dict() for r in result.rounds):
         if rnd.get("pruned"):
             measured_before = {r.setting[rnd["pruned"]] for r in result.trajectory[: max(rnd["measured"] or [-1]) + 1]
                                if math.isfinite(r.spearman)}

@@ -286,12 +286,17 @@ def test_tabular_cap_below_cheapest_and_wrong_cap_flag(tmp_path, sentinel):
 
 def test_hybrid_knob_is_read_off_the_same_trainings_and_a_baseline_is_compared(tmp_path, capsys):
     """``hybrid`` is a derived knob (every value from one training per setting); a hybrid's rho is
-    the rank-average of the proxy's score and MeCo's; ``--baseline meco`` is measured first and
-    the chosen setting is judged against it."""
+    the rank-average of the proxy's score and MeCo's, and it exports as their blend, which scores
+    the archs as the run did; ``--baseline meco`` is measured first and the chosen setting is
+    judged against it."""
+    from bpe.cache import EvalCache
     from bpe.data import DatasetSpec
     from bpe.estimators import estimator_from_spec
     from bpe.estimators.vote import rank_average
     from bpe.metrics import rank_summary
+    from bpe.mip.evaluators import SettingResult
+    from bpe.mip.export import export_spec
+    from bpe.parallel import Runner
 
     knobs = {**TINY_KNOBS, "report": ["valid_accuracy"], "hybrid": {"values": ["none", "meco"], "cost": "none"}}
     out = tmp_path / "bpe.json"
@@ -314,6 +319,16 @@ def test_hybrid_knob_is_read_off_the_same_trainings_and_a_baseline_is_compared(t
         scores = rank_average([[proxy.evaluate(a).score for a in archs], meco_scores])
         assert h["spearman"] == pytest.approx(rank_summary(scores, truths)["spearman"])
         assert h["cost_per_arch"] > p["cost_per_arch"]  # the scorer's seconds are added
+        # a hybrid is a blend: the proxy setting (no hybrid field) and the scorer, equal weights, anchored
+        assert h["family"] == "blend" and "hybrid" not in h["config"] and h["config"] == p["config"]
+        assert h["extra"]["spec"] == {"family": "blend", "members": [{"family": "proxy", "config": p["config"]},
+                                                                     {"family": "scorer", "name": "meco"}],
+                                      "weights": [1.0, 1.0], "anchored": True}
+        assert export_spec(SettingResult(**{k: v for k, v in h.items() if k != "id"})) == h["extra"]["spec"]
+        exported = write(tmp_path / "h.json", {"kind": "bpe-mip", "estimator": h["extra"]["spec"], "config": None})
+        blend = estimator_from_spec(exported, dataset=DatasetSpec("digits"), device="cpu")
+        records = Runner(cache=EvalCache(tmp_path / "c"), progress=False).run(blend, archs)
+        assert [r.score if r.ok else None for r in records] == h["scores"]
     b = doc["baseline"]
     assert b["baseline_spearman"] == pytest.approx(rank_summary(meco_scores, truths)["spearman"])
     assert b["worth"] == (doc["measured"]["spearman_ci95"][0] > b["baseline_spearman_ci95"][1])

@@ -12,13 +12,21 @@ import optuna
 import pytest
 
 from bpe.cli import main
-from bpe.mip.job import mip_tabular
+from bpe.mip import job
 from bpe.mip.search import MIPSettings
 from bpe.outputs import run_provenance
 
 from support import write_records
 
 FAST = MIPSettings(per_round=3, skip_over_cap=False, forest_seeds=2, rounds=3, importance="mdi")
+
+
+def mip_tabular(**kwargs):
+    """The job, its report's ``bpe.json`` document and paths (the typed fields are checked below)."""
+    report, paths = job.mip_tabular(**kwargs)
+    assert report.document["measured"] is None or report.chosen.name == report.document["measured"]["name"]
+    assert list(report.pruning_order) == [r["pruned"] for r in report.document["rounds"] if r.get("pruned")]
+    return report.document, paths
 
 
 def trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
@@ -41,6 +49,7 @@ def test_every_measured_setting_is_a_trial_of_a_two_objective_study(tmp_path):
     assert where["storage"] == f"sqlite:///{(tmp_path / 'a' / 'bpe.db').resolve()}"  # beside bpe.json by default
     study = optuna.load_study(study_name=where["study_name"], storage=where["storage"])
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert study.metric_names == ["spearman", "cost_per_arch"]  # the dashboard's axis titles
     got = study.trials
     assert len(got) == len(doc["trajectory"]) >= 6
     for trial, entry in zip(got, doc["trajectory"]):

@@ -31,13 +31,13 @@ def test_recomputed_spearman_matches_reported(paper_dir, evaluator):
     reported = pd.read_csv(paper_dir / "settings.csv").set_index("setting")["spearman_reported"]
     candidates = evaluator.candidates()
     assert len(candidates) == len(reported) == 37
-    assert {c["_name"] for c in candidates} == set(reported.index)
+    assert {c.record for c in candidates} == set(reported.index)
     for c in candidates:
         (result,) = evaluator.evaluate(c)
-        assert result.name == c["_name"]
+        assert result.name == c.record
         assert result.n_ok == result.n_archs == 100
         assert math.isfinite(result.spearman)
-        assert result.spearman == pytest.approx(reported[c["_name"]], abs=0.002), c["_name"]
+        assert result.spearman == pytest.approx(reported[c.record], abs=0.002), c.record
 
 
 @pytest.mark.slow  # a whole tabular MIP run on the paper's records
@@ -51,7 +51,7 @@ def test_full_tabular_mip(evaluator):
     assert chosen.spearman >= 0.62
     within = [r.spearman for r in result.trajectory if r.cost_per_arch <= 0.6 and math.isfinite(r.spearman)]
     assert chosen.spearman == max(within)
-    order = [r["pruned"] for r in result.rounds if r["pruned"] is not None]
+    order = [r.pruned for r in result.rounds if r.pruned is not None]
     assert len(order) >= 6
     assert "layers" not in order[:6]
     assert "epochs" not in order[:6]

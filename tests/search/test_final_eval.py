@@ -73,14 +73,15 @@ def test_search_keeps_the_archs_each_run_evaluated(tmp_path):
               metric="v11_cifar10valid_valid", budget_spec="4", runs=1, seed=0, device="cpu",
               runner=Runner(progress=False), progress=False)
     result, _ = search_job(**kw, out=tmp_path / "s.json", keep_evaluated=True)
-    for run in result["runs"]:
+    for run in result.to_dict()["runs"]:  # as search.json has them
         evaluated = run["evaluated"]
         assert len(evaluated) == run["n_evaluations"] == 4
         assert len({e["arch"] for e in evaluated}) == 4
         assert sum(e["seconds"] for e in evaluated) == pytest.approx(run["spent"]["seconds"])
         assert run["arch"] in {e["arch"] for e in evaluated}
+    assert result.to_dict() == {k: v for k, v in json.loads((tmp_path / "s.json").read_text()).items() if k != "files"}
     plain, _ = search_job(**kw, out=tmp_path / "t.json")
-    assert "evaluated" not in plain["runs"][0]
+    assert plain.runs[0].evaluated is None and "evaluated" not in plain.to_dict()["runs"][0]
 
 
 def test_the_score_of_a_final_evaluation_is_its_test_accuracy():

@@ -49,10 +49,10 @@ def test_nonfinite_loss_is_a_recorded_failure(method, digits):
 def test_failed_run_is_a_row_of_the_experiment(digits):
     broken = dataclasses.replace(digits, std=torch.zeros(3))
     result = oneshot_experiment("gdas", CONFIG, broken, runs=1, device="cpu")
-    row = result["runs"][0]
-    assert row["status"] == "failed" and "non-finite" in row["error"]
-    assert row["arch"] is None and row["score"] is None and row["true_accuracy"] is None
-    assert result["summary"]["gdas"]["n_failed"] == 1 and result["summary"]["gdas"]["true_accuracy"] == {}
+    row = result.runs[0]
+    assert row.status == "failed" and "non-finite" in row.error
+    assert row.arch is None and row.score is None and row.true_accuracy is None
+    assert result.summary["gdas"].n_failed == 1 and result.summary["gdas"].true_accuracy == {}
 
 
 @pytest.mark.parametrize("method", ["darts-v1", "gdas"])
