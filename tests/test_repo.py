@@ -36,9 +36,11 @@ def test_importing_bpe_leaves_drivers_and_experiments_out():
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    # the runtime policy, the estimator interface, the MIP study and the executor import no torch:
-    # every estimator and the CLI read them before any torch work is asked for
-    code = ("import sys, bpe.runtime, bpe.estimators.base, bpe.mip.study, bpe.parallel; "
+    # the runtime policy, the estimator interface, the MIP study and report, the executor and the
+    # search loop (with its schedulers and typed results) import no torch: every estimator, driver
+    # and the CLI read them before any torch work is asked for
+    code = ("import sys, bpe.runtime, bpe.estimators.base, bpe.mip.study, bpe.mip.report, bpe.parallel, "
+            "search_algos.loop, search_algos.fidelity, search_algos.experiment; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')[:3]); "
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
