@@ -70,8 +70,9 @@ def register(sub, parents) -> None:
                    help="NAME.json, or a folder/ (default: results/bpe.json); NAME_importance.png and "
                         "NAME_frontier.png are written beside it")
     p.add_argument("--no-plot", action="store_true", help="no PNG plots (plots of an earlier run are removed)")
-    p.add_argument("--storage", metavar="URL", help="Optuna storage the run is recorded in, a trial per candidate "
-                   "(default: sqlite:///NAME.db beside NAME.json; 'none': no study)")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage the run is recorded in, a trial per candidate; "
+                   "a rerun of the same inputs resumes from it (default: sqlite:///NAME.db beside NAME.json; "
+                   "'none': no study)")
     p.add_argument("--study-name", help="study name in --storage (default: mip- and a digest of the run's inputs)")
     p.set_defaults(func=run)
 

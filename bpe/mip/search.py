@@ -350,6 +350,23 @@ class _Run:
     def key(self, proposal: Proposal) -> tuple:
         return self.ev.identity(proposal)
 
+    # -- resuming from the study --------------------------------------------------------
+    def recall(self, key: tuple, rung: int | None, n: int) -> list[SettingResult] | None:
+        """The results the observer's storage holds of this measurement (a resumed run), else ``None``."""
+        recall = getattr(self.observer, "recall", None)
+        return recall(key, rung, n) if recall is not None else None
+
+    def measured_once(self, name: str, measure: Callable[[], Any]) -> Any:
+        """``measure()``, or what the observer's storage kept of it from an earlier run of the
+        same inputs (a decision depends on it: it must not be timed again)."""
+        remembered = getattr(self.observer, "remembered", None)
+        value = remembered(name) if remembered is not None else None
+        if value is None:
+            value = measure()
+            if value is not None and remembered is not None:
+                self.observer.remember(name, value)
+        return value
+
     def record_cost(self, setting: Mapping[str, Any], cost: float) -> None:
         """Add a measured (setting, cost per arch) and recalibrate the cost model."""
         self.measured.append((dict(setting), cost))
@@ -394,7 +411,8 @@ class _Run:
         setting is kept); the measured seconds when they break the cap, else ``None``."""
         if not (self.cfg.skip_over_cap and self.cfg.max_cost is not None):
             return None
-        seconds = self.ev.first_arch_seconds(proposal)
+        seconds = self.measured_once(f"first arch of {list(self.key(proposal))}",
+                                     lambda: self.ev.first_arch_seconds(proposal))
         if seconds is None:  # costs known without measuring
             return None
         ratios = [r.cost_per_arch / r.extra["first_arch_seconds"] for r in self.results
@@ -439,13 +457,19 @@ class _Run:
                 skipped.append({"setting": setting, "reason": "predicted over cap", "predicted_cost": pred})
                 self.say(f"{desc}: skipped, predicted {pred:.4g} per arch, above the cap of {self.cfg.max_cost:g}")
                 continue
-            probe = self.probe_over_cap(proposal, desc)
+            key = self.key(proposal)
+            variants = self.derived_variants()
+            first_rung = 0 if len(self.rungs) > 1 else None
+            results = self.recall(key, first_rung, len(variants) or 1)
+            probe = self.probe_over_cap(proposal, desc) if results is None else None  # measured before: it passed
             if probe is not None:
                 skipped.append({"setting": setting, "reason": "first arch over cap", "estimated_cost": probe,
                                 "predicted_cost": pred})
                 continue
-            results = self.ev.evaluate(proposal, variants=self.derived_variants(), desc=desc, n_archs=self.rungs[0])
-            key = self.key(proposal)
+            if results is None:
+                results = self.ev.evaluate(proposal, variants=variants, desc=desc, n_archs=self.rungs[0])
+            else:
+                self.say(f"{desc}: read back from the study (measured by an earlier run of the same inputs)")
             self.seen.add(key)
             cost = results[0].cost_per_arch
             self.spent += self.charge(cost)
@@ -460,7 +484,7 @@ class _Run:
                 indices.append(len(self.results))
                 self.results.append(r)
                 if self.observer is not None:
-                    self.observer.record(r)
+                    self.observer.record(r, identity=key)
             best = max(results, key=lambda r: r.spearman if math.isfinite(r.spearman) else -math.inf)
             self.say(f"{desc}: [{best.family}] {best.name or best.setting}  rho {best.spearman:.3f} "
                      f"[{best.spearman_ci95[0]:.2f}, {best.spearman_ci95[1]:.2f}]  cost/arch {cost:.4g}"
@@ -486,19 +510,22 @@ class _Run:
         setting = {k: v for k, v in first.setting.items() if not self.knobs.derived(k)}
         variants = [{k: self.results[i].setting[k] for k in self.results[i].setting if self.knobs.derived(k)}
                     for i in self.members[key]]
-        fresh = self.ev.evaluate(Proposal(setting), variants=variants if any(variants) else (),
-                                 desc=f"rung {level + 1}/{len(self.rungs)} ({n} archs)", n_archs=n)
+        recalled = self.recall(key, level, len(self.members[key]))  # a resumed run: as recorded after this promotion
+        fresh = recalled or self.ev.evaluate(Proposal(setting), variants=variants if any(variants) else (),
+                                             desc=f"rung {level + 1}/{len(self.rungs)} ({n} archs)", n_archs=n)
         self.spent += self.charge(fresh[0].cost_per_arch, n - self.rungs[level - 1])
         for i, new in zip(self.members[key], fresh):
             old = self.results[i]
             for name in ("spearman", "kendall", "spearman_ci95", "kendall_ci95", "cost_per_arch", "n_archs", "n_ok",
                          "scores"):
                 setattr(old, name, getattr(new, name))
-            extra = {k: v for k, v in new.extra.items() if k not in ("first_arch_seconds",)}
-            old.extra.update(extra, rung=level)
-            old.extra["rungs"].append(_rung_entry(new))
+            if recalled is not None:
+                old.extra = dict(new.extra)
+            else:
+                old.extra.update({k: v for k, v in new.extra.items() if k != "first_arch_seconds"}, rung=level)
+                old.extra["rungs"].append(_rung_entry(new))
             if self.observer is not None:
-                self.observer.record(old)
+                self.observer.record(old, identity=key)
         self.level[key] = level
         self.promotions.append({"setting": setting, "to_rung": level, "n_archs": n, "why": why, "rank": rank,
                                 "spearman": self.top(key)})
@@ -687,8 +714,8 @@ def _preflight(run: _Run) -> None:
     """Refuse a cap below the cheapest setting or a budget that cannot pay one round (the source
     says how); calibrate the cost model on what the source measured for it."""
     cfg = run.cfg
-    first = run.ev.preflight(max_cost=cfg.max_cost, budget=cfg.budget, first_round=cfg.initial or 2 * cfg.per_round,
-                             charge=run.charge)
+    first = run.measured_once("the cost model's first point", lambda: run.ev.preflight(
+        max_cost=cfg.max_cost, budget=cfg.budget, first_round=cfg.initial or 2 * cfg.per_round, charge=run.charge))
     if first is not None:
         run.cost.fit([first[0]], [first[1]])
 

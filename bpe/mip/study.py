@@ -65,6 +65,26 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def _identity_key(identity: tuple) -> str:
+    """A setting's identity (a tuple of knob values or a record's name) as a trial attribute."""
+    return json.dumps(jsonable(list(identity)), sort_keys=True)
+
+
+def _nan(value: Any) -> Any:
+    """``None`` (how JSON keeps a non-finite float) back to ``nan``; lists element by element."""
+    if isinstance(value, list):
+        return [_nan(v) for v in value]
+    return math.nan if value is None else value
+
+
+def _result_from_json(doc: Mapping[str, Any]) -> SettingResult:
+    """The :class:`SettingResult` a trial kept (``SettingResult.to_dict`` through JSON)."""
+    fields = dict(doc)
+    for name in ("spearman", "kendall", "cost_per_arch", "spearman_ci95", "kendall_ci95"):
+        fields[name] = _nan(fields.get(name))
+    return SettingResult(**fields)
+
+
 def run_identity(inputs: Mapping[str, Any]) -> str:
     """A short digest of a run's ``inputs`` (what makes two runs the same run)."""
     text = json.dumps(jsonable(inputs), sort_keys=True)
@@ -162,11 +182,14 @@ class MIPStudy:
                         what, self.study_name, self.storage_url, type(err).__name__, first)
             return None
 
-    def record(self, result: SettingResult) -> bool:
-        """Add ``result`` as a trial unless the study holds it already; whether it was added."""
-        return bool(self._write(f"the trial of {result.name or result.setting}", lambda: self._record(result)))
+    def record(self, result: SettingResult, identity: tuple | None = None) -> bool:
+        """Add ``result`` as a trial unless the study holds it already; whether it was added.
+        ``identity``: the source's identity of the measured setting (:meth:`recall` finds the
+        trial by it)."""
+        return bool(self._write(f"the trial of {result.name or result.setting}",
+                                lambda: self._record(result, identity)))
 
-    def _record(self, result: SettingResult) -> bool:
+    def _record(self, result: SettingResult, identity: tuple | None) -> bool:
         key = self._key(result)
         if key in self._keys:
             return False
@@ -174,7 +197,9 @@ class MIPStudy:
         attrs = jsonable({"key": key, "family": result.family, "name": result.name, "n_archs": result.n_archs,
                         "n_ok": result.n_ok, "spearman_ci95": result.spearman_ci95, "kendall": result.kendall,
                         "kendall_ci95": result.kendall_ci95, "round": result.extra.get("round"),
-                        "rung": result.extra.get("rung"), "report": result.setting.get("report")})
+                        "rung": result.extra.get("rung"), "report": result.setting.get("report"),
+                        "identity": None if identity is None else _identity_key(identity),
+                        "result": result.to_dict()})
         values = [_number(result.spearman), _number(result.cost_per_arch)]
         finite = all(v is not None and math.isfinite(v) for v in values)
         state = self._optuna.trial.TrialState
@@ -185,6 +210,38 @@ class MIPStudy:
         self.study.add_trial(trial)
         self._keys.add(key)
         return True
+
+    # -- resuming from the storage -------------------------------------------------------------
+    def recall(self, identity: tuple, rung: int | None, n: int) -> list[SettingResult] | None:
+        """The ``n`` results (one per readout) the study holds of the setting ``identity``
+        measured at ``rung`` (``None``: without successive halving), in the order they were
+        measured; ``None`` unless all ``n`` are there.  A run resumed from the storage reads
+        them instead of measuring again (the evaluation cache may be elsewhere, or gone)."""
+        if self.broken:
+            return None
+        wanted = _identity_key(identity)
+        trials = self._write("(reading) the trials", lambda: self.study.get_trials(deepcopy=False))
+        if trials is None:
+            return None
+        found = [t for t in sorted(trials, key=lambda t: t.number)
+                 if t.user_attrs.get("identity") == wanted and t.user_attrs.get("rung") == rung
+                 and isinstance(t.user_attrs.get("result"), dict)]
+        if len(found) != n:
+            return None
+        return [_result_from_json(t.user_attrs["result"]) for t in found]
+
+    def remember(self, name: str, value: Any) -> None:
+        """Keep a measurement the run's decisions depend on that is not a trial (the cost model's
+        first point, a setting's first arch timed alone), under ``name``."""
+        key = "measured_" + hashlib.sha256(name.encode()).hexdigest()[:16]
+        self._write(name, lambda: self.study.set_user_attr(key, jsonable({"name": name, "value": value})))
+
+    def remembered(self, name: str) -> Any:
+        """What :meth:`remember` kept under ``name``, else ``None``."""
+        if self.broken:
+            return None
+        held = self.study.user_attrs.get("measured_" + hashlib.sha256(name.encode()).hexdigest()[:16])
+        return held["value"] if isinstance(held, dict) and held.get("name") == name else None
 
     # -- the run ------------------------------------------------------------------------------
     def record_round(self, entry: Any) -> None:

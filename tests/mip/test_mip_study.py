@@ -183,3 +183,28 @@ def test_ped_anova_rounds_match_the_dashboards_importance_of_the_study(tmp_path)
             assert value == pytest.approx(shown.get(knob, 0.0), abs=1e-9), (entry["round"], knob)
         checked += 1
     assert checked >= 1
+
+
+@pytest.mark.slow  # two live MIP runs each
+@pytest.mark.parametrize("extra, archs", [((), 6), (("--halving", "5", "--max-seconds-per-arch", "60"), 10)],
+                         ids=["rounds", "halving and a cap"])
+def test_a_run_resumes_from_the_storage_without_its_evaluation_cache(tmp_path, extra, archs):
+    """The same inputs on another machine sharing only the storage (a fresh cache): every setting
+    the study holds is read back, not trained again (promotions, the cost model's first point and
+    the cap's first-arch probes included), and the run retraces the same trajectory."""
+    from support import mip_argv, record_files
+
+    storage = f"sqlite:///{tmp_path / 'team.db'}"
+    first, second = tmp_path / "a" / "bpe.json", tmp_path / "b" / "bpe.json"
+    assert main(mip_argv(tmp_path, first, tmp_path / "cache-a", "--storage", storage, *extra, archs=archs)) == 0
+    trained = len(record_files(tmp_path / "cache-a"))
+    assert main(mip_argv(tmp_path, second, tmp_path / "cache-b", "--storage", storage, *extra, archs=archs)) == 0
+    assert len(record_files(tmp_path / "cache-b")) == archs < trained  # the reference truth's archs, nothing else
+    da, db = json.loads(first.read_text()), json.loads(second.read_text())
+    assert db["trajectory"] == da["trajectory"] and db["rounds"] == da["rounds"]
+    assert db["mip"]["halving"] == da["mip"]["halving"] and db["estimator"] == da["estimator"]
+    assert db["measured"]["study"] == da["measured"]["study"]  # one study: the second run added nothing
+    where = da["measured"]["study"]
+    study = optuna.load_study(study_name=where["study_name"], storage=where["storage"])
+    assert len(study.trials) == len(da["trajectory"]) + sum(len(e.get("rungs", [])) - 1 for e in (
+        t["extra"] for t in da["trajectory"]) if e.get("rungs"))
