@@ -115,6 +115,8 @@ class SettingEvaluator(ABC):
     cost_unit: str = ""
     #: Whether a setting can be measured on the first archs only (successive halving).
     halves: bool = False
+    #: Whether a run resumes from what its study recorded (a measurement that trains: live).
+    resumable: bool = False
     knobs: KnobSpace
 
     def candidates(self) -> list[Proposal] | None:
@@ -155,10 +157,13 @@ class SettingEvaluator(ABC):
 
     @abstractmethod
     def preflight(self, *, max_cost: float | None, budget: float | None, first_round: int,
-                  charge: Callable[[float], float]) -> tuple[dict[str, Any], float] | None:
+                  charge: Callable[[float], float],
+                  first_arch: Callable[[Mapping[str, Any]], float | None] | None = None,
+                  ) -> tuple[dict[str, Any], float] | None:
         """Refuse a cap below the cheapest setting or a budget that cannot pay the first round
         (``charge``: the budget one setting at a cost per arch spends); returns a first (setting,
-        cost per arch) for the cost model, or ``None``."""
+        cost per arch) for the cost model, or ``None``.  ``first_arch`` times a setting's first
+        arch (default: :meth:`first_arch_seconds`; a resumed run reads it back)."""
 
     @abstractmethod
     def evaluate(self, proposal: Proposal, *, variants: Sequence[Mapping[str, Any]] = (),
@@ -198,6 +203,7 @@ class LiveEvaluator(SettingEvaluator):
 
     cost_unit = "seconds"
     halves = True
+    resumable = True
 
     def __init__(self, knobs: KnobSpace, dataset: Any, truth: Any, metric: str, archs: Sequence[str], *,
                  runner: Any, space: str = "nb201", device: str = "auto", seed: int = 0) -> None:
@@ -254,12 +260,14 @@ class LiveEvaluator(SettingEvaluator):
         return self.measure_arch(proposal.values, self.archs[0])
 
     def preflight(self, *, max_cost: float | None, budget: float | None, first_round: int,
-                  charge: Callable[[float], float]) -> tuple[dict[str, Any], float] | None:
+                  charge: Callable[[float], float],
+                  first_arch: Callable[[Mapping[str, Any]], float | None] | None = None,
+                  ) -> tuple[dict[str, Any], float] | None:
         """Times the cheapest corner on the first arch (cached): the cost model's first point."""
         corner = self.canonical(dict(self.knobs.cheapest()), {})
         if not self.knobs.valid(corner):
             raise BPEError(f"the cheapest corner {corner} is not a valid BPEConfig; fix the knob grids")
-        seconds = self.measure_arch(corner, self.archs[0])
+        seconds = (first_arch or (lambda s: self.first_arch_seconds(Proposal(s))))(corner)
         if max_cost is not None and seconds > max_cost:
             raise BPEError(f"the per-arch cap {max_cost:g} s is below the cheapest setting, which took {seconds:.2f} s "
                            f"per arch here; raise --max-seconds-per-arch or make the knob grids cheaper")
@@ -423,7 +431,9 @@ class TabularEvaluator(SettingEvaluator):
         return [v for v in self.knobs[knob].values if v in present] or list(self.knobs[knob].values)
 
     def preflight(self, *, max_cost: float | None, budget: float | None, first_round: int,
-                  charge: Callable[[float], float]) -> tuple[dict[str, Any], float] | None:
+                  charge: Callable[[float], float],
+                  first_arch: Callable[[Mapping[str, Any]], float | None] | None = None,
+                  ) -> tuple[dict[str, Any], float] | None:
         costs = [self.recorded_cost(c) for c in self.candidates()]
         cheapest = min(costs)
         if max_cost is not None and cheapest > max_cost:

@@ -4,6 +4,7 @@ MIP (live or tabular), write ``bpe.json`` and its plots."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -126,7 +127,9 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
     inputs = {"kind": "live", "knobs": knobs.to_dict(), "base": knobs.base.to_dict() if knobs.base is not None else None,
               "settings": dataclasses.asdict(settings), "truth": truth_spec, "metric": metric, "archs": archs,
               "dataset": dataset.name, "space": space, "families": dataclasses.asdict(families),
-              "device": str(resolve_device(device))}
+              "device": str(resolve_device(device)),
+              # what a measurement depends on beyond the names: the run resumes from its study
+              "truth_fingerprint": truth.fingerprint(), "data_fingerprint": dataset.fingerprint()}
     study = open_study(storage, out.main, knobs, inputs, study_name=study_name)  # refused here, before any training
     evaluator = LiveEvaluator(knobs, dataset, truth, metric, search_archs, runner=runner, space=space, device=device,
                               seed=arch_seed)
@@ -276,7 +279,9 @@ def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, p
     evaluator = TabularEvaluator(records)
     study = open_study(storage, out.main, evaluator.knobs, {
         "kind": "tabular", "records": str(Path(records.path).resolve()), "settings": dataclasses.asdict(settings),
-        "arch_subset": None if arch_subset is None else [int(i) for i in arch_subset]}, study_name=study_name)
+        "arch_subset": None if arch_subset is None else [int(i) for i in arch_subset],
+        "content": _digest(Path(records.path), ("settings.csv", "accuracies.csv", "ground_truth.csv"))},
+        study_name=study_name)
     result = _run(study, evaluator, settings, progress=False, on_event=on_event)
     provenance = {"cost_unit": evaluator.cost_unit, "truth": f"{records.path}/ground_truth.csv", "metric": "accuracy",
                   "records": records.path, "n_records": len(records.settings),
@@ -286,6 +291,14 @@ def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, p
     doc = mip_document(result, provenance=provenance)
     return MIPReport.from_document(doc), _write(doc, out, plot, study)
 
+
+
+def _digest(folder: Path, names: Sequence[str]) -> str:
+    """A digest of the files ``names`` in ``folder`` (what a run read, beside where it read it)."""
+    h = hashlib.sha256()
+    for name in names:
+        h.update(name.encode() + b"\0" + (folder / name).read_bytes())
+    return h.hexdigest()[:16]
 
 
 def live_evaluator_from_document(doc: dict[str, Any], *, runner: Any, archs: Sequence[str] | None = None,

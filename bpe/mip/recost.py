@@ -10,10 +10,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bpe.config import BPEConfig, exported_estimator, read_mip_export
 from bpe.machine import machine_info, machine_key
+
+if TYPE_CHECKING:
+    from bpe.training import TimingAssumptions
 
 __all__ = ["Recost", "recost_export", "WARN_RATIO"]
 
@@ -32,7 +35,7 @@ class Recost:
     ratio: float | None
     recorded_machine: dict[str, Any]
     this_machine: dict[str, Any]
-    assumed: Any  # bpe.training.TimingAssumptions
+    assumed: TimingAssumptions
     warning: str | None = field(default=None)
 
     @property

@@ -24,11 +24,11 @@ class ChosenEstimator:
 
     family: str
     name: str
-    spearman: float
+    spearman: float | None
     spearman_ci95: tuple[float | None, float | None]
-    kendall: float
+    kendall: float | None
     n_archs: int
-    cost_per_arch: float
+    cost_per_arch: float | None
     cost_unit: str
     confirmation_spearman: float | None = None
     confirmation_spearman_ci95: tuple[float | None, float | None] = (None, None)

@@ -40,11 +40,12 @@ rest of the round is filled with the unmeasured records that break the fewest pr
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -54,8 +55,8 @@ from bpe.mip.cost import CostModel
 from bpe.mip.evaluators import Proposal, SettingEvaluator, SettingResult
 from bpe.mip.importance import IMPORTANCE_METHODS, knob_importance, partial_dependence
 
-__all__ = ["MIPSettings", "MIPResult", "PruneDecision", "Round", "run_mip", "random_settings_search", "PRUNE_RULES",
-           "choose", "frontier", "rungs", "base_spearman"]
+__all__ = ["MIPSettings", "MIPResult", "MIPObserver", "PruneDecision", "Round", "run_mip", "random_settings_search",
+           "PRUNE_RULES", "choose", "frontier", "rungs", "base_spearman"]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,23 @@ class MIPSettings:
             raise ConfigError(f"the first rung of successive halving needs at least 5 archs, got {self.halving!r}")
 
 
+class MIPObserver(Protocol):
+    """What :func:`run_mip` tells of a run as it goes (each measured result, with the identity
+    of its setting; each round), and asks back to resume one (the results and first-arch
+    timings an earlier run of the same inputs recorded), e.g. a :class:`~bpe.mip.study.MIPStudy`."""
+
+    def record(self, result: SettingResult, identity: tuple | None = None) -> bool: ...
+
+    def record_round(self, entry: Round) -> None: ...
+
+    def recall(self, identity: tuple, rung: int | None,
+               variants: Sequence[Mapping[str, Any]]) -> list[SettingResult] | None: ...
+
+    def remember(self, name: str, value: Any) -> None: ...
+
+    def remembered(self, name: str) -> Any: ...
+
+
 @dataclass(frozen=True)
 class PruneDecision:
     """A round's decision: the knobs' importances (mean and std over forest seeds) and the knob
@@ -189,14 +207,17 @@ class Round:
 
     @property
     def fixed_value(self) -> Any:
+        """The value the pruned knob was fixed to (``None``: nothing pruned)."""
         return self.decision.fixed_value if self.decision is not None else None
 
     @property
     def importances(self) -> dict[str, float]:
+        """The free knobs' importances this round (empty: no decision)."""
         return self.decision.importances if self.decision is not None else {}
 
     @property
     def agreement(self) -> float | None:
+        """The share of forests whose least important knob was the one pruned."""
         return self.decision.agreement if self.decision is not None else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -324,9 +345,9 @@ class _Run:
     """State of one MIP (or random-search) run."""
 
     def __init__(self, evaluator: SettingEvaluator, settings: MIPSettings, *, parallel: int,
-                 progress: bool, on_event: Callable[[str], None] | None, observer: Any = None) -> None:
+                 progress: bool, on_event: Callable[[str], None] | None, observer: MIPObserver | None = None) -> None:
         self.ev, self.cfg, self.parallel = evaluator, settings, max(1, parallel)
-        self.observer = observer  # told of every result as it is measured, and of every round
+        self.observer = observer  # told of every result and round; asked back for what an earlier run measured
         self.knobs = evaluator.knobs
         self.rng = np.random.default_rng(settings.seed)
         self.cost = CostModel(self.knobs)
@@ -351,21 +372,26 @@ class _Run:
         return self.ev.identity(proposal)
 
     # -- resuming from the study --------------------------------------------------------
-    def recall(self, key: tuple, rung: int | None, n: int) -> list[SettingResult] | None:
-        """The results the observer's storage holds of this measurement (a resumed run), else ``None``."""
-        recall = getattr(self.observer, "recall", None)
-        return recall(key, rung, n) if recall is not None else None
+    def recall(self, key: tuple, rung: int | None, variants: Sequence[Mapping[str, Any]]) -> list[SettingResult] | None:
+        """The results the observer's storage holds of this measurement (a resumed live run: a
+        lookup in recorded data is measured again, it costs nothing), else ``None``."""
+        if self.observer is None or not self.ev.resumable:
+            return None
+        return self.observer.recall(key, rung, variants)
 
-    def measured_once(self, name: str, measure: Callable[[], Any]) -> Any:
-        """``measure()``, or what the observer's storage kept of it from an earlier run of the
-        same inputs (a decision depends on it: it must not be timed again)."""
-        remembered = getattr(self.observer, "remembered", None)
-        value = remembered(name) if remembered is not None else None
-        if value is None:
-            value = measure()
-            if value is not None and remembered is not None:
-                self.observer.remember(name, value)
-        return value
+    def first_arch_seconds(self, values: Mapping[str, Any]) -> float | None:
+        """A setting's first arch timed alone (the cost model's first point, the cap's probe), or
+        what the observer's storage kept of it from an earlier run of the same inputs: a decision
+        depends on it, so it is not timed again."""
+        name = f"first arch of {json.dumps(list(self.key(Proposal(values))), default=str)}"
+        if self.observer is not None and self.ev.resumable:
+            held = self.observer.remembered(name)
+            if held is not None:
+                return float(held)
+        seconds = self.ev.first_arch_seconds(Proposal(values))
+        if seconds is not None and self.observer is not None and self.ev.resumable:
+            self.observer.remember(name, seconds)
+        return seconds
 
     def record_cost(self, setting: Mapping[str, Any], cost: float) -> None:
         """Add a measured (setting, cost per arch) and recalibrate the cost model."""
@@ -411,8 +437,7 @@ class _Run:
         setting is kept); the measured seconds when they break the cap, else ``None``."""
         if not (self.cfg.skip_over_cap and self.cfg.max_cost is not None):
             return None
-        seconds = self.measured_once(f"first arch of {list(self.key(proposal))}",
-                                     lambda: self.ev.first_arch_seconds(proposal))
+        seconds = self.first_arch_seconds(proposal.values)
         if seconds is None:  # costs known without measuring
             return None
         ratios = [r.cost_per_arch / r.extra["first_arch_seconds"] for r in self.results
@@ -460,7 +485,7 @@ class _Run:
             key = self.key(proposal)
             variants = self.derived_variants()
             first_rung = 0 if len(self.rungs) > 1 else None
-            results = self.recall(key, first_rung, len(variants) or 1)
+            results = self.recall(key, first_rung, variants)
             probe = self.probe_over_cap(proposal, desc) if results is None else None  # measured before: it passed
             if probe is not None:
                 skipped.append({"setting": setting, "reason": "first arch over cap", "estimated_cost": probe,
@@ -510,7 +535,7 @@ class _Run:
         setting = {k: v for k, v in first.setting.items() if not self.knobs.derived(k)}
         variants = [{k: self.results[i].setting[k] for k in self.results[i].setting if self.knobs.derived(k)}
                     for i in self.members[key]]
-        recalled = self.recall(key, level, len(self.members[key]))  # a resumed run: as recorded after this promotion
+        recalled = self.recall(key, level, variants if any(variants) else [])  # as recorded after this promotion
         fresh = recalled or self.ev.evaluate(Proposal(setting), variants=variants if any(variants) else (),
                                              desc=f"rung {level + 1}/{len(self.rungs)} ({n} archs)", n_archs=n)
         self.spent += self.charge(fresh[0].cost_per_arch, n - self.rungs[level - 1])
@@ -631,7 +656,8 @@ def _prune(run: _Run, free: list[str]) -> PruneDecision:
 
 
 def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *, parallel: int = 1,
-            progress: bool = True, on_event: Callable[[str], None] | None = None, observer: Any = None) -> MIPResult:
+            progress: bool = True, on_event: Callable[[str], None] | None = None,
+            observer: MIPObserver | None = None) -> MIPResult:
     """Run Minimum Importance Pruning over ``evaluator``'s knob space.
 
     Args:
@@ -640,9 +666,10 @@ def run_mip(evaluator: SettingEvaluator, settings: MIPSettings | None = None, *,
         parallel: concurrent evaluations (``--jobs``), for the wall-time budget estimate.
         progress: show the evaluator's progress bars.
         on_event: called with one line per measured setting and per round (default: logged).
-        observer: told of each result as it is measured (``record(result)``, again when successive
-            halving measures it on more archs) and of each round (``record_round(entry)``), e.g. a
-            :class:`~bpe.mip.study.MIPStudy`.
+        observer: a :class:`MIPObserver`, e.g. a :class:`~bpe.mip.study.MIPStudy`: told of each
+            result as it is measured (again when successive halving measures it on more archs) and
+            of each round; on a live source, asked first for what an earlier run of the same inputs
+            measured (the run then resumes from it instead of training again).
 
     Raises:
         BPEError: the cap is below the cheapest setting, or the budget cannot pay one round.
@@ -714,8 +741,8 @@ def _preflight(run: _Run) -> None:
     """Refuse a cap below the cheapest setting or a budget that cannot pay one round (the source
     says how); calibrate the cost model on what the source measured for it."""
     cfg = run.cfg
-    first = run.measured_once("the cost model's first point", lambda: run.ev.preflight(
-        max_cost=cfg.max_cost, budget=cfg.budget, first_round=cfg.initial or 2 * cfg.per_round, charge=run.charge))
+    first = run.ev.preflight(max_cost=cfg.max_cost, budget=cfg.budget, first_round=cfg.initial or 2 * cfg.per_round,
+                             charge=run.charge, first_arch=run.first_arch_seconds)
     if first is not None:
         run.cost.fit([first[0]], [first[1]])
 

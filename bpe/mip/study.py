@@ -11,29 +11,37 @@ whose rho is undefined is a failed trial.  Each round's prune decision, and at t
 exported, are attributes of the study.
 
 A study belongs to one run: its name defaults to ``mip-`` and a digest of the run's inputs
-(knob grids, settings, truth, archs), kept as the study's ``identity`` attribute.  Rerunning the
-same command (after a kill, say) reopens that study and adds only the trials it does not hold
-yet; the run itself resumes from the evaluation cache, so it retraces the same trajectory and
-the study ends as an uninterrupted run's would.  ``bpe.json`` stays the exported contract; the
-study is a view of the run.
+(knob grids, settings, the truth's and the data's fingerprints, archs), kept as the study's
+``identity`` attribute.  Rerunning the same command (after a kill, say) reopens that study and
+resumes from it: each trial keeps the whole measured result (``result``) under the setting's
+identity (``identity``), and the measurements a decision rests on that are no trial (a
+setting's first arch timed alone) are study attributes, so a live run reads back what the study
+holds instead of training it again (the evaluation cache may be elsewhere, or gone), retraces
+the same trajectory and adds only the trials the study lacks.  ``bpe.json`` stays the exported
+contract.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import logging
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bpe.errors import BPEError
 from bpe.mip.evaluators import SettingResult
 from bpe.mip.importance import knob_categories
 from bpe.mip.knobs import KnobSpace
 from bpe.outputs import jsonable
+
+if TYPE_CHECKING:
+    from bpe.mip.search import Round
 
 __all__ = ["MIPStudy", "default_storage", "open_study", "run_identity", "NO_STORAGE"]
 
@@ -77,12 +85,26 @@ def _nan(value: Any) -> Any:
     return math.nan if value is None else value
 
 
-def _result_from_json(doc: Mapping[str, Any]) -> SettingResult:
-    """The :class:`SettingResult` a trial kept (``SettingResult.to_dict`` through JSON)."""
-    fields = dict(doc)
+def _measured_key(name: str) -> str:
+    """The study attribute a remembered measurement is kept under."""
+    return "measured_" + hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+_RESULT_FIELDS = tuple(f.name for f in dataclasses.fields(SettingResult))
+
+
+def _result_from_json(doc: Mapping[str, Any]) -> SettingResult | None:
+    """The :class:`SettingResult` a trial kept (``SettingResult.to_dict`` through JSON), a copy
+    of it; ``None`` when it is not one this version can read (then the setting is measured)."""
+    if set(doc) != set(_RESULT_FIELDS):
+        return None
+    fields = copy.deepcopy(dict(doc))
     for name in ("spearman", "kendall", "cost_per_arch", "spearman_ci95", "kendall_ci95"):
         fields[name] = _nan(fields.get(name))
-    return SettingResult(**fields)
+    try:
+        return SettingResult(**fields)
+    except (TypeError, ValueError):
+        return None
 
 
 def run_identity(inputs: Mapping[str, Any]) -> str:
@@ -92,7 +114,7 @@ def run_identity(inputs: Mapping[str, Any]) -> str:
 
 
 class MIPStudy:
-    """Record a MIP run into an Optuna study (module doc).
+    """Record a MIP run into an Optuna study, and read it back to resume the run (module doc).
 
     Args:
         storage: an Optuna storage URL (``sqlite:///PATH``, ``postgresql://...``).
@@ -212,39 +234,52 @@ class MIPStudy:
         return True
 
     # -- resuming from the storage -------------------------------------------------------------
-    def recall(self, identity: tuple, rung: int | None, n: int) -> list[SettingResult] | None:
-        """The ``n`` results (one per readout) the study holds of the setting ``identity``
-        measured at ``rung`` (``None``: without successive halving), in the order they were
-        measured; ``None`` unless all ``n`` are there.  A run resumed from the storage reads
-        them instead of measuring again (the evaluation cache may be elsewhere, or gone)."""
+    def _read(self, what: str, action: Any) -> Any:
+        """Run a read of the storage; a failure is contained as a write's is (:meth:`_write`):
+        the run measures instead of recalling."""
+        return self._write(f"(reading) {what}", action)
+
+    def recall(self, identity: tuple, rung: int | None, variants: Sequence[Mapping[str, Any]]) -> list[SettingResult] | None:
+        """The results the study holds of the setting ``identity`` measured at ``rung``
+        (``None``: without successive halving), one per entry of ``variants`` (the derived knobs'
+        values of each readout; none: the setting's one result), in their order; ``None`` unless
+        every one is there.  A run resumed from the storage reads them instead of measuring
+        again (the evaluation cache may be elsewhere, or gone).  Each is a fresh copy."""
         if self.broken:
             return None
         wanted = _identity_key(identity)
-        trials = self._write("(reading) the trials", lambda: self.study.get_trials(deepcopy=False))
+        trials = self._read("the trials", lambda: self.study.get_trials(deepcopy=False))
         if trials is None:
             return None
-        found = [t for t in sorted(trials, key=lambda t: t.number)
-                 if t.user_attrs.get("identity") == wanted and t.user_attrs.get("rung") == rung
-                 and isinstance(t.user_attrs.get("result"), dict)]
-        if len(found) != n:
-            return None
-        return [_result_from_json(t.user_attrs["result"]) for t in found]
+        held: dict[str, Mapping[str, Any]] = {}  # trial key -> its result (a duplicate from another writer: once)
+        for t in sorted(trials, key=lambda t: t.number):
+            attrs = t.user_attrs
+            if attrs.get("identity") == wanted and attrs.get("rung") == rung and isinstance(attrs.get("result"), dict):
+                held.setdefault(str(attrs.get("key")), attrs["result"])
+        out = []
+        for variant in list(variants) or [{}]:
+            match = [r for r in held.values() if isinstance(r.get("setting"), dict)
+                     and all(r["setting"].get(k) == v for k, v in variant.items())]
+            result = _result_from_json(match[0]) if len(match) == 1 else None
+            if result is None:
+                return None
+            out.append(result)
+        return out
 
     def remember(self, name: str, value: Any) -> None:
-        """Keep a measurement the run's decisions depend on that is not a trial (the cost model's
-        first point, a setting's first arch timed alone), under ``name``."""
-        key = "measured_" + hashlib.sha256(name.encode()).hexdigest()[:16]
-        self._write(name, lambda: self.study.set_user_attr(key, jsonable({"name": name, "value": value})))
+        """Keep a measurement the run's decisions depend on that is not a trial (a setting's
+        first arch timed alone: the cost model's first point, the cap's probe), under ``name``."""
+        self._write(name, lambda: self.study.set_user_attr(_measured_key(name), jsonable({"name": name, "value": value})))
 
     def remembered(self, name: str) -> Any:
         """What :meth:`remember` kept under ``name``, else ``None``."""
         if self.broken:
             return None
-        held = self.study.user_attrs.get("measured_" + hashlib.sha256(name.encode()).hexdigest()[:16])
+        held = self._read(name, lambda: self.study.user_attrs.get(_measured_key(name)))
         return held["value"] if isinstance(held, dict) and held.get("name") == name else None
 
     # -- the run ------------------------------------------------------------------------------
-    def record_round(self, entry: Any) -> None:
+    def record_round(self, entry: Round) -> None:
         """Keep a round's prune decision (importances, pruned knob and value, agreement, note) from
         its :class:`~bpe.mip.search.Round`."""
         written = entry.to_dict()

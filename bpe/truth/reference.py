@@ -7,13 +7,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bpe.config import BPEConfig
 from bpe.data import DatasetSpec
 from bpe.errors import ConfigError
 from bpe.parallel import Runner
 from bpe.truth.base import Benchmark
+
+if TYPE_CHECKING:
+    from bpe.training import TimingAssumptions
 
 __all__ = ["ReferenceBenchmark", "TrainingPlan", "REFERENCE_CONFIGS", "reference_config"]
 
@@ -45,7 +48,7 @@ class TrainingPlan:
     config: BPEConfig
     seconds_per_arch: float = 0.0
     seconds: float = 0.0
-    assumed: Any = None  # a bpe.training.TimingAssumptions (torch-heavy module)
+    assumed: TimingAssumptions | None = None
 
 
 class ReferenceBenchmark(Benchmark):

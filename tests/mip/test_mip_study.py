@@ -139,6 +139,53 @@ def test_numpy_numbers_make_a_complete_trial(tmp_path):
     assert trial.state.name == "COMPLETE" and trial.values == pytest.approx([0.5, 2.0]) and trial.params == {"epochs": 2}
 
 
+def test_recall_reads_each_readout_back_as_a_copy_and_a_failing_storage_is_no_recall(tmp_path, monkeypatch):
+    """A study gives back a setting's results by identity, rung and readout (in the order asked,
+    each a fresh copy), nothing when one is missing; a storage that fails on a read ends the
+    recording, not the run."""
+    from bpe.mip.evaluators import SettingResult
+    from bpe.mip.knobs import KnobGrid, KnobSpace
+    from bpe.mip.study import MIPStudy
+
+    knobs = KnobSpace([KnobGrid("epochs", (1, 2)), KnobGrid("report", ("valid_accuracy", "tse"), "none", "categorical")])
+    study = MIPStudy(f"sqlite:///{tmp_path / 's.db'}", knobs, identity="x")
+    made = {}
+    for report, rho in (("valid_accuracy", 0.5), ("tse", float("nan"))):
+        made[report] = SettingResult({"epochs": 2, "report": report}, rho, 0.4, [0.1, 0.8], [0.0, 0.6], 2.0, 10, 10,
+                                     name=f"e2 {report}", extra={"rungs": [{"n_archs": 5}]}, scores=[1.0, None])
+        assert study.record(made[report], identity=(("epochs", 2),))
+    got = study.recall((("epochs", 2),), None, [{"report": "tse"}, {"report": "valid_accuracy"}])
+    assert [r.name for r in got] == ["e2 tse", "e2 valid_accuracy"]
+    assert got[1] == made["valid_accuracy"] and got[0].spearman != got[0].spearman  # nan back from JSON's null
+    got[1].extra["rungs"].append("mutated")
+    assert study.recall((("epochs", 2),), None, [{"report": "valid_accuracy"}])[0] == made["valid_accuracy"]
+    assert study.recall((("epochs", 1),), None, [{}]) is None  # never measured
+    assert study.recall((("epochs", 2),), 0, [{"report": "tse"}]) is None  # another rung
+    study.remember("first arch of x", 1.25)
+    assert study.remembered("first arch of x") == 1.25 and study.remembered("first arch of y") is None
+
+    def locked(self):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(optuna.study.Study, "user_attrs", property(locked))
+    assert study.remembered("first arch of x") is None and study.broken
+    assert study.recall((("epochs", 2),), None, [{"report": "tse"}]) is None
+
+
+def test_a_tabular_run_reads_its_records_not_its_study(tmp_path):
+    """Records changed at the same path: a rerun with the same storage ranks the new records (a
+    lookup costs nothing, so only a live run resumes from its study)."""
+    folder = tmp_path / "records"
+    write_records(folder, seed=0)
+    first, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "bpe.json", plot=False)
+    write_records(folder, seed=5)
+    again, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "bpe.json", plot=False)
+    fresh, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "c.json", plot=False, storage="none")
+    assert [t["spearman"] for t in again["trajectory"]] == [t["spearman"] for t in fresh["trajectory"]]
+    assert [t["spearman"] for t in again["trajectory"]] != [t["spearman"] for t in first["trajectory"]]
+    assert again["measured"]["study"] != first["measured"]["study"]  # new records: another run, another study
+
+
 def test_a_run_refused_before_its_first_trial_leaves_no_database(tmp_path):
     from bpe.errors import BPEError
 
