@@ -19,6 +19,7 @@ proxy training blended with a training-free scorer at equal weights (``bpe mip``
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
@@ -33,7 +34,9 @@ from bpe.estimators.context import EstimatorContext
 from bpe.records import Cost, EvalRecord
 
 __all__ = ["RankBlend", "Vote", "log_rank_sum", "rank_average", "combined_records", "member_estimator", "member_spec",
-           "scorer_estimator"]
+           "scorer_estimator", "scorer_size"]
+
+log = logging.getLogger(__name__)
 
 
 def rank_average(columns: Sequence[Sequence[float | None]],
@@ -98,20 +101,31 @@ def combined_records(archs: Sequence[str], per_member: Sequence[Sequence[EvalRec
     return out
 
 
+def scorer_size(estimator: Estimator) -> dict[str, int]:
+    """The network a training-free scorer scores (``channels``, ``layers``), or nothing for an
+    estimator that builds none: what a ``bpe.json`` pins, since a space's default may change."""
+    size = {k: getattr(estimator, k, None) for k in ("channels", "layers")}
+    return {k: int(v) for k, v in size.items() if isinstance(v, int)} if all(
+        isinstance(v, int) for v in size.values()) else {}
+
+
 def member_spec(estimator: Estimator) -> dict[str, Any]:
     """How a ``bpe.json`` names an estimator: ``{"family": "proxy", "config": {...}}`` for a
-    proxy-training setting, ``{"family": "scorer", "name": NAME}`` for a registered scorer with
-    its default options."""
+    proxy-training setting, ``{"family": "scorer", "name": NAME, "options": {"channels": C,
+    "layers": L}}`` for a registered scorer (the network it scored pinned; its other options the
+    defaults)."""
     config = getattr(estimator, "config", None)
     if estimator.name == "bpe" and config is not None:
         return {"family": "proxy", "config": config.to_dict()}
-    return {"family": "scorer", "name": estimator.name}
+    size = scorer_size(estimator)
+    return {"family": "scorer", "name": estimator.name, **({"options": size} if size else {})}
 
 
-def scorer_estimator(name: str, *, dataset: Any = None, space: str = "nb201", device: str = "auto") -> Estimator:
-    """The registered scorer ``name`` at its default options, on ``dataset``, ``space`` and ``device``
-    (built through the registry: a name is never read as a file or a spec)."""
-    context = EstimatorContext(dataset=dataset, device=device, space=space)
+def scorer_estimator(name: str, *, dataset: Any = None, space: str = "nb201", device: str = "auto",
+                     options: Mapping[str, Any] | None = None) -> Estimator:
+    """The registered scorer ``name`` with ``options`` (default: its defaults), on ``dataset``,
+    ``space`` and ``device`` (built through the registry: a name is never read as a file or a spec)."""
+    context = EstimatorContext(dataset=dataset, device=device, space=space, options=dict(options or {}))
     return get_estimator_class(name).from_context(context)
 
 
@@ -122,7 +136,13 @@ def member_estimator(spec: Mapping[str, Any], context: Any) -> Estimator:
         config = BPEConfig.from_dict(spec["config"], source="a blend member")
         return get_estimator_class("bpe").from_context(dataclasses.replace(context, config=config, path=None))
     if family == "scorer":
-        return scorer_estimator(str(spec["name"]), dataset=context.dataset, space=context.space, device=context.device)
+        scorer = scorer_estimator(str(spec["name"]), dataset=context.dataset, space=context.space,
+                                  device=context.device, options=spec.get("options"))
+        if "options" not in spec and scorer_size(scorer):
+            log.warning("the bpe.json names the scorer %s without the network it scored (written before bpe pinned "
+                        "it): scoring at this version's default, C%d L%d, which may differ from what it was fitted "
+                        "or chosen on; export it again (bpe mip) to pin it", scorer.name, scorer.channels, scorer.layers)
+        return scorer
     raise EstimatorError(f"a blend member's family must be 'proxy' or 'scorer', got {family!r}; the bpe.json is "
                          "damaged: export it again with bpe mip")
 

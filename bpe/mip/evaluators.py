@@ -342,9 +342,12 @@ class LiveEvaluator(SettingEvaluator):
         scorer = self.scorer(name)
         records = self.runner.run(scorer, self.archs, desc=name)
         seconds = float(np.mean([r.cost.seconds for r in records]))
+        from bpe.estimators.vote import member_spec  # torch-heavy
+
         result = _summary({"scorer": name}, [r.score if r.ok else None for r in records], self.truths(), seconds,
                           seed=self.seed, name=scorer.describe(), family="scorer")
         result.extra["measurement"] = repr(scorer.fingerprint())  # scorers reading one measurement pay it once
+        result.extra["spec"] = member_spec(scorer)  # its export: the network it scored pinned
         return result
 
     def describe(self) -> dict[str, Any]:

@@ -46,8 +46,8 @@ def _result_entry(index: int, r: SettingResult) -> dict[str, Any]:
 def member_entry(member: Mapping[str, Any]) -> dict[str, Any]:
     """How a ``bpe.json`` names a blend's member recorded as ``{"family", "setting", "config"}``:
     ``{"family": "scorer", "name": ...}`` or ``{"family": "proxy", "config": ...}``."""
-    if member["family"] == "scorer":
-        return {"family": "scorer", "name": member["setting"]["scorer"]}
+    if member["family"] == "scorer":  # its export (the network it scored pinned) where the run recorded it
+        return dict(member.get("spec") or {"family": "scorer", "name": member["setting"]["scorer"]})
     return {"family": "proxy", "config": member["config"]}
 
 

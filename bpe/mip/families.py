@@ -164,7 +164,7 @@ def blend_result(a: SettingResult, b: SettingResult, weight: float, truths: Sequ
     """The blend ``weight`` x ``a`` + (1 - ``weight``) x ``b`` of two measured candidates on the
     same archs: its scores, rho and cost (the sum of the members')."""
     scores = rank_average([a.scores, b.scores], [weight, 1 - weight])
-    members = [{"family": m.family, "setting": m.setting, "config": m.config, "name": m.name} for m in (a, b)]
+    members = [_member(m) for m in (a, b)]
     result = _summary({"blend": f"{weight:.1f} {a.name} + {1 - weight:.1f} {b.name}"}, scores, truths,
                       a.cost_per_arch + b.cost_per_arch, seed=seed,
                       name=f"blend({weight:.1f} {a.name}, {1 - weight:.1f} {b.name})", family="blend")
@@ -274,7 +274,7 @@ def learned_candidate(scorers: Sequence[SettingResult], readouts: Sequence[Setti
         scores[i] = v if math.isfinite(v) else None
     cost = _learned_cost(members)
     names = [m.name for m in members]
-    entries = [{"family": m.family, "setting": m.setting, "config": m.config, "name": m.name} for m in members]
+    entries = [_member(m) for m in members]
     spec = {"family": "learned", "members": [member_entry(m) for m in entries], "rows": rows,
             "archs": [archs[i] for i in labelled], "targets": [float(truths[i]) for i in labelled], "model": model,
             "cell": cell, "space": space}
@@ -405,6 +405,14 @@ def finalists(candidates: Sequence[SettingResult], max_cost: float | None) -> li
     candidates = [c for c in candidates if c.n_archs == full]
     best = [choose([c for c in candidates if c.family == family], max_cost) for family in FAMILIES]
     return sorted((b for b in best if b is not None), key=lambda r: r.cost_per_arch)
+
+
+def _member(m: SettingResult) -> dict[str, Any]:
+    """A fitted blend's member as the run records it (a scorer with its export spec)."""
+    entry = {"family": m.family, "setting": m.setting, "config": m.config, "name": m.name}
+    if m.family == "scorer" and "spec" in m.extra:
+        entry["spec"] = m.extra["spec"]
+    return entry
 
 
 def remeasure(result: SettingResult, evaluator: LiveEvaluator) -> SettingResult:

@@ -111,7 +111,8 @@ def test_a_file_with_a_hybrid_reads_as_the_equivalent_blend(form, tmp_path):
     proxy, scorer = est.members
     assert isinstance(proxy, ProxyTrainingEstimator) and proxy.config == BPEConfig.from_dict(FIELDS)
     assert scorer.name == "meco"
-    assert est.to_spec()["members"][1] == {"family": "scorer", "name": "meco"} and est.to_spec()["anchored"]
+    assert est.to_spec()["members"][1] == {"family": "scorer", "name": "meco", "options": {"channels": 16, "layers": 17}}
+    assert est.to_spec()["anchored"]
     with pytest.raises(ConfigError, match="--estimator reads this file as; drop \"hybrid\""):
         BPEConfig.from_json(path)
 
@@ -142,3 +143,20 @@ def test_a_blend_member_scorer_comes_from_the_registry_not_a_file(tmp_path, monk
     (tmp_path / "meco").write_text("not a config")
     scorer = member_estimator({"family": "scorer", "name": "meco"}, EstimatorContext(device="cpu"))
     assert scorer.name == "meco"
+
+
+def test_a_scorer_member_keeps_the_network_it_scored(caplog):
+    """A blend's scorer member is exported with the network it scored, and read back at it even
+    where the space's default differs; a member written without one (before bpe pinned it) is
+    read at the current default, with a warning saying so."""
+    from bpe.estimators.context import EstimatorContext
+    from bpe.estimators.vote import member_estimator, member_spec, scorer_estimator
+
+    est = scorer_estimator("meco", space="darts", device="cpu", options={"channels": 36, "layers": 20})
+    spec = member_spec(est)
+    assert spec == {"family": "scorer", "name": "meco", "options": {"channels": 36, "layers": 20}}
+    back = member_estimator(spec, EstimatorContext(device="cpu", space="darts"))
+    assert (back.channels, back.layers) == (36, 20) and back.fingerprint() == est.fingerprint()
+    assert "without the network" not in caplog.text
+    legacy = member_estimator({"family": "scorer", "name": "meco"}, EstimatorContext(device="cpu", space="darts"))
+    assert (legacy.channels, legacy.layers) == (16, 8) and "without the network it scored" in caplog.text

@@ -67,7 +67,8 @@ def test_graf_predictor_reads_scorers_values_as_features(table, tmp_path, capsys
     from bpe.estimators import estimator_from_spec
 
     params = estimator_from_spec("params", dataset=DatasetSpec("digits"), space="nb201", device="cpu")
-    assert spec["members"] == [{"family": "scorer", "name": "params"}] and "dataset" not in spec  # reads no images
+    assert spec["members"] == [{"family": "scorer", "name": "params", "options": {"channels": 16, "layers": 17}}]
+    assert "dataset" not in spec  # reads no images
     assert spec["rows"][0] == pytest.approx([params.evaluate(a).score for a in spec["archs"]])
     blend = estimator_from_spec(str(saved), dataset=DatasetSpec("digits"), space="nb201", device="cpu")
     arch = str(get_space("nb201").sample(1, 7)[0])

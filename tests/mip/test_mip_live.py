@@ -322,7 +322,8 @@ def test_hybrid_knob_is_read_off_the_same_trainings_and_a_baseline_is_compared(t
         # a hybrid is a blend: the proxy setting (no hybrid field) and the scorer, equal weights, anchored
         assert h["family"] == "blend" and "hybrid" not in h["config"] and h["config"] == p["config"]
         assert h["extra"]["spec"] == {"family": "blend", "members": [{"family": "proxy", "config": p["config"]},
-                                                                     {"family": "scorer", "name": "meco"}],
+                                                                     {"family": "scorer", "name": "meco",
+                                                                      "options": {"channels": 16, "layers": 17}}],
                                       "weights": [1.0, 1.0], "anchored": True}
         assert export_spec(SettingResult(**{k: v for k, v in h.items() if k != "id"})) == h["extra"]["spec"]
         exported = write(tmp_path / "h.json", {"kind": "bpe-mip", "estimator": h["extra"]["spec"], "config": None})
