@@ -73,6 +73,7 @@ def test_a_one_column_csv_lists_archs(column, tmp_path):
     assert list(pd.read_csv(tmp_path / "s.csv")["arch"]) == [str(a) for a in archs]
 
 
+@pytest.mark.slow  # a live MIP run
 def test_mip_takes_a_file_of_labelled_archs(tmp_path):
     archs = [str(a) for a in nb201.sample(5, 3)]
     listing = tmp_path / "archs.txt"

@@ -524,6 +524,7 @@ def test_tabular_mip_first_round_starts_at_the_cheapest_corner(mip_run, records_
     assert len([r for r in result.trajectory if r.extra["round"] == 1]) == 2 * FAST["per_round"]  # initial = 2 K
 
 
+@pytest.mark.slow  # a second whole tabular run
 def test_tabular_mip_is_deterministic(mip_run, records_dir):
     result, cfg, _ = mip_run
     folder, _ = records_dir

@@ -284,6 +284,7 @@ def test_tabular_cap_below_cheapest_and_wrong_cap_flag(tmp_path, sentinel):
     assert sentinel.read_text() == '{"sentinel": 1}\n'
 
 
+@pytest.mark.slow  # a live MIP run with hybrids (their scores: tests/estimators/test_hybrid_blend.py)
 def test_hybrid_knob_is_read_off_the_same_trainings_and_a_baseline_is_compared(tmp_path, capsys):
     """``hybrid`` is a derived knob (every value from one training per setting); a hybrid's rho is
     the rank-average of the proxy's score and MeCo's, and it exports as their blend, which scores

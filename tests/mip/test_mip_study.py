@@ -172,15 +172,17 @@ def test_recall_reads_each_readout_back_as_a_copy_and_a_failing_storage_is_no_re
     assert study.recall((("epochs", 2),), None, [{"report": "tse"}]) is None
 
 
+@pytest.mark.slow  # three tabular MIP runs
 def test_a_tabular_run_reads_its_records_not_its_study(tmp_path):
     """Records changed at the same path: a rerun with the same storage ranks the new records (a
     lookup costs nothing, so only a live run resumes from its study)."""
     folder = tmp_path / "records"
-    write_records(folder, seed=0)
-    first, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "bpe.json", plot=False)
-    write_records(folder, seed=5)
-    again, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "bpe.json", plot=False)
-    fresh, _ = mip_tabular(folder=folder, settings=FAST, out=tmp_path / "c.json", plot=False, storage="none")
+    one_round = MIPSettings(per_round=2, skip_over_cap=False, forest_seeds=2, rounds=1, importance="mdi")
+    write_records(folder, n_settings=6, n_archs=12, seed=0)
+    first, _ = mip_tabular(folder=folder, settings=one_round, out=tmp_path / "bpe.json", plot=False)
+    write_records(folder, n_settings=6, n_archs=12, seed=5)
+    again, _ = mip_tabular(folder=folder, settings=one_round, out=tmp_path / "bpe.json", plot=False)
+    fresh, _ = mip_tabular(folder=folder, settings=one_round, out=tmp_path / "c.json", plot=False, storage="none")
     assert [t["spearman"] for t in again["trajectory"]] == [t["spearman"] for t in fresh["trajectory"]]
     assert [t["spearman"] for t in again["trajectory"]] != [t["spearman"] for t in first["trajectory"]]
     assert again["measured"]["study"] != first["measured"]["study"]  # new records: another run, another study
