@@ -43,6 +43,8 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
 def on_files(files, config):
     """Serve ``experiments/**`` outputs at ``experiments/...`` so the results pages can link them."""
     for path in sorted((ROOT / "experiments").rglob("*")):
+        if set(path.relative_to(ROOT).parts) & {"node_modules", "__pycache__"}:
+            continue  # a script's installed packages (experiments/dashboard), not results
         if path.is_file() and path.suffix in SERVED:
             rel = path.relative_to(ROOT).as_posix()
             files.append(File(rel, src_dir=str(ROOT), dest_dir=config["site_dir"],
