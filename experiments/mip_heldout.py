@@ -48,6 +48,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--scorers", default=",".join(TRAINING_FREE))
     parser.add_argument("--out-dir", default="results/mip_heldout")
+    parser.add_argument("--rows", default="found,hybrid,random,e10,scorers",
+                        help="which rows to measure (the sample is the same whichever): found, hybrid, random, e10, "
+                             "scorers")
     parser.add_argument("--disjoint-from", type=int, nargs="*", default=[],
                         help="also leave out the held-out samples of these seeds (for a second, disjoint sample)")
     args = parser.parse_args()
@@ -73,16 +76,21 @@ def main() -> None:
     out = Path(args.out_dir) / f"seed{args.seed}"
 
     rows = []
-    entries = [("MIP-found (" + Path(args.mip).name + ")", estimator_from_spec(args.mip, dataset=dataset))]
-    if args.hybrid:
+    wanted = {r.strip() for r in args.rows.split(",") if r.strip()}
+    entries = []
+    if "found" in wanted:
+        entries.append(("MIP-found (" + Path(args.mip).name + ")", estimator_from_spec(args.mip, dataset=dataset)))
+    if args.hybrid and "hybrid" in wanted:
         entries.append(("MIP-found hybrid (" + Path(args.hybrid).name + ")",
                         estimator_from_spec(args.hybrid, dataset=dataset)))
-    if args.random:
+    if args.random and "random" in wanted:
         entries.append(("random search, same #settings", estimator_from_spec(args.random, dataset=dataset)))
-    e10 = BPEConfig.from_json(HERE / "configs" / "nb201_c8_n1_16px_e10.json")
-    entries.append(("hand-picked e10", create_estimator("bpe", config=e10, dataset=dataset)))
-    for name in [s for s in args.scorers.split(",") if s]:
-        entries.append((name, estimator_from_spec(name, dataset=dataset)))
+    if "e10" in wanted:
+        e10 = BPEConfig.from_json(HERE / "configs" / "nb201_c8_n1_16px_e10.json")
+        entries.append(("hand-picked e10", create_estimator("bpe", config=e10, dataset=dataset)))
+    if "scorers" in wanted:
+        for name in [s for s in args.scorers.split(",") if s]:
+            entries.append((name, estimator_from_spec(name, dataset=dataset)))
     for label, est in entries:
         print(f"{label}: {est.describe()}", flush=True)
         result = evaluate_estimator(est, truth, archs, metric=metric, runner=runner, seed=args.seed)
