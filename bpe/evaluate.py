@@ -7,7 +7,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +104,6 @@ class Evaluation:
     arch_seed: int | None = None
     provenance: dict[str, Any] | None = None
     note: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def spearman(self) -> float:
@@ -148,7 +147,6 @@ class Evaluation:
                        arch_seed=self.arch_seed, provenance=self.provenance)
         if self.note is not None:
             out["note"] = self.note
-        out.update(self.extra)
         return out
 
 

@@ -348,6 +348,8 @@ class _Run:
                  progress: bool, on_event: Callable[[str], None] | None, observer: MIPObserver | None = None) -> None:
         self.ev, self.cfg, self.parallel = evaluator, settings, max(1, parallel)
         self.observer = observer  # told of every result and round; asked back for what an earlier run measured
+        # where a run resumes from (a live source: a lookup in recorded data costs nothing to repeat)
+        self.memory = observer if evaluator.resumable else None
         self.knobs = evaluator.knobs
         self.rng = np.random.default_rng(settings.seed)
         self.cost = CostModel(self.knobs)
@@ -375,22 +377,20 @@ class _Run:
     def recall(self, key: tuple, rung: int | None, variants: Sequence[Mapping[str, Any]]) -> list[SettingResult] | None:
         """The results the observer's storage holds of this measurement (a resumed live run: a
         lookup in recorded data is measured again, it costs nothing), else ``None``."""
-        if self.observer is None or not self.ev.resumable:
-            return None
-        return self.observer.recall(key, rung, variants)
+        return self.memory.recall(key, rung, variants) if self.memory is not None else None
 
     def first_arch_seconds(self, values: Mapping[str, Any]) -> float | None:
         """A setting's first arch timed alone (the cost model's first point, the cap's probe), or
         what the observer's storage kept of it from an earlier run of the same inputs: a decision
         depends on it, so it is not timed again."""
         name = f"first arch of {json.dumps(list(self.key(Proposal(values))), default=str)}"
-        if self.observer is not None and self.ev.resumable:
-            held = self.observer.remembered(name)
+        if self.memory is not None:
+            held = self.memory.remembered(name)
             if held is not None:
                 return float(held)
         seconds = self.ev.first_arch_seconds(Proposal(values))
-        if seconds is not None and self.observer is not None and self.ev.resumable:
-            self.observer.remember(name, seconds)
+        if seconds is not None and self.memory is not None:
+            self.memory.remember(name, seconds)
         return seconds
 
     def record_cost(self, setting: Mapping[str, Any], cost: float) -> None:
