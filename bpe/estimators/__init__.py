@@ -82,8 +82,10 @@ def estimator_from_spec(
     estimator's default).
     """
     name, extra = parse_spec(spec)
+    pinned = extra.pop("options", {})  # an exported scorer's network; an option given here overrides it
+    options = {**pinned, **{k: v for k, v in (options or {}).items() if v is not None}}
     context = EstimatorContext(dataset=dataset, device=device, space=space, truth=truth, metric=metric,
-                               options=options or {}, **extra)
+                               options=options, **extra)
     return get_estimator_class(name).from_context(context)
 
 
@@ -98,8 +100,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         return "renas", {"path": spec.split(":", 1)[1] if spec.startswith("renas:") else spec}
     if spec.endswith(".json") or Path(spec).is_file():
         exported = exported_estimator(spec)  # what `bpe mip` found: a setting, a scorer or a blend (a hybrid)
-        if exported is not None and exported.get("family") == "scorer":
-            return str(exported["name"]), {}
+        if exported is not None and exported.get("family") == "scorer":  # with the network it scored, when pinned
+            return str(exported["name"]), ({"options": dict(exported["options"])} if exported.get("options") else {})
         if exported is not None and exported.get("family") in ("blend", "learned"):
             return str(exported["family"]), {"path": spec}
         return "bpe", {"config": BPEConfig.from_json(spec)}

@@ -412,6 +412,7 @@ class AZNAS(Estimator):
 
     cheap = True  # nothing of its own to cache: its measurement is cached
     population: ClassVar[bool] = True
+    training_free: ClassVar[bool] = True
 
     def __init__(self, dataset: DatasetSpec | None = None, *, components: Sequence[str] = COMPONENTS,
                  **kwargs: Any) -> None:
@@ -429,6 +430,16 @@ class AZNAS(Estimator):
     @property
     def reads_data(self) -> bool:
         return self.measurement.reads_data
+
+    @property
+    def channels(self) -> int:
+        """The scored network's channels (its measurement's): what an export pins."""
+        return self.measurement.channels
+
+    @property
+    def layers(self) -> int:
+        """The scored network's layers (its measurement's)."""
+        return self.measurement.layers
 
     def fingerprint(self) -> dict[str, Any]:
         return {"estimator": self.name, "components": list(self.components),

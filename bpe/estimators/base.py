@@ -32,6 +32,9 @@ class Estimator(ABC):
     #: :meth:`score_population`, so the members go through the cache; each arch's score is still
     #: its own, so a search may score archs one by one.
     composite: ClassVar[bool] = False
+    #: True for a training-free scorer (it reads an untrained network, or counts it): what MIP's
+    #: ``--scorers`` and ``--baseline`` take, an assembly of such measures (``az_nas``) included.
+    training_free: ClassVar[bool] = False
 
     @property
     def reads_data(self) -> bool:

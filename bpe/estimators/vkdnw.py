@@ -75,7 +75,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -432,6 +432,21 @@ class VKDNWAgg(Vote):
     is a registered scorer, so each measurement is cached once and shared with the scorer's own
     runs.  Ranks exist only within a population: one arch alone is refused.  Higher is better.
     """
+
+    training_free: ClassVar[bool] = True
+
+    @property
+    def channels(self) -> int | None:
+        """The scored network's channels, when every member scores the same network (what an
+        export pins; its members are built at one size)."""
+        sizes = {getattr(m, "channels", None) for m in self.members}
+        return sizes.pop() if len(sizes) == 1 else None
+
+    @property
+    def layers(self) -> int | None:
+        """The scored network's layers, when every member scores the same network."""
+        sizes = {getattr(m, "layers", None) for m in self.members}
+        return sizes.pop() if len(sizes) == 1 else None
 
     @classmethod
     def from_context(cls, context: Any) -> VKDNWAgg:

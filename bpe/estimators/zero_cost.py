@@ -248,6 +248,7 @@ class TrainingFreeEstimator(Estimator):
 
     default_batch_size: ClassVar[int] = 64
     needs_data: ClassVar[bool] = True
+    training_free: ClassVar[bool] = True
 
     @property
     def reads_data(self) -> bool:

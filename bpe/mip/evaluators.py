@@ -348,6 +348,8 @@ class LiveEvaluator(SettingEvaluator):
                           seed=self.seed, name=scorer.describe(), family="scorer")
         result.extra["measurement"] = repr(scorer.fingerprint())  # scorers reading one measurement pay it once
         result.extra["spec"] = member_spec(scorer)  # its export: the network it scored pinned
+        if scorer.population:  # an assembly (az_nas): its scores are ranks among these archs
+            result.extra["population"] = True
         return result
 
     def describe(self) -> dict[str, Any]:

@@ -31,7 +31,7 @@ archs the search never saw.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,11 +77,12 @@ NESTED_INNER_TREES = 50
 
 #: Training-free scorers measured as candidates by default: the best of the project's NB201
 #: head-to-head that cost about a second per arch or less on a CPU (MeCo, NASWOT, synflow), the
-#: two counts, and AZ-NAS's three measures (one measurement, about 1.3 s/arch at C16 N5: with
-#: them the learned blend cleared 0.93 on both held-out NB201 samples, docs/results-mip.md);
-#: ZiCo, SWAP, VKDNW and the others join with ``--scorers``.
+#: two counts, AZ-NAS's three measures (one measurement, about 1.3 s/arch at C16 N5: with them
+#: the learned blend cleared 0.93 on both held-out NB201 samples, docs/results-mip.md) and the
+#: authors' assembly of them, ``az_nas`` (the same measurement: no extra cost; a candidate of its
+#: own, not a member of fitted blends); ZiCo, SWAP, VKDNW and the others join with ``--scorers``.
 DEFAULT_SCORERS = ("meco", "naswot", "synflow", "params", "flops", "az_expressivity", "az_progressivity",
-                   "az_trainability")
+                   "az_trainability", "az_nas")
 
 #: Weight grid of a two-member blend (the first member's weight; the second has 1 - w).
 BLEND_WEIGHTS = tuple(round(0.1 * i, 1) for i in range(1, 10))
@@ -183,7 +184,10 @@ def family_candidates(evaluator: LiveEvaluator, proxies: Sequence[SettingResult]
         say(f"candidate [scorer] {r.name}: rho {r.spearman:.3f} [{r.spearman_ci95[0]:.2f}, {r.spearman_ci95[1]:.2f}]"
             f"  cost/arch {r.cost_per_arch:.3g}")
         scorers.append(r)
-    ranked = sorted((r for r in scorers if math.isfinite(r.spearman)), key=lambda r: -r.spearman)
+    # an assembly's scores (az_nas) are ranks among the archs scored together: a candidate of its
+    # own, never a member of a fitted blend, which scores an arch from its members' own scores
+    ranked = sorted((r for r in scorers if math.isfinite(r.spearman) and not r.extra.get("population")),
+                    key=lambda r: -r.spearman)
     # a setting successive halving left on part of the archs is not comparable here
     best_proxy = choose([p for p in proxies if p.family == "proxy" and len(p.scores) == len(evaluator.archs)],
                         max_cost)
@@ -450,29 +454,43 @@ HONEST_SEARCH_FAMILIES = ("scorer", "learned")
 
 def _evidence(a: SettingResult, a_confirmed: SettingResult, b: SettingResult, b_confirmed: SettingResult,
               truths: Sequence[float | None], search_truths: Sequence[float | None] | None,
-              ) -> tuple[list, list, list, str]:
+              joint: Mapping[str, Sequence[float | None]] | None = None) -> tuple[list, list, list, str]:
     """(scores of ``a``, scores of ``b``, truths, what they are) for the paired comparison: the
-    confirmation archs, plus the search archs when both have honest search scores there."""
+    confirmation archs, plus the search archs when both have honest search scores there.  An
+    assembly ranks the archs it scores together, so its pooled scores are ``joint[name]``: the
+    search and confirmation archs scored as one population (in that order)."""
+    joint = joint or {}
     pooled = (search_truths is not None and a.family in HONEST_SEARCH_FAMILIES and b.family in HONEST_SEARCH_FAMILIES
-              and len(a.scores) == len(b.scores) == len(search_truths))
+              and len(a.scores) == len(b.scores) == len(search_truths)
+              and all(r.name in joint for r in (a, b) if r.extra.get("population")))
     if not pooled:
         return list(a_confirmed.scores), list(b_confirmed.scores), list(truths), "confirmation archs"
-    return (list(a.scores) + list(a_confirmed.scores), list(b.scores) + list(b_confirmed.scores),
-            list(search_truths) + list(truths), "search (untuned scores) + confirmation archs")
+
+    def both(r: SettingResult, confirmed: SettingResult) -> list:
+        if r.extra.get("population"):
+            return list(joint[r.name])
+        return list(r.scores) + list(confirmed.scores)
+
+    return (both(a, a_confirmed), both(b, b_confirmed), list(search_truths) + list(truths),
+            "search (untuned scores) + confirmation archs")
 
 
 def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings: FamilySettings, *,
-            say: Callable[[str], None], search_truths: Sequence[float | None] | None = None) -> dict[str, Any]:
+            say: Callable[[str], None], search_truths: Sequence[float | None] | None = None,
+            joint: Callable[[SettingResult], Sequence[float | None]] | None = None) -> dict[str, Any]:
     """Measure each finalist on the confirmation archs and keep the cheapest unless a dearer one is
     better with its paired 95% interval above zero, on the evidence :func:`_evidence` pools
     (``search_truths``: the truths of the archs the finalists' ``scores`` are on; without them,
-    the confirmation archs alone).  Returns the chosen finalist's index, every finalist's
-    confirmation result and the comparisons made."""
+    the confirmation archs alone; ``joint``: an assembly finalist's scores on the search and
+    confirmation archs scored together, needed to pool its evidence).  Returns the chosen
+    finalist's index, every finalist's confirmation result and the comparisons made."""
     truths = evaluator.truths()
     confirmed = [remeasure(f, evaluator) for f in finals]
     for f, c in zip(finals, confirmed):
         say(f"confirmation [{f.family}] {f.name}: rho {c.spearman:.3f} [{c.spearman_ci95[0]:.2f}, "
             f"{c.spearman_ci95[1]:.2f}] on {c.n_ok} confirmation archs (search {f.spearman:.3f})")
+    pooled = {f.name: list(joint(f)) for f in finals
+              if f.extra.get("population") and joint is not None and search_truths is not None}
     kept: int | None = None
     comparisons: list[dict[str, Any]] = []
     for i in range(len(finals)):
@@ -485,7 +503,8 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
         if kept is None:
             kept = i
             continue
-        a, b, t, evidence = _evidence(finals[i], confirmed[i], finals[kept], confirmed[kept], truths, search_truths)
+        a, b, t, evidence = _evidence(finals[i], confirmed[i], finals[kept], confirmed[kept], truths, search_truths,
+                                      pooled)
         diff = paired_bootstrap_difference(a, b, t, n_boot=settings.n_boot, seed=settings.seed)
         better = bool(math.isfinite(diff["ci95"][0]) and diff["ci95"][0] > 0)
         comparisons.append({"dearer": finals[i].name, "kept": finals[kept].name, "difference": diff["difference"],

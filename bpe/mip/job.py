@@ -201,10 +201,11 @@ def auto_halving(n_search: int) -> int | None:
 
 
 def check_scorer_name(name: str, flag: str) -> None:
-    """Refuse ``name`` unless it is one registered training-free scorer (not a vote, a blend, the
-    oracle, a predictor or a training setting)."""
+    """Refuse ``name`` unless it is one registered training-free scorer or assembly of such
+    measures (``az_nas``; not a vote or blend of chosen members, the oracle, a predictor or a
+    training setting)."""
     cls = get_estimator_class(name)
-    if cls.population or not hasattr(cls, "needs_data"):
+    if not cls.training_free:
         raise BPEError(f"{flag} takes training-free scorers (e.g. meco), got '{name}'")
 
 
@@ -253,10 +254,16 @@ def _families(result: Any, evaluator: LiveEvaluator, families: FamilySettings, c
     if not confirm_archs:
         result.chosen = choose(finals, result.settings.max_cost)
         return None
-    confirmation = LiveEvaluator(evaluator.knobs, evaluator.dataset, evaluator.truth, evaluator.metric, confirm_archs,
-                                 runner=evaluator.runner, space=evaluator.space, device=evaluator.device,
-                                 seed=evaluator.seed)
-    decision = confirm_finalists(finals, confirmation, families, say=say, search_truths=evaluator.truths())
+    confirmation, labelled = (LiveEvaluator(evaluator.knobs, evaluator.dataset, evaluator.truth, evaluator.metric,
+                                            archs, runner=evaluator.runner, space=evaluator.space,
+                                            device=evaluator.device, seed=evaluator.seed)
+                              for archs in (confirm_archs, list(evaluator.archs) + list(confirm_archs)))
+
+    def joint(finalist: Any) -> list[float | None]:  # an assembly's scores, search and confirmation archs together
+        return list(labelled.scorer_result(finalist.setting["scorer"]).scores)
+
+    decision = confirm_finalists(finals, confirmation, families, say=say, search_truths=evaluator.truths(),
+                                 joint=joint)
     result.chosen = finals[decision["chosen"]]
     return decision
 

@@ -164,12 +164,14 @@ def test_live_mip_with_families_never_fits_on_confirmation_archs(tmp_path, monke
                  "--noise-archs", "0"]) == 0
 
 
-@pytest.mark.parametrize("family", ["scorer", "blend"])
+@pytest.mark.parametrize("family", ["scorer", pytest.param("assembly", marks=pytest.mark.slow), "blend"])
 def test_a_scorer_or_blend_export_is_reused_as_bpe_json(family, tmp_path, capsys):
-    """A bpe.json whose export is a training-free scorer scores like that scorer; a fitted blend
-    scores as its weighted rank-average and refuses one-by-one search with one clear error."""
+    """A bpe.json whose export is a training-free scorer scores like that scorer (an assembly,
+    ``az_nas``, too); a fitted blend scores as its weighted rank-average; both rank archs scored
+    together, so they refuse one-by-one search with one clear error."""
     proxy = {"family": "proxy", "config": {**TINY_BASE, "epochs": 1, "channels": 2}}
-    estimator = ({"family": "scorer", "name": "params"} if family == "scorer" else
+    name = {"scorer": "params", "assembly": "az_nas"}.get(family)
+    estimator = ({"family": "scorer", "name": name} if name else
                  {"family": "blend", "members": [{"family": "scorer", "name": "params"}, proxy], "weights": [0.3, 0.7]})
     path = write(tmp_path / "bpe.json", {"kind": "bpe-mip", "estimator": estimator, "config": None, "measured": None})
     common = ["--dataset", "digits", "--truth", "reference", "--reference-config",
@@ -177,12 +179,14 @@ def test_a_scorer_or_blend_export_is_reused_as_bpe_json(family, tmp_path, capsys
               "--quiet", "--noise-archs", "0"]
     assert main(["evaluate", "--estimator", path, *common, "--out", str(tmp_path / "a.json")]) == 0
     ours = json.loads((tmp_path / "a.json").read_text())
-    if family == "scorer":
-        assert main(["evaluate", "--estimator", "params", *common, "--out", str(tmp_path / "b.json")]) == 0
+    if name:
+        assert main(["evaluate", "--estimator", name, *common, "--out", str(tmp_path / "b.json")]) == 0
         theirs = json.loads((tmp_path / "b.json").read_text())
         assert [r["score"] for r in ours["records"]] == [r["score"] for r in theirs["records"]]
+        assert len({r["score"] for r in ours["records"]}) > 1
     else:
         assert ours["estimator"]["name"] == "blend" and ours["estimator"]["weights"] == [0.3, 0.7]
+    if family != "scorer":
         capsys.readouterr()
         code = main(["search", "--algo", "random", "--estimator", path, "--dataset", "digits", "--budget", "2",
                      "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "s.json"), "--quiet"])
@@ -197,6 +201,20 @@ def test_bad_confirmation_share_and_unknown_scorer_exit_2_before_any_work(tmp_pa
     assert main(mip_argv(tmp_path, out, tmp_path / "c", "--confirm", "1.5", archs=10, families=True)) == 2
     assert "confirmation share" in capsys.readouterr().err
     assert not out.exists() and not record_files(tmp_path / "c")
+
+
+@pytest.mark.parametrize("name", ["meco", "az_nas"])
+def test_an_exported_scorer_scores_the_network_it_pinned(name, tmp_path):
+    """``bpe.json`` pins the network its scorer scored; reading it builds that network, not the
+    space's default, unless an option given beside it says otherwise."""
+    from bpe.estimators import estimator_from_spec
+
+    path = write(tmp_path / "bpe.json", {"kind": "bpe-mip", "config": None, "estimator": {
+        "family": "scorer", "name": name, "options": {"channels": 4, "layers": 5}}})
+    pinned = estimator_from_spec(path, space="nb201")
+    assert (pinned.name, pinned.channels, pinned.layers) == (name, 4, 5)
+    given = estimator_from_spec(path, space="nb201", options={"channels": 8, "layers": None})
+    assert (given.channels, given.layers) == (8, 5)
 
 
 def test_a_scorer_export_is_not_a_training_config(tmp_path):
@@ -474,3 +492,80 @@ def test_a_learned_blend_pays_a_shared_measurement_once():
     proxy = _result("proxy", "proxy", 9.0, truth, truth, setting={"epochs": 1})
     assert families._learned_cost([*shared, alone]) == pytest.approx(1.4)
     assert families._learned_cost([*shared, alone, proxy]) == pytest.approx(10.4)
+
+
+def test_an_assembly_is_pooled_on_the_labelled_archs_scored_together(monkeypatch):
+    """An assembly (``az_nas``) ranks the archs scored together, so its search and confirmation
+    scores are ranks in two populations: the pooled comparison reads its scores over the search
+    and confirmation archs scored as one population (``joint``), never the two lists end to end;
+    without them it is judged on the confirmation archs alone."""
+    rng = np.random.default_rng(7)
+    search_truth, confirm_truth = list(rng.normal(size=60)), list(rng.normal(size=15))
+    strong = [[t + rng.normal() * 0.2 for t in truth] for truth in (search_truth, confirm_truth)]
+    weak = [[t + rng.normal() * 0.8 for t in truth] for truth in (search_truth, confirm_truth)]
+    assembly = _result("az_nas", "scorer", 0.1, weak[0], search_truth)
+    assembly.extra["population"] = True
+    learned = _result("learned", "learned", 1.0, strong[0], search_truth)
+    learned.extra["spec"] = {"archs": []}
+    fake = _FakeConfirmation(confirm_truth, {"az_nas": weak[1], "learned": strong[1]})
+    fake.archs = [f"arch{i}" for i in range(15)]
+    monkeypatch.setattr(families, "remeasure",
+                        lambda r, ev: _result(r.name, r.family, r.cost_per_arch, ev.scores[r.name], ev.truths()))
+    monkeypatch.setattr(families, "refit_on_confirmation", lambda *a: None)
+    settings = families.FamilySettings(n_boot=400)
+    asked = []
+
+    def joint(finalist):  # the assembly over all 75 labelled archs: as good as the learned blend there
+        asked.append(finalist.name)
+        return strong[0] + strong[1]
+
+    pooled = confirm([assembly, learned], fake, settings, say=lambda _: None, search_truths=search_truth, joint=joint)
+    assert asked == ["az_nas"]  # only the assembly's scores are re-read together
+    comparison = pooled["comparisons"][0]
+    assert comparison["n_archs"] == 75 and comparison["difference"] == pytest.approx(0.0)
+    assert pooled["chosen"] == 0  # level: the cheaper assembly stays
+    end_to_end = confirm([assembly, learned], fake, settings, say=lambda _: None, search_truths=search_truth)
+    assert end_to_end["comparisons"][0]["n_archs"] == 15  # no joint scores: not pooled
+
+
+def test_an_assembly_is_a_candidate_but_never_a_member_of_a_fitted_blend():
+    """``az_nas`` is a scorer candidate of its own (and the best one here), while the fitted
+    blends and the learned blend are built from scorers that score an arch alone."""
+    rng = np.random.default_rng(8)
+    truth = list(rng.normal(size=40))
+    scores = {"az_nas": [t + rng.normal() * 0.1 for t in truth], "meco": [t + rng.normal() * 0.6 for t in truth],
+              "params": [t + rng.normal() * 0.9 for t in truth]}
+
+    from bpe.spaces import get_space
+
+    class Evaluator:
+        archs = [str(a) for a in get_space("nb201").sample(40, np.random.default_rng(0))]
+        space, seed = "nb201", 0
+        dataset = type("D", (), {"name": "digits"})()
+
+        def truths(self):
+            return truth
+
+        def scorer_result(self, name):
+            r = _result(name, "scorer", 0.5, scores[name], truth)
+            if name == "az_nas":
+                r.extra["population"] = True
+            return r
+
+    settings = families.FamilySettings(scorers=("az_nas", "meco", "params"), n_boot=50)
+    out = families.family_candidates(Evaluator(), [], settings, max_cost=None, say=lambda _: None)
+    scorers = [c for c in out if c.family == "scorer"]
+    assert max(scorers, key=lambda c: c.spearman).name == "az_nas"
+    fitted = [c for c in out if c.family in ("blend", "learned")]
+    assert fitted and all("az_nas" not in c.name for c in fitted)
+    assert all(m["name"] != "az_nas" for c in fitted for m in c.extra.get("members", []))
+
+
+def test_mip_takes_an_assembly_of_training_free_measures_as_a_scorer():
+    from bpe.mip.job import check_scorer_name
+
+    for name in ("az_nas", "vkdnw_agg", "meco"):
+        check_scorer_name(name, "--scorers")
+    for name in ("vote", "blend", "oracle"):
+        with pytest.raises(BPEError, match="takes training-free scorers"):
+            check_scorer_name(name, "--scorers")
