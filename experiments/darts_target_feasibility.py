@@ -9,7 +9,9 @@ held-out cells beside its GPU cost relative to BPE-1 (the paper's GPU-hours; set
 2080Ti are converted to V100 time by nothing: their ratio is shown as recorded, which flatters
 them), then the cheapest recorded setting that reaches the target.  With ``--mip`` it also lists
 each MIP run's confirmation comparisons: how wide a paired interval the confirmation cells give,
-so how much better than the cheapest finalist a dearer one must rank to be kept.
+so how much better than the cheapest finalist a dearer one must rank to be kept, and about how
+many cells of the same evidence would decide each comparison at its measured difference
+(:func:`bpe.mip.families.archs_to_decide`).
 
     python experiments/darts_target_feasibility.py \\
         --fold "1=experiments/mip/darts_heldout50.txt" \\
@@ -29,6 +31,7 @@ from pathlib import Path
 from bpe.archlists import read_arch_list
 from bpe.machine import machine_line
 from bpe.metrics import rank_stats
+from bpe.mip.families import archs_to_decide
 from bpe.outputs import atomic_write_text
 from bpe.truth.bpe_paper import BPEPaperBenchmark
 
@@ -80,14 +83,17 @@ def confirmation_lines(path: str) -> list[str]:
     doc = json.loads(Path(path).read_text())
     decision = doc.get("confirmation") or {}
     lines = [f"### `{path}`", "",
-             "| dearer finalist vs the one kept | rho difference [95% CI] | width | cells | evidence |",
-             "|---|---|---|---|---|"]
+             "| dearer finalist vs the one kept | rho difference [95% CI] | width | cells | evidence "
+             "| cells that would decide it at this difference |",
+             "|---|---|---|---|---|---|"]
     for c in decision.get("comparisons", []):
         lo, hi = c.get("ci95") or [None, None]
         if lo is None or c.get("difference") is None:
             continue
+        needed = archs_to_decide(c)
         lines.append(f"| {c['dearer'][:60]} vs {c['kept'][:60]} | {c['difference']:+.3f} [{lo:+.2f}, {hi:+.2f}] | "
-                     f"{hi - lo:.2f} | {c['n_archs']} | {c.get('evidence', '')} |")
+                     f"{hi - lo:.2f} | {c['n_archs']} | {c.get('evidence', '')} | "
+                     f"{'never (it ranks lower)' if needed is None else f'about {needed}'} |")
     return lines + [""]
 
 

@@ -60,7 +60,8 @@ def register(sub, parents) -> None:
                         "0: no confirmation)")
     p.add_argument("--scorers", default=",".join(DEFAULT_SCORERS),
                    help=f"live: training-free scorers measured as candidates beside the settings, and blended with "
-                        f"them (default: {','.join(DEFAULT_SCORERS)}; 'none' for settings only)")
+                        f"them (an assembly such as az_nas is a candidate only) (default: {','.join(DEFAULT_SCORERS)}; "
+                        "'none' for settings only)")
     p.add_argument("--halving", default="auto", metavar="N",
                    help="live: successive halving over the search archs: every setting starts on the first N of "
                         "them, the better half at each rung is measured on twice as many, the chosen one on all "

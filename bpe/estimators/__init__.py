@@ -82,8 +82,11 @@ def estimator_from_spec(
     estimator's default).
     """
     name, extra = parse_spec(spec)
-    pinned = extra.pop("options", {})  # an exported scorer's network; an option given here overrides it
-    options = {**pinned, **{k: v for k, v in (options or {}).items() if v is not None}}
+    pinned = dict(extra.pop("options", {}))  # an exported scorer's network; an option given here overrides it
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    if "cells_per_stage" in given:  # NB201's shorthand for the layers: it replaces a pinned depth
+        pinned.pop("layers", None)
+    options = {**pinned, **given}
     context = EstimatorContext(dataset=dataset, device=device, space=space, truth=truth, metric=metric,
                                options=options, **extra)
     return get_estimator_class(name).from_context(context)

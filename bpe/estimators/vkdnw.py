@@ -468,4 +468,6 @@ class VKDNWAgg(Vote):
         sums = log_rank_sum(columns, scored)
         keys = [m.name for m in self.members]
         keys = keys if len(set(keys)) == len(keys) else [m.describe() for m in self.members]
-        return combined_records(archs, per_member, sums, keys, f"the {self.name}")
+        # members reading one measurement (AZ-NAS's expressivity and trainability) cost it once
+        groups = [repr(m.fingerprint()) for m in self.members]
+        return combined_records(archs, per_member, sums, keys, f"the {self.name}", groups=groups)

@@ -5,7 +5,8 @@ archs the search never saw.
   variants, its proxy rank-blended with a scorer at equal weights, are ``blend``).  Beside them,
   every listed training-free scorer is measured on the same search archs (``scorer``), and
   weighted rank-averages are fitted there (``blend``): the best proxy setting with the best
-  scorer, and the two best scorers.  A blend's weight is chosen
+  scorer, and the two best scorers.  An assembly of training-free measures (``az_nas``: ranks
+  among the archs scored together) is a scorer candidate, never a member of a fitted blend.  A blend's weight is chosen
   by K-fold cross-validation *inside* the search archs (ranks are taken within each fold, as a
   blend ranks the archs it is given), then its rho on all search archs is reported.
 * **Learned blends** (``learned``): a small model (:mod:`bpe.estimators.learned`) over the
@@ -48,7 +49,7 @@ from bpe.mip.search import choose
 
 __all__ = ["FamilySettings", "DEFAULT_SCORERS", "SEARCH_RHO", "FAMILIES", "split_archs", "fit_blend_weight", "blend_result",
            "family_candidates", "finalists", "remeasure", "confirm", "learned_candidate", "LEARNED_GRID",
-           "refit_on_confirmation"]
+           "refit_on_confirmation", "archs_to_decide"]
 
 #: The estimator families a MIP candidate belongs to.
 FAMILIES = ("proxy", "scorer", "blend", "learned")
@@ -454,25 +455,42 @@ HONEST_SEARCH_FAMILIES = ("scorer", "learned")
 
 def _evidence(a: SettingResult, a_confirmed: SettingResult, b: SettingResult, b_confirmed: SettingResult,
               truths: Sequence[float | None], search_truths: Sequence[float | None] | None,
-              joint: Mapping[str, Sequence[float | None]] | None = None) -> tuple[list, list, list, str]:
+              joint: Callable[[SettingResult], Sequence[float | None]] | None = None) -> tuple[list, list, list, str]:
     """(scores of ``a``, scores of ``b``, truths, what they are) for the paired comparison: the
     confirmation archs, plus the search archs when both have honest search scores there.  An
-    assembly ranks the archs it scores together, so its pooled scores are ``joint[name]``: the
-    search and confirmation archs scored as one population (in that order)."""
-    joint = joint or {}
+    assembly ranks the archs it scores together, so its pooled scores are ``joint(result)``: the
+    search and confirmation archs scored as one population (in that order; without ``joint`` an
+    assembly is judged on the confirmation archs alone)."""
     pooled = (search_truths is not None and a.family in HONEST_SEARCH_FAMILIES and b.family in HONEST_SEARCH_FAMILIES
               and len(a.scores) == len(b.scores) == len(search_truths)
-              and all(r.name in joint for r in (a, b) if r.extra.get("population")))
+              and (joint is not None or not any(r.extra.get("population") for r in (a, b))))
     if not pooled:
         return list(a_confirmed.scores), list(b_confirmed.scores), list(truths), "confirmation archs"
 
     def both(r: SettingResult, confirmed: SettingResult) -> list:
-        if r.extra.get("population"):
-            return list(joint[r.name])
-        return list(r.scores) + list(confirmed.scores)
+        if not r.extra.get("population"):
+            return list(r.scores) + list(confirmed.scores)
+        assert joint is not None and search_truths is not None  # pooled only with them
+        scores = list(joint(r))
+        if len(scores) != len(search_truths) + len(truths):
+            raise ValueError(f"{r.name}: {len(scores)} joint scores for {len(search_truths)} search and "
+                             f"{len(truths)} confirmation archs")
+        return scores
 
     return (both(a, a_confirmed), both(b, b_confirmed), list(search_truths) + list(truths),
             "search (untuned scores) + confirmation archs")
+
+
+def archs_to_decide(diff: Mapping[str, Any]) -> int | None:
+    """About how many archs of the same evidence would put a paired comparison's 95% interval
+    above zero, were its measured difference the true one: its half-width shrinks as one over the
+    root of the archs, so ``n * (half-width / difference) ** 2``.  ``None`` when the difference is
+    not positive (no number of archs makes a dearer finalist that ranks lower better) or unknown.
+    A planning figure, not a promise: the difference itself is measured with that interval."""
+    d, (lo, hi), n = diff["difference"], diff["ci95"], diff["n_archs"]
+    if not all(v is not None and math.isfinite(v) for v in (d, lo, hi)) or d <= 0 or not n:
+        return None
+    return max(int(n), math.ceil(n * ((hi - lo) / 2 / d) ** 2))
 
 
 def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings: FamilySettings, *,
@@ -489,8 +507,14 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
     for f, c in zip(finals, confirmed):
         say(f"confirmation [{f.family}] {f.name}: rho {c.spearman:.3f} [{c.spearman_ci95[0]:.2f}, "
             f"{c.spearman_ci95[1]:.2f}] on {c.n_ok} confirmation archs (search {f.spearman:.3f})")
-    pooled = {f.name: list(joint(f)) for f in finals
-              if f.extra.get("population") and joint is not None and search_truths is not None}
+    memo: dict[str, list] = {}
+
+    def pooled(r: SettingResult) -> list:  # an assembly's joint scores, measured once and only when pooled
+        if r.name not in memo:
+            assert joint is not None
+            memo[r.name] = list(joint(r))
+        return memo[r.name]
+
     kept: int | None = None
     comparisons: list[dict[str, Any]] = []
     for i in range(len(finals)):
@@ -504,12 +528,12 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
             kept = i
             continue
         a, b, t, evidence = _evidence(finals[i], confirmed[i], finals[kept], confirmed[kept], truths, search_truths,
-                                      pooled)
+                                      pooled if joint is not None else None)
         diff = paired_bootstrap_difference(a, b, t, n_boot=settings.n_boot, seed=settings.seed)
         better = bool(math.isfinite(diff["ci95"][0]) and diff["ci95"][0] > 0)
         comparisons.append({"dearer": finals[i].name, "kept": finals[kept].name, "difference": diff["difference"],
                             "ci95": diff["ci95"], "n_archs": diff["n_archs"], "evidence": evidence,
-                            "replaces": better})
+                            "replaces": better, "archs_to_decide": None if better else archs_to_decide(diff)})
         say(f"confirmation: {finals[i].name} - {finals[kept].name}: rho {diff['difference']:+.3f} "
             f"[{diff['ci95'][0]:+.2f}, {diff['ci95'][1]:+.2f}] on {diff['n_archs']} {evidence} -> "
             + ("the dearer one is better: kept" if better else "not better beyond noise: the cheaper one stays"))
@@ -524,6 +548,11 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
         say(f"confirmation: {len(truths)} confirmation archs cannot tell these finalists apart (the narrowest paired "
             f"interval is {min(widths):.2f} wide): the cheapest was kept by the rule, not by evidence; label more archs "
             "(--archs) or confirm on a larger share (--confirm)")
+        needed = [c for c in comparisons if c.get("archs_to_decide")]
+        if needed:
+            c = min(needed, key=lambda c: c["archs_to_decide"])
+            say(f"confirmation: at its measured difference ({c['difference']:+.3f}), {c['dearer']} would be told apart "
+                f"from {c['kept']} on about {c['archs_to_decide']} archs of the same evidence ({c['n_archs']} here)")
     if finals[kept].family == "learned" and math.isfinite(confirmed[kept].spearman):
         refit_on_confirmation(finals[kept], confirmed[kept], evaluator.archs, truths)
         say(f"confirmation: the learned blend is refitted on all {len(finals[kept].extra['spec']['archs'])} labelled "

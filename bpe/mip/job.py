@@ -254,18 +254,26 @@ def _families(result: Any, evaluator: LiveEvaluator, families: FamilySettings, c
     if not confirm_archs:
         result.chosen = choose(finals, result.settings.max_cost)
         return None
-    confirmation, labelled = (LiveEvaluator(evaluator.knobs, evaluator.dataset, evaluator.truth, evaluator.metric,
-                                            archs, runner=evaluator.runner, space=evaluator.space,
-                                            device=evaluator.device, seed=evaluator.seed)
-                              for archs in (confirm_archs, list(evaluator.archs) + list(confirm_archs)))
-
-    def joint(finalist: Any) -> list[float | None]:  # an assembly's scores, search and confirmation archs together
-        return list(labelled.scorer_result(finalist.setting["scorer"]).scores)
-
+    confirmation = LiveEvaluator(evaluator.knobs, evaluator.dataset, evaluator.truth, evaluator.metric, confirm_archs,
+                                 runner=evaluator.runner, space=evaluator.space, device=evaluator.device,
+                                 seed=evaluator.seed)
     decision = confirm_finalists(finals, confirmation, families, say=say, search_truths=evaluator.truths(),
-                                 joint=joint)
+                                 joint=joint_scores(evaluator, confirm_archs))
     result.chosen = finals[decision["chosen"]]
     return decision
+
+
+def joint_scores(evaluator: LiveEvaluator, confirm_archs: Sequence[str]) -> Callable[[Any], list[float | None]]:
+    """The scores of an assembly finalist (``az_nas``: ranks among the archs scored together) on
+    ``evaluator``'s search archs and ``confirm_archs`` scored as one population, in that order:
+    what the confirmation pools for it (its measurements come from the cache; no truth is read)."""
+    archs = list(evaluator.archs) + list(confirm_archs)
+
+    def scores(finalist: Any) -> list[float | None]:
+        scorer = evaluator.scorer(finalist.setting["scorer"])
+        return [r.score if r.ok else None for r in evaluator.runner.run(scorer, archs, desc=f"{scorer.name} (joint)")]
+
+    return scores
 
 
 def mip_tabular(*, folder: str | Path, settings: MIPSettings, out: str | Path, plot: bool = True,

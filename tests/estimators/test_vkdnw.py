@@ -222,3 +222,31 @@ def test_agg_sums_log_ranks_and_ranks_a_failure_last():
     assert records[1].info["members"] == {"m1": 2.0, "m2": None}
     with pytest.raises(ValueError, match="together"):
         agg.evaluate("a")
+
+
+class _Timed(_Fixed):
+    """A ``_Fixed`` scorer whose evaluations cost ``seconds``; ``shared`` names the measurement it
+    reads (scorers reading one measurement have one fingerprint)."""
+
+    def __init__(self, name, scores, seconds, shared=None):
+        super().__init__(name, scores)
+        self.seconds, self.shared = seconds, shared
+
+    def fingerprint(self):
+        return {"estimator": self.shared or self.label}
+
+    def _evaluate(self, arch):
+        from bpe.records import Cost
+
+        return EvalRecord(arch=arch, score=self.scores[arch], status="ok", cost=Cost(seconds=self.seconds))
+
+
+def test_agg_pays_a_measurement_its_members_share_once():
+    """AZ-NAS's expressivity and trainability read one measurement: the aggregate's cost per arch
+    counts it once (as MIP charges a candidate), the other members each."""
+    archs = ["a", "b"]
+    scores = {"a": 1.0, "b": 2.0}
+    agg = VKDNWAgg([_Timed("expressivity", scores, 2.0, shared="az"), _Timed("trainability", scores, 2.0, shared="az"),
+                    _Timed("flops", scores, 0.5)])
+    records = agg.score_population(archs, Runner(progress=False))
+    assert [r.cost.seconds for r in records] == [2.5, 2.5]

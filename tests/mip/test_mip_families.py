@@ -18,6 +18,7 @@ from bpe.errors import BPEError, ConfigError
 from bpe.metrics import paired_bootstrap_difference, spearman
 from bpe.mip.evaluators import LiveEvaluator, SettingResult
 from bpe.mip.families import confirm, fit_blend_weight, split_archs
+from bpe.records import EvalRecord
 
 from support import TINY_BASE, TINY_REFERENCE, mip_argv, record_files, write
 
@@ -164,14 +165,15 @@ def test_live_mip_with_families_never_fits_on_confirmation_archs(tmp_path, monke
                  "--noise-archs", "0"]) == 0
 
 
-@pytest.mark.parametrize("family", ["scorer", pytest.param("assembly", marks=pytest.mark.slow), "blend"])
+@pytest.mark.parametrize("family", ["scorer", "assembly", "blend"])
 def test_a_scorer_or_blend_export_is_reused_as_bpe_json(family, tmp_path, capsys):
     """A bpe.json whose export is a training-free scorer scores like that scorer (an assembly,
     ``az_nas``, too); a fitted blend scores as its weighted rank-average; both rank archs scored
     together, so they refuse one-by-one search with one clear error."""
     proxy = {"family": "proxy", "config": {**TINY_BASE, "epochs": 1, "channels": 2}}
     name = {"scorer": "params", "assembly": "az_nas"}.get(family)
-    estimator = ({"family": "scorer", "name": name} if name else
+    pinned = {"channels": 4, "layers": 5} if family == "assembly" else {}  # a tiny network: a fast test
+    estimator = ({"family": "scorer", "name": name, **({"options": pinned} if pinned else {})} if name else
                  {"family": "blend", "members": [{"family": "scorer", "name": "params"}, proxy], "weights": [0.3, 0.7]})
     path = write(tmp_path / "bpe.json", {"kind": "bpe-mip", "estimator": estimator, "config": None, "measured": None})
     common = ["--dataset", "digits", "--truth", "reference", "--reference-config",
@@ -179,11 +181,20 @@ def test_a_scorer_or_blend_export_is_reused_as_bpe_json(family, tmp_path, capsys
               "--quiet", "--noise-archs", "0"]
     assert main(["evaluate", "--estimator", path, *common, "--out", str(tmp_path / "a.json")]) == 0
     ours = json.loads((tmp_path / "a.json").read_text())
-    if name:
+    if name == "params":
         assert main(["evaluate", "--estimator", name, *common, "--out", str(tmp_path / "b.json")]) == 0
-        theirs = json.loads((tmp_path / "b.json").read_text())
-        assert [r["score"] for r in ours["records"]] == [r["score"] for r in theirs["records"]]
-        assert len({r["score"] for r in ours["records"]}) > 1
+        theirs = [r["score"] for r in json.loads((tmp_path / "b.json").read_text())["records"]]
+        assert [r["score"] for r in ours["records"]] == theirs and len(set(theirs)) > 1
+    elif name:  # the assembly at the network it pinned, scored together
+        from bpe.data import DatasetSpec
+        from bpe.estimators import estimator_from_spec
+        from bpe.parallel import Runner
+
+        archs = [r["arch"] for r in ours["records"]]
+        scorer = estimator_from_spec(name, dataset=DatasetSpec("digits"), space="nb201", options=pinned)
+        theirs = [r.score for r in Runner(progress=False).run(scorer, archs)]
+        assert [r["score"] for r in ours["records"]] == pytest.approx(theirs) and len(set(theirs)) > 1
+        assert "C=4, N=1" in ours["estimator"]["description"]  # the pinned network, not the space's default
     else:
         assert ours["estimator"]["name"] == "blend" and ours["estimator"]["weights"] == [0.3, 0.7]
     if family != "scorer":
@@ -569,3 +580,58 @@ def test_mip_takes_an_assembly_of_training_free_measures_as_a_scorer():
     for name in ("vote", "blend", "oracle"):
         with pytest.raises(BPEError, match="takes training-free scorers"):
             check_scorer_name(name, "--scorers")
+
+
+def test_an_undecided_comparison_says_how_many_archs_would_decide_it(monkeypatch):
+    """A paired interval's half-width shrinks as one over the root of the archs: the estimate is
+    the archs at which the measured difference would clear it (none for a dearer finalist that
+    ranks lower); an underpowered confirmation names the closest call."""
+    from bpe.mip.families import archs_to_decide
+
+    assert archs_to_decide({"difference": 0.35, "ci95": [-0.41, 1.11], "n_archs": 15}) == 71
+    assert archs_to_decide({"difference": 0.5, "ci95": [0.1, 0.9], "n_archs": 40}) == 40  # already decided
+    assert archs_to_decide({"difference": -0.2, "ci95": [-0.9, 0.5], "n_archs": 15}) is None
+    assert archs_to_decide({"difference": math.nan, "ci95": [math.nan, math.nan], "n_archs": 3}) is None
+    rng = np.random.default_rng(11)
+    truth = list(rng.normal(size=12))
+    cheap_scores = [t + rng.normal() * 3 for t in truth]
+    dear_scores = [t + rng.normal() * 0.8 for t in truth]
+    cheap = _result("cheap", "scorer", 0.1, cheap_scores, truth)
+    dear = _result("dear", "proxy", 9.0, dear_scores, truth, setting={"epochs": 1})
+    fake = _FakeConfirmation(truth, {"cheap": cheap_scores, "dear": dear_scores})
+    monkeypatch.setattr(families, "remeasure",
+                        lambda r, ev: _result(r.name, r.family, r.cost_per_arch, ev.scores[r.name], ev.truths()))
+    said = []
+    decision = confirm([cheap, dear], fake, families.FamilySettings(n_boot=300), say=said.append)
+    comparison = decision["comparisons"][0]
+    assert decision["underpowered"] and comparison["difference"] > 0 and not comparison["replaces"]
+    assert comparison["archs_to_decide"] == archs_to_decide(comparison) > 12
+    assert any(f"about {comparison['archs_to_decide']} archs" in line for line in said)
+
+
+def test_an_assemblys_joint_scores_rank_search_then_confirmation_archs_without_reading_a_truth():
+    """What the confirmation pools for an assembly: its scorer run once over the search archs and
+    then the confirmation archs, as one population, through the runner (its cache); no truth read."""
+    from bpe.mip.job import joint_scores
+
+    runs = []
+
+    class Runner:
+        def run(self, scorer, archs, desc=""):
+            runs.append((scorer, list(archs)))
+            return [EvalRecord(arch=a, score=float(i) if a != "c2" else None, status="ok" if a != "c2" else "failed")
+                    for i, a in enumerate(archs)]
+
+    class Evaluator:
+        archs, runner = ["s1", "s2", "s3"], Runner()
+
+        def scorer(self, name):
+            return type("Scorer", (), {"name": name})()
+
+        def truths(self):
+            raise AssertionError("the joint scores read no truth")
+
+    finalist = _result("az_nas(...)", "scorer", 1.0, [0.0, 1.0, 2.0], [0.0, 1.0, 2.0], setting={"scorer": "az_nas"})
+    scores = joint_scores(Evaluator(), ["c1", "c2"])(finalist)
+    assert runs[0][0].name == "az_nas" and runs[0][1] == ["s1", "s2", "s3", "c1", "c2"]
+    assert scores == [0.0, 1.0, 2.0, 3.0, None]
