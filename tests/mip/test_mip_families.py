@@ -419,20 +419,26 @@ def test_learned_feature_sets_over_the_cap_are_not_tried_and_a_wrong_dataset_is_
         estimator_from_spec(path, dataset=DatasetSpec("digits"))
 
 
-def test_a_confirmation_too_small_to_decide_says_so(monkeypatch):
-    """With a handful of confirmation archs every paired interval is wide: the cheapest finalist is
-    kept by the rule, and MIP says that this was not evidence (and records it)."""
-    rng = np.random.default_rng(8)
+def _small_confirmation(monkeypatch, seed: int, cheap_noise: float, dear_noise: float) -> tuple[dict, list[str]]:
+    """(decision, lines said) of a cheap scorer against a dear setting on 12 confirmation archs,
+    each the truth plus Gaussian noise of the given scale."""
+    rng = np.random.default_rng(seed)
     truth = list(rng.normal(size=12))
-    cheap_scores = [t + rng.normal() * 2 for t in truth]
-    dear_scores = [t + rng.normal() * 2 for t in truth]
+    cheap_scores = [t + rng.normal() * cheap_noise for t in truth]
+    dear_scores = [t + rng.normal() * dear_noise for t in truth]
     cheap = _result("cheap", "scorer", 0.1, cheap_scores, truth)
     dear = _result("dear", "proxy", 9.0, dear_scores, truth, setting={"epochs": 1})
     fake = _FakeConfirmation(truth, {"cheap": cheap_scores, "dear": dear_scores})
     monkeypatch.setattr(families, "remeasure",
                         lambda r, ev: _result(r.name, r.family, r.cost_per_arch, ev.scores[r.name], ev.truths()))
-    said = []
-    decision = confirm([cheap, dear], fake, families.FamilySettings(n_boot=300), say=said.append)
+    said: list[str] = []
+    return confirm([cheap, dear], fake, families.FamilySettings(n_boot=300), say=said.append), said
+
+
+def test_a_confirmation_too_small_to_decide_says_so(monkeypatch):
+    """With a handful of confirmation archs every paired interval is wide: the cheapest finalist is
+    kept by the rule, and MIP says that this was not evidence (and records it)."""
+    decision, said = _small_confirmation(monkeypatch, 8, 2.0, 2.0)
     assert decision["underpowered"] and decision["chosen"] == 0
     assert any("cannot tell these finalists apart" in line for line in said)
 
@@ -592,17 +598,7 @@ def test_an_undecided_comparison_says_how_many_archs_would_decide_it(monkeypatch
     assert archs_to_decide({"difference": 0.5, "ci95": [0.1, 0.9], "n_archs": 40}) == 40  # already decided
     assert archs_to_decide({"difference": -0.2, "ci95": [-0.9, 0.5], "n_archs": 15}) is None
     assert archs_to_decide({"difference": math.nan, "ci95": [math.nan, math.nan], "n_archs": 3}) is None
-    rng = np.random.default_rng(11)
-    truth = list(rng.normal(size=12))
-    cheap_scores = [t + rng.normal() * 3 for t in truth]
-    dear_scores = [t + rng.normal() * 0.8 for t in truth]
-    cheap = _result("cheap", "scorer", 0.1, cheap_scores, truth)
-    dear = _result("dear", "proxy", 9.0, dear_scores, truth, setting={"epochs": 1})
-    fake = _FakeConfirmation(truth, {"cheap": cheap_scores, "dear": dear_scores})
-    monkeypatch.setattr(families, "remeasure",
-                        lambda r, ev: _result(r.name, r.family, r.cost_per_arch, ev.scores[r.name], ev.truths()))
-    said = []
-    decision = confirm([cheap, dear], fake, families.FamilySettings(n_boot=300), say=said.append)
+    decision, said = _small_confirmation(monkeypatch, 11, 3.0, 0.8)
     comparison = decision["comparisons"][0]
     assert decision["underpowered"] and comparison["difference"] > 0 and not comparison["replaces"]
     assert comparison["archs_to_decide"] == archs_to_decide(comparison) > 12
