@@ -18,6 +18,7 @@ from bpe.config import BPEConfig
 from bpe.data import DatasetSpec, check_data_files
 from bpe.errors import BPEError
 from bpe.estimators import get_estimator_class
+from bpe.machine import machine_key
 from bpe.mip.evaluators import LiveEvaluator, TabularEvaluator, read_tabular_records
 from bpe.mip.export import mip_document, mip_outputs, write_mip
 from bpe.mip.families import FamilySettings, family_candidates, finalists, split_archs
@@ -130,7 +131,8 @@ def mip_live(*, knobs: KnobSpace, dataset: Any, truth_spec: str, metric: str | N
               "device": str(resolve_device(device)),
               # what a measurement depends on beyond the names: the run resumes from its study
               "truth_fingerprint": truth.fingerprint(), "data_fingerprint": dataset.fingerprint()}
-    study = open_study(storage, out.main, knobs, inputs, study_name=study_name)  # refused here, before any training
+    study = open_study(storage, out.main, knobs, inputs, study_name=study_name,  # refused here, before any training
+                       machine=machine_key())  # a live run's costs are this machine's seconds
     evaluator = LiveEvaluator(knobs, dataset, truth, metric, search_archs, runner=runner, space=space, device=device,
                               seed=arch_seed)
     reference_cost = None

@@ -19,6 +19,13 @@ setting's first arch timed alone) are study attributes, so a live run reads back
 holds instead of training it again (the evaluation cache may be elsewhere, or gone), retraces
 the same trajectory and adds only the trials the study lacks.  ``bpe.json`` stays the exported
 contract.
+
+A live run's costs are seconds of the machine that measured them, so every trial and every
+remembered timing carries that machine's :func:`~bpe.machine.machine_key` (the study keeps what
+each key stands for, ``machine_<key>``: CPU model, ISA flags, cores, torch), and a run reads
+back only what its own machine measured: on another machine sharing the database it measures
+again (its trials are added beside the first machine's), so the cost model and the cap never mix
+two machines' seconds.  A tabular run's costs are the records', on no machine of ours.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bpe.errors import BPEError
+from bpe.machine import machine_info
 from bpe.mip.evaluators import SettingResult
 from bpe.mip.importance import knob_categories
 from bpe.mip.knobs import KnobSpace
@@ -121,17 +129,21 @@ class MIPStudy:
         knobs: the run's knob grids (the trials' parameter distributions).
         identity: :func:`run_identity` of the run's inputs.
         study_name: the study; default ``mip-<identity>``.
+        machine: the :func:`~bpe.machine.machine_key` the run's costs are measured on (a live
+            run); ``None`` where costs are not this machine's (recorded settings).
 
     Raises:
         BPEError: the storage cannot be opened, or ``study_name`` holds another run.
     """
 
-    def __init__(self, storage: str, knobs: KnobSpace, *, identity: str, study_name: str | None = None) -> None:
+    def __init__(self, storage: str, knobs: KnobSpace, *, identity: str, study_name: str | None = None,
+                 machine: str | None = None) -> None:
         import optuna  # ~0.1 s, and sqlalchemy with it: only a run with a storage needs it
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self._optuna = optuna
-        self.storage_url, self.identity = storage, identity
+        self.storage_url, self.identity, self.machine = storage, identity, machine
+        self._foreign_said = False
         self.study_name = study_name or f"mip-{identity}"
         self.knobs = knobs
         self._dists = knob_categories(knobs)  # the trials' parameter distributions, as PED-ANOVA reads them
@@ -170,6 +182,8 @@ class MIPStudy:
         self.broken = False
         try:
             self.study.set_user_attr("identity", identity)
+            if machine is not None and f"machine_{machine}" not in self.study.user_attrs:
+                self.study.set_user_attr(f"machine_{machine}", jsonable(machine_info()))
             if self.study.metric_names != list(METRIC_NAMES):  # the dashboard's axes say what they are
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", self._optuna.exceptions.ExperimentalWarning)
@@ -182,7 +196,8 @@ class MIPStudy:
     # -- trials -----------------------------------------------------------------------------
     def _key(self, result: SettingResult) -> str:
         rung = result.extra.get("rung")
-        return json.dumps(jsonable([result.family, result.name, result.setting, rung, result.n_archs]), sort_keys=True)
+        what = [result.family, result.name, result.setting, rung, result.n_archs]
+        return json.dumps(jsonable(what if self.machine is None else [*what, self.machine]), sort_keys=True)
 
     def _params(self, result: SettingResult) -> tuple[dict[str, Any], dict[str, Any]]:
         # a scorer or a blend has no knob values; a value off the grid is not a parameter
@@ -221,7 +236,7 @@ class MIPStudy:
                         "kendall_ci95": result.kendall_ci95, "round": result.extra.get("round"),
                         "rung": result.extra.get("rung"), "report": result.setting.get("report"),
                         "identity": None if identity is None else _identity_key(identity),
-                        "result": result.to_dict()})
+                        "machine": self.machine, "result": result.to_dict()})
         values = [_number(result.spearman), _number(result.cost_per_arch)]
         finite = all(v is not None and math.isfinite(v) for v in values)
         state = self._optuna.trial.TrialState
@@ -252,10 +267,18 @@ class MIPStudy:
         if trials is None:
             return None
         held: dict[str, Mapping[str, Any]] = {}  # trial key -> its result (a duplicate from another writer: once)
+        foreign = 0
         for t in sorted(trials, key=lambda t: t.number):
             attrs = t.user_attrs
             if attrs.get("identity") == wanted and attrs.get("rung") == rung and isinstance(attrs.get("result"), dict):
+                if attrs.get("machine") != self.machine:  # its seconds are another machine's
+                    foreign += 1
+                    continue
                 held.setdefault(str(attrs.get("key")), attrs["result"])
+        if foreign and not held and not self._foreign_said:
+            self._foreign_said = True
+            log.warning("the study %s holds results measured on another machine; their costs are that machine's, so "
+                        "this run measures them again here (its trials are added beside them)", self.study_name)
         out = []
         for variant in list(variants) or [{}]:
             match = [r for r in held.values() if isinstance(r.get("setting"), dict)
@@ -268,15 +291,21 @@ class MIPStudy:
 
     def remember(self, name: str, value: Any) -> None:
         """Keep a measurement the run's decisions depend on that is not a trial (a setting's
-        first arch timed alone: the cost model's first point, the cap's probe), under ``name``."""
-        self._write(name, lambda: self.study.set_user_attr(_measured_key(name), jsonable({"name": name, "value": value})))
+        first arch timed alone: the cost model's first point, the cap's probe), under ``name``,
+        for this run's machine."""
+        self._write(name, lambda: self.study.set_user_attr(self._measured(name), jsonable(
+            {"name": name, "value": value, "machine": self.machine})))
 
     def remembered(self, name: str) -> Any:
-        """What :meth:`remember` kept under ``name``, else ``None``."""
+        """What :meth:`remember` kept under ``name`` on this run's machine, else ``None``."""
         if self.broken:
             return None
-        held = self._read(name, lambda: self.study.user_attrs.get(_measured_key(name)))
-        return held["value"] if isinstance(held, dict) and held.get("name") == name else None
+        held = self._read(name, lambda: self.study.user_attrs.get(self._measured(name)))
+        ok = isinstance(held, dict) and held.get("name") == name and held.get("machine") == self.machine
+        return held["value"] if ok else None
+
+    def _measured(self, name: str) -> str:
+        return _measured_key(name if self.machine is None else f"{name} @ {self.machine}")
 
     # -- the run ------------------------------------------------------------------------------
     def record_round(self, entry: Round) -> None:
@@ -315,12 +344,14 @@ class MIPStudy:
 
 
 def open_study(storage: str | None, out_json: str | Path, knobs: KnobSpace, inputs: Mapping[str, Any], *,
-               study_name: str | None = None) -> MIPStudy | None:
+               study_name: str | None = None, machine: str | None = None) -> MIPStudy | None:
     """The study a run records into: ``storage`` (``None``: SQLite beside ``out_json``; ``none``:
-    no study), named ``study_name`` or after the digest of ``inputs``.  Opened before any work, so
-    a storage that cannot be written is reported first."""
+    no study), named ``study_name`` or after the digest of ``inputs``, its costs measured on
+    ``machine`` (see :class:`MIPStudy`).  Opened before any work, so a storage that cannot be
+    written is reported first."""
     if storage is not None and storage.strip().lower() == NO_STORAGE:
         if study_name:
             raise BPEError("--study-name names a study in --storage; drop it, or give a storage")
         return None
-    return MIPStudy(storage or default_storage(out_json), knobs, identity=run_identity(inputs), study_name=study_name)
+    return MIPStudy(storage or default_storage(out_json), knobs, identity=run_identity(inputs), study_name=study_name,
+                    machine=machine)

@@ -172,6 +172,37 @@ def test_recall_reads_each_readout_back_as_a_copy_and_a_failing_storage_is_no_re
     assert study.recall((("epochs", 2),), None, [{"report": "tse"}]) is None
 
 
+def test_a_run_reads_back_only_what_its_own_machine_measured(tmp_path, caplog):
+    """Costs are seconds of one machine: a study shared by two machines gives each its own trials
+    and timings (another machine's are measured again, and added beside), and says which machine
+    each key stands for."""
+    from bpe.mip.evaluators import SettingResult
+    from bpe.mip.knobs import KnobGrid, KnobSpace
+    from bpe.mip.study import MIPStudy
+
+    knobs, url = KnobSpace([KnobGrid("epochs", (1, 2))]), f"sqlite:///{tmp_path / 's.db'}"
+    ours = MIPStudy(url, knobs, identity="x", machine="aaaa")
+    result = SettingResult({"epochs": 2}, 0.5, 0.4, [0.1, 0.8], [0.0, 0.6], 2.0, 10, 10, name="e2")
+    assert ours.record(result, identity=(("epochs", 2),))
+    ours.remember("first arch of e2", 1.25)
+    theirs = MIPStudy(url, knobs, identity="x", machine="bbbb")
+    with caplog.at_level("WARNING"):
+        assert theirs.recall((("epochs", 2),), None, []) is None
+    assert "another machine" in caplog.text
+    assert theirs.remembered("first arch of e2") is None
+    slower = SettingResult({"epochs": 2}, 0.5, 0.4, [0.1, 0.8], [0.0, 0.6], 6.0, 10, 10, name="e2")
+    assert theirs.record(slower, identity=(("epochs", 2),)) and not theirs.record(slower)
+    theirs.remember("first arch of e2", 3.75)
+    assert theirs.recall((("epochs", 2),), None, [])[0].cost_per_arch == 6.0
+    again = MIPStudy(url, knobs, identity="x", machine="aaaa")
+    assert again.recall((("epochs", 2),), None, [])[0].cost_per_arch == 2.0
+    assert again.remembered("first arch of e2") == 1.25 and theirs.remembered("first arch of e2") == 3.75
+    trials = again.study.trials
+    assert len(trials) == 2 and {t.user_attrs["machine"] for t in trials} == {"aaaa", "bbbb"}
+    assert {"machine_aaaa", "machine_bbbb"} <= set(again.study.user_attrs)
+    assert again.study.user_attrs["machine_aaaa"]["cores"] >= 1
+
+
 @pytest.mark.slow  # three tabular MIP runs
 def test_a_tabular_run_reads_its_records_not_its_study(tmp_path):
     """Records changed at the same path: a rerun with the same storage ranks the new records (a
@@ -238,7 +269,7 @@ def test_ped_anova_rounds_match_the_dashboards_importance_of_the_study(tmp_path)
 @pytest.mark.parametrize("extra, archs", [((), 6), (("--halving", "5", "--max-seconds-per-arch", "60"), 10)],
                          ids=["rounds", "halving and a cap"])
 def test_a_run_resumes_from_the_storage_without_its_evaluation_cache(tmp_path, extra, archs):
-    """The same inputs on another machine sharing only the storage (a fresh cache): every setting
+    """The same inputs sharing only the storage (a fresh cache, the same machine): every setting
     the study holds is read back, not trained again (promotions, the cost model's first point and
     the cap's first-arch probes included), and the run retraces the same trajectory."""
     from support import mip_argv, record_files
