@@ -6,6 +6,7 @@ one; ``available_estimators()`` lists the names.  A duplicate name is an error.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ from bpe.estimators.base import Estimator
 from bpe.estimators.context import EstimatorContext
 from bpe.records import Cost, EvalRecord
 from bpe.registry import Registry
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "Cost",
@@ -83,13 +86,19 @@ def estimator_from_spec(
     """
     name, extra = parse_spec(spec)
     pinned = dict(extra.pop("options", {}))  # an exported scorer's network; an option given here overrides it
+    exported = extra.pop("pinned_in", None)
     given = {k: v for k, v in (options or {}).items() if v is not None}
     if "cells_per_stage" in given:  # NB201's shorthand for the layers: it replaces a pinned depth
         pinned.pop("layers", None)
-    options = {**pinned, **given}
     context = EstimatorContext(dataset=dataset, device=device, space=space, truth=truth, metric=metric,
-                               options=options, **extra)
-    return get_estimator_class(name).from_context(context)
+                               options={**pinned, **given}, **extra)
+    estimator = get_estimator_class(name).from_context(context)
+    if exported is not None and not pinned and isinstance(getattr(estimator, "channels", None), int):
+        log.warning("%s names the scorer %s without the network it scored (written before bpe pinned it): scoring "
+                    "at C%d L%d, this version's default or the options given, which may differ from what it was "
+                    "chosen on; export it again (bpe mip) to pin it", exported, name, estimator.channels,
+                    estimator.layers)
+    return estimator
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -104,7 +113,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if spec.endswith(".json") or Path(spec).is_file():
         exported = exported_estimator(spec)  # what `bpe mip` found: a setting, a scorer or a blend (a hybrid)
         if exported is not None and exported.get("family") == "scorer":  # with the network it scored, when pinned
-            return str(exported["name"]), ({"options": dict(exported["options"])} if exported.get("options") else {})
+            return str(exported["name"]), {"options": dict(exported.get("options") or {}),
+                                           "pinned_in": spec}
         if exported is not None and exported.get("family") in ("blend", "learned"):
             return str(exported["family"]), {"path": spec}
         return "bpe", {"config": BPEConfig.from_json(spec)}

@@ -631,3 +631,21 @@ def test_an_assemblys_joint_scores_rank_search_then_confirmation_archs_without_r
     scores = joint_scores(Evaluator(), ["c1", "c2"])(finalist)
     assert runs[0][0].name == "az_nas" and runs[0][1] == ["s1", "s2", "s3", "c1", "c2"]
     assert scores == [0.0, 1.0, 2.0, 3.0, None]
+
+
+def test_an_unpinned_scorer_export_is_read_at_the_default_with_a_warning(tmp_path, caplog):
+    """A bpe.json written before scorers were pinned names its scorer alone: it is read at this
+    version's default network, and says so."""
+    from bpe.estimators import estimator_from_spec
+
+    path = write(tmp_path / "bpe.json", {"kind": "bpe-mip", "config": None,
+                                         "estimator": {"family": "scorer", "name": "meco"}})
+    with caplog.at_level("WARNING"):
+        scorer = estimator_from_spec(path, space="nb201")
+    assert (scorer.channels, scorer.layers) == (16, 17) and "without the network it scored" in caplog.text
+    caplog.clear()
+    pinned = write(tmp_path / "pinned.json", {"kind": "bpe-mip", "config": None, "estimator": {
+        "family": "scorer", "name": "meco", "options": {"channels": 16, "layers": 17}}})
+    with caplog.at_level("WARNING"):
+        estimator_from_spec(pinned, space="nb201")
+    assert "without the network" not in caplog.text
