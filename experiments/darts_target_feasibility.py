@@ -41,8 +41,10 @@ from _paths import reference_data_dir
 BPE1, BPE2 = "test5", "test32"
 
 
-def fold_table(bench: BPEPaperBenchmark, name: str, cells: list[str]) -> tuple[list[str], dict[str, float]]:
-    """Markdown lines of one fold: every recorded setting on ``cells``, cheapest first."""
+def fold_table(bench: BPEPaperBenchmark, name: str, cells: list[str],
+               live: dict | None = None) -> tuple[list[str], dict[str, float]]:
+    """Markdown lines of one fold: every recorded setting on ``cells``, cheapest first (and, with
+    ``live``, a recorded setting trained on this machine by ``experiments/darts_bpe_live.py``)."""
     truths = [bench.query(c) for c in cells]
     base_hours = float(bench.setting_info(BPE1)["gpu_hours_per_net"])
     rows = []
@@ -58,7 +60,20 @@ def fold_table(bench: BPEPaperBenchmark, name: str, cells: list[str]) -> tuple[l
     best_within = max(within, key=lambda r: r[3].spearman)
     lines = [f"## Fold {name}: {len(cells)} held-out cells", "",
              f"Floor (recorded BPE-1, `{BPE1}`): rho **{floor:.3f}**; target (recorded BPE-2, `{BPE2}`): rho "
-             f"**{target:.3f}** at no more cost per cell than BPE-1.", "",
+             f"**{target:.3f}** at no more cost per cell than BPE-1.", ""]
+    if live is not None:
+        scored = dict(zip(live["cells"], live["ours"]))
+        here = [c for c in cells if scored.get(c) is not None]
+        stats = rank_stats([scored[c] for c in here], [bench.query(c) for c in here])
+        if len(here) < 3:
+            lines += [f"- `{live['setting']}` trained live on this machine: not on these cells."]
+        else:
+            lines += [f"- `{live['setting']}` trained live on this machine ({live['estimator']}; "
+                      f"{live['cpu_seconds_per_cell']:.0f} CPU-s/cell): rho **{stats.spearman:.3f}** "
+                      f"[{stats.spearman_ci95[0]:.2f}, {stats.spearman_ci95[1]:.2f}] on {len(here)} of these cells "
+                      f"({'at or above' if stats.spearman >= floor else 'below'} the floor, "
+                      f"{'at or above' if stats.spearman >= target else 'below'} the target)."]
+    lines += [
              f"- Best recorded setting at <= BPE-1's cost: `{best_within[1]}` rho {best_within[3].spearman:.3f} "
              f"({best_within[0]:.2f}x BPE-1's GPU time).",
              "- Cheapest recorded setting reaching the target: " + (
@@ -103,6 +118,9 @@ def main() -> None:
     parser.add_argument("--fold", action="append", required=True, metavar="NAME=FILE",
                         help="a fold's held-out cells (one genotype per line); repeatable")
     parser.add_argument("--mip", action="append", default=[], help="a MIP run's bpe.json (its confirmation)")
+    parser.add_argument("--live", default=None,
+                        help="the JSON of experiments/darts_bpe_live.py (a recorded setting trained here): its rho "
+                             "on each fold's cells")
     parser.add_argument("--out", required=True, help="Markdown file to write")
     args = parser.parse_args()
     folds = []
@@ -114,11 +132,12 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     bench = BPEPaperBenchmark(args.records)
+    live = json.loads(Path(args.live).read_text()) if args.live else None
     lines = ["# The DARTS target of #25 against the BPE paper's own recorded settings", "",
              machine_line() + " (lookups only: nothing here depends on the machine)", ""]
     for name, file in folds:
         cells = read_arch_list(file, "darts")
-        table, _ = fold_table(bench, name, cells)
+        table, _ = fold_table(bench, name, cells, live)
         lines += table
     if args.mip:
         lines += ["## What MIP's confirmation can tell apart", ""]
