@@ -435,18 +435,20 @@ class VKDNWAgg(Vote):
 
     training_free: ClassVar[bool] = True
 
+    def _shared(self, size: str) -> int | None:
+        sizes = {getattr(m, size, None) for m in self.members}
+        return sizes.pop() if len(sizes) == 1 else None
+
     @property
     def channels(self) -> int | None:
         """The scored network's channels, when every member scores the same network (what an
         export pins; its members are built at one size)."""
-        sizes = {getattr(m, "channels", None) for m in self.members}
-        return sizes.pop() if len(sizes) == 1 else None
+        return self._shared("channels")
 
     @property
     def layers(self) -> int | None:
         """The scored network's layers, when every member scores the same network."""
-        sizes = {getattr(m, "layers", None) for m in self.members}
-        return sizes.pop() if len(sizes) == 1 else None
+        return self._shared("layers")
 
     @classmethod
     def from_context(cls, context: Any) -> VKDNWAgg:

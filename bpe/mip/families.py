@@ -507,14 +507,6 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
     for f, c in zip(finals, confirmed):
         say(f"confirmation [{f.family}] {f.name}: rho {c.spearman:.3f} [{c.spearman_ci95[0]:.2f}, "
             f"{c.spearman_ci95[1]:.2f}] on {c.n_ok} confirmation archs (search {f.spearman:.3f})")
-    memo: dict[str, list] = {}
-
-    def pooled(r: SettingResult) -> list:  # an assembly's joint scores, measured once and only when pooled
-        if r.name not in memo:
-            assert joint is not None
-            memo[r.name] = list(joint(r))
-        return memo[r.name]
-
     kept: int | None = None
     comparisons: list[dict[str, Any]] = []
     for i in range(len(finals)):
@@ -528,7 +520,7 @@ def confirm(finals: Sequence[SettingResult], evaluator: LiveEvaluator, settings:
             kept = i
             continue
         a, b, t, evidence = _evidence(finals[i], confirmed[i], finals[kept], confirmed[kept], truths, search_truths,
-                                      pooled if joint is not None else None)
+                                      joint)
         diff = paired_bootstrap_difference(a, b, t, n_boot=settings.n_boot, seed=settings.seed)
         better = bool(math.isfinite(diff["ci95"][0]) and diff["ci95"][0] > 0)
         comparisons.append({"dearer": finals[i].name, "kept": finals[kept].name, "difference": diff["difference"],
